@@ -1,0 +1,172 @@
+"""Turn what users pass to ``Predictor.predict`` into a C-contiguous (n, k) array.
+
+Accepted: a 2-D array-like (n, k) of any real dtype; a 1-D array (k,) as one row;
+a pandas DataFrame matched by column name (extra columns ignored); a dict of
+name to scalar or 1-D array; a list of dicts (JSON records). Everything else,
+and strings, booleans, complex numbers, object arrays and 3-D arrays, raise
+:class:`~inference.errors.InputError` saying what came, what was expected and
+where. NaN and inf are found after the model ran (see ``locate_nonfinite``):
+any non-finite feature makes that row's prediction non-finite, so checking the
+(n,) output costs 1/k of checking the (n, k) input.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from inference.errors import InputError
+
+__all__ = ["as_matrix", "locate_nonfinite"]
+
+
+def _check_numeric_dtype(dtype: np.dtype, where: str) -> None:
+    if dtype.kind in "iuf":
+        return
+    kinds = {
+        "b": "booleans",
+        "c": "complex numbers",
+        "U": "strings",
+        "S": "bytes",
+        "O": "Python objects",
+        "M": "datetimes",
+        "m": "time deltas",
+        "V": "structured records",
+    }
+    raise InputError(
+        f"{where} holds {kinds.get(dtype.kind, str(dtype))} (dtype {dtype}); "
+        "expected real numbers (an integer or float dtype)"
+    )
+
+
+def _column_values(values: Any, name: str, dtype: np.dtype) -> np.ndarray:
+    """One named column (or scalar) as a 1-D array of ``dtype``."""
+    arr = np.asarray(values)
+    if arr.dtype.kind == "O":
+        # Mixed Python objects (e.g. a pandas object column): find the first non-number.
+        flat = arr.reshape(-1)
+        for i, v in enumerate(flat):
+            if isinstance(v, bool | np.bool_) or not isinstance(v, int | float | np.number):
+                raise InputError(
+                    f"column {name!r}, row {i}: {v!r} ({type(v).__name__}) is not a number"
+                )
+        arr = flat.astype(np.float64)
+    _check_numeric_dtype(arr.dtype, f"column {name!r}")
+    if arr.ndim > 1:
+        raise InputError(f"column {name!r} has shape {arr.shape}; expected a scalar or 1-D array")
+    return arr.reshape(-1).astype(dtype, copy=False)
+
+
+def _from_columns(
+    columns: Mapping[str, Any], features: Sequence[str], dtype: np.dtype
+) -> np.ndarray:
+    cols = [_column_values(columns[f], f, dtype) for f in features]
+    lengths = {f: c.shape[0] for f, c in zip(features, cols, strict=True)}
+    if len(set(lengths.values())) > 1:
+        raise InputError(f"columns have different lengths: {lengths}")
+    out = np.empty((cols[0].shape[0], len(cols)), dtype=dtype)
+    for j, c in enumerate(cols):
+        out[:, j] = c
+    return out
+
+
+def _check_names(
+    given: Sequence[str], features: Sequence[str], what: str, *, extra_ok: bool
+) -> None:
+    missing = [f for f in features if f not in given]
+    unknown = [] if extra_ok else [g for g in given if g not in features]
+    if missing or unknown:
+        parts = []
+        if missing:
+            parts.append(f"missing {missing}")
+        if unknown:
+            parts.append(f"unknown {unknown}")
+        raise InputError(f"{what}: {' and '.join(parts)}; the model expects {list(features)}")
+
+
+def _is_dataframe(X: Any) -> bool:
+    return type(X).__module__.startswith("pandas") and hasattr(X, "columns")
+
+
+def as_matrix(X: Any, features: Sequence[str], dtype: np.dtype) -> np.ndarray:
+    """Convert ``X`` to a C-contiguous array of shape (n, k) and ``dtype``.
+
+    No copy is made when ``X`` already is such an array.
+    """
+    k = len(features)
+    if isinstance(X, np.ndarray) and X.ndim == 2 and X.dtype == dtype and X.shape[1] == k:
+        return X if X.flags.c_contiguous else np.ascontiguousarray(X)
+    if _is_dataframe(X):
+        if getattr(X.columns, "nlevels", 1) != 1:
+            raise InputError("a DataFrame with MultiIndex columns; expected flat column names")
+        names = [str(c) for c in X.columns]
+        if len(set(names)) != len(names):
+            raise InputError(f"the DataFrame repeats column names: {names}")
+        _check_names(names, features, "DataFrame columns", extra_ok=True)
+        X = X.rename(columns=str)
+        return _from_columns({f: X[f].to_numpy() for f in features}, features, dtype)
+    if isinstance(X, Mapping):
+        _check_names([str(g) for g in X], features, "dict keys", extra_ok=False)
+        return _from_columns(X, features, dtype)
+    if (
+        isinstance(X, Sequence)
+        and not isinstance(X, str | bytes)
+        and X
+        and isinstance(X[0], Mapping)
+    ):
+        out = np.empty((len(X), k), dtype=dtype)
+        for i, record in enumerate(X):
+            if not isinstance(record, Mapping):
+                raise InputError(f"record {i} is a {type(record).__name__}; expected a dict")
+            _check_names([str(g) for g in record], features, f"record {i}", extra_ok=False)
+            for j, f in enumerate(features):
+                v = record[f]
+                if isinstance(v, bool | np.bool_) or not isinstance(v, int | float | np.number):
+                    raise InputError(
+                        f"record {i}, column {f!r}: {v!r} ({type(v).__name__}) is not a number"
+                    )
+                out[i, j] = v
+        return out
+    if isinstance(X, str | bytes):
+        raise InputError(f"got a {type(X).__name__}; expected an array of shape (n, {k})")
+    try:
+        arr = np.asarray(X)
+    except (ValueError, TypeError) as exc:
+        raise InputError(
+            f"cannot read the input as an array ({exc}); expected shape (n, {k})"
+        ) from exc
+    _check_numeric_dtype(arr.dtype, "the input")
+    if arr.ndim == 1:
+        if arr.shape[0] != k:
+            hint = " (many rows of one feature: pass shape (n, 1))" if k == 1 else ""
+            raise InputError(
+                f"a 1-D input is one row: got {arr.shape[0]} values, expected {k} "
+                f"features {list(features)}{hint}"
+            )
+        arr = arr.reshape(1, k)
+    elif arr.ndim != 2:
+        raise InputError(f"input has shape {arr.shape} ({arr.ndim}-D); expected (n, {k})")
+    if arr.shape[1] != k:
+        raise InputError(
+            f"X has {arr.shape[1]} features, but the model expects {k}: {list(features)}"
+        )
+    return np.ascontiguousarray(arr, dtype=dtype)
+
+
+def locate_nonfinite(X: np.ndarray, features: Sequence[str], offset: int = 0) -> InputError:
+    """The error for the first non-finite value of ``X`` (n, k), or for a prediction
+    that overflowed when every input was finite."""
+    bad = np.argwhere(~np.isfinite(X))
+    if bad.size:
+        row, col = int(bad[0][0]), int(bad[0][1])
+        return InputError(
+            f"row {row + offset}, column {features[col]!r}: {X[row, col]} is not a finite "
+            f"number ({len(bad)} non-finite value(s) in the input); pass allow_nonfinite=True "
+            "to score such rows anyway (their predictions are NaN or inf)"
+        )
+    return InputError(
+        "every input is finite but a prediction overflowed the model's dtype "
+        f"({X.dtype}); the input values are too large for this model"
+    )

@@ -1,0 +1,292 @@
+"""The manifest: the one description of an exported model, shared by training and inference.
+
+Folder layout of an exported model (names are the constants below)::
+
+    <model dir>/
+        model.onnx       the serving artifact: input "features" (batch, k), output
+                         "prediction" (batch,), dynamic batch axis; feature names,
+                         target and dtype also in its metadata_props
+        model.pt         TorchScript of the fitted torch.nn.Linear (input (batch, k),
+                         output (batch, 1)); for PyTorch users, never loaded here
+        manifest.json    this file's subject
+        regression.png   fitted line (one feature) or observed vs predicted
+        loss.png         training loss per epoch
+
+Fields of ``manifest.json`` (``format_version`` 1):
+
+``format_version`` (int)
+    Layout version; a loader refuses one it does not know.
+``name`` (str), ``created_at`` (str, UTC ISO 8601)
+``features`` (list of str)
+    Ordered input column names; column j of the input is ``features[j]``.
+``target`` (str)
+    Name of the predicted quantity.
+``dtype`` ("float32" or "float64")
+    Dtype of the ONNX input and output and of the TorchScript parameters.
+``onnx`` (object)
+    ``file``, ``input`` and ``output`` (each ``name``, ``shape`` with the string
+    ``"batch"`` for the dynamic axis, ``dtype``), ``opset`` (int), ``graph`` (the
+    operators, in words).
+``torchscript`` (object)
+    ``file``, ``input_shape``, ``output_shape``.
+``parameters`` (object)
+    ``coef`` (list of float, one per feature) and ``intercept`` (float): the model.
+``artifacts`` (object)
+    For every file in the folder but the manifest: ``{"size": int, "sha256": hex str}``.
+``training`` (object)
+    The configuration that produced the model: ``preset``, ``lr`` (as given or
+    null), ``lr_used``, ``max_epochs``, ``epochs_run``, ``batch_size``, ``momentum``,
+    ``tol``, ``early_stop``, ``standardize``, ``seed``, ``converged`` (bool),
+    ``fit_seconds``, ``data`` (source, rows, held-out fraction).
+``metrics`` (object)
+    ``train`` and ``heldout`` (null without a split): ``mse``, ``rmse``, ``mae``, ``r2``.
+``statistics`` (object)
+    What ``training.stats.regression_statistics`` computed, parameters ordered
+    ``names = ["intercept", *features]``: ``params``, ``std_errors``, ``t_values``,
+    ``p_values``, ``conf_int``, ``level``, ``covariance`` (p × p), ``residual_variance``,
+    ``df_resid``, ``t_quantiles`` (two-sided Student-t quantiles keyed "0.90",
+    "0.95", "0.99"), R², F and the least-squares comparison. With these,
+    ``inference`` gives confidence and prediction intervals without torch or scipy.
+``verification`` (object)
+    How each artifact was proven equal to the eager model before it was written:
+    rows checked, tolerance, largest relative error per artifact.
+``versions`` (object)
+    ``torch``, ``onnx``, ``onnxruntime``, ``numpy``, ``linreg`` (this project).
+
+Unknown top-level keys survive a load and save round trip.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from inference.errors import ModelLoadError
+
+__all__ = [
+    "FORMAT_VERSION",
+    "MANIFEST_NAME",
+    "ONNX_NAME",
+    "TORCHSCRIPT_NAME",
+    "REGRESSION_PLOT_NAME",
+    "LOSS_PLOT_NAME",
+    "INPUT_NAME",
+    "OUTPUT_NAME",
+    "METADATA_KEYS",
+    "Manifest",
+    "file_digest",
+]
+
+FORMAT_VERSION = 1
+MANIFEST_NAME = "manifest.json"
+ONNX_NAME = "model.onnx"
+TORCHSCRIPT_NAME = "model.pt"
+REGRESSION_PLOT_NAME = "regression.png"
+LOSS_PLOT_NAME = "loss.png"
+INPUT_NAME = "features"
+OUTPUT_NAME = "prediction"
+#: keys of the ONNX file's metadata_props
+METADATA_KEYS = ("linreg.features", "linreg.target", "linreg.dtype", "linreg.name")
+
+#: largest manifest accepted; a real one is a few kB
+MAX_MANIFEST_BYTES = 1 << 20
+
+_REQUIRED: dict[str, type | tuple[type, ...]] = {
+    "format_version": int,
+    "name": str,
+    "created_at": str,
+    "features": list,
+    "target": str,
+    "dtype": str,
+    "onnx": dict,
+    "artifacts": dict,
+    "training": dict,
+    "metrics": dict,
+    "statistics": dict,
+    "versions": dict,
+}
+
+
+def file_digest(path: str | Path) -> dict[str, Any]:
+    """``{"size": bytes, "sha256": hex}`` of a file, read in 1 MiB blocks."""
+    h = hashlib.sha256()
+    size = 0
+    with open(path, "rb") as f:
+        while block := f.read(1 << 20):
+            h.update(block)
+            size += len(block)
+    return {"size": size, "sha256": h.hexdigest()}
+
+
+class Manifest:
+    """A validated manifest. ``data`` is the whole JSON object, unknown keys included."""
+
+    def __init__(self, data: Mapping[str, Any], *, source: str = "manifest") -> None:
+        self.data = dict(data)
+        self.source = source
+        self._validate()
+
+    # --- reading -------------------------------------------------------------
+    @classmethod
+    def read(cls, path: str | Path) -> Manifest:
+        """Read and validate ``manifest.json`` (a file, or the model directory)."""
+        path = Path(path)
+        if path.is_dir():
+            path = path / MANIFEST_NAME
+        try:
+            size = path.stat().st_size
+        except OSError as exc:
+            raise ModelLoadError(f"{path}: cannot read the manifest ({exc.strerror})") from exc
+        if size > MAX_MANIFEST_BYTES:
+            raise ModelLoadError(f"{path}: manifest is {size} bytes, larger than any real one")
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise ModelLoadError(f"{path}: not valid JSON ({exc})") from exc
+        if not isinstance(data, dict):
+            raise ModelLoadError(f"{path}: expected a JSON object, got {type(data).__name__}")
+        return cls(data, source=str(path))
+
+    def _fail(self, what: str) -> ModelLoadError:
+        return ModelLoadError(f"{self.source}: {what}")
+
+    def _validate(self) -> None:
+        d = self.data
+        version = d.get("format_version")
+        if version is None:
+            raise self._fail("no 'format_version'; this is not a linreg manifest")
+        if version != FORMAT_VERSION or isinstance(version, bool):
+            raise self._fail(
+                f"format_version {version!r} is not supported; this loader reads version "
+                f"{FORMAT_VERSION} (upgrade the package to read newer models)"
+            )
+        for key, kind in _REQUIRED.items():
+            if key not in d:
+                raise self._fail(f"missing field {key!r}")
+            if not isinstance(d[key], kind):
+                raise self._fail(f"field {key!r} should be {kind}, got {type(d[key]).__name__}")
+        feats = d["features"]
+        if not feats or not all(isinstance(f, str) and f for f in feats):
+            raise self._fail("'features' must be a non-empty list of names")
+        if len(set(feats)) != len(feats):
+            raise self._fail(f"'features' repeat a name: {feats}")
+        if d["dtype"] not in ("float32", "float64"):
+            raise self._fail(f"dtype {d['dtype']!r}, expected 'float32' or 'float64'")
+        onnx = d["onnx"]
+        for key in ("file", "input", "output"):
+            if key not in onnx:
+                raise self._fail(f"missing field 'onnx.{key}'")
+        self._check_file_name(onnx["file"], "onnx.file")
+        for name, entry in d["artifacts"].items():
+            self._check_file_name(name, "artifacts")
+            if not (
+                isinstance(entry, dict)
+                and isinstance(entry.get("size"), int)
+                and entry["size"] >= 0
+                and isinstance(entry.get("sha256"), str)
+                and len(entry["sha256"]) == 64
+            ):
+                raise self._fail(f"artifacts[{name!r}] needs an integer 'size' and a 'sha256'")
+        if onnx["file"] not in d["artifacts"]:
+            raise self._fail(
+                f"the ONNX file {onnx['file']!r} has no size and sha256 in 'artifacts'"
+            )
+
+    def _check_file_name(self, name: Any, field: str) -> None:
+        """Artifacts are plain file names inside the model directory: no paths."""
+        if (
+            not isinstance(name, str)
+            or not name
+            or name in (".", "..")
+            or "/" in name
+            or "\\" in name
+            or "\x00" in name
+        ):
+            raise self._fail(f"{field}: {name!r} is not a plain file name in the model directory")
+
+    # --- accessors -----------------------------------------------------------
+    @property
+    def features(self) -> list[str]:
+        return list(self.data["features"])
+
+    @property
+    def target(self) -> str:
+        return str(self.data["target"])
+
+    @property
+    def dtype(self) -> str:
+        return str(self.data["dtype"])
+
+    @property
+    def name(self) -> str:
+        return str(self.data["name"])
+
+    @property
+    def onnx_file(self) -> str:
+        return str(self.data["onnx"]["file"])
+
+    @property
+    def input_name(self) -> str:
+        return str(self.data["onnx"]["input"]["name"])
+
+    @property
+    def output_name(self) -> str:
+        return str(self.data["onnx"]["output"]["name"])
+
+    def interval_inputs(self) -> dict[str, Any] | None:
+        """Covariance, residual variance, df and t quantiles, or None when absent."""
+        st = self.data.get("statistics", {})
+        keys = ("covariance", "residual_variance", "df_resid", "t_quantiles")
+        if not all(k in st for k in keys):
+            return None
+        return {k: st[k] for k in keys}
+
+    # --- integrity -----------------------------------------------------------
+    def verify_artifacts(self, directory: str | Path, names: list[str] | None = None) -> None:
+        """Check size and sha256 of the named artifacts (default: all) in ``directory``."""
+        directory = Path(directory)
+        for name in names if names is not None else list(self.data["artifacts"]):
+            expected = self.data["artifacts"][name]
+            path = directory / name
+            try:
+                if path.is_symlink():
+                    raise ModelLoadError(f"{path}: is a symbolic link; artifacts must be files")
+                size = path.stat().st_size
+            except OSError as exc:
+                raise ModelLoadError(f"{path}: listed in the manifest but missing") from exc
+            if size != expected["size"]:
+                raise ModelLoadError(
+                    f"{path}: size is {size} bytes, the manifest says {expected['size']} "
+                    "(truncated or replaced)"
+                )
+            actual = file_digest(path)["sha256"]
+            if actual != expected["sha256"]:
+                raise ModelLoadError(
+                    f"{path}: sha256 {actual} does not match the manifest's "
+                    f"{expected['sha256']} (the file was changed after export)"
+                )
+
+    # --- writing -------------------------------------------------------------
+    def to_json(self) -> str:
+        """Stable JSON text (sorted keys; NaN written as null)."""
+        return json.dumps(_finite(self.data), indent=2, sort_keys=True, allow_nan=False) + "\n"
+
+    def write(self, directory: str | Path) -> Path:
+        path = Path(directory) / MANIFEST_NAME
+        path.write_text(self.to_json(), encoding="utf-8")
+        return path
+
+
+def _finite(value: Any) -> Any:
+    """JSON has no NaN or inf: write them as null."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value

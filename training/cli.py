@@ -1,0 +1,38 @@
+"""``linreg``: one command, subcommands for training, inspection, prediction, benchmarks.
+
+torch is imported only by the subcommands that need it, so ``linreg info`` and
+``linreg predict`` run where only the inference part is installed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from inference import cli as inference_cli
+
+__all__ = ["build_parser", "main"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from training import commands
+
+    parser = argparse.ArgumentParser(
+        prog="linreg",
+        description="Fit a PyTorch linear regression, export it to ONNX and TorchScript, "
+        "and serve it with ONNX Runtime.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    commands.register(sub)
+    inference_cli.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

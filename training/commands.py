@@ -1,0 +1,158 @@
+"""``linreg train`` and ``linreg regenerate``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from training.data import DATASETS
+
+__all__ = ["register", "REGENERATE_DIR"]
+
+REGENERATE_DIR = Path("exported_models")
+
+
+def _csv_list(text: str) -> list[str]:
+    return [t.strip() for t in text.split(",") if t.strip()]
+
+
+def _fail(command: str, exc: BaseException) -> SystemExit:
+    print(f"linreg {command}: error: {exc}", file=sys.stderr)
+    return SystemExit(2)
+
+
+def _overrides(args: argparse.Namespace) -> dict[str, Any]:
+    names = {
+        "lr": "lr",
+        "epochs": "max_epochs",
+        "batch_size": "batch_size",
+        "momentum": "momentum",
+        "tol": "tol",
+        "seed": "seed",
+        "dtype": "dtype",
+    }
+    out = {
+        param: getattr(args, arg) for arg, param in names.items() if getattr(args, arg) is not None
+    }
+    if args.no_early_stop:
+        out["early_stop"] = False
+    if args.no_standardize:
+        out["standardize"] = False
+    if args.progress is not None:
+        out["progress"] = args.progress
+    return out
+
+
+def _train(args: argparse.Namespace) -> int:
+    from inference import Predictor
+    from training.data import DataError, load_dataset, load_table
+    from training.export import ExportError, export_model
+    from training.fit import DivergenceError
+    from training.pipeline import train
+    from training.stats import summary_table
+
+    try:
+        if args.data:
+            table = load_table(
+                args.data,
+                target=args.target,
+                features=_csv_list(args.features) if args.features else None,
+            )
+        else:
+            table = load_dataset(args.dataset)
+        run = train(table, preset=args.preset, test_size=args.test_size, **_overrides(args))
+    except (DataError, DivergenceError, ValueError) as exc:
+        raise _fail("train", exc) from exc
+    est = run.estimator
+    extra = {
+        "Training": f"preset {args.preset}, lr {est.lr_:.6g}"
+        f"{' (chosen)' if est.lr is None else ''}, {est.n_epochs_} epoch(s), "
+        f"{'converged' if est.converged_ else 'not converged'} (tol {est.tol:g}), "
+        f"{est.fit_seconds_:.3f} s",
+    }
+    if run.metrics["heldout"]:
+        h = run.metrics["heldout"]
+        extra["Held-out"] = (
+            f"{h['n_samples']} rows: MSE {h['mse']:.6g}, RMSE {h['rmse']:.6g}, "
+            f"MAE {h['mae']:.6g}, R² {h['r2']:.6g}"
+        )
+    print(summary_table(run.statistics, target=run.target, extra=extra))
+    if args.out is None:
+        return 0
+    try:
+        out = export_model(
+            run, args.out, name=args.name, overwrite=args.overwrite, plots=args.plots
+        )
+    except ExportError as exc:
+        raise _fail("train", exc) from exc
+    predictor = Predictor.load(out)
+    rows = run.X_train[: args.show]
+    pred = predictor.predict(rows, interval="prediction")
+    print(f"\nExported to {out} (model.onnx, model.pt, manifest.json). Through inference.Predictor")
+    print(f"({', '.join(predictor.providers)}), first {len(rows)} rows, 95% prediction interval:")
+    for x, y, lo, hi in zip(rows, pred.prediction, pred.lower, pred.upper, strict=True):
+        feats = ", ".join(f"{f}={v:g}" for f, v in zip(run.features, x, strict=True))
+        print(f"  {feats:<40} -> {run.target} {y:.6f}  [{lo:.4f}, {hi:.4f}]")
+    return 0
+
+
+def _regenerate(args: argparse.Namespace) -> int:
+    from training.data import load_dataset
+    from training.export import export_model
+    from training.pipeline import train
+
+    for name in DATASETS:
+        run = train(load_dataset(name), seed=0, progress=False)
+        out = export_model(run, Path(args.dir) / name, name=name, overwrite=True)
+        print(f"{out}: {run.estimator.n_epochs_} epochs, R² {run.statistics.r2:.7f}")
+    return 0
+
+
+def register(subparsers: Any) -> None:
+    p = subparsers.add_parser(
+        "train",
+        help="fit, report and (with --out) export a model",
+        description="Fit torch.nn.Linear with SGD, print a statsmodels-style summary, and "
+        "with --out export model.onnx, model.pt, manifest.json and plots, verified.",
+    )
+    src = p.add_mutually_exclusive_group()
+    src.add_argument(
+        "--dataset",
+        default="plant_richness_lr",
+        choices=sorted(DATASETS),
+        help="bundled data set (default: plant_richness_lr)",
+    )
+    src.add_argument("--data", type=Path, help="CSV, TSV or Parquet file")
+    p.add_argument("--target", help="target column (with --data)")
+    p.add_argument("--features", help="comma-separated feature columns (default: all others)")
+    p.add_argument("--preset", default="default", choices=["default", "tutorial"])
+    p.add_argument("--lr", type=float, help="learning rate (default: chosen from the data)")
+    p.add_argument("--epochs", type=int, help="maximum epochs")
+    p.add_argument("--batch-size", type=int, help="mini-batch size (default: full batch)")
+    p.add_argument("--momentum", type=float)
+    p.add_argument("--tol", type=float, help="gradient tolerance for convergence")
+    p.add_argument("--no-early-stop", action="store_true", help="always run every epoch")
+    p.add_argument("--no-standardize", action="store_true", help="train on raw features")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--dtype", choices=["float32", "float64"])
+    p.add_argument("--test-size", type=float, default=0.0, help="fraction of rows held out")
+    p.add_argument("--out", type=Path, help="export the model to this directory")
+    p.add_argument("--name", help="model name in the manifest (default: the directory's)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing model")
+    p.add_argument("--no-plots", dest="plots", action="store_false")
+    p.add_argument("--show", type=int, default=5, help="rows to predict after export")
+    bar = p.add_mutually_exclusive_group()
+    bar.add_argument("--progress", dest="progress", action="store_true", default=None)
+    bar.add_argument("--no-progress", dest="progress", action="store_false")
+    p.set_defaults(func=_train)
+
+    r = subparsers.add_parser(
+        "regenerate",
+        help="re-train and re-export the bundled models",
+        description="Train both bundled data sets with the default preset (seed 0) and "
+        "export them to DIR/<name>, replacing what is there.",
+    )
+    r.add_argument("--dir", type=Path, default=REGENERATE_DIR)
+    r.set_defaults(func=_regenerate)
