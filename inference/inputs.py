@@ -152,7 +152,8 @@ def as_matrix(X: Any, features: Sequence[str], dtype: np.dtype) -> np.ndarray:
         raise InputError(
             f"X has {arr.shape[1]} features, but the model expects {k}: {list(features)}"
         )
-    return np.ascontiguousarray(arr, dtype=dtype)
+    with np.errstate(over="ignore"):  # a value beyond the dtype's range becomes inf, caught later
+        return np.ascontiguousarray(arr, dtype=dtype)
 
 
 def locate_nonfinite(X: np.ndarray, features: Sequence[str], offset: int = 0) -> InputError:
@@ -161,10 +162,16 @@ def locate_nonfinite(X: np.ndarray, features: Sequence[str], offset: int = 0) ->
     bad = np.argwhere(~np.isfinite(X))
     if bad.size:
         row, col = int(bad[0][0]), int(bad[0][1])
+        value = X[row, col]
+        hint = (
+            f" (or a value beyond ±{np.finfo(X.dtype).max:.3g}, the largest {X.dtype})"
+            if np.isinf(value)
+            else ""
+        )
         return InputError(
-            f"row {row + offset}, column {features[col]!r}: {X[row, col]} is not a finite "
-            f"number ({len(bad)} non-finite value(s) in the input); pass allow_nonfinite=True "
-            "to score such rows anyway (their predictions are NaN or inf)"
+            f"row {row + offset}, column {features[col]!r}: {value} is not a finite "
+            f"number{hint} ({len(bad)} non-finite value(s) in the input); pass "
+            "allow_nonfinite=True to score such rows anyway (their predictions are NaN or inf)"
         )
     return InputError(
         "every input is finite but a prediction overflowed the model's dtype "

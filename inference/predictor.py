@@ -29,7 +29,10 @@ CUDA = "CUDAExecutionProvider"
 #: largest .onnx file accepted; the linear models here are a few hundred bytes
 MAX_ONNX_BYTES = 256 << 20
 _OPT_LEVELS = ("disable", "basic", "extended", "all")
-_ORT_DTYPES: dict[str, np.dtype] = {"tensor(float)": np.dtype(np.float32), "tensor(double)": np.dtype(np.float64)}
+_ORT_DTYPES: dict[str, np.dtype] = {
+    "tensor(float)": np.dtype(np.float32),
+    "tensor(double)": np.dtype(np.float64),
+}
 
 
 def resolve_providers(providers: str | Sequence[Any], available: Sequence[str]) -> list[Any]:
@@ -142,7 +145,13 @@ class Predictor:
         session_options : onnxruntime.SessionOptions, optional
             Used as given instead of building one from the arguments above.
         """
-        import onnxruntime as ort
+        try:
+            import onnxruntime as ort
+        except ImportError as exc:
+            raise ImportError(
+                "the inference runtime needs onnxruntime: pip install 'linreg-onnx[cpu]' "
+                "(or 'linreg-onnx[cuda]' for onnxruntime-gpu)"
+            ) from exc
 
         path = Path(path)
         manifest: Manifest | None = None
@@ -180,6 +189,7 @@ class Predictor:
                 raise ProviderError(message)
             warnings.warn(message + " Running on CPU.", RuntimeWarning, stacklevel=2)
             wanted = [p for p in wanted if _provider_name(p) in available] or [CPU]
+            wants_gpu = any(_provider_name(p) != CPU for p in wanted)
 
         so = (
             session_options

@@ -26,6 +26,7 @@ import json
 import os
 import shutil
 import tempfile
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -145,7 +146,9 @@ def _verify(directory: Path, run: TrainingRun) -> dict[str, Any]:
     module = run.estimator.module_
     dtype = module.weight.dtype
     predictor = Predictor.load(directory, providers="cpu")
-    scripted = torch.jit.load(str(directory / TORCHSCRIPT_NAME), map_location="cpu")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        scripted = torch.jit.load(str(directory / TORCHSCRIPT_NAME), map_location="cpu")
     errors: dict[str, float] = {"onnx": 0.0, "torchscript": 0.0}
     for what, X in _verification_inputs(run).items():
         xt = torch.from_numpy(X).to(dtype)
@@ -241,6 +244,12 @@ def _manifest_data(run: TrainingRun, name: str) -> dict[str, Any]:
     }
 
 
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def _exchange(a: Path, b: Path) -> bool:
     """Atomically swap two directories (Linux renameat2 RENAME_EXCHANGE); False if
     the platform cannot."""
@@ -308,7 +317,10 @@ def export_model(
             name=name,
         )
         (staging / ONNX_NAME).write_bytes(model.SerializeToString())
-        torch.jit.save(torch.jit.script(est.module_), str(staging / TORCHSCRIPT_NAME))
+        with warnings.catch_warnings():
+            # TorchScript is deprecated upstream; its users still ask for it (README).
+            warnings.simplefilter("ignore", DeprecationWarning)
+            torch.jit.save(torch.jit.script(est.module_), str(staging / TORCHSCRIPT_NAME))
         if plots:
             from training.plots import plot_loss, plot_regression
 
@@ -333,6 +345,7 @@ def export_model(
         for path in staging.iterdir():
             with open(path, "rb") as f:
                 os.fsync(f.fileno())
+        staging.chmod(0o777 & ~_umask())  # mkdtemp made it private (0700)
         _move_into_place(staging, destination, overwrite)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)

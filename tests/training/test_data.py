@@ -1,0 +1,122 @@
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from training.data import DATASETS, DataError, load_dataset, load_table
+
+from ..conftest import DATA
+
+
+def test_bundled_datasets_load_by_name():
+    lr = load_dataset("plant_richness_lr")
+    assert lr.X.shape == (22, 1) and lr.y.shape == (22,)
+    assert lr.features == ["area"] and lr.target == "ntv_rich"
+    mlr = load_dataset("plant_richness_mlr")
+    assert mlr.features == ["area", "latitude", "dist_mainland"]
+    assert mlr.X.dtype == np.float64
+    raw = pd.read_csv(DATA / "plant_richness_mlr.tsv", sep="\t")
+    np.testing.assert_array_equal(mlr.X, raw[mlr.features].to_numpy())
+    assert set(DATASETS) == {"plant_richness_lr", "plant_richness_mlr"}
+
+
+def test_unknown_dataset():
+    with pytest.raises(DataError, match="unknown data set 'nope'"):
+        load_dataset("nope")
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".tsv", ".parquet"])
+def test_user_files_load_with_chosen_columns(tmp_path, suffix):
+    frame = pd.DataFrame(
+        {
+            "id": [1, 2, 3, 4, 5, 6],
+            "a": [1.0, 2, 3, 4, 5, 7],
+            "b": [0.5, 0, 1, 2, 2, 1],
+            "y": [1.0, 3, 2, 5, 4, 6],
+        }
+    )
+    path = tmp_path / f"t{suffix}"
+    if suffix == ".parquet":
+        frame.to_parquet(path)
+    else:
+        frame.to_csv(path, sep="\t" if suffix == ".tsv" else ",", index=False)
+    t = load_table(path, target="y", features=["b", "a"])
+    assert t.features == ["b", "a"]
+    np.testing.assert_array_equal(t.X, frame[["b", "a"]].to_numpy(float))
+    np.testing.assert_array_equal(t.y, frame["y"].to_numpy(float))
+    everything = load_table(path, target="y")
+    assert everything.features == ["id", "a", "b"]
+
+
+def _write(tmp_path, text, name="t.csv"):
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def test_missing_column_names_file_and_column(tmp_path):
+    path = _write(tmp_path, "a,y\n1,2\n2,3\n3,4\n4,5\n")
+    with pytest.raises(
+        DataError, match=r"t\.csv: missing column\(s\) \['b'\]; the file has columns \['a', 'y'\]"
+    ):
+        load_table(path, target="y", features=["a", "b"])
+
+
+def test_non_numeric_cell_names_column_row_and_line(tmp_path):
+    path = _write(tmp_path, "a,y\n1,2\n2,3\nseven,4\n4,5\n")
+    with pytest.raises(
+        DataError, match=r"t\.csv: column 'a', row 3 \(line 4\): the value 'seven' is not numeric"
+    ):
+        load_table(path, target="y")
+
+
+@pytest.mark.parametrize("cell", ["nan", "inf", "-inf", "NaN"])
+def test_nan_and_inf_cells(tmp_path, cell):
+    path = _write(tmp_path, f"a,y\n1,2\n2,3\n3,4\n4,{cell}\n")
+    with pytest.raises(
+        DataError, match=rf"column 'y', row 4 \(line 5\): the value '{cell}' is not a finite number"
+    ):
+        load_table(path, target="y")
+
+
+def test_empty_cell(tmp_path):
+    path = _write(tmp_path, "a,y\n1,2\n,3\n3,4\n4,5\n")
+    with pytest.raises(
+        DataError, match=r"column 'a', row 2 \(line 3\): an empty cell is not numeric"
+    ):
+        load_table(path, target="y")
+
+
+def test_nan_in_parquet_names_row(tmp_path):
+    path = tmp_path / "t.parquet"
+    pd.DataFrame({"a": [1.0, 2.0, np.nan, 4.0], "y": [1.0, 2, 3, 4]}).to_parquet(path)
+    with pytest.raises(
+        DataError, match=r"t\.parquet: column 'a', row 3: nan is not a finite number"
+    ):
+        load_table(path, target="y")
+
+
+def test_empty_file(tmp_path):
+    with pytest.raises(DataError, match=r"t\.csv: the file is empty"):
+        load_table(_write(tmp_path, ""), target="y")
+
+
+def test_header_only(tmp_path):
+    with pytest.raises(DataError, match="has a header but no data rows"):
+        load_table(_write(tmp_path, "a,y\n"), target="y")
+
+
+def test_fewer_rows_than_parameters(tmp_path):
+    path = _write(tmp_path, "a,b,y\n1,2,3\n2,3,4\n3,1,5\n")
+    with pytest.raises(
+        DataError, match=r"3 row\(s\) is too few: a model with 2 feature\(s\) has 3 parameters"
+    ):
+        load_table(path, target="y")
+
+
+def test_missing_file_and_unknown_type(tmp_path):
+    with pytest.raises(DataError, match="no such file"):
+        load_table(tmp_path / "absent.csv", target="y")
+    with pytest.raises(DataError, match="unknown file type '.xlsx'"):
+        load_table(_write(tmp_path, "x", "t.xlsx"), target="y")

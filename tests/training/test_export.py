@@ -1,0 +1,241 @@
+"""Export: artifacts proven equal to the eager model, atomic, self-describing."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import onnx
+import pytest
+import torch
+from onnx.reference import ReferenceEvaluator
+
+from inference import ModelLoadError, Predictor
+from inference.manifest import FORMAT_VERSION, Manifest, file_digest
+from training import export as export_mod
+from training.data import load_dataset
+from training.export import ExportError, export_model
+from training.pipeline import train
+
+DATASETS = ["plant_richness_lr", "plant_richness_mlr"]
+DTYPES = ["float32", "float64"]
+
+# A fresh interpreter in which the project cannot be imported: only torch loads the file.
+JIT_LOAD = """
+import sys
+for name in ("training", "inference"):
+    sys.modules[name] = None
+import numpy as np, torch
+m = torch.jit.load(sys.argv[1])
+x = torch.from_numpy(np.load(sys.argv[2]))
+with torch.no_grad():
+    np.save(sys.argv[3], m(x).numpy())
+"""
+
+
+def eager(run, X):
+    module = run.estimator.module_
+    with torch.no_grad():
+        return module(torch.from_numpy(np.asarray(X)).to(module.weight.dtype)).numpy().reshape(-1)
+
+
+def rel_err(a, b):
+    return float(np.abs(np.asarray(a, float) - np.asarray(b, float)).max() / np.abs(b).max())
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("dataset", DATASETS)
+def test_round_trip(exported, tmp_path, dataset, dtype):
+    run, out = exported(dataset, dtype)
+    assert sorted(p.name for p in out.iterdir()) == [
+        "loss.png",
+        "manifest.json",
+        "model.onnx",
+        "model.pt",
+        "regression.png",
+    ]
+    rng = np.random.default_rng(1)
+    X = np.vstack(
+        [run.X_train, run.X_train.mean(0) + rng.standard_normal((500, run.X_train.shape[1]))]
+    )
+    expected = eager(run, X)
+    p = Predictor.load(out, providers="cpu")
+    assert p.dtype == np.dtype(dtype) and p.features == run.features
+    got = p.predict(X)
+    assert got.dtype == np.dtype(dtype) and got.shape == (len(X),)
+    assert rel_err(got, expected) <= 1e-5
+    # dynamic batch axis: 1 row and N rows
+    assert rel_err(p.predict(X[:1]), expected[:1]) <= 1e-5
+    assert rel_err(p.predict(X[:7]), expected[:7]) <= 1e-5
+    # TorchScript in a fresh process without the project
+    np.save(tmp_path / "x.npy", X.astype(dtype))
+    subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            JIT_LOAD,
+            str(out / "model.pt"),
+            str(tmp_path / "x.npy"),
+            str(tmp_path / "y.npy"),
+        ],
+        check=True,
+        cwd=tmp_path,
+        timeout=120,
+    )
+    ts = np.load(tmp_path / "y.npy")
+    assert ts.shape == (len(X), 1) and ts.dtype == np.dtype(dtype)
+    assert rel_err(ts.reshape(-1), expected) <= 1e-5
+
+
+@pytest.mark.parametrize("dataset", DATASETS)
+def test_onnx_file_is_valid_and_self_describing(exported, dataset):
+    run, out = exported(dataset, "float32")
+    model = onnx.load(out / "model.onnx")
+    onnx.checker.check_model(model, full_check=True)
+    meta = {p.key: p.value for p in model.metadata_props}
+    assert json.loads(meta["linreg.features"]) == run.features
+    assert meta["linreg.target"] == "ntv_rich" and meta["linreg.dtype"] == "float32"
+    (inp,), (outp,) = model.graph.input, model.graph.output
+    assert [d.dim_param or d.dim_value for d in inp.type.tensor_type.shape.dim] == [
+        "batch",
+        len(run.features),
+    ]
+    assert [d.dim_param for d in outp.type.tensor_type.shape.dim] == ["batch"]
+    assert model.opset_import[0].version <= 20  # onnxruntime 1.17 runs up to opset 20
+    # a bare model.onnx describes itself to the loader
+    bare = Predictor.load(out / "model.onnx")
+    assert bare.features == run.features and bare.target == "ntv_rich" and bare.manifest is None
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_reference_evaluator_agrees_with_onnxruntime(exported, dtype):
+    run, out = exported("plant_richness_mlr", dtype)
+    X = np.random.default_rng(2).normal(size=(64, 3)) * [1, 2, 10] + [2, 42, 15]
+    X = X.astype(dtype)
+    ref = ReferenceEvaluator(str(out / "model.onnx")).run(None, {"features": X})[0]
+    ort = Predictor.load(out).predict(X)
+    np.testing.assert_allclose(ort, ref, rtol=1e-6 if dtype == "float32" else 1e-12)
+    # and both are the fitted model: independent numpy computation
+    np.testing.assert_allclose(
+        ref, X.astype(float) @ run.estimator.coef_ + run.estimator.intercept_, rtol=1e-5
+    )
+
+
+def test_manifest_holds_the_contract(exported):
+    run, out = exported("plant_richness_mlr", "float64")
+    m = Manifest.read(out)
+    d = m.data
+    assert d["format_version"] == FORMAT_VERSION and d["name"] == "model"
+    assert d["features"] == ["area", "latitude", "dist_mainland"] and d["target"] == "ntv_rich"
+    assert d["dtype"] == "float64" and d["created_at"].endswith("Z")
+    for name, entry in d["artifacts"].items():
+        assert entry == file_digest(out / name)
+    assert set(d["artifacts"]) == {"model.onnx", "model.pt", "regression.png", "loss.png"}
+    tr = d["training"]
+    assert tr["converged"] is True and tr["epochs_run"] == run.estimator.n_epochs_
+    assert tr["lr_used"] == pytest.approx(run.estimator.lr_) and tr["seed"] == 0
+    st = d["statistics"]
+    assert np.array(st["covariance"]).shape == (4, 4)
+    np.testing.assert_allclose(st["covariance"], run.statistics.covariance)
+    assert st["df_resid"] == 18 and set(st["t_quantiles"]) == {"0.90", "0.95", "0.99"}
+    assert d["metrics"]["train"]["r2"] == pytest.approx(run.statistics.r2)
+    assert set(d["versions"]) == {"torch", "onnx", "onnxruntime", "numpy", "linreg"}
+    assert d["verification"]["max_relative_error"]["onnx"] <= 1e-5
+    assert d["verification"]["rows"] == {"training rows": 22, "10000 random rows": 10000}
+
+
+def test_tampered_artifact_is_detected(exported, tmp_path):
+    import shutil
+
+    _, out = exported("plant_richness_lr", "float32")
+    copy = tmp_path / "copy"
+    shutil.copytree(out, copy)
+    data = bytearray((copy / "model.onnx").read_bytes())
+    data[len(data) // 2] ^= 0x01
+    (copy / "model.onnx").write_bytes(bytes(data))
+    with pytest.raises(ModelLoadError, match=r"model\.onnx: sha256 .* does not match the manifest"):
+        Predictor.load(copy)
+
+
+def _snapshot(directory):
+    return {p.name: p.read_bytes() for p in sorted(directory.iterdir())}
+
+
+def test_broken_export_fails_and_leaves_destination_untouched(tmp_path, monkeypatch):
+    run = train(load_dataset("plant_richness_lr"), progress=False)
+    dest = tmp_path / "model"
+    export_model(run, dest)
+    before = _snapshot(dest)
+    real = export_mod.build_onnx
+
+    def patched(coef, intercept, **kw):  # a graph that disagrees with the model
+        return real(np.asarray(coef) * 1.001, intercept, **kw)
+
+    monkeypatch.setattr(export_mod, "build_onnx", patched)
+    with pytest.raises(
+        ExportError,
+        match=r"the onnx artifact differs from the eager model on the training rows by "
+        r"[\d.e-]+ \(relative\), above the tolerance 1e-05",
+    ):
+        export_model(run, dest, overwrite=True)
+    assert _snapshot(dest) == before
+    fresh = tmp_path / "fresh"
+    with pytest.raises(ExportError):
+        export_model(run, fresh)
+    assert not fresh.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]  # no temporary left
+
+
+def test_replacing_needs_the_flag(tmp_path):
+    run = train(load_dataset("plant_richness_lr"), progress=False)
+    dest = export_model(run, tmp_path / "m")
+    with pytest.raises(ExportError, match="already exists; pass overwrite=True"):
+        export_model(run, dest)
+    other = train(
+        load_dataset("plant_richness_lr"), preset="tutorial", max_epochs=50, progress=False
+    )
+    export_model(other, dest, overwrite=True)
+    assert Predictor.load(dest).manifest.data["training"]["preset"] == "tutorial"
+    (tmp_path / "notamodel").mkdir()
+    with pytest.raises(ExportError, match="is not a model directory"):
+        export_model(run, tmp_path / "notamodel", overwrite=True)
+
+
+def test_same_seed_same_bytes(tmp_path, monkeypatch):
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1700000000")
+    outs = []
+    for i in range(2):
+        run = train(load_dataset("plant_richness_mlr"), progress=False, seed=7)
+        outs.append(export_model(run, tmp_path / f"m{i}", name="same"))
+    a, b = (_snapshot(o) for o in outs)
+    assert a["model.onnx"] == b["model.onnx"]
+    assert a["model.pt"] == b["model.pt"]
+    assert a["regression.png"] == b["regression.png"] and a["loss.png"] == b["loss.png"]
+    assert a["manifest.json"] == b["manifest.json"]
+    assert json.loads(a["manifest.json"])["created_at"] == "2023-11-14T22:13:20Z"
+
+
+def test_committed_models_match_a_fresh_regeneration(tmp_path):
+    from pathlib import Path
+
+    committed = Path(__file__).resolve().parents[2] / "exported_models"
+    for name in DATASETS:
+        run = train(load_dataset(name), progress=False, seed=0)
+        fresh = export_model(run, tmp_path / name, name=name)
+        old, new = Predictor.load(committed / name), Predictor.load(fresh)
+        X = run.X_train
+        np.testing.assert_array_equal(old.predict(X), new.predict(X))
+        assert (committed / name / "model.onnx").read_bytes() == (fresh / "model.onnx").read_bytes()
+
+
+def test_float64_end_to_end(exported):
+    run, out = exported("plant_richness_lr", "float64")
+    assert run.estimator.module_.weight.dtype == torch.float64
+    p = Predictor.load(out)
+    y = p.predict(np.array([[3.0]]))
+    assert y.dtype == np.float64
+    assert y[0] == pytest.approx(2.4032664, abs=1e-6)
+    assert os.path.getsize(out / "model.onnx") > 0

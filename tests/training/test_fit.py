@@ -1,0 +1,133 @@
+"""The trainer against the figures in shared/data/README.md and numpy's least squares."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from training.data import DataError, load_dataset
+from training.fit import DivergenceError, LinearRegressionSGD, NotFittedError
+
+from ..conftest import lstsq
+
+
+@pytest.fixture(scope="module")
+def lr_data():
+    return load_dataset("plant_richness_lr")
+
+
+@pytest.fixture(scope="module")
+def mlr_data():
+    return load_dataset("plant_richness_mlr")
+
+
+def r2(y, pred):
+    return 1 - ((y - pred) ** 2).sum() / ((y - y.mean()) ** 2).sum()
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_default_fit_reaches_least_squares_on_lr(lr_data, dtype):
+    m = LinearRegressionSGD(dtype=dtype, progress=False).fit(lr_data.X, lr_data.y)
+    b_ls, w_ls = lstsq(lr_data.X, lr_data.y)
+    # the reference figures and our independent lstsq agree
+    assert w_ls == pytest.approx(0.3557394, abs=1e-7)
+    assert b_ls == pytest.approx(1.3360483, abs=1e-7)
+    assert m.coef_[0] == pytest.approx(0.3557394, abs=1e-4)
+    assert m.intercept_ == pytest.approx(1.3360483, abs=1e-4)
+    assert r2(lr_data.y, m.predict(lr_data.X)) == pytest.approx(0.8277861, abs=1e-5)
+    assert m.predict([[3.0]])[0] == pytest.approx(2.4032664, abs=1e-4)
+    assert m.converged_ and m.n_epochs_ < 100
+    assert m.predict(lr_data.X).shape == (22,)
+
+
+def test_tutorial_preset_reproduces_the_article(lr_data):
+    m = LinearRegressionSGD.from_preset("tutorial", progress=False).fit(lr_data.X, lr_data.y)
+    assert m.n_epochs_ == 6000 and m.lr_ == 0.002 and not m.standardize
+    mse = float(np.mean((lr_data.y - m.predict(lr_data.X)) ** 2))
+    assert mse == pytest.approx(0.0405, abs=0.0005)
+    assert m.loss_history_[-1] == pytest.approx(mse, rel=1e-5)
+    assert m.coef_[0] == pytest.approx(0.3574, abs=0.005)
+    assert r2(lr_data.y, m.predict(lr_data.X)) == pytest.approx(0.8276, abs=0.001)
+    assert len(m.loss_history_) == 6001
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_default_fit_reaches_least_squares_on_mlr(mlr_data, dtype):
+    m = LinearRegressionSGD(dtype=dtype, progress=False).fit(mlr_data.X, mlr_data.y)
+    ref = lstsq(mlr_data.X, mlr_data.y)
+    np.testing.assert_allclose(ref, [5.1045238, 0.3497257, -0.0863398, -0.0047000], atol=5e-7)
+    np.testing.assert_allclose(m.coef_, ref[1:], rtol=1e-3)
+    assert m.intercept_ == pytest.approx(ref[0], rel=1e-3)
+    assert r2(mlr_data.y, m.predict(mlr_data.X)) == pytest.approx(0.9154639, abs=1e-5)
+
+
+def test_tutorial_preset_diverges_on_mlr_with_an_error(mlr_data):
+    m = LinearRegressionSGD.from_preset("tutorial", progress=False)
+    with pytest.raises(
+        DivergenceError, match=r"diverged at epoch \d+.*lr=0\.002; use a learning rate below"
+    ):
+        m.fit(mlr_data.X, mlr_data.y)
+    assert not hasattr(m, "coef_")  # no NaN weights handed out
+
+
+def test_too_large_lr_diverges_even_when_standardized(lr_data):
+    with pytest.raises(DivergenceError, match="leave lr unset"):
+        LinearRegressionSGD(lr=5.0, progress=False).fit(lr_data.X, lr_data.y)
+
+
+def test_seeded_and_reproducible_with_minibatches_and_momentum(mlr_data):
+    kw = dict(batch_size=5, momentum=0.5, seed=3, max_epochs=400, progress=False)
+    a = LinearRegressionSGD(**kw).fit(mlr_data.X, mlr_data.y)
+    b = LinearRegressionSGD(**kw).fit(mlr_data.X, mlr_data.y)
+    np.testing.assert_array_equal(a.coef_, b.coef_)
+    assert a.loss_history_ == b.loss_history_
+    ref = lstsq(mlr_data.X, mlr_data.y)
+    # mini-batch SGD with a constant step ends near, not at, the optimum
+    np.testing.assert_allclose(a.coef_, ref[1:], rtol=0.1, atol=0.01)
+    c = LinearRegressionSGD(**{**kw, "seed": 4}).fit(mlr_data.X, mlr_data.y)
+    assert not np.array_equal(a.coef_, c.coef_)
+
+
+def test_fit_returns_self_and_not_fitted_error(lr_data):
+    m = LinearRegressionSGD(progress=False)
+    with pytest.raises(NotFittedError, match="not fitted"):
+        m.predict([[1.0]])
+    assert m.fit(lr_data.X, lr_data.y) is m
+    assert m.n_features_in_ == 1
+    with pytest.raises(ValueError, match="expects 1 features"):
+        m.predict(np.ones((2, 3)))
+
+
+def test_constant_feature_is_refused(lr_data):
+    X = np.column_stack([lr_data.X, np.ones(22)])
+    with pytest.raises(DataError, match="feature column 2 is constant"):
+        LinearRegressionSGD(progress=False).fit(X, lr_data.y)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"lr": -1.0}, "lr must be a positive number"),
+        ({"dtype": "float16"}, "dtype must be"),
+        ({"momentum": 1.5}, "momentum must be in"),
+        ({"max_epochs": 0}, "max_epochs must be a positive integer"),
+    ],
+)
+def test_bad_parameters(lr_data, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        LinearRegressionSGD(**kwargs).fit(lr_data.X, lr_data.y)
+
+
+def test_nan_in_fit_input_is_refused(lr_data):
+    X = lr_data.X.copy()
+    X[4, 0] = np.nan
+    with pytest.raises(DataError, match="X has a NaN or infinite value at row 5, column 1"):
+        LinearRegressionSGD(progress=False).fit(X, lr_data.y)
+
+
+def test_loss_history_decreases_and_chosen_lr_is_stable(mlr_data):
+    m = LinearRegressionSGD(progress=False, dtype="float64", tol=1e-12).fit(mlr_data.X, mlr_data.y)
+    h = np.array(m.loss_history_)
+    assert np.all(np.diff(h) <= 1e-12)
+    lam_min, lam_max = m.hessian_eigenvalues_
+    assert 0 < m.lr_ < 2 / lam_max
