@@ -259,6 +259,9 @@ class LinearRegressionSGD:
                 epoch = self.max_epochs
         finally:
             if bar is not None:
+                if history:
+                    bar.set_postfix(loss=f"{history[-1]:.6g}", refresh=False)
+                bar.total = epoch  # the bar ends full at the epoch where training stopped
                 bar.update(epoch - bar.n)
                 bar.close()
 
@@ -324,7 +327,7 @@ def _progress_bar(total: int, progress: bool | None) -> Any:
         return None
     from tqdm.auto import tqdm
 
-    return tqdm(total=total, desc="epochs", unit="epoch", leave=False)
+    return tqdm(total=total, desc="epochs", unit="epoch", leave=True)
 
 
 def _divergence_message(

@@ -1,0 +1,109 @@
+"""The ``linreg`` command line: train, info, regenerate."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from inference import Predictor
+from training.cli import main
+from training.data import load_dataset
+from training.pipeline import train
+
+
+def test_train_prints_a_summary_and_exports(tmp_path, capsys):
+    out = tmp_path / "m"
+    assert main(["train", "--dataset", "plant_richness_mlr", "--out", str(out), "--show", "2"]) == 0
+    text = capsys.readouterr().out
+    for needle in (
+        "R-squared:",
+        "0.915464",
+        "latitude",
+        "P>|t|",
+        "Least-squares optimum",
+        "converged",
+    ):
+        assert needle in text
+    assert "first 2 rows, 95% prediction interval" in text
+    p = Predictor.load(out)
+    assert p.features == ["area", "latitude", "dist_mainland"]
+
+
+def test_train_from_a_file_with_a_split(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(200, 2))
+    frame = pd.DataFrame({"id": range(200), "a": X[:, 0], "b": X[:, 1]})
+    frame["y"] = 2 * frame.a - frame.b + 0.5 + 0.1 * rng.normal(size=200)
+    path = tmp_path / "data.parquet"
+    frame.to_parquet(path)
+    main(
+        ["train", "--data", str(path), "--target", "y", "--features", "a,b", "--test-size", "0.25"]
+    )
+    text = capsys.readouterr().out
+    assert "Held-out: 50 rows: MSE" in text
+
+
+def test_train_errors_are_clear(tmp_path, capsys):
+    path = tmp_path / "bad.csv"
+    path.write_text("a,y\n1,2\n2,x\n3,4\n4,5\n")
+    with pytest.raises(SystemExit) as exc:
+        main(["train", "--data", str(path), "--target", "y"])
+    assert exc.value.code == 2
+    assert "column 'y', row 2 (line 3): the value 'x' is not numeric" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["train", "--dataset", "plant_richness_mlr", "--preset", "tutorial"])
+    assert "training diverged" in capsys.readouterr().err
+
+
+def test_heldout_metrics_are_computed_on_the_heldout_rows():
+    table = load_dataset("plant_richness_mlr")
+    run = train(table, test_size=0.25, progress=False)
+    assert run.data["n_heldout"] == 6 and len(run.y_train) == 16
+    held = [i for i in range(22) if not any(np.array_equal(table.X[i], r) for r in run.X_train)]
+    pred = run.estimator.predict(table.X[held])
+    err = table.y[held] - pred
+    h = run.metrics["heldout"]
+    assert h["mse"] == pytest.approx(np.mean(err**2), rel=1e-9)
+    assert h["mae"] == pytest.approx(np.mean(np.abs(err)), rel=1e-9)
+    assert run.statistics.n_samples == 16
+
+
+def test_info_prints_the_manifest(capsys):
+    assert main(["info", "exported_models/plant_richness_lr"]) == 0
+    text = capsys.readouterr().out
+    assert "predicts    ntv_rich from area" in text and "sha256" in text and "R² 0.827786" in text
+    main(["info", "exported_models/plant_richness_lr", "--json"])
+    assert json.loads(capsys.readouterr().out)["features"] == ["area"]
+
+
+def test_info_and_predict_need_no_torch():
+    code = (
+        "import sys; sys.modules['torch'] = None\n"
+        "from training.cli import main\n"
+        "main(['info', 'exported_models/plant_richness_mlr'])\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert "dist_mainland" in out.stdout
+
+
+def test_progress_bar_shows_epochs_and_loss(capsys):
+    from training.fit import LinearRegressionSGD
+
+    t = load_dataset("plant_richness_lr")
+    LinearRegressionSGD(progress=True, max_epochs=120, early_stop=False).fit(t.X, t.y)
+    err = capsys.readouterr().err
+    assert "epochs" in err and "loss=" in err
+    LinearRegressionSGD(max_epochs=120).fit(t.X, t.y)  # not a terminal: quiet
+    assert capsys.readouterr().err == ""
+
+
+def test_regenerate(tmp_path, capsys):
+    assert main(["regenerate", "--dir", str(tmp_path)]) == 0
+    assert {p.name for p in tmp_path.iterdir()} == {"plant_richness_lr", "plant_richness_mlr"}
+    assert "R² 0.9154639" in capsys.readouterr().out
