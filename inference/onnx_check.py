@@ -226,7 +226,7 @@ def _parse(buf: memoryview, message: str) -> list[_Field]:
         value: int | memoryview
         if wire == _VARINT:
             value, pos = _read_varint(buf, pos, end)
-        elif wire == _FIXED64 or wire == _FIXED32:
+        elif wire in (_FIXED64, _FIXED32):
             size = 8 if wire == _FIXED64 else 4
             if end - pos < size:
                 raise _Malformed(f"truncated fixed{size * 8} field {number} in {message}")
@@ -497,6 +497,4 @@ def check_onnx_bytes(data: bytes, *, source: str) -> None:
     try:
         _Walker(source).model(buf)
     except _Malformed as exc:
-        raise ModelLoadError(
-            f"{source}: not an ONNX model (malformed protobuf: {exc})"
-        ) from None
+        raise ModelLoadError(f"{source}: not an ONNX model (malformed protobuf: {exc})") from None
