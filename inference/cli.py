@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import signal
+import sys
+import threading
 from pathlib import Path
 from typing import Any
 
 from inference.errors import ModelLoadError
 from inference.manifest import Manifest
 
-__all__ = ["format_info", "register"]
+__all__ = ["format_info", "register", "PREDICT_DESCRIPTION"]
 
 
 def _fmt(value: Any, digits: int = 6) -> str:
@@ -97,6 +100,153 @@ def _info(args: argparse.Namespace) -> int:
     return 0
 
 
+PREDICT_DESCRIPTION = """\
+Score a CSV, TSV or Parquet file (or a directory of part files, in sorted order)
+with a model, in chunks, in constant memory. The output's extension picks its
+format (.csv, .tsv, optionally .gz/.bz2/.zst, or .parquet); it is written under a
+temporary name and renamed into place only when every row was scored, so a failed
+or killed job leaves nothing at the destination. A bad row (not a number, an empty
+field, NaN or inf, a wrong number of fields) stops the job with its line (CSV) or
+row number (Parquet) and column, unless --bad-rows skip or --bad-rows FILE sets it
+aside. Exit status: 0 done, 1 bad input or I/O error, 2 usage error."""
+
+
+def _columns(text: str) -> list[str]:
+    return [t.strip() for t in text.split(",") if t.strip()]
+
+
+def _terminate(signum: int, frame: Any) -> None:
+    raise SystemExit(128 + signum)  # unwinds, so the temporary output is removed
+
+
+def _predict(args: argparse.Namespace) -> int:
+    from inference.errors import BatchError, InputError
+
+    if args.engine == "stream" and (args.scheduler or args.workers is not None):
+        print(
+            "linreg predict: error: --scheduler and --workers need --engine dask", file=sys.stderr
+        )
+        return 2
+    if args.engine == "dask" and (args.bad_rows != "error" or args.parse_threads is not None):
+        print(
+            "linreg predict: error: --bad-rows and --parse-threads are for --engine stream",
+            file=sys.stderr,
+        )
+        return 2
+    common: dict[str, Any] = dict(
+        id_columns=_columns(args.id_columns) if args.id_columns else None,
+        keep_all=args.keep_all,
+        interval=args.interval,
+        level=args.level,
+        prediction_column=args.prediction_column,
+        overwrite=args.overwrite,
+        input_format=args.input_format,
+        providers=args.providers,
+        threads=args.threads,
+        progress=args.progress,
+    )
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.getsignal(signal.SIGTERM) if main_thread else None
+    if main_thread:
+        signal.signal(signal.SIGTERM, _terminate)
+    try:
+        if args.engine == "dask":
+            from inference.dask import score_file_dask
+
+            report = score_file_dask(
+                args.model,
+                args.input,
+                args.output,
+                scheduler=args.scheduler,
+                workers=args.workers or 2,
+                **common,
+            )
+        else:
+            from inference.batch import score_file
+
+            report = score_file(
+                args.model,
+                args.input,
+                args.output,
+                bad_rows=args.bad_rows,
+                chunk_rows=args.chunk_rows,
+                workers=args.parse_threads,
+                **common,
+            )
+    except (BatchError, ModelLoadError, InputError, OSError) as exc:
+        print(f"linreg predict: error: {exc}", file=sys.stderr)
+        return 1
+    except (ValueError, TypeError) as exc:
+        if type(exc).__module__.startswith("pyarrow"):  # ArrowInvalid is a ValueError
+            print(f"linreg predict: error: {exc}", file=sys.stderr)
+            return 1
+        print(f"linreg predict: error: {exc}", file=sys.stderr)
+        return 2
+    except ImportError as exc:
+        print(f"linreg predict: error: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        if main_thread:
+            signal.signal(signal.SIGTERM, previous)
+    print(report.summary(), file=sys.stderr)
+    return 0
+
+
+def _register_predict(subparsers: Any) -> None:
+    q = subparsers.add_parser(
+        "predict",
+        help="score a CSV, TSV or Parquet file (or directory of parts) in chunks",
+        description=PREDICT_DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    q.add_argument("model", help="model directory (with manifest.json) or .onnx file")
+    q.add_argument("input", help="CSV, TSV or Parquet file, or a directory of part files")
+    q.add_argument("-o", "--output", required=True, help="output .csv, .tsv or .parquet file")
+    keep = q.add_mutually_exclusive_group()
+    keep.add_argument(
+        "--id-columns", metavar="A,B", help="comma-separated input columns to keep beside it"
+    )
+    keep.add_argument("--keep-all", action="store_true", help="keep every input column")
+    q.add_argument("--interval", choices=["confidence", "prediction"], help="add bounds")
+    q.add_argument("--level", type=float, default=0.95, help="interval coverage (0.95)")
+    q.add_argument(
+        "--prediction-column", default="prediction", help="name of the new column (prediction)"
+    )
+    q.add_argument(
+        "--bad-rows",
+        default="error",
+        metavar="error|skip|FILE",
+        help="stop at the first bad row (error, the default), skip and count them, or "
+        "write them to FILE as CSV (use ./skip for a file named skip)",
+    )
+    q.add_argument("--chunk-rows", type=int, help="rows per chunk (default: 2 MiB of CSV text)")
+    q.add_argument("--overwrite", action="store_true", help="replace an existing output")
+    q.add_argument(
+        "--input-format", choices=["csv", "tsv", "parquet"], help="when the extension does not say"
+    )
+    q.add_argument("--providers", default="cpu", choices=["auto", "cpu", "cuda"])
+    q.add_argument("--threads", type=int, default=1, help="ONNX Runtime intra-op threads (1)")
+    q.add_argument(
+        "--parse-threads", type=int, help="threads parsing CSV (default: CPUs, at most 4)"
+    )
+    q.add_argument(
+        "--engine",
+        choices=["stream", "dask"],
+        default="stream",
+        help="stream (this process, the default) or dask (a cluster)",
+    )
+    q.add_argument("--scheduler", metavar="ADDRESS", help="Dask scheduler, e.g. tcp://host:8786")
+    q.add_argument(
+        "--workers",
+        type=int,
+        help="without --scheduler: worker processes of the local Dask cluster (2)",
+    )
+    bar = q.add_mutually_exclusive_group()
+    bar.add_argument("--progress", dest="progress", action="store_true", default=None)
+    bar.add_argument("--no-progress", dest="progress", action="store_false")
+    q.set_defaults(func=_predict)
+
+
 def register(subparsers: Any) -> None:
     """Add the torch-free subcommands to ``linreg``'s parser."""
     p = subparsers.add_parser(
@@ -106,3 +256,4 @@ def register(subparsers: Any) -> None:
     p.add_argument("--json", action="store_true", help="print the manifest as JSON")
     p.add_argument("--no-verify", dest="verify", action="store_false", help="skip the sha256 check")
     p.set_defaults(func=_info)
+    _register_predict(subparsers)

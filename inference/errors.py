@@ -3,7 +3,7 @@ expected and where (file, row, column)."""
 
 from __future__ import annotations
 
-__all__ = ["InputError", "ModelLoadError", "ProviderError"]
+__all__ = ["BatchError", "InputError", "ModelLoadError", "ProviderError"]
 
 
 class InputError(ValueError):
@@ -16,3 +16,54 @@ class ModelLoadError(ValueError):
 
 class ProviderError(RuntimeError):
     """The execution providers asked for cannot be had (strict mode, or unknown)."""
+
+
+class BatchError(ValueError):
+    """A batch scoring job that cannot go on: a bad row, a missing column, an unreadable file.
+
+    Attributes
+    ----------
+    reason : str
+        What was wrong, without the location.
+    file : str or None
+    line : int or None
+        1-based line number in a CSV or TSV file (the header is line 1).
+    row : int or None
+        1-based data row number in the file (for Parquet, the only location).
+    column : str or None
+    """
+
+    def __init__(
+        self,
+        reason: str,
+        *,
+        file: str | None = None,
+        line: int | None = None,
+        row: int | None = None,
+        column: str | None = None,
+    ) -> None:
+        self.reason = reason
+        self.file = file
+        self.line = line
+        self.row = row
+        self.column = column
+        where = [str(file)] if file is not None else []
+        if line is not None:
+            where.append(f"line {line}")
+        elif row is not None:
+            where.append(f"row {row}")
+        if column is not None:
+            where.append(f"column {column!r}")
+        super().__init__(f"{', '.join(where)}: {reason}" if where else reason)
+
+    def __reduce__(self) -> tuple[object, tuple[object, ...]]:  # keep keywords through pickle
+        return (
+            _rebuild_batch_error,
+            (self.reason, self.file, self.line, self.row, self.column),
+        )
+
+
+def _rebuild_batch_error(
+    reason: str, file: str | None, line: int | None, row: int | None, column: str | None
+) -> BatchError:
+    return BatchError(reason, file=file, line=line, row=row, column=column)

@@ -21,6 +21,8 @@ from inference.errors import InputError
 
 __all__ = ["as_matrix", "locate_nonfinite"]
 
+_FLOAT64_MAX = float(np.finfo(np.float64).max)
+
 
 def _check_numeric_dtype(dtype: np.dtype, where: str) -> None:
     if dtype.kind in "iuf":
@@ -41,22 +43,63 @@ def _check_numeric_dtype(dtype: np.dtype, where: str) -> None:
     )
 
 
+def _is_real(value: Any) -> bool:
+    """A Python or numpy real number (not a bool, complex number or time delta)."""
+    return isinstance(value, int | float | np.integer | np.floating) and not isinstance(
+        value, bool | np.timedelta64
+    )
+
+
+def _too_large(row: int, name: str, value: Any, dtype: np.dtype) -> InputError:
+    big = isinstance(value, int) and value.bit_length() > 160  # repr fails past 4300 digits
+    shown = f"(an integer of {value.bit_length()} bits)" if big else repr(value)
+    return InputError(
+        f"row {row}, column {name!r}: inf is not a finite number (or a value beyond "
+        f"±{np.finfo(dtype).max:.3g}, the largest {dtype}): the input value {shown} is "
+        "beyond that range, so this model cannot score it, with or without allow_nonfinite"
+    )
+
+
+def _cast(arr: np.ndarray, dtype: np.dtype, names: Sequence[str], column: bool) -> np.ndarray:
+    """``arr`` (2-D, or 1-D when ``column``) as a C-contiguous array of ``dtype``.
+
+    A finite value beyond the range of ``dtype`` raises :class:`InputError`: it
+    would become inf, and allow_nonfinite is for NaN and inf inputs, not for those.
+    """
+    try:
+        with np.errstate(over="raise"):
+            return np.ascontiguousarray(arr, dtype=dtype)
+    except FloatingPointError:
+        pass
+    with np.errstate(over="ignore"):
+        bad = np.argwhere(np.isinf(arr.astype(dtype)) & np.isfinite(arr))[0]
+    name = names[0] if column else names[int(bad[1])]
+    raise _too_large(int(bad[0]), name, arr[tuple(bad)].item(), dtype)
+
+
 def _column_values(values: Any, name: str, dtype: np.dtype) -> np.ndarray:
     """One named column (or scalar) as a 1-D array of ``dtype``."""
-    arr = np.asarray(values)
+    try:
+        arr = np.asarray(values)
+    except (ValueError, TypeError) as exc:  # ragged nested lists, for example
+        raise InputError(f"column {name!r}: cannot read it as a 1-D array ({exc})") from exc
     if arr.dtype.kind == "O":
         # Mixed Python objects (e.g. a pandas object column): find the first non-number.
         flat = arr.reshape(-1)
         for i, v in enumerate(flat):
-            if isinstance(v, bool | np.bool_) or not isinstance(v, int | float | np.number):
+            if not _is_real(v):
                 raise InputError(
                     f"column {name!r}, row {i}: {v!r} ({type(v).__name__}) is not a number"
                 )
-        arr = flat.astype(np.float64)
+        try:
+            arr = flat.astype(np.float64)
+        except OverflowError:  # a Python int beyond float64
+            i = next(i for i, v in enumerate(flat) if abs(v) > _FLOAT64_MAX)
+            raise _too_large(i, name, flat[i], dtype) from None
     _check_numeric_dtype(arr.dtype, f"column {name!r}")
     if arr.ndim > 1:
         raise InputError(f"column {name!r} has shape {arr.shape}; expected a scalar or 1-D array")
-    return arr.reshape(-1).astype(dtype, copy=False)
+    return _cast(arr.reshape(-1), dtype, [name], column=True)
 
 
 def _from_columns(
@@ -96,6 +139,13 @@ def as_matrix(X: Any, features: Sequence[str], dtype: np.dtype) -> np.ndarray:
     No copy is made when ``X`` already is such an array.
     """
     k = len(features)
+    if isinstance(X, np.ma.MaskedArray):  # np.asarray would silently score masked values
+        if np.ma.getmaskarray(X).any():
+            raise InputError(
+                f"a masked array with {int(np.ma.count_masked(X))} masked value(s); fill them "
+                "(X.filled(np.nan) with allow_nonfinite=True, or real values) or drop those rows"
+            )
+        X = X.data
     if isinstance(X, np.ndarray) and X.ndim == 2 and X.dtype == dtype and X.shape[1] == k:
         return X if X.flags.c_contiguous else np.ascontiguousarray(X)
     if _is_dataframe(X):
@@ -123,11 +173,15 @@ def as_matrix(X: Any, features: Sequence[str], dtype: np.dtype) -> np.ndarray:
             _check_names([str(g) for g in record], features, f"record {i}", extra_ok=False)
             for j, f in enumerate(features):
                 v = record[f]
-                if isinstance(v, bool | np.bool_) or not isinstance(v, int | float | np.number):
+                if not _is_real(v):
                     raise InputError(
                         f"record {i}, column {f!r}: {v!r} ({type(v).__name__}) is not a number"
                     )
-                out[i, j] = v
+                try:
+                    with np.errstate(over="raise"):
+                        out[i, j] = v
+                except (OverflowError, FloatingPointError):
+                    raise _too_large(i, f, v, dtype) from None
         return out
     if isinstance(X, str | bytes):
         raise InputError(f"got a {type(X).__name__}; expected an array of shape (n, {k})")
@@ -152,8 +206,7 @@ def as_matrix(X: Any, features: Sequence[str], dtype: np.dtype) -> np.ndarray:
         raise InputError(
             f"X has {arr.shape[1]} features, but the model expects {k}: {list(features)}"
         )
-    with np.errstate(over="ignore"):  # a value beyond the dtype's range becomes inf, caught later
-        return np.ascontiguousarray(arr, dtype=dtype)
+    return _cast(arr, dtype, features, column=False)
 
 
 def locate_nonfinite(X: np.ndarray, features: Sequence[str], offset: int = 0) -> InputError:

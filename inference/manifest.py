@@ -61,6 +61,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import stat
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -138,14 +139,18 @@ class Manifest:
         if path.is_dir():
             path = path / MANIFEST_NAME
         try:
-            size = path.stat().st_size
+            st = path.stat()
         except OSError as exc:
             raise ModelLoadError(f"{path}: cannot read the manifest ({exc.strerror})") from exc
-        if size > MAX_MANIFEST_BYTES:
-            raise ModelLoadError(f"{path}: manifest is {size} bytes, larger than any real one")
+        if not stat.S_ISREG(st.st_mode):  # a FIFO would block the read below forever
+            raise ModelLoadError(f"{path}: the manifest is not a regular file")
+        if st.st_size > MAX_MANIFEST_BYTES:
+            raise ModelLoadError(f"{path}: manifest is {st.st_size} bytes, more than any real one")
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        except OSError as exc:
+            raise ModelLoadError(f"{path}: cannot read the manifest ({exc.strerror})") from exc
+        except (ValueError, RecursionError) as exc:  # also too deep, or a 5000-digit int
             raise ModelLoadError(f"{path}: not valid JSON ({exc})") from exc
         if not isinstance(data, dict):
             raise ModelLoadError(f"{path}: expected a JSON object, got {type(data).__name__}")
@@ -180,7 +185,11 @@ class Manifest:
         for key in ("file", "input", "output"):
             if key not in onnx:
                 raise self._fail(f"missing field 'onnx.{key}'")
+        for key in ("input", "output"):
+            if not (isinstance(onnx[key], dict) and isinstance(onnx[key].get("name"), str)):
+                raise self._fail(f"'onnx.{key}' must be an object with a string 'name'")
         self._check_file_name(onnx["file"], "onnx.file")
+        self._check_statistics(len(feats) + 1)
         for name, entry in d["artifacts"].items():
             self._check_file_name(name, "artifacts")
             if not (
@@ -195,6 +204,31 @@ class Manifest:
             raise self._fail(
                 f"the ONNX file {onnx['file']!r} has no size and sha256 in 'artifacts'"
             )
+
+    def _check_statistics(self, p: int) -> None:
+        """The interval inputs, where present, have the types and shapes intervals need
+        (null stands for a NaN, which JSON cannot hold)."""
+        st = self.data["statistics"]
+
+        def number(v: Any) -> bool:
+            return v is None or (isinstance(v, int | float) and not isinstance(v, bool))
+
+        cov = st.get("covariance", [[0] * p] * p)
+        if not (
+            isinstance(cov, list)
+            and len(cov) == p
+            and all(isinstance(r, list) and len(r) == p and all(map(number, r)) for r in cov)
+        ):
+            raise self._fail(f"statistics.covariance must be a {p} x {p} matrix of numbers")
+        var = st.get("residual_variance")
+        if not number(var) or (var is not None and var < 0):
+            raise self._fail(f"statistics.residual_variance {var!r}: expected a number >= 0")
+        df = st.get("df_resid", 1)
+        if not (isinstance(df, int) and not isinstance(df, bool) and df >= 1):
+            raise self._fail(f"statistics.df_resid {df!r}: expected an integer >= 1")
+        tq = st.get("t_quantiles", {})
+        if not (isinstance(tq, dict) and all(map(number, tq.values()))):
+            raise self._fail("statistics.t_quantiles must map levels to numbers")
 
     def _check_file_name(self, name: Any, field: str) -> None:
         """Artifacts are plain file names inside the model directory: no paths."""
@@ -253,17 +287,23 @@ class Manifest:
             expected = self.data["artifacts"][name]
             path = directory / name
             try:
-                if path.is_symlink():
-                    raise ModelLoadError(f"{path}: is a symbolic link; artifacts must be files")
-                size = path.stat().st_size
+                st = path.lstat()
             except OSError as exc:
                 raise ModelLoadError(f"{path}: listed in the manifest but missing") from exc
+            if stat.S_ISLNK(st.st_mode):
+                raise ModelLoadError(f"{path}: is a symbolic link; artifacts must be files")
+            if not stat.S_ISREG(st.st_mode):  # a FIFO would block the read below forever
+                raise ModelLoadError(f"{path}: is not a regular file; artifacts must be files")
+            size = st.st_size
             if size != expected["size"]:
                 raise ModelLoadError(
                     f"{path}: size is {size} bytes, the manifest says {expected['size']} "
                     "(truncated or replaced)"
                 )
-            actual = file_digest(path)["sha256"]
+            try:
+                actual = file_digest(path)["sha256"]
+            except OSError as exc:
+                raise ModelLoadError(f"{path}: cannot read it ({exc.strerror})") from exc
             if actual != expected["sha256"]:
                 raise ModelLoadError(
                     f"{path}: sha256 {actual} does not match the manifest's "

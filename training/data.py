@@ -8,6 +8,7 @@ the row (1-based data row; for text files also the 1-based line, header = line 1
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import resources
@@ -95,17 +96,24 @@ def _read_frame(path: Path) -> tuple[pd.DataFrame, int]:
     if suffix not in {".csv", ".tsv", ".tab", ".txt"}:
         raise DataError(f"{path}: unknown file type {suffix!r}; expected .csv, .tsv or .parquet")
     try:
+        # header=None: the header row sets the field count, so a row with more fields
+        # is an error (with a header, pandas would silently make the first column an
+        # index when every row has one field more) and names are not renamed ("a.1").
         frame = pd.read_csv(
             path,
             sep=_text_separator(path),
             dtype=str,
             keep_default_na=False,
             skip_blank_lines=True,
+            header=None,
         )
     except pd.errors.EmptyDataError as exc:
         raise DataError(f"{path}: the file is empty (no header, no rows)") from exc
     except (pd.errors.ParserError, UnicodeDecodeError) as exc:
         raise DataError(f"{path}: cannot be parsed as {suffix} text ({exc})") from exc
+    header = frame.iloc[0].tolist()
+    frame = frame.iloc[1:].reset_index(drop=True)
+    frame.columns = header
     return frame, 2
 
 
@@ -161,6 +169,10 @@ def load_table(
         raise DataError(f"{path}: no such file")
     frame, first_line = _read_frame(path)
     columns = [str(c) for c in frame.columns]
+    repeated = sorted(c for c, n in Counter(columns).items() if n > 1)
+    if repeated or "" in columns:
+        what = f"repeats column name(s) {repeated}" if repeated else "has an empty column name"
+        raise DataError(f"{path}: the header {what}; the file has columns {columns}")
     frame.columns = columns
     wanted = [c for c in columns if c != target] if features is None else list(features)
     if not wanted:
