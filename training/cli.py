@@ -16,7 +16,7 @@ __all__ = ["build_parser", "main"]
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from training import commands
+    from training import bench, commands
 
     parser = argparse.ArgumentParser(
         prog="linreg",
@@ -26,6 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     commands.register(sub)
     inference_cli.register(sub)
+    bench.register(sub)
     return parser
 
 
