@@ -7,7 +7,7 @@
 
 from __future__ import annotations
 
-from inference.errors import InputError, ModelLoadError, ProviderError
+from inference.errors import BatchError, InputError, ModelLoadError, ProviderError
 from inference.intervals import IntervalPrediction
 from inference.manifest import Manifest
 from inference.predictor import Predictor
@@ -15,6 +15,7 @@ from inference.predictor import Predictor
 __version__ = "0.1.0"
 
 __all__ = [
+    "BatchError",
     "InputError",
     "IntervalPrediction",
     "Manifest",

@@ -12,6 +12,7 @@ any non-finite feature makes that row's prediction non-finite, so checking the
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -19,7 +20,7 @@ import numpy as np
 
 from inference.errors import InputError
 
-__all__ = ["as_matrix", "locate_nonfinite"]
+__all__ = ["as_matrix", "is_real", "locate_nonfinite", "too_large"]
 
 _FLOAT64_MAX = float(np.finfo(np.float64).max)
 
@@ -43,14 +44,14 @@ def _check_numeric_dtype(dtype: np.dtype, where: str) -> None:
     )
 
 
-def _is_real(value: Any) -> bool:
+def is_real(value: Any) -> bool:
     """A Python or numpy real number (not a bool, complex number or time delta)."""
     return isinstance(value, int | float | np.integer | np.floating) and not isinstance(
         value, bool | np.timedelta64
     )
 
 
-def _too_large(row: int, name: str, value: Any, dtype: np.dtype) -> InputError:
+def too_large(row: int, name: str, value: Any, dtype: np.dtype) -> InputError:
     big = isinstance(value, int) and value.bit_length() > 160  # repr fails past 4300 digits
     shown = f"(an integer of {value.bit_length()} bits)" if big else repr(value)
     return InputError(
@@ -74,7 +75,7 @@ def _cast(arr: np.ndarray, dtype: np.dtype, names: Sequence[str], column: bool) 
     with np.errstate(over="ignore"):
         bad = np.argwhere(np.isinf(arr.astype(dtype)) & np.isfinite(arr))[0]
     name = names[0] if column else names[int(bad[1])]
-    raise _too_large(int(bad[0]), name, arr[tuple(bad)].item(), dtype)
+    raise too_large(int(bad[0]), name, arr[tuple(bad)].item(), dtype)
 
 
 def _column_values(values: Any, name: str, dtype: np.dtype) -> np.ndarray:
@@ -87,7 +88,7 @@ def _column_values(values: Any, name: str, dtype: np.dtype) -> np.ndarray:
         # Mixed Python objects (e.g. a pandas object column): find the first non-number.
         flat = arr.reshape(-1)
         for i, v in enumerate(flat):
-            if not _is_real(v):
+            if not is_real(v):
                 raise InputError(
                     f"column {name!r}, row {i}: {v!r} ({type(v).__name__}) is not a number"
                 )
@@ -95,7 +96,7 @@ def _column_values(values: Any, name: str, dtype: np.dtype) -> np.ndarray:
             arr = flat.astype(np.float64)
         except OverflowError:  # a Python int beyond float64
             i = next(i for i, v in enumerate(flat) if abs(v) > _FLOAT64_MAX)
-            raise _too_large(i, name, flat[i], dtype) from None
+            raise too_large(i, name, flat[i], dtype) from None
     _check_numeric_dtype(arr.dtype, f"column {name!r}")
     if arr.ndim > 1:
         raise InputError(f"column {name!r} has shape {arr.shape}; expected a scalar or 1-D array")
@@ -139,10 +140,13 @@ def as_matrix(X: Any, features: Sequence[str], dtype: np.dtype) -> np.ndarray:
     No copy is made when ``X`` already is such an array.
     """
     k = len(features)
-    if isinstance(X, np.ma.MaskedArray):  # np.asarray would silently score masked values
-        if np.ma.getmaskarray(X).any():
+    # numpy.ma is imported lazily (a cost at the first predict), and X cannot be a
+    # masked array unless someone imported it
+    ma = sys.modules.get("numpy.ma")
+    if ma is not None and isinstance(X, ma.MaskedArray):  # np.asarray would score masked values
+        if ma.getmaskarray(X).any():
             raise InputError(
-                f"a masked array with {int(np.ma.count_masked(X))} masked value(s); fill them "
+                f"a masked array with {int(ma.count_masked(X))} masked value(s); fill them "
                 "(X.filled(np.nan) with allow_nonfinite=True, or real values) or drop those rows"
             )
         X = X.data
@@ -173,7 +177,7 @@ def as_matrix(X: Any, features: Sequence[str], dtype: np.dtype) -> np.ndarray:
             _check_names([str(g) for g in record], features, f"record {i}", extra_ok=False)
             for j, f in enumerate(features):
                 v = record[f]
-                if not _is_real(v):
+                if not is_real(v):
                     raise InputError(
                         f"record {i}, column {f!r}: {v!r} ({type(v).__name__}) is not a number"
                     )
@@ -181,7 +185,7 @@ def as_matrix(X: Any, features: Sequence[str], dtype: np.dtype) -> np.ndarray:
                     with np.errstate(over="raise"):
                         out[i, j] = v
                 except (OverflowError, FloatingPointError):
-                    raise _too_large(i, f, v, dtype) from None
+                    raise too_large(i, f, v, dtype) from None
         return out
     if isinstance(X, str | bytes):
         raise InputError(f"got a {type(X).__name__}; expected an array of shape (n, {k})")

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from inference.errors import InputError, ModelLoadError, ProviderError
-from inference.inputs import as_matrix, locate_nonfinite
+from inference.inputs import as_matrix, is_real, locate_nonfinite, too_large
 from inference.intervals import IntervalPrediction, compute_intervals
 from inference.manifest import Manifest
 
@@ -116,6 +116,7 @@ class Predictor:
         self._input_name = session.get_inputs()[0].name
         self._output_names = [session.get_outputs()[0].name]
         self._index = {name: j for j, name in enumerate(self.features)}
+        self._zeros = np.zeros(_DOT_CHECK_ROWS, dtype=self.dtype)  # see _run
 
     # --- loading -------------------------------------------------------------
     @classmethod
@@ -303,9 +304,7 @@ class Predictor:
         ordered = list(map(given.__getitem__, self.features))
         if not _PLAIN_NUMBERS.issuperset(map(type, ordered)):  # else check each, in given order
             for name, value in given.items():
-                if not isinstance(value, int | float | np.integer | np.floating) or isinstance(
-                    value, bool | np.timedelta64
-                ):
+                if not is_real(value):
                     raise InputError(
                         f"predict_one: {name}={value!r} ({type(value).__name__}) is not a number"
                     )
@@ -315,17 +314,21 @@ class Predictor:
             x[0] = ordered
         except OverflowError:  # a Python int beyond float64
             name = next(n for n, v in given.items() if isinstance(v, int) and abs(v) >= 2**1024)
-            raise InputError(
-                f"predict_one: {name} is an integer of {given[name].bit_length()} bits, beyond "
-                f"the range of float64; expected a finite number"
-            ) from None
+            raise too_large(0, name, given[name], self.dtype) from None
         if one is None:
-            return float(self._run(x, self.allow_nonfinite)[0])
-        _, y, run = one
-        run()
-        value = float(y[0])
-        if not (self.allow_nonfinite or math.isfinite(value)):
-            raise locate_nonfinite(x.copy(), self.features)
+            value = float(self._run(x, allow_nonfinite=True)[0])
+        else:
+            _, y, run = one
+            run()
+            value = float(y[0])
+        if not math.isfinite(value):
+            # a finite value beyond a float32 model's range became inf in x: refused
+            # whatever allow_nonfinite says, as predict refuses it
+            for name, v in given.items():
+                if math.isfinite(v) and not math.isfinite(x[0, self._index[name]]):
+                    raise too_large(0, name, v, self.dtype)
+            if not self.allow_nonfinite:
+                raise locate_nonfinite(x.copy(), self.features)
         return value
 
     __call__ = predict
@@ -357,10 +360,10 @@ class Predictor:
         y = run_feeds(self._output_names, {self._input_name: X}, options)[0]
         if allow_nonfinite:
             return y
-        # y·y is finite only when every y is (NaN and inf propagate; a square that
-        # overflows falls through to the exact test): one single-threaded BLAS call,
-        # 2-3 times cheaper than isfinite(y).all() up to BLAS's threading threshold.
-        if n <= _DOT_CHECK_ROWS and math.isfinite(y.dot(y)):
+        # y·0 is 0 when every y is finite and NaN otherwise (inf·0 is NaN), and cannot
+        # overflow: one single-threaded BLAS call, 2-3 times cheaper than
+        # isfinite(y).all() up to BLAS's threading threshold.
+        if n <= _DOT_CHECK_ROWS and math.isfinite(y.dot(self._zeros[:n])):
             return y
         if not np.isfinite(y).all():
             raise locate_nonfinite(X, self.features)

@@ -13,9 +13,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
+
+if TYPE_CHECKING:  # pandas is imported where a file is read: `linreg predict` needs none
+    import pandas as pd
 
 __all__ = ["DATASETS", "DataError", "Table", "load_dataset", "load_table", "validate_xy"]
 
@@ -84,6 +87,8 @@ def _text_separator(path: Path) -> str:
 def _read_frame(path: Path) -> tuple[pd.DataFrame, int]:
     """Read a file as a frame; returns it and the line number of its first data row
     (0 for formats without lines)."""
+    import pandas as pd
+
     suffix = path.suffix.lower()
     if suffix in {".parquet", ".pq"}:
         import pyarrow.parquet as pq
@@ -118,6 +123,8 @@ def _read_frame(path: Path) -> tuple[pd.DataFrame, int]:
 
 
 def _numeric_column(frame: pd.DataFrame, column: str, path: Path, first_line: int) -> np.ndarray:
+    import pandas as pd
+
     raw = frame[column]
     if raw.dtype == object or pd.api.types.is_string_dtype(raw):
         text = raw.astype(str).str.strip()

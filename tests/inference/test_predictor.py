@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import shutil
 import subprocess
 import sys
@@ -165,6 +166,18 @@ def test_overflow_is_not_a_silent_inf(mlr, tmp_path):
     assert p.predict([[2.0]])[0] == pytest.approx(2e30, rel=1e-6)
     with pytest.raises(InputError, match="every input is finite but a prediction overflowed"):
         p.predict([[1e10]])
+    with pytest.raises(InputError, match="every input is finite but a prediction overflowed"):
+        p.predict_one(x=1e10)
+    # a finite value beyond float32 is refused by predict_one as by predict, even where
+    # non-finite inputs are allowed (it is not a NaN or inf the caller chose to send)
+    permissive = Predictor.load(MLR, allow_nonfinite=True)
+    for call in (permissive.predict_one, mlr.predict_one):
+        with (
+            pytest.warns(RuntimeWarning, match="overflow"),  # numpy's, at the cast
+            pytest.raises(InputError, match=r"row 0, column 'latitude': .*1e\+39"),
+        ):
+            call(area=1.0, latitude=1e39, dist_mainland=10.0)
+    assert math.isnan(permissive.predict_one(area=1.0, latitude=math.nan, dist_mainland=10.0))
 
 
 def closed_form_intervals(predictor, X, level):

@@ -593,12 +593,6 @@ def test_predict_one_refuses_non_numbers(model, value, where):
         model.predictor.predict_one(**row)
 
 
-@pytest.mark.xfail(
-    reason="known hole, reported: predict_one (inference/predictor.py, being reworked by "
-    "another engineer) raises OverflowError for an int beyond float64 and silently takes "
-    "the real part of a numpy complex and the count of a numpy timedelta64",
-    strict=False,
-)
 @pytest.mark.parametrize(
     "value",
     [10**400, np.complex128(1 + 2j), np.timedelta64(5, "s")],
