@@ -15,6 +15,39 @@ users use, checking the manifest and hashes) and the TorchScript file through
 ``torch.jit.load``, compare both with the eager model on the training rows and
 on 10,000 random rows, and only then move the directory into place. On any
 failure the temporary directory is removed and the destination is untouched.
+
+Moving into place: a new destination is one ``rename``. An existing model is
+swapped with the staging directory in one atomic ``renameat2(RENAME_EXCHANGE)``
+(Linux), so a reader or a SIGKILL sees the complete old model or the complete
+new one. Without renameat2 (macOS, old glibc, file systems refusing the flag)
+the old model is renamed to ``.<name>.old-<host>-<pid>-<random>`` and the new one
+renamed in: a process killed between those two renames leaves **no model at the
+destination** for a while, the complete old one waiting under its ``.old-`` name.
+The next export to that destination restores it (below) before doing anything
+else, so the old state comes back; until then readers find nothing there.
+
+Leftovers of killed writers: the staging directory is named
+``.<name>.tmp-<host>-<pid>-<random>`` and the old copy
+``.<name>.old-<host>-<pid>-<random>``, beside the destination, ``<host>`` being
+8 hex digits of the CRC-32 of the host name (as :mod:`inference.batch` names its
+temporaries) and ``<pid>`` the writer's process id. A process killed by SIGKILL
+cannot remove them, so every export first looks at this destination's leftovers
+of this host whose process no longer exists (``os.kill(pid, 0)`` raises
+``ProcessLookupError``): if the destination is missing and such an ``.old-``
+directory holds a complete model (its manifest's sizes and sha256 match), it is
+renamed back to the destination; then the dead writers' leftovers are removed.
+Leftovers of a live process (a zombie counts), of another host, of another user,
+symbolic links and names that do not parse are never touched. A writer in
+another pid namespace with the same host name looks dead; the worst that does
+is fail that writer's export, never lose a model. Windows is skipped
+(``os.kill(pid, 0)`` would terminate the process there).
+
+Same bytes: ``model.pt`` scripts :class:`Linear`, an ``nn.Linear`` whose
+``in_features`` and ``out_features`` are plain attributes instead of TorchScript
+constants. TorchScript collects constants in a Python ``set`` (its order changes
+with the per-process string hash seed) and mangles the class name after the
+first ``nn.Linear`` of another width scripted in the same process
+(``___torch_mangle_0``), so a scripted ``nn.Linear`` differed between processes.
 """
 
 from __future__ import annotations
@@ -22,11 +55,17 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import datetime as dt
+import errno
 import json
 import os
+import re
+import secrets
 import shutil
+import socket
+import stat
 import tempfile
 import warnings
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +75,7 @@ import torch
 from onnx import TensorProto, helper, numpy_helper
 
 from inference import __version__ as package_version
+from inference.errors import ModelLoadError
 from inference.manifest import (
     FORMAT_VERSION,
     INPUT_NAME,
@@ -64,6 +104,31 @@ _ONNX_DTYPES = {"float32": TensorProto.FLOAT, "float64": TensorProto.DOUBLE}
 
 class ExportError(RuntimeError):
     """The export failed; nothing was written at the destination."""
+
+
+class Linear(torch.nn.Linear):
+    """``nn.Linear`` that TorchScript writes as the same bytes in every process.
+
+    ``in_features`` and ``out_features`` are ordinary ``int`` attributes here, not
+    TorchScript constants (module docstring, "Same bytes"); ``forward`` is
+    ``nn.Linear``'s.
+    """
+
+    __constants__: list[str] = []
+
+
+def _scriptable(module: torch.nn.Linear) -> Linear:
+    """A :class:`Linear` copy of ``module``: same parameters, dtype and mode."""
+    copy = torch.nn.utils.skip_init(  # no random init: the global RNG stays as it was
+        Linear,
+        module.in_features,
+        module.out_features,
+        bias=module.bias is not None,
+        device=module.weight.device,
+        dtype=module.weight.dtype,
+    )
+    copy.load_state_dict(module.state_dict())
+    return copy.train(module.training)
 
 
 def build_onnx(
@@ -250,9 +315,119 @@ def _umask() -> int:
     return mask
 
 
+#: the writer's host tag and process id, then random letters, digits or underscores
+_LEFTOVER_SUFFIX = re.compile(r"([0-9a-f]{8})-(\d+)-[a-z0-9_]+")
+#: renameat2 errors meaning "this kernel or file system cannot exchange"
+_NO_EXCHANGE = {errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP, errno.ENOTSUP}
+
+
+def _staging_prefix(destination: Path) -> str:
+    return f".{destination.name}.tmp-"
+
+
+def _old_prefix(destination: Path) -> str:
+    return f".{destination.name}.old-"
+
+
+def _host_tag() -> str:
+    return f"{zlib.crc32(socket.gethostname().encode('utf-8', 'replace')):08x}"
+
+
+def _writer_tag() -> str:
+    """``<host>-<pid>-``: what starts the random part of this process's names."""
+    return f"{_host_tag()}-{os.getpid()}-"
+
+
+def _process_gone(pid: int) -> bool:
+    """True only when no process ``pid`` exists on this machine (a zombie exists)."""
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except (OSError, OverflowError):  # EPERM: it exists, owned by someone else
+        return False
+    return False
+
+
+def _dead_leftovers(destination: Path) -> list[Path]:
+    """This destination's staging and old directories whose writer is dead.
+
+    Only names ``.<name>.tmp-<host>-<pid>-<random>`` and
+    ``.<name>.old-<host>-<pid>-<random>`` of this host that are real directories
+    (not links) owned by this user, with no process ``<pid>``; empty on Windows.
+    """
+    if os.name != "posix" or not destination.parent.is_dir():
+        return []
+    host, found = _host_tag(), []
+    for entry in destination.parent.iterdir():
+        for prefix in (_staging_prefix(destination), _old_prefix(destination)):
+            if not entry.name.startswith(prefix):
+                continue
+            match = _LEFTOVER_SUFFIX.fullmatch(entry.name[len(prefix) :])
+            if match is None or match.group(1) != host:
+                continue
+            try:
+                st = entry.lstat()
+            except FileNotFoundError:  # another export removed it meanwhile
+                continue
+            mine = stat.S_ISDIR(st.st_mode) and st.st_uid == os.geteuid()
+            if mine and _process_gone(int(match.group(2))):
+                found.append(entry)
+    return sorted(found)
+
+
+def _holds_complete_model(directory: Path) -> bool:
+    """The manifest reads and every artifact it lists has its size and sha256."""
+    try:
+        manifest = Manifest.read(directory)
+        manifest.verify_artifacts(directory)
+    except (ModelLoadError, OSError):
+        return False
+    return True
+
+
+def _ctime(path: Path) -> float:
+    try:
+        return path.lstat().st_ctime
+    except OSError:
+        return 0.0
+
+
+def _recover(destination: Path) -> None:
+    """Undo what killed writers left: restore a missing model, remove their directories.
+
+    If the destination is missing and a dead writer's ``.old-`` directory holds a
+    complete model (the writer died between the two renames of the fallback in
+    :func:`_move_into_place`), it is renamed back first, the newest if several.
+    Then every dead writer's leftover is removed.
+    """
+    leftovers = _dead_leftovers(destination)
+    if not os.path.lexists(destination):
+        old = [p for p in leftovers if p.name.startswith(_old_prefix(destination))]
+        for candidate in sorted(old, key=_ctime, reverse=True):
+            if _holds_complete_model(candidate):
+                try:
+                    os.rename(candidate, destination)
+                except FileNotFoundError:  # another export restored it first
+                    pass
+                except OSError as exc:  # keep it: the removal below must not run
+                    raise ExportError(
+                        f"{destination} is missing and its previous model is complete in "
+                        f"{candidate}, but renaming it back failed ({exc}); rename it by hand"
+                    ) from exc
+                break
+    for path in leftovers:
+        shutil.rmtree(path, ignore_errors=True)
+
+
 def _exchange(a: Path, b: Path) -> bool:
-    """Atomically swap two directories (Linux renameat2 RENAME_EXCHANGE); False if
-    the platform cannot."""
+    """Atomically swap two directories (Linux renameat2 RENAME_EXCHANGE).
+
+    False if the platform or the file system cannot; any other failure raises
+    ``OSError`` rather than falling back to the two renames.
+    """
     libc_name = ctypes.util.find_library("c")
     if not libc_name or not hasattr(os, "O_DIRECTORY"):
         return False
@@ -263,7 +438,12 @@ def _exchange(a: Path, b: Path) -> bool:
         return False
     at_fdcwd, rename_exchange = -100, 2
     rc = renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange)
-    return rc == 0
+    if rc == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in _NO_EXCHANGE:
+        return False
+    raise OSError(err, f"renameat2({a}, {b}, RENAME_EXCHANGE): {os.strerror(err)}")
 
 
 def _move_into_place(staging: Path, destination: Path, overwrite: bool) -> None:
@@ -275,9 +455,16 @@ def _move_into_place(staging: Path, destination: Path, overwrite: bool) -> None:
     if _exchange(staging, destination):
         shutil.rmtree(staging)  # staging now holds the old model
         return
-    old = destination.with_name(f".{destination.name}.old-{os.getpid()}")
+    # No renameat2: a kill between these two renames leaves no model at the
+    # destination until the next export's _recover (module docstring).
+    old = destination.with_name(f"{_old_prefix(destination)}{_writer_tag()}{secrets.token_hex(4)}")
     os.rename(destination, old)
-    os.rename(staging, destination)
+    try:
+        os.rename(staging, destination)
+    except BaseException:
+        if not os.path.lexists(destination):
+            os.rename(old, destination)  # the old model back where it was
+        raise
     shutil.rmtree(old)
 
 
@@ -297,6 +484,7 @@ def export_model(
     """
     destination = Path(directory).absolute()
     name = name or destination.name
+    _recover(destination)  # first: a killed export's missing model comes back
     if destination.exists() and not overwrite:
         raise ExportError(f"{destination} already exists; pass overwrite=True to replace it")
     if destination.exists() and not (destination / MANIFEST_NAME).is_file():
@@ -306,7 +494,11 @@ def export_model(
         )
     destination.parent.mkdir(parents=True, exist_ok=True)
     est = run.estimator
-    staging = Path(tempfile.mkdtemp(prefix=f".{destination.name}.tmp-", dir=destination.parent))
+    staging = Path(
+        tempfile.mkdtemp(
+            prefix=f"{_staging_prefix(destination)}{_writer_tag()}", dir=destination.parent
+        )
+    )
     try:
         model = build_onnx(
             est.coef_,
@@ -320,7 +512,9 @@ def export_model(
         with warnings.catch_warnings():
             # TorchScript is deprecated upstream; its users still ask for it (README).
             warnings.simplefilter("ignore", DeprecationWarning)
-            torch.jit.save(torch.jit.script(est.module_), str(staging / TORCHSCRIPT_NAME))
+            torch.jit.save(
+                torch.jit.script(_scriptable(est.module_)), str(staging / TORCHSCRIPT_NAME)
+            )
         if plots:
             from training.plots import plot_loss, plot_regression
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import onnx
@@ -148,8 +150,6 @@ def test_manifest_holds_the_contract(exported):
 
 
 def test_tampered_artifact_is_detected(exported, tmp_path):
-    import shutil
-
     _, out = exported("plant_richness_lr", "float32")
     copy = tmp_path / "copy"
     shutil.copytree(out, copy)
@@ -218,9 +218,177 @@ def test_same_seed_same_bytes(tmp_path, monkeypatch):
     assert json.loads(a["manifest.json"])["created_at"] == "2023-11-14T22:13:20Z"
 
 
-def test_committed_models_match_a_fresh_regeneration(tmp_path):
-    from pathlib import Path
+def _dead_pid():
+    """The id of a process that has exited and been reaped."""
+    proc = subprocess.Popen([sys.executable, "-c", ""])
+    proc.wait()
+    return proc.pid
 
+
+def _beside(dest):
+    return sorted(p.name for p in dest.parent.iterdir() if p.name != dest.name)
+
+
+@pytest.mark.skipif(os.name != "posix", reason="process ids are probed with os.kill(pid, 0)")
+def test_leftovers_of_dead_writers_are_removed_those_of_live_ones_kept(tmp_path):
+    run = train(load_dataset("plant_richness_lr"), progress=False)
+    dest = export_model(run, tmp_path / "m")
+    host = export_mod._host_tag()
+    other_host = f"{int(host, 16) ^ 1:08x}"
+    dead, live = f"{host}-{_dead_pid()}", f"{host}-{os.getpid()}"
+    removed = [f".m.tmp-{dead}-abc_123x", f".m.old-{dead}-0badcafe"]
+    kept = [
+        f".m.tmp-{live}-abcdefgh",  # a live writer's staging directory
+        f".m.old-{live}-0badcafe",
+        f".m.tmp-{other_host}-{dead.split('-')[1]}-abcdefgh",  # another host's
+        ".m.tmp-k2x9_q0z",  # not <host>-<pid>-<random>: not ours to judge
+        f".m.old-{dead}",
+        f".m.tmp-{host}-{10**30}-abcdefgh",
+        f".mm.tmp-{dead}-abcdefgh",  # another destination's
+        f".m.tmp-{dead}-ab.cd",
+    ]
+    for name in removed + kept:
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "model.onnx").write_bytes(b"partial")
+    precious = tmp_path / "precious"
+    precious.mkdir()
+    (precious / "data").write_text("keep")
+    (tmp_path / f".m.tmp-{dead}-symlink0").symlink_to(precious)  # never followed
+    kept += [f".m.tmp-{dead}-symlink0", "precious"]
+    export_model(run, dest, overwrite=True)
+    assert _beside(dest) == sorted(kept)
+    assert (precious / "data").read_text() == "keep"
+    Predictor.load(dest)
+
+
+@pytest.mark.skipif(os.name != "posix", reason="process ids are probed with os.kill(pid, 0)")
+def test_missing_model_is_restored_from_a_dead_writers_old_copy(tmp_path):
+    """A writer without renameat2 killed between its two renames: the model is complete
+    under ``.m.old-<host>-<pid>-*``, the new one under ``.m.tmp-<host>-<pid>-*``, nothing
+    at ``m``."""
+    run = train(load_dataset("plant_richness_lr"), progress=False)
+    dest = export_model(run, tmp_path / "m")
+    before = _snapshot(dest)
+    writer = f"{export_mod._host_tag()}-{_dead_pid()}"
+    shutil.copytree(dest, tmp_path / f".m.tmp-{writer}-abcdefgh")
+    dest.rename(tmp_path / f".m.old-{writer}-0badcafe")
+    # the export restores the old model before it looks at the destination
+    with pytest.raises(ExportError, match="already exists; pass overwrite=True"):
+        export_model(run, dest)
+    assert _snapshot(dest) == before and _beside(dest) == []
+    # an incomplete copy (an artifact changed after export) is not restored, but removed
+    dest.rename(tmp_path / f".m.old-{writer}-0badcafe")
+    (tmp_path / f".m.old-{writer}-0badcafe" / "loss.png").write_bytes(b"truncated")
+    other = train(load_dataset("plant_richness_lr"), max_epochs=50, progress=False)
+    export_model(other, dest)
+    assert Predictor.load(dest).manifest.data["training"]["max_epochs"] == 50
+    assert _beside(dest) == []
+
+
+def test_fallback_puts_the_old_model_back_when_the_new_one_cannot_move_in(tmp_path, monkeypatch):
+    run = train(load_dataset("plant_richness_lr"), progress=False)
+    dest = export_model(run, tmp_path / "m")
+    before = _snapshot(dest)
+    real_rename = os.rename
+
+    def rename(src, dst):
+        if Path(src).name.startswith(".m.tmp-"):
+            raise OSError(28, "No space left on device")
+        real_rename(src, dst)
+
+    monkeypatch.setattr(export_mod, "_exchange", lambda a, b: False)
+    monkeypatch.setattr(export_mod.os, "rename", rename)
+    with pytest.raises(OSError, match="No space left"):
+        export_model(run, dest, overwrite=True)
+    monkeypatch.undo()
+    assert _snapshot(dest) == before and _beside(dest) == []
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="renameat2 is Linux")
+def test_exchange_raises_on_errors_other_than_unsupported(tmp_path):
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.mkdir()
+    b.mkdir()
+    (a / "x").write_text("a")
+    if not export_mod._exchange(a, b):
+        pytest.skip("this file system refuses RENAME_EXCHANGE")
+    assert (b / "x").read_text() == "a" and not (a / "x").exists()
+    with pytest.raises(FileNotFoundError, match="RENAME_EXCHANGE"):
+        export_mod._exchange(tmp_path / "missing", b)
+
+
+# Trains plant_richness_lr and exports it twice: with SOURCE_DATE_EPOCH, then without.
+EXPORT_IN_A_FRESH_PROCESS = """
+import os, sys
+import torch
+from training.data import load_dataset
+from training.export import export_model
+from training.pipeline import train
+
+if sys.argv[2] == "after-another-linear":  # as `linreg regenerate` does before its 2nd model
+    torch.jit.script(torch.nn.Linear(3, 1))
+run = train(load_dataset("plant_richness_lr"), progress=False, seed=0)
+export_model(run, sys.argv[1] + "/epoch", name="same")
+del os.environ["SOURCE_DATE_EPOCH"]
+export_model(run, sys.argv[1] + "/now", name="same")
+"""
+
+
+def _hash_seed_reordering_a_set():
+    """A PYTHONHASHSEED under which a set of two names iterates unlike under seed 0."""
+    code = "print(list({'in_features', 'out_features'}))"
+
+    def order(seed):
+        env = {**os.environ, "PYTHONHASHSEED": str(seed)}
+        return subprocess.run(
+            [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+        ).stdout
+
+    return next(seed for seed in range(1, 64) if order(seed) != order(0))
+
+
+def test_same_seed_same_bytes_in_two_processes(tmp_path):
+    """The README's claim, across processes: every file the same with SOURCE_DATE_EPOCH;
+    without it, the manifest differs only in ``created_at``.
+
+    The two processes differ in their string hash seed (TorchScript collected
+    ``nn.Linear``'s constants in a set) and in whether another ``nn.Linear`` was
+    scripted first (TorchScript then mangled the class name).
+    """
+    root = Path(__file__).resolve().parents[2]
+    procs = []
+    for i, (seed, first) in enumerate(
+        [(0, "nothing"), (_hash_seed_reordering_a_set(), "after-another-linear")]
+    ):
+        env = {
+            **os.environ,
+            "PYTHONPATH": str(root),
+            "PYTHONHASHSEED": str(seed),
+            "SOURCE_DATE_EPOCH": "1700000000",
+        }
+        out = tmp_path / f"process{i}"
+        cmd = [sys.executable, "-c", EXPORT_IN_A_FRESH_PROCESS, str(out), first]
+        procs.append((out, subprocess.Popen(cmd, cwd=tmp_path, env=env, stderr=subprocess.PIPE)))
+    for _, proc in procs:
+        assert proc.wait(timeout=120) == 0, proc.stderr.read().decode()
+    (a, _), (b, _) = procs
+    files = ["loss.png", "manifest.json", "model.onnx", "model.pt", "regression.png"]
+    assert sorted(p.name for p in (a / "epoch").iterdir()) == files
+    for name in sorted(files, key=lambda n: n == "manifest.json"):  # it holds the others' sha256
+        assert (a / "epoch" / name).read_bytes() == (b / "epoch" / name).read_bytes(), name
+    for name in ("loss.png", "model.onnx", "model.pt", "regression.png"):
+        assert (a / "epoch" / name).read_bytes() == (b / "now" / name).read_bytes(), name
+    epoch, now = (json.loads((d / "manifest.json").read_text()) for d in (a / "epoch", b / "now"))
+    assert epoch.pop("created_at") == "2023-11-14T22:13:20Z"
+    now.pop("created_at")
+    assert epoch == now
+    # and the deterministic TorchScript is still the fitted nn.Linear to torch.jit.load
+    scripted = torch.jit.load(str(b / "epoch" / "model.pt"))
+    assert scripted.original_name == "Linear"
+    assert (scripted.in_features, scripted.out_features) == (1, 1)
+
+
+def test_committed_models_match_a_fresh_regeneration(tmp_path):
     committed = Path(__file__).resolve().parents[2] / "exported_models"
     for name in DATASETS:
         run = train(load_dataset(name), progress=False, seed=0)
