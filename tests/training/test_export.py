@@ -19,7 +19,7 @@ from inference import ModelLoadError, Predictor
 from inference.manifest import FORMAT_VERSION, Manifest, file_digest
 from training import export as export_mod
 from training.data import load_dataset
-from training.export import ExportError, export_model
+from training.export import ExportError, export_model, graph_description
 from training.pipeline import train
 
 DATASETS = ["plant_richness_lr", "plant_richness_mlr"]
@@ -113,9 +113,17 @@ def test_onnx_file_is_valid_and_self_describing(exported, dataset):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_reference_evaluator_agrees_with_onnxruntime(exported, dtype):
-    run, out = exported("plant_richness_mlr", dtype)
-    X = np.random.default_rng(2).normal(size=(64, 3)) * [1, 2, 10] + [2, 42, 15]
+@pytest.mark.parametrize(
+    ("dataset", "ops"),
+    [("plant_richness_lr", ["Reshape", "Mul", "Add"]), ("plant_richness_mlr", ["Gemm", "Reshape"])],
+)
+def test_reference_evaluator_agrees_with_onnxruntime(exported, dtype, dataset, ops):
+    run, out = exported(dataset, dtype)
+    model = onnx.load(out / "model.onnx")
+    assert [n.op_type for n in model.graph.node] == ops  # one feature: elementwise
+    assert Manifest.read(out).data["onnx"]["graph"] == graph_description(len(run.features))
+    scale, shift = ([1, 2, 10], [2, 42, 15]) if len(run.features) == 3 else ([1], [2])
+    X = np.random.default_rng(2).normal(size=(64, len(run.features))) * scale + shift
     X = X.astype(dtype)
     ref = ReferenceEvaluator(str(out / "model.onnx")).run(None, {"features": X})[0]
     ort = Predictor.load(out).predict(X)
