@@ -28,15 +28,23 @@ Faults
     also writes them to a CSV file with the columns of :data:`BAD_ROWS_COLUMNS`
     (``record`` is the raw line of a CSV input, the row as JSON for Parquet).
     Blank lines are skipped, as pandas does, and still count for line numbers.
-    Line numbers assume no newline inside a quoted field (pyarrow's default
-    ``newlines_in_values=False`` assumes the same).
+    One record per line: a quote left open at the end of its line (an unterminated
+    quote, or a line break inside a quoted field) and a carriage return that is not
+    part of a CRLF line end stop the job with a :class:`BatchError` naming the line
+    whatever ``bad_rows`` says, since the lines after it could not be told apart.
+    So does a line with bytes that are not UTF-8, unless they all lie in columns the
+    job does not read (those are not decoded) of lines with the right number of fields.
 
 Atomic output
     The output (and the bad-rows file) is written to a temporary file beside it,
-    named ``.<name>.tmp-<pid>-<random>``, flushed with fsync and renamed into place
-    with ``os.replace`` only when the whole input was scored. On any exception the
-    temporary file is removed; a process killed with SIGKILL leaves only that hidden
-    temporary, never a partial file at the destination.
+    named ``.<name>.tmp-<host>-<pid>-<random>`` (``host``: 8 hex digits of a hash of
+    the host name), flushed with fsync and renamed into place with ``os.replace``
+    only when the whole input was scored (the bad-rows file just before the output;
+    both are flushed before either is renamed). On any exception the temporary file is
+    removed; a process killed with SIGKILL leaves only that hidden temporary, never a
+    partial file at the destination, and the next job writing to the same
+    destination removes it (only the temporaries of this host whose process is gone;
+    never on Windows, where a process cannot be probed safely).
 
 Speed
     A CSV file is cut into blocks of whole lines (2 MiB by default) which a pool of
@@ -69,6 +77,7 @@ import numpy as np
 
 from inference.errors import BatchError
 from inference.intervals import IntervalPrediction
+from inference.leftovers import host_tag, process_gone, writer_tag
 from inference.predictor import Predictor
 
 __all__ = [
@@ -206,7 +215,13 @@ def _inspect_csv(path: Path, fmt: FileFormat) -> _Part:
         text = header.decode("utf-8-sig").rstrip("\r")
     except UnicodeDecodeError as exc:
         raise BatchError(f"the header is not UTF-8 ({exc})", file=str(path), line=1) from exc
-    part.columns = next(csv.reader([text], delimiter=fmt.delimiter))
+    problem = _line_problem(text.encode("utf-8"), ord(fmt.delimiter))
+    if problem is not None:
+        raise BatchError(problem[1], file=str(path), line=1)
+    try:
+        part.columns = next(csv.reader([text], delimiter=fmt.delimiter), [])
+    except csv.Error as exc:  # a name longer than the csv module's field limit
+        raise BatchError(f"cannot read the header ({exc})", file=str(path), line=1) from exc
     lines = rest.count(b"\n")
     part.line_bytes = len(rest) / lines if lines else max(len(header), 1)
     return part
@@ -352,6 +367,7 @@ class _Chunk:
     nbytes: int = 0
     newlines: int = 0  # CSV: newlines in the block
     error: Exception | None = None  # CSV: why the block could not be parsed
+    fatal: tuple[int, str | None, str] | None = None  # CSV: (block line, column, reason)
     _lines: list[bytes] | None = None
 
     @property
@@ -465,7 +481,7 @@ def _to_float(arr: Any, name: str) -> tuple[Any, dict[int, tuple[str, str]]]:
     mask = np.zeros(len(arr), dtype=bool)
     mask[bad] = True
     cleaned = pc.if_else(_arrow_mask(mask), pa.nulls(1, trimmed.type)[0], trimmed)
-    failures = {i: (name, f"{arr[i].as_py()!r} is not a number") for i in bad}
+    failures = {i: (name, f"{_shown(arr[i].as_py())} is not a number") for i in bad}
     return _numpy(pc.cast(cleaned, pa.float64())), failures
 
 
@@ -488,7 +504,7 @@ def _single(chunked: Any) -> Any:
     return chunked.chunk(0) if chunked.num_chunks == 1 else chunked.combine_chunks()
 
 
-_NEWLINE = 10
+_NEWLINE, _CR, _QUOTE = 10, 13, 34
 _SCAN = 1 << 20
 
 
@@ -520,6 +536,134 @@ def _count_newlines(buf: Any) -> int:
         int(np.count_nonzero(a[start : start + _SCAN] == _NEWLINE))
         for start in range(0, len(a), _SCAN)
     )
+
+
+def _last_byte(buf: Any) -> int:
+    return int(np.frombuffer(buf, dtype=np.uint8, count=1, offset=buf.size - 1)[0])
+
+
+def _has_bare_cr(buf: Any) -> bool:
+    """Whether a carriage return is followed by anything but a line feed (the end of the
+    file's last line excepted)."""
+    a = np.frombuffer(buf, dtype=np.uint8)
+    for start in range(0, len(a), _SCAN):
+        cr = np.flatnonzero(a[start : start + _SCAN] == _CR) + start
+        cr = cr[cr + 1 < len(a)]
+        if cr.size and (a[cr + 1] != _NEWLINE).any():
+            return True
+    return False
+
+
+def _last_line_open(buf: Any, delimiter: int) -> bool:
+    """Whether the block's last line leaves a quote open (a field cut at the block's end)."""
+    end = buf.size - 1 if buf.size and _last_byte(buf) == _NEWLINE else buf.size
+    start = _last_newline(buf.slice(0, end)) + 1
+    line = buf.slice(start, end - start).to_pybytes()
+    return b'"' in line and _line_problem(line, delimiter) is not None
+
+
+def _line_problem(line: bytes, delimiter: int) -> tuple[int, str] | None:
+    """(0-based field, reason) when a line is not whole records: a quote still open at its
+    end, or a carriage return inside it (a trailing one, of a CRLF, is fine)."""
+    if line.endswith(b"\r"):
+        line = line[:-1]
+    if b'"' not in line and b"\r" not in line:
+        return None
+    field, start, quoted, i, n = 0, True, False, 0, len(line)
+    while i < n:
+        c = line[i]
+        if quoted:
+            if c == _QUOTE:
+                if i + 1 < n and line[i + 1] == _QUOTE:
+                    i += 1
+                else:
+                    quoted = False
+            elif c == _CR:
+                return field, f"a carriage return (CR) inside a quoted field; {_ONE_RECORD}"
+        elif c == _QUOTE and start:
+            quoted = True
+        elif c == _CR:
+            return field, f"a carriage return (CR) that does not end the line; {_ONE_RECORD}"
+        elif c == delimiter:
+            field, start, i = field + 1, True, i + 1
+            continue
+        start = False
+        i += 1
+    if quoted:
+        return field, f"a quote opened in this field is not closed on its line; {_ONE_RECORD}"
+    return None
+
+
+_ONE_RECORD = "expected one record per line, with LF or CRLF line ends"
+
+
+def _first_broken_line(
+    data: bytes, delimiter: int, columns: list[str]
+) -> tuple[int, str | None, str]:
+    """(1-based line in the block, column, reason) of the first line that is not whole records."""
+    for number, line in enumerate(data.split(b"\n"), 1):
+        problem = _line_problem(line, delimiter)
+        if problem is not None:
+            field, reason = problem
+            return number, columns[field] if field < len(columns) else None, reason
+    return 1, None, f"these lines do not parse into one record each; {_ONE_RECORD}"
+
+
+def _is_utf8(buf: Any) -> bool:
+    """Whether a buffer is valid UTF-8 (checked by Arrow, in C++)."""
+    pa = _pyarrow()
+    offsets = pa.py_buffer(np.array([0, buf.size], dtype=np.int64))
+    try:
+        pa.Array.from_buffers(pa.large_binary(), 1, [None, offsets, buf]).cast(pa.large_string())
+    except pa.ArrowInvalid:
+        return False
+    return True
+
+
+def _first_undecodable(data: bytes, part: _Part, plan: _Plan) -> tuple[int, str | None, str] | None:
+    """(1-based line in the block, column, reason) of the first line with bytes that are
+    not UTF-8 in a column the job reads, or anywhere in a line with a wrong number of
+    fields; None when there is none."""
+    try:
+        data.decode("utf-8")
+        return None
+    except UnicodeDecodeError:
+        pass
+    read = {part.columns.index(name) for name in plan.needed}
+    for number, line in enumerate(data.split(b"\n"), 1):
+        try:
+            line.decode("utf-8")
+            continue
+        except UnicodeDecodeError:
+            pass
+        text = line.rstrip(b"\r").decode("utf-8", "surrogateescape")
+        try:
+            fields = next(csv.reader([text], delimiter=part.fmt.delimiter), [])
+        except csv.Error:
+            continue
+        whole = len(fields) == len(part.columns)
+        for j, value in enumerate(fields):
+            if (j in read or not whole) and not value.isascii():
+                raw = value.encode("utf-8", "surrogateescape")
+                try:
+                    raw.decode("utf-8")
+                except UnicodeDecodeError:
+                    reason = f"{_shown(raw)} is not UTF-8 text; expected a UTF-8 file"
+                    if not whole:
+                        reason += f" (in a line of {len(fields)} field(s), expected "
+                        reason += f"{len(part.columns)})"
+                    column = part.columns[j] if j < len(part.columns) else None
+                    return number, column, reason
+    return None
+
+
+def _shown(value: Any, limit: int = 80) -> str:
+    """``repr(value)``, cut to about ``limit`` characters for a message."""
+    text = repr(value)
+    if len(text) <= limit:
+        return text
+    size = len(value) if isinstance(value, str | bytes) else len(text)
+    return f"{text[: limit - 3]}... ({size} characters)"
 
 
 def _concat(pa: Any, head: Any, tail: Any) -> Any:
@@ -609,6 +753,27 @@ def _prepare_csv(part: _Part, plan: _Plan, block: Any) -> _Chunk:
         )
 
     newlines = _count_newlines(block)
+
+    def failed(error: Exception | None, fatal: tuple[int, str | None, str] | None) -> _Chunk:
+        return _Chunk(
+            part,
+            plan.features,
+            np.empty((0, 0)),
+            [],
+            [],
+            {},
+            newlines=newlines,
+            error=error,
+            fatal=fatal,
+        )
+
+    delimiter = ord(part.fmt.delimiter)
+    if not _is_utf8(block):  # before pyarrow, whose bad-row handler cannot decode such a line
+        where = _first_undecodable(block.to_pybytes(), part, plan)
+        if where is not None:
+            return failed(None, where)
+    if _has_bare_cr(block):  # pyarrow would end a record there: lines and rows would drift
+        return failed(None, _first_broken_line(block.to_pybytes(), delimiter, part.columns))
     try:
         try:
             table = parse(typed=True)
@@ -617,9 +782,12 @@ def _prepare_csv(part: _Part, plan: _Plan, block: Any) -> _Chunk:
             # each such value (slower, and only for this block).
             table = parse(typed=False)
     except pa.ArrowException as exc:
-        return _Chunk(
-            part, plan.features, np.empty((0, 0)), [], [], {}, newlines=newlines, error=exc
-        )
+        return failed(exc, _first_undecodable(block.to_pybytes(), part, plan))
+    # One record per line, or the row -> line mapping (line numbers, blank lines, the
+    # records of bad rows) would be wrong: a quote left open swallows the next lines.
+    lines = newlines + (0 if block.size and _last_byte(block) == _NEWLINE else 1)
+    if table.num_rows + len(invalid) != lines or _last_line_open(block, delimiter):
+        return failed(None, _first_broken_line(block.to_pybytes(), delimiter, part.columns))
     columns = {name: _single(table.column(internal[index[name]])) for name in plan.needed}
     feature_arrays = [columns[f] for f in plan.features]
     X, failures = _matrix(feature_arrays, plan.features, plan.dtype)
@@ -740,7 +908,10 @@ def _field_text(chunk: _Chunk, i: int, chunk_row: int, name: str) -> Any:
     """A value as it was written: the CSV field's text, or the Parquet value."""
     if chunk.raw is not None:
         line = chunk.line_text(chunk_row)
-        fields = next(csv.reader([line], delimiter=chunk.part.fmt.delimiter), [])
+        try:
+            fields = next(csv.reader([line], delimiter=chunk.part.fmt.delimiter), [])
+        except csv.Error:  # a field longer than the csv module's limit: use the value read
+            fields = []
         j = chunk.part.columns.index(name)
         if j < len(fields):
             return fields[j]
@@ -760,7 +931,7 @@ def _describe_row(chunk: _Chunk, i: int, chunk_row: int, dtype: np.dtype) -> tup
                 extra = f" (beyond the range of {dtype})" if np.isfinite(float(shown)) else ""
             except (TypeError, ValueError):
                 extra = ""
-            return name, f"{shown!r} is not a finite number{extra}"
+            return name, f"{_shown(shown)} is not a finite number{extra}"
     return None, f"the prediction overflowed {dtype} although every input is finite"
 
 
@@ -780,7 +951,7 @@ def _find_bad(chunk: _Chunk, ok: np.ndarray, dtype: np.dtype) -> tuple[list[_Bad
     for index in np.flatnonzero(~ok):
         i = int(index)
         chunk_row = int(rows[i])
-        if chunk.raw is not None and not chunk.line_text(chunk_row).strip():
+        if chunk.raw is not None and chunk.line_text(chunk_row) == "":  # "\t\t" is not blank
             blank[i] = True
             continue
         column, reason = _describe_row(chunk, i, chunk_row, dtype)
@@ -801,29 +972,78 @@ class _AtomicFile:
 
     def __init__(self, dest: Path) -> None:
         self.dest = dest
-        self.tmp = dest.parent / f".{dest.name}.tmp-{os.getpid()}-{secrets.token_hex(4)}"
+        remove_stale_temporaries(dest)
+        name = f".{dest.name}.tmp-{writer_tag()}{secrets.token_hex(4)}"
+        self.tmp = dest.parent / name
 
-    def commit(self) -> None:
+    def discard(self) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.tmp)
+
+    def sync(self) -> None:
+        """Flush the temporary to disk (fsync)."""
         fd = os.open(self.tmp, os.O_RDONLY)
         try:
             os.fsync(fd)
         finally:
             os.close(fd)
-        os.replace(self.tmp, self.dest)
-        try:
-            dfd = os.open(self.dest.parent, os.O_RDONLY)
-        except OSError:  # pragma: no cover - a directory that cannot be opened (Windows)
-            return
-        try:
-            os.fsync(dfd)
-        except OSError:  # pragma: no cover
-            pass
-        finally:
-            os.close(dfd)
 
-    def discard(self) -> None:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(self.tmp)
+    def commit(self) -> None:
+        self.sync()
+        os.replace(self.tmp, self.dest)
+        _sync_directory(self.dest.parent)
+
+
+def _commit_together(files: Sequence[_AtomicFile]) -> None:
+    """Flush every temporary first, then rename them into place one right after the
+    other: a kill lands between two renames only in that short window (each file is
+    still whole, old or new; the set is not atomic)."""
+    for f in files:
+        f.sync()
+    for f in files:
+        os.replace(f.tmp, f.dest)
+    for directory in dict.fromkeys(f.dest.parent for f in files):
+        _sync_directory(directory)
+
+
+def _sync_directory(directory: Path) -> None:
+    try:
+        dfd = os.open(directory, os.O_RDONLY)
+    except OSError:  # pragma: no cover - a directory that cannot be opened (Windows)
+        return
+    try:
+        os.fsync(dfd)
+    except OSError:  # pragma: no cover
+        pass
+    finally:
+        os.close(dfd)
+
+
+def remove_stale_temporaries(dest: Path) -> list[Path]:
+    """Remove the temporaries of ``dest`` left by killed jobs: files named
+    ``.<name>.tmp-<host>-<pid>-<random>`` of this host whose process no longer exists.
+    A live process's temporary (this one's included) is never touched. Returns the
+    paths removed."""
+    pattern = re.compile(rf"\.{re.escape(dest.name)}\.tmp-([0-9a-f]{{8}})-(\d+)-[0-9a-f]{{8}}")
+    host, removed = host_tag(), list[Path]()
+    try:
+        entries = list(os.scandir(dest.parent))
+    except OSError:
+        return removed
+    for entry in entries:
+        match = pattern.fullmatch(entry.name)
+        if match is None or match.group(1) != host:
+            continue
+        pid = int(match.group(2))
+        if pid == os.getpid() or not process_gone(pid):
+            continue
+        try:
+            if entry.is_file(follow_symlinks=False):
+                os.unlink(entry.path)
+                removed.append(Path(entry.path))
+        except OSError:  # gone already, or not ours to remove
+            continue
+    return removed
 
 
 class _CsvWriter:
@@ -1183,6 +1403,14 @@ def score_file(
                 if part.fmt.kind == "csv":
                     chunk.first_line, chunk.first_row = line, line - 1
                     line += chunk.newlines
+                    if chunk.fatal is not None:
+                        offset, column, reason = chunk.fatal
+                        raise BatchError(
+                            reason,
+                            file=part.name,
+                            line=chunk.first_line + offset - 1,
+                            column=column,
+                        ) from chunk.error
                     if chunk.error is not None:
                         raise BatchError(
                             f"cannot parse lines {chunk.first_line} to {line - 1} ({chunk.error})",
@@ -1208,9 +1436,8 @@ def score_file(
         if bad_writer is not None:
             bad_writer.close()
             bad_writer = None
-        if bad_out is not None:
-            bad_out.commit()
-        out.commit()
+        # The bad rows first: the output appears last, the sign that the job finished.
+        _commit_together([bad_out, out] if bad_out is not None else [out])
     except BaseException:
         for w in (writer, bad_writer):
             if w is not None:

@@ -63,11 +63,9 @@ import os
 import re
 import secrets
 import shutil
-import socket
 import stat
 import tempfile
 import warnings
-import zlib
 from pathlib import Path
 from typing import Any
 
@@ -78,6 +76,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 from inference import __version__ as package_version
 from inference.errors import ModelLoadError
+from inference.leftovers import host_tag, process_gone, writer_tag
 from inference.manifest import (
     FORMAT_VERSION,
     INPUT_NAME,
@@ -357,28 +356,6 @@ def _old_prefix(destination: Path) -> str:
     return f".{destination.name}.old-"
 
 
-def _host_tag() -> str:
-    return f"{zlib.crc32(socket.gethostname().encode('utf-8', 'replace')):08x}"
-
-
-def _writer_tag() -> str:
-    """``<host>-<pid>-``: what starts the random part of this process's names."""
-    return f"{_host_tag()}-{os.getpid()}-"
-
-
-def _process_gone(pid: int) -> bool:
-    """True only when no process ``pid`` exists on this machine (a zombie exists)."""
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    except (OSError, OverflowError):  # EPERM: it exists, owned by someone else
-        return False
-    return False
-
-
 def _dead_leftovers(destination: Path) -> list[Path]:
     """This destination's staging and old directories whose writer is dead.
 
@@ -388,7 +365,7 @@ def _dead_leftovers(destination: Path) -> list[Path]:
     """
     if os.name != "posix" or not destination.parent.is_dir():
         return []
-    host, found = _host_tag(), []
+    host, found = host_tag(), []
     for entry in destination.parent.iterdir():
         for prefix in (_staging_prefix(destination), _old_prefix(destination)):
             if not entry.name.startswith(prefix):
@@ -401,7 +378,7 @@ def _dead_leftovers(destination: Path) -> list[Path]:
             except FileNotFoundError:  # another export removed it meanwhile
                 continue
             mine = stat.S_ISDIR(st.st_mode) and st.st_uid == os.geteuid()
-            if mine and _process_gone(int(match.group(2))):
+            if mine and process_gone(int(match.group(2))):
                 found.append(entry)
     return sorted(found)
 
@@ -485,7 +462,7 @@ def _move_into_place(staging: Path, destination: Path, overwrite: bool) -> None:
         return
     # No renameat2: a kill between these two renames leaves no model at the
     # destination until the next export's _recover (module docstring).
-    old = destination.with_name(f"{_old_prefix(destination)}{_writer_tag()}{secrets.token_hex(4)}")
+    old = destination.with_name(f"{_old_prefix(destination)}{writer_tag()}{secrets.token_hex(4)}")
     os.rename(destination, old)
     try:
         os.rename(staging, destination)
@@ -524,7 +501,7 @@ def export_model(
     est = run.estimator
     staging = Path(
         tempfile.mkdtemp(
-            prefix=f"{_staging_prefix(destination)}{_writer_tag()}", dir=destination.parent
+            prefix=f"{_staging_prefix(destination)}{writer_tag()}", dir=destination.parent
         )
     )
     try:

@@ -16,6 +16,7 @@ import torch
 from onnx.reference import ReferenceEvaluator
 
 from inference import ModelLoadError, Predictor
+from inference.leftovers import host_tag
 from inference.manifest import FORMAT_VERSION, Manifest, file_digest
 from training import export as export_mod
 from training.data import load_dataset
@@ -241,7 +242,7 @@ def _beside(dest):
 def test_leftovers_of_dead_writers_are_removed_those_of_live_ones_kept(tmp_path):
     run = train(load_dataset("plant_richness_lr"), progress=False)
     dest = export_model(run, tmp_path / "m")
-    host = export_mod._host_tag()
+    host = host_tag()
     other_host = f"{int(host, 16) ^ 1:08x}"
     dead, live = f"{host}-{_dead_pid()}", f"{host}-{os.getpid()}"
     removed = [f".m.tmp-{dead}-abc_123x", f".m.old-{dead}-0badcafe"]
@@ -277,7 +278,7 @@ def test_missing_model_is_restored_from_a_dead_writers_old_copy(tmp_path):
     run = train(load_dataset("plant_richness_lr"), progress=False)
     dest = export_model(run, tmp_path / "m")
     before = _snapshot(dest)
-    writer = f"{export_mod._host_tag()}-{_dead_pid()}"
+    writer = f"{host_tag()}-{_dead_pid()}"
     shutil.copytree(dest, tmp_path / f".m.tmp-{writer}-abcdefgh")
     dest.rename(tmp_path / f".m.old-{writer}-0badcafe")
     # the export restores the old model before it looks at the destination
