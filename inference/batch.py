@@ -276,6 +276,35 @@ def _numeric_or_text(pa: Any, t: Any) -> bool:
     )
 
 
+def plan_job(
+    paths: Sequence[Path],
+    input_format: str | None,
+    predictor: Predictor,
+    *,
+    id_columns: Sequence[str] | None,
+    keep_all: bool,
+    prediction_column: str,
+    interval: str | None,
+) -> tuple[list[_Part], _Plan]:
+    """Read every part's header (or Parquet schema), no data, and plan the output
+    columns; a missing or repeated column raises :class:`BatchError` here, before
+    any row is read. Shared by the streaming and the Dask engines."""
+    parts = [
+        (_inspect_csv if fmt.kind == "csv" else _inspect_parquet)(path, fmt)
+        for path in paths
+        for fmt in [file_format(path, input_format)]
+    ]
+    plan = _make_plan(
+        parts,
+        predictor,
+        id_columns=id_columns,
+        keep_all=keep_all,
+        prediction_column=prediction_column,
+        interval=interval,
+    )
+    return parts, plan
+
+
 def _make_plan(
     parts: list[_Part],
     predictor: Predictor,
@@ -1357,13 +1386,9 @@ def score_file(
     )
     _check_interval(predictor, interval, level)
 
-    parts = [
-        (_inspect_csv if fmt.kind == "csv" else _inspect_parquet)(p, fmt)
-        for p in parts_paths
-        for fmt in [file_format(p, input_format)]
-    ]
-    plan = _make_plan(
-        parts,
+    parts, plan = plan_job(
+        parts_paths,
+        input_format,
         predictor,
         id_columns=id_columns,
         keep_all=keep_all,

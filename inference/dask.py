@@ -269,13 +269,9 @@ def score_file_dask(
     predictor = get_predictor(model, providers=providers, threads=threads)
     if interval is not None and interval not in ("confidence", "prediction"):
         raise ValueError(f"interval must be None, 'confidence' or 'prediction', got {interval!r}")
-    parts = [
-        (batch._inspect_csv if fmt.kind == "csv" else batch._inspect_parquet)(p, fmt)
-        for p in paths
-        for fmt in [batch.file_format(p, input_format)]
-    ]
-    plan = batch._make_plan(
-        parts,
+    parts, plan = batch.plan_job(
+        paths,
+        input_format,
         predictor,
         id_columns=id_columns,
         keep_all=keep_all,

@@ -10,6 +10,7 @@ import json
 import subprocess
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -49,30 +50,39 @@ def rows_for(thread: int) -> list[dict[str, float]]:
     return [dict(zip(FEATURES, map(float, r), strict=True)) for r in X]
 
 
-def run_threads(predictor: Predictor, rows: list[list[dict]], calls: int) -> np.ndarray:
-    """Each thread t calls predict_one ``calls`` times cycling over rows[t];
-    returns the (THREADS, calls) results. Raises the first error any thread met."""
-    out = np.full((THREADS, calls), np.nan)
+def all_at_once(work: Callable[[int], None]) -> None:
+    """Run ``work(t)`` in THREADS threads released together; raise the first error."""
     errors: list[BaseException] = []
     start = threading.Barrier(THREADS)
 
-    def work(t: int) -> None:
+    def guarded(t: int) -> None:
         try:
-            mine, row = rows[t], out[t]
             start.wait()
-            for i in range(calls):
-                r = mine[i % DISTINCT]
-                row[i] = predictor.predict_one(**r) if i % 2 else predictor.predict_one(r)
+            work(t)
         except BaseException as exc:  # reported below
             errors.append(exc)
 
-    threads = [threading.Thread(target=work, args=(t,)) for t in range(THREADS)]
+    threads = [threading.Thread(target=guarded, args=(t,)) for t in range(THREADS)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
     if errors:
         raise errors[0]
+
+
+def run_threads(predictor: Predictor, rows: list[list[dict]], calls: int) -> np.ndarray:
+    """Each thread t calls predict_one ``calls`` times cycling over rows[t];
+    returns the (THREADS, calls) results. Raises the first error any thread met."""
+    out = np.full((THREADS, calls), np.nan)
+
+    def work(t: int) -> None:
+        mine, row = rows[t], out[t]
+        for i in range(calls):
+            r = mine[i % DISTINCT]
+            row[i] = predictor.predict_one(**r) if i % 2 else predictor.predict_one(r)
+
+    all_at_once(work)
     return out
 
 
@@ -97,30 +107,17 @@ def test_mixed_calls_from_many_threads_equal_serial(model_dir):
     serial = [predictor.predict(b) for b in batches]
     serial_iv = [predictor.predict(b, interval="prediction") for b in batches]
     serial_one = [predictor.predict_one(**dict(zip(FEATURES, b[0], strict=True))) for b in batches]
-    errors: list[BaseException] = []
     results: dict[tuple[str, int], object] = {}
-    start = threading.Barrier(THREADS)
 
     def work(t: int) -> None:
-        try:
-            start.wait()
-            for _ in range(5):
-                for j in range(t % 3, len(batches), 3):
-                    b = batches[j]
-                    results["p", j] = predictor.predict(b)
-                    results["i", j] = predictor.predict(b, interval="prediction")
-                    results["o", j] = predictor.predict_one(
-                        **dict(zip(FEATURES, b[0], strict=True))
-                    )
-        except BaseException as exc:  # reported below
-            errors.append(exc)
+        for _ in range(5):
+            for j in range(t % 3, len(batches), 3):
+                b = batches[j]
+                results["p", j] = predictor.predict(b)
+                results["i", j] = predictor.predict(b, interval="prediction")
+                results["o", j] = predictor.predict_one(**dict(zip(FEATURES, b[0], strict=True)))
 
-    threads = [threading.Thread(target=work, args=(t,)) for t in range(THREADS)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert not errors, errors[0]
+    all_at_once(work)
     for j in range(len(batches)):
         np.testing.assert_array_equal(results["p", j], serial[j])
         for got, want in zip(results["i", j], serial_iv[j], strict=True):

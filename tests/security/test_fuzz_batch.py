@@ -35,6 +35,7 @@ from hypothesis import strategies as st
 from inference import Predictor
 from inference.batch import BAD_ROWS_COLUMNS, score_file
 from inference.errors import BatchError
+from tests.security.fuzzing import DAMAGE_KINDS, damage
 
 ROOT = Path(__file__).resolve().parents[2]
 MODEL = ROOT / "exported_models" / "plant_richness_mlr"
@@ -636,9 +637,7 @@ def test_quotes_left_open_and_bare_carriage_returns_stop_the_job(scratch, predic
 # Random damage
 # --------------------------------------------------------------------------------------
 
-DAMAGE = st.sampled_from(
-    ["truncate", "insert", "delete", "flip", "nul", "quote", "newline", "cr", "separator"]
-)
+DAMAGE = st.sampled_from(DAMAGE_KINDS)
 
 
 def header_problem(data: bytes, doc: Doc) -> bool:
@@ -667,27 +666,14 @@ def justified(err: BatchError, data: bytes, doc: Doc) -> bool:
 @settings(FUZZ, max_examples=600)
 @given(doc=docs(), how=DAMAGE, data=st.data())
 def test_random_damage_scores_correctly_or_raises_batch_error(scratch, predictor, doc, how, data):
-    raw = bytearray(doc.encode())
-    at = data.draw(st.integers(0, len(raw)))
-    if how == "truncate":
-        del raw[at:]
-    elif how == "insert":
-        raw[at:at] = data.draw(st.binary(min_size=1, max_size=6))
-    elif how == "delete":
-        del raw[at : at + data.draw(st.integers(1, 8))]
-    elif how == "flip" and raw:
-        raw[min(at, len(raw) - 1)] ^= 1 << data.draw(st.integers(0, 7))
-    elif how == "nul":
-        raw[at:at] = b"\x00"
-    elif how == "quote":
-        raw[at:at] = b'"'
-    elif how == "newline":
-        raw[at:at] = data.draw(st.sampled_from([b"\n", b"\r\n", b"\n\n", b" \n"]))
-    elif how == "cr":
-        raw[at:at] = b"\r"
-    else:
-        raw[at:at] = doc.sep.encode()
-    damaged = bytes(raw)
+    damaged = damage(
+        doc.encode(),
+        how,
+        data,
+        newlines=[b"\n", b"\r\n", b"\n\n", b" \n"],
+        insert_max=6,
+        separator=doc.sep.encode(),
+    )
     mode = data.draw(st.sampled_from(["error", "skip"]))
     job = Job.make(scratch, damaged, doc.suffix, data.draw(OUTPUTS), old=data.draw(st.booleans()))
     try:

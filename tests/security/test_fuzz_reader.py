@@ -23,6 +23,7 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
+from tests.security.fuzzing import damage
 from training.data import DataError, Table, load_table
 
 FUZZ = settings(
@@ -390,23 +391,9 @@ DAMAGE = st.sampled_from(["truncate", "insert", "delete", "flip", "nul", "quote"
 @settings(FUZZ, max_examples=300)
 @given(spec=specs(), how=DAMAGE, data=st.data())
 def test_random_damage_loads_or_raises_data_error(scratch, spec, how, data):
-    raw = bytearray(spec.encode())
-    at = data.draw(st.integers(0, len(raw)))
-    if how == "truncate":
-        del raw[at:]
-    elif how == "insert":
-        raw[at:at] = data.draw(st.binary(min_size=1, max_size=8))
-    elif how == "delete":
-        del raw[at : at + data.draw(st.integers(1, 8))]
-    elif how == "flip" and raw:
-        raw[min(at, len(raw) - 1)] ^= 1 << data.draw(st.integers(0, 7))
-    elif how == "nul":
-        raw[at:at] = b"\x00"
-    elif how == "quote":
-        raw[at:at] = b'"'
-    else:
-        raw[at:at] = data.draw(st.sampled_from([b"\n", b"\r", b"\r\n", b"\n\n", b" \n"]))
-    event("loaded" if load_or_refuse(bytes(raw), spec, scratch) is not None else "DataError")
+    newlines = [b"\n", b"\r", b"\r\n", b"\n\n", b" \n"]
+    raw = damage(spec.encode(), how, data, newlines=newlines)
+    event("loaded" if load_or_refuse(raw, spec, scratch) is not None else "DataError")
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,58 @@
+"""What the fuzz tests share: random damage to the bytes of a text file."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from hypothesis import strategies as st
+
+#: every kind :func:`damage` knows; a test samples the ones it wants
+DAMAGE_KINDS = (
+    "truncate",
+    "insert",
+    "delete",
+    "flip",
+    "nul",
+    "quote",
+    "newline",
+    "cr",
+    "separator",
+)
+
+
+def damage(
+    raw: bytes,
+    how: str,
+    data: st.DataObject,
+    *,
+    newlines: Sequence[bytes],
+    insert_max: int = 8,
+    separator: bytes = b",",
+) -> bytes:
+    """``raw`` with one damage of kind ``how`` at a drawn position: cut there, insert
+    1 to ``insert_max`` random bytes, delete 1 to 8 bytes, flip one bit, or insert a
+    NUL, a quote, one of ``newlines``, a bare CR or ``separator``."""
+    out = bytearray(raw)
+    at = data.draw(st.integers(0, len(out)))
+    if how == "truncate":
+        del out[at:]
+    elif how == "insert":
+        out[at:at] = data.draw(st.binary(min_size=1, max_size=insert_max))
+    elif how == "delete":
+        del out[at : at + data.draw(st.integers(1, 8))]
+    elif how == "flip":
+        if out:
+            out[min(at, len(out) - 1)] ^= 1 << data.draw(st.integers(0, 7))
+    elif how == "nul":
+        out[at:at] = b"\x00"
+    elif how == "quote":
+        out[at:at] = b'"'
+    elif how == "newline":
+        out[at:at] = data.draw(st.sampled_from(list(newlines)))
+    elif how == "cr":
+        out[at:at] = b"\r"
+    elif how == "separator":
+        out[at:at] = separator
+    else:
+        raise ValueError(f"unknown damage {how!r}")
+    return bytes(out)
