@@ -1,10 +1,37 @@
-"""What the fuzz tests share: random damage to the bytes of a text file."""
+"""What the fuzz tests of the two file readers share: bad cells, and random damage to
+the bytes of a text file."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
 from hypothesis import strategies as st
+
+#: cells both readers refuse: not numbers, not finite, or in spellings they do not take
+#: (a decimal comma, hex, Unicode digits and minus sign)
+BAD_CELLS = [
+    "",
+    " ",
+    "abc",
+    "nan",
+    "NaN",
+    "inf",
+    "-inf",
+    "Infinity",
+    "1,5",
+    "0x10",
+    "1e400",
+    "-1e999",
+    "--1",
+    "1.2.3",
+    "\u0661\u0662",  # Arabic-Indic digits: float() reads them, the readers do not
+    "TRUE",
+    "#",
+    "1 2",
+    "None",
+    "NULL",
+    "\u22121",  # a minus sign, not a hyphen
+]
 
 #: every kind :func:`damage` knows; a test samples the ones it wants
 DAMAGE_KINDS = (

@@ -23,7 +23,7 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from tests.security.fuzzing import damage
+from tests.security.fuzzing import BAD_CELLS, damage
 from training.data import DataError, Table, load_table
 
 FUZZ = settings(
@@ -223,30 +223,6 @@ def test_valid_files_load_exactly(scratch, spec):
 # --------------------------------------------------------------------------------------
 # Malformed files
 # --------------------------------------------------------------------------------------
-
-BAD_CELLS = [
-    "",
-    " ",
-    "abc",
-    "nan",
-    "NaN",
-    "inf",
-    "-inf",
-    "Infinity",
-    "1,5",
-    "0x10",
-    "1e400",
-    "-1e999",
-    "--1",
-    "1.2.3",
-    "\u0661\u0662",
-    "TRUE",
-    "#",
-    "1 2",
-    "None",
-    "NULL",
-    "\u22121",
-]
 
 
 def load_or_refuse(data: bytes, spec: Spec, directory: Path) -> Table | None:
