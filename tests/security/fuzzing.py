@@ -1,11 +1,27 @@
-"""What the fuzz tests of the two file readers share: bad cells, and random damage to
-the bytes of a text file."""
+"""What the fuzz tests of the two file readers share: numbers spelt several ways, bad
+cells, and random damage to the bytes of a text file."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
 from hypothesis import strategies as st
+
+
+def spell(value: float, style: int) -> str:
+    """``value`` as text in one of several spellings that ``float()``, pandas and
+    pyarrow all read: repr, 17 significant digits, exponent (upper case when
+    negative), a plain integer, or with a leading ``+``."""
+    if style == 1:
+        return f"{value:.17g}"
+    if style == 2:
+        return f"{value:e}".upper() if value < 0 else f"{value:e}"
+    if style == 3 and value.is_integer() and abs(value) < 1e18:
+        return str(int(value))
+    if style == 4 and not str(value).startswith("-"):
+        return f"+{value!r}"
+    return repr(value)
+
 
 #: cells both readers refuse: not numbers, not finite, or in spellings they do not take
 #: (a decimal comma, hex, Unicode digits and minus sign)

@@ -36,7 +36,7 @@ from inference import Predictor
 from inference.batch import BAD_ROWS_COLUMNS, score_file
 from inference.errors import BatchError
 from tests.security.fuzzing import BAD_CELLS as COMMON_BAD_CELLS
-from tests.security.fuzzing import DAMAGE_KINDS, damage
+from tests.security.fuzzing import DAMAGE_KINDS, damage, spell
 
 ROOT = Path(__file__).resolve().parents[2]
 MODEL = ROOT / "exported_models" / "plant_richness_mlr"
@@ -246,19 +246,6 @@ VALUES = st.one_of(
     st.integers(-(10**9), 10**9).map(float),
     st.sampled_from([0.0, -0.0, 5e-324, 1e-45, 3.0e38, -3.0e38]),
 )
-
-
-def spell(value: float, style: int) -> str:
-    """A number in one of several spellings that ``float`` and pyarrow both read."""
-    if style == 1:
-        return f"{value:.17g}"
-    if style == 2:
-        return f"{value:e}".upper() if value < 0 else f"{value:e}"
-    if style == 3 and value.is_integer() and abs(value) < 1e18:
-        return str(int(value))
-    if style == 4 and not str(value).startswith("-"):
-        return f"+{value!r}"
-    return repr(value)
 
 
 @dataclass(frozen=True)

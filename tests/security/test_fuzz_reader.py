@@ -23,7 +23,7 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from tests.security.fuzzing import BAD_CELLS, damage
+from tests.security.fuzzing import BAD_CELLS, damage, spell
 from training.data import DataError, Table, load_table
 
 FUZZ = settings(
@@ -60,21 +60,6 @@ NAME_CHARS = st.one_of(
     st.sampled_from(list(",\"\t\r\n '#;é中")),
 )
 NAMES = st.text(NAME_CHARS, min_size=1, max_size=6)
-
-
-def spell(value: float, style: int) -> str:
-    """A number as text, in one of several spellings ``float()`` and pandas both read."""
-    if style == 0:
-        return repr(value)
-    if style == 1:
-        return f"{value:.17g}"
-    if style == 2:
-        return f"{value:e}".upper() if value < 0 else f"{value:e}"
-    if style == 3 and value.is_integer() and abs(value) < 1e18:
-        return str(int(value))
-    if style == 4 and not str(value).startswith("-"):
-        return f"+{value!r}"
-    return repr(value)
 
 
 VALUES = st.one_of(
