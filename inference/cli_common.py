@@ -1,0 +1,69 @@
+"""Rules every ``linreg`` subcommand shares: common flags, list arguments, errors.
+
+Torch-free, so the inference subcommands can use it. Each rule lives here once:
+
+- ``--progress/--no-progress``: :func:`add_progress_flags` (``args.progress`` is
+  ``None`` when neither is given: show a bar only on a terminal);
+- comma-separated names: :func:`csv_list`;
+- errors: a subcommand raises :class:`CommandError` (``raise fail("train", exc)``);
+  ``training.cli.main`` prints it as ``linreg COMMAND: error: MESSAGE`` on stderr
+  and returns its status. Exit statuses: 0 done, 1 bad input, data or I/O error,
+  2 usage error (as argparse's own).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+__all__ = [
+    "EXIT_DATA",
+    "EXIT_USAGE",
+    "CommandError",
+    "add_progress_flags",
+    "csv_list",
+    "fail",
+]
+
+#: Exit status for bad input, data or I/O errors.
+EXIT_DATA = 1
+#: Exit status for usage errors (argparse uses 2 too).
+EXIT_USAGE = 2
+
+
+class CommandError(Exception):
+    """A subcommand's failure, reported as ``linreg COMMAND: error: MESSAGE``."""
+
+    def __init__(self, command: str, message: object, status: int = EXIT_DATA) -> None:
+        self.command = command
+        self.message = str(message)
+        self.status = status
+        super().__init__(f"linreg {command}: error: {self.message}")
+
+    def report(self) -> int:
+        """Print the message on stderr and return the exit status."""
+        print(self, file=sys.stderr)
+        return self.status
+
+
+def fail(command: str, exc: BaseException | str, status: int = EXIT_DATA) -> CommandError:
+    """The error to raise for ``linreg COMMAND`` failing with ``exc``."""
+    return CommandError(command, exc, status)
+
+
+def csv_list(text: str) -> list[str]:
+    """``"a, b,,c"`` -> ``["a", "b", "c"]``: a comma-separated list, blanks dropped."""
+    return [t.strip() for t in text.split(",") if t.strip()]
+
+
+def add_progress_flags(parser: argparse.ArgumentParser) -> None:
+    """Add ``--progress`` / ``--no-progress`` (``args.progress``: True, False or None)."""
+    bar = parser.add_mutually_exclusive_group()
+    bar.add_argument(
+        "--progress",
+        dest="progress",
+        action="store_true",
+        default=None,
+        help="show a progress bar (default: only on a terminal)",
+    )
+    bar.add_argument("--no-progress", dest="progress", action="store_false")
