@@ -271,6 +271,11 @@ class Manifest:
     def output_name(self) -> str:
         return str(self.data["onnx"]["output"]["name"])
 
+    @property
+    def artifacts(self) -> dict[str, dict[str, Any]]:
+        """``{file name: {"size": int, "sha256": hex str}}`` for every artifact."""
+        return {name: dict(entry) for name, entry in self.data["artifacts"].items()}
+
     def interval_inputs(self) -> dict[str, Any] | None:
         """Covariance, residual variance, df and t quantiles, or None when absent."""
         st = self.data.get("statistics", {})

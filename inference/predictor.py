@@ -10,71 +10,37 @@ the app it is embedded in.
 from __future__ import annotations
 
 import functools
-import json
+import hashlib
 import math
 import threading
-import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from inference.errors import InputError, ModelLoadError, ProviderError
+from inference.errors import InputError, ModelLoadError
 from inference.inputs import as_matrix, is_real, locate_nonfinite, too_large
 from inference.intervals import IntervalPrediction, compute_intervals
 from inference.manifest import Manifest
+from inference.providers import CPU, CUDA, check_session_providers, resolve_providers
+from inference.session import (
+    build_session_options,
+    import_onnxruntime,
+    open_session,
+    read_signature,
+)
 
-__all__ = ["Predictor", "resolve_providers"]
+# CPU, CUDA and resolve_providers are re-exported: they were first defined here
+__all__ = ["CPU", "CUDA", "MAX_ONNX_BYTES", "Predictor", "resolve_providers"]
 
-CPU = "CPUExecutionProvider"
-CUDA = "CUDAExecutionProvider"
 #: largest .onnx file accepted; the linear models here are a few hundred bytes
 MAX_ONNX_BYTES = 256 << 20
-_OPT_LEVELS = ("disable", "basic", "extended", "all")
 #: predict_one's fast path: values of exactly these types need no further check
 _PLAIN_NUMBERS = frozenset({float, int})
 #: up to this many rows, the non-finite check is a dot product (OpenBLAS runs dot
 #: products of more than 10,000 elements on its own threads, which spin afterwards)
 _DOT_CHECK_ROWS = 8192
-_ORT_DTYPES: dict[str, np.dtype] = {
-    "tensor(float)": np.dtype(np.float32),
-    "tensor(double)": np.dtype(np.float64),
-}
-
-
-def resolve_providers(providers: str | Sequence[Any], available: Sequence[str]) -> list[Any]:
-    """Map ``"auto"``, ``"cpu"``, ``"cuda"`` or an explicit list to an ORT providers list.
-
-    An explicit list may hold names or ``(name, options)`` pairs, like ORT's own.
-    """
-    if isinstance(providers, str):
-        choice = providers.lower()
-        if choice == "auto":
-            return [CUDA, CPU] if CUDA in available else [CPU]
-        if choice == "cpu":
-            return [CPU]
-        if choice == "cuda":
-            return [CUDA, CPU]
-        raise ProviderError(
-            f"providers={providers!r}: expected 'auto', 'cpu', 'cuda' or a list of "
-            f"execution providers; the available ones are {list(available)}"
-        )
-    resolved = list(providers)
-    if not resolved:
-        raise ProviderError(f"an empty providers list; the available ones are {list(available)}")
-    for entry in resolved:
-        name = entry[0] if isinstance(entry, tuple) else entry
-        if name not in available:
-            raise ProviderError(
-                f"Asked to use {name} as an ONNX Runtime execution provider, but the available "
-                f"execution providers are {list(available)}."
-            )
-    return resolved
-
-
-def _provider_name(entry: Any) -> str:
-    return entry[0] if isinstance(entry, tuple) else str(entry)
 
 
 class Predictor:
@@ -143,7 +109,8 @@ class Predictor:
             Intra-op threads (None: ONNX Runtime's default, one per physical core).
         strict : bool
             Raise :class:`ProviderError` instead of warning when a GPU provider
-            was asked for but the session runs on CPU.
+            was asked for but the session runs on CPU (this onnxruntime lacks it,
+            or it failed to load).
         spinning : bool
             Let idle intra-op threads spin (faster back-to-back batch calls, but
             burns CPU between calls).
@@ -154,79 +121,23 @@ class Predictor:
         session_options : onnxruntime.SessionOptions, optional
             Used as given instead of building one from the arguments above.
         """
-        try:
-            import onnxruntime as ort
-        except ImportError as exc:
-            raise ImportError(
-                "the inference runtime needs onnxruntime: pip install 'linreg-onnx[cpu]' "
-                "(or 'linreg-onnx[cuda]' for onnxruntime-gpu)"
-            ) from exc
-
         path = Path(path)
-        manifest: Manifest | None = None
-        if path.is_dir():
-            manifest = Manifest.read(path)
-            manifest.verify_artifacts(path)
-            onnx_path = path / manifest.onnx_file
-        elif path.is_file():
-            onnx_path = path
-        else:
-            raise ModelLoadError(f"{path}: no such model directory or .onnx file")
-        data = _read_onnx(onnx_path)
-        if manifest is not None:
-            # Hash the very bytes handed to onnxruntime (no window between check and use).
-            import hashlib
-
-            digest = hashlib.sha256(data).hexdigest()
-            if digest != manifest.data["artifacts"][manifest.onnx_file]["sha256"]:
-                raise ModelLoadError(f"{onnx_path}: changed while it was being loaded")
+        ort = import_onnxruntime()
+        onnx_path, manifest = _locate(path)
+        data = _read_model_bytes(onnx_path, manifest)
         from inference.onnx_check import check_onnx_bytes
 
         check_onnx_bytes(data, source=str(onnx_path))
-
-        available = ort.get_available_providers()
-        wanted = resolve_providers(providers, available)
-        wants_gpu = any(_provider_name(p) != CPU for p in wanted)
-        missing = [_provider_name(p) for p in wanted if _provider_name(p) not in available]
-        if missing:
-            message = (
-                f"Asked to use {missing} as ONNX Runtime execution provider(s), but the "
-                f"available execution providers are {available}. For CUDA, install the "
-                "'cuda' extra (onnxruntime-gpu) in place of onnxruntime."
-            )
-            if strict:
-                raise ProviderError(message)
-            warnings.warn(message + " Running on CPU.", RuntimeWarning, stacklevel=2)
-            wanted = [p for p in wanted if _provider_name(p) in available] or [CPU]
-            wants_gpu = any(_provider_name(p) != CPU for p in wanted)
-
-        so = (
-            session_options
-            if session_options is not None
-            else _session_options(
+        wanted = resolve_providers(
+            providers, ort.get_available_providers(), strict=strict, stacklevel=2
+        )
+        if session_options is None:
+            session_options = build_session_options(
                 ort, threads=threads, spinning=spinning, optimization=optimization
             )
-        )
-        try:
-            session = ort.InferenceSession(data, sess_options=so, providers=wanted)
-        except Exception as exc:  # onnxruntime raises its own pybind exception types
-            raise ModelLoadError(f"{onnx_path}: onnxruntime cannot load it ({exc})") from exc
-
-        got = session.get_providers()
-        if wants_gpu and not any(p != CPU for p in got):
-            message = (
-                f"asked for {[_provider_name(p) for p in wanted]} but the session runs on {got}: "
-                "the GPU provider failed to load (see onnxruntime's log above)"
-            )
-            if strict:
-                raise ProviderError(message)
-            warnings.warn(message, RuntimeWarning, stacklevel=2)
-
-        try:
-            features, target, dtype = _describe(session, manifest, onnx_path)
-            _smoke_test(session, len(features), dtype, onnx_path)
-        except UnicodeDecodeError as exc:  # ONNX (proto2) strings need not be UTF-8
-            raise ModelLoadError(f"{onnx_path}: a name in it is not valid UTF-8 ({exc})") from exc
+        session = open_session(ort, data, onnx_path, wanted, session_options)
+        check_session_providers(wanted, session.get_providers(), strict=strict, stacklevel=2)
+        features, target, dtype = read_signature(session, manifest, onnx_path)
         return cls(
             session,
             features=features,
@@ -440,29 +351,30 @@ class Predictor:
         return compute_intervals(X, y, stats, kind=interval, level=level)
 
 
-def _session_options(ort: Any, *, threads: int | None, spinning: bool, optimization: str) -> Any:
-    if optimization not in _OPT_LEVELS:
-        raise ValueError(f"optimization must be one of {_OPT_LEVELS}, got {optimization!r}")
-    if threads is not None and (isinstance(threads, bool) or int(threads) < 0):
-        raise ValueError(f"threads must be a non-negative integer or None, got {threads!r}")
-    so = ort.SessionOptions()
-    if threads is not None:
-        so.intra_op_num_threads = int(threads)
-    so.inter_op_num_threads = 1
-    so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    spin = "1" if spinning else "0"
-    so.add_session_config_entry("session.intra_op.allow_spinning", spin)
-    so.add_session_config_entry("session.inter_op.allow_spinning", spin)
-    so.graph_optimization_level = {
-        "disable": ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
-        "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
-        "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
-        "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
-    }[optimization]
-    return so
+def _locate(path: Path) -> tuple[Path, Manifest | None]:
+    """The .onnx file to load and the manifest (artifacts verified), or None for a bare file."""
+    if path.is_dir():
+        manifest = Manifest.read(path)
+        manifest.verify_artifacts(path)
+        return path / manifest.onnx_file, manifest
+    if path.is_file():
+        return path, None
+    raise ModelLoadError(f"{path}: no such model directory or .onnx file")
+
+
+def _read_model_bytes(onnx_path: Path, manifest: Manifest | None) -> bytes:
+    """The file's bytes, hashed against the manifest: the very bytes handed to
+    onnxruntime are the ones checked, leaving no window between check and use."""
+    data = _read_onnx(onnx_path)
+    if manifest is not None:
+        digest = hashlib.sha256(data).hexdigest()
+        if digest != manifest.artifacts[manifest.onnx_file]["sha256"]:
+            raise ModelLoadError(f"{onnx_path}: changed while it was being loaded")
+    return data
 
 
 def _read_onnx(path: Path) -> bytes:
+    """At most :data:`MAX_ONNX_BYTES` of a regular, non-empty file, not through a link."""
     try:
         if path.is_symlink():
             raise ModelLoadError(f"{path}: is a symbolic link; refusing to follow it")
@@ -474,61 +386,3 @@ def _read_onnx(path: Path) -> bytes:
         return path.read_bytes()
     except OSError as exc:
         raise ModelLoadError(f"{path}: cannot read it ({exc.strerror})") from exc
-
-
-def _smoke_test(session: Any, k: int, dtype: np.dtype, path: Path) -> None:
-    """Run the model on 1 and 3 rows of zeros: a graph that loads but cannot run, or
-    does not return one value per row, is refused at load instead of failing later."""
-    feed, fetch = session.get_inputs()[0].name, session.get_outputs()[0].name
-    for n in (1, 3):
-        try:
-            y = session.run([fetch], {feed: np.zeros((n, k), dtype=dtype)})[0]
-        except Exception as exc:  # onnxruntime raises its own pybind exception types
-            raise ModelLoadError(f"{path}: onnxruntime cannot run it on {n} rows ({exc})") from exc
-        if y.shape != (n,):
-            raise ModelLoadError(f"{path}: on {n} rows it returns shape {y.shape}, not ({n},)")
-
-
-def _describe(session: Any, manifest: Manifest | None, path: Path) -> tuple[list[str], str, Any]:
-    """Features, target and dtype, with the session's signature checked against them."""
-    inputs, outputs = session.get_inputs(), session.get_outputs()
-    if len(inputs) != 1 or len(outputs) < 1:
-        raise ModelLoadError(
-            f"{path}: expected one input and one output, got {len(inputs)} and {len(outputs)}"
-        )
-    inp, out = inputs[0], outputs[0]
-    dtype = _ORT_DTYPES.get(inp.type)
-    if dtype is None or len(inp.shape) != 2 or not isinstance(inp.shape[1], int):
-        raise ModelLoadError(
-            f"{path}: input {inp.name!r} is {inp.type} of shape {inp.shape}; expected a "
-            "float or double tensor of shape (batch, k)"
-        )
-    if _ORT_DTYPES.get(out.type) != dtype:
-        raise ModelLoadError(f"{path}: output is {out.type}, input is {inp.type}; expected equal")
-    k = inp.shape[1]
-    meta = session.get_modelmeta().custom_metadata_map
-    meta_features = None
-    if "linreg.features" in meta:
-        try:
-            meta_features = json.loads(meta["linreg.features"])
-        except json.JSONDecodeError as exc:
-            raise ModelLoadError(f"{path}: metadata 'linreg.features' is not JSON") from exc
-    if manifest is not None:
-        features, target = manifest.features, manifest.target
-        if inp.name != manifest.input_name or out.name != manifest.output_name:
-            raise ModelLoadError(
-                f"{path}: input/output names {inp.name!r}/{out.name!r} differ from the "
-                f"manifest's {manifest.input_name!r}/{manifest.output_name!r}"
-            )
-        if dtype.name != manifest.dtype:
-            raise ModelLoadError(f"{path}: dtype {dtype.name}, the manifest says {manifest.dtype}")
-        if meta_features is not None and meta_features != features:
-            raise ModelLoadError(
-                f"{path}: its metadata names features {meta_features}, the manifest {features}"
-            )
-    else:
-        features = meta_features if meta_features is not None else [f"x{j}" for j in range(k)]
-        target = meta.get("linreg.target", "prediction")
-    if not isinstance(features, list) or len(features) != k:
-        raise ModelLoadError(f"{path}: {len(features)} feature names for an input of {k} columns")
-    return [str(f) for f in features], str(target), dtype
