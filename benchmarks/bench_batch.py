@@ -1,19 +1,33 @@
-"""Streaming batch scoring against a naive pandas job: rows per second and peak RSS.
+"""Scoring a file with a linear model: ``linreg predict`` beside polars, DuckDB and pandas.
 
-Run: ``.venv/bin/python benchmarks/bench_batch.py [--rows 5000000] [--features 16]``.
-Generates a file of ``--rows`` rows (an ``id`` column and ``--features`` float
-features) in a temporary directory, as CSV and as Parquet, fits a model with that
-many features on a small sample, and runs, each in a fresh Python process:
+Run: ``.venv/bin/python benchmarks/bench_batch.py --rows 1000000,5000000 --repeats 3``
+(polars and DuckDB come with ``pip install 'linreg-onnx[bench]'``).
 
-- stream: ``inference.batch.score_file(model, input, output, id_columns=["id"])``
-- naive: pandas ``read_csv`` (``read_parquet``), ``Predictor.predict`` on the whole
-  frame, then ``to_csv`` (``to_parquet``) of ``id`` and the prediction
+Generates, for each ``--rows``, a file of that many rows (an ``id`` column and
+``--features`` float64 features) as CSV and as Parquet, fits a model with that many
+features on a small sample, and runs each job as its own process, from a fresh
+interpreter to exit with the output written:
 
-Each child times its own job (interpreter start-up and imports excluded, the same
-for both; loading the model included) and reports its peak RSS (``VmHWM`` from
-``/proc/self/status``: imports, model and data). Prints a Markdown table; the
-speed column is the streaming job's rows/s over the naive job's on the same file in
-the same run.
+- ``linreg``: ``linreg predict MODEL INPUT -o OUTPUT`` (``--id-columns id`` for Parquet)
+- ``polars``: ``scan_csv`` / ``scan_parquet``, the model as an expression
+  (``b + w0*x0 + ...``, weights from the model's manifest), ``sink_csv`` / ``sink_parquet``
+- ``duckdb``: ``COPY (SELECT <expression> FROM read_csv / read_parquet(...)) TO ...``
+- ``naive``: pandas ``read_csv`` / ``read_parquet``, ``Predictor.predict`` on the
+  whole frame, ``to_csv`` / ``to_parquet``
+
+CSV in gives CSV out with the prediction only; Parquet in gives Parquet out with
+``id`` and the prediction. The polars, DuckDB and pandas jobs are the scripts in
+:data:`USER_JOBS`, written as a user would write them (defaults, every core).
+
+Wall time is measured by this process, from spawning the job to reaping it; peak RSS
+is the job's ``ru_maxrss`` from ``wait4`` (this process imports only the standard
+library, so its own few MB cannot be the maximum). Jobs are interleaved: each repeat
+runs every job once, in an order rotated from repeat to repeat, and the table gives
+medians. Before each run, /proc/stat is read: "others" is the CPU (in cores) that
+processes other than the job used while it ran, a measure of how busy the machine
+was. Every job's output of the first repeat is checked against numpy on the same
+data (``X @ w + b`` in float64, relative error at most 1e-4), and its row count and
+ids, so that a wrong job cannot win.
 """
 
 from __future__ import annotations
@@ -23,57 +37,132 @@ import json
 import os
 import platform
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
-
+ROOT = Path(__file__).resolve().parents[1]
+JOBS = ("linreg", "polars", "duckdb", "naive")
+FORMATS = ("csv", "parquet")
 GENERATE_ROWS = 1 << 20  # rows generated (and written as one Parquet row group) at a time
+#: the largest relative difference from numpy's float64 result (the model is float32)
+RTOL = 1e-4
+
+# Each script is run as ``python -c SCRIPT MODEL INPUT OUTPUT``.
+_MODEL = """\
+import json, sys
+model, src, out = sys.argv[1:4]
+with open(f"{model}/manifest.json") as f:
+    manifest = json.load(f)
+features = manifest["features"]
+coef, intercept = manifest["parameters"]["coef"], manifest["parameters"]["intercept"]
+"""
+USER_JOBS = {
+    ("polars", "csv"): _MODEL
+    + """\
+import polars as pl
+prediction = sum((pl.col(f) * w for f, w in zip(features, coef)), pl.lit(intercept))
+pl.scan_csv(src).select(prediction.alias("prediction")).sink_csv(out)
+""",
+    ("polars", "parquet"): _MODEL
+    + """\
+import polars as pl
+prediction = sum((pl.col(f) * w for f, w in zip(features, coef)), pl.lit(intercept))
+pl.scan_parquet(src).select("id", prediction.alias("prediction")).sink_parquet(out)
+""",
+    ("duckdb", "csv"): _MODEL
+    + """\
+import duckdb
+prediction = " + ".join([repr(intercept)] + [f'{w!r} * "{f}"' for f, w in zip(features, coef)])
+duckdb.sql(f"COPY (SELECT {prediction} AS prediction FROM read_csv('{src}')) TO '{out}' (HEADER)")
+""",
+    ("duckdb", "parquet"): _MODEL
+    + """\
+import duckdb
+prediction = " + ".join([repr(intercept)] + [f'{w!r} * "{f}"' for f, w in zip(features, coef)])
+duckdb.sql(
+    f"COPY (SELECT id, {prediction} AS prediction FROM read_parquet('{src}')) "
+    f"TO '{out}' (FORMAT parquet)"
+)
+""",
+    ("naive", "csv"): """\
+import sys
+import pandas as pd
+from inference import Predictor
+model, src, out = sys.argv[1:4]
+predictor = Predictor.load(model, providers="cpu")
+frame = pd.read_csv(src)
+pd.DataFrame({"prediction": predictor.predict(frame)}).to_csv(out, index=False)
+""",
+    ("naive", "parquet"): """\
+import sys
+import pandas as pd
+from inference import Predictor
+model, src, out = sys.argv[1:4]
+predictor = Predictor.load(model, providers="cpu")
+frame = pd.read_parquet(src)
+scored = pd.DataFrame({"id": frame["id"], "prediction": predictor.predict(frame)})
+scored.to_parquet(out, index=False)
+""",
+}
 
 
-def peak_rss_mb() -> float:
-    """This process's peak resident set (VmHWM): unlike ``ru_maxrss``, it starts afresh
-    at exec, so it does not inherit the parent's peak."""
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    import resource  # not Linux: the closest thing
-
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+def job_command(job: str, fmt: str, model: Path, source: Path, output: Path) -> list[str]:
+    """The command line of one job."""
+    if job == "linreg":
+        linreg = Path(sys.executable).with_name("linreg")
+        cmd = [str(linreg), "predict", str(model), str(source), "-o", str(output)]
+        return cmd + ["--no-progress"] + (["--id-columns", "id"] if fmt == "parquet" else [])
+    return [sys.executable, "-c", USER_JOBS[job, fmt], str(model), str(source), str(output)]
 
 
-def child(job: str, model: str, source: str, output: str) -> None:
-    """Run one job in this (fresh) process and print its time and peak RSS as JSON."""
-    if job == "stream":
-        from inference.batch import score_file
+# --- measuring ------------------------------------------------------------------
+def _busy_seconds() -> float:
+    """CPU seconds (user, nice, system, irq, softirq, steal) of the whole machine so far."""
+    with open("/proc/stat") as f:
+        fields = [int(v) for v in f.readline().split()[1:]]
+    busy = fields[0] + fields[1] + fields[2] + sum(fields[5:8])
+    return busy / os.sysconf("SC_CLK_TCK")
 
+
+def run_measured(cmd: list[str], log: Path) -> dict:
+    """Run ``cmd`` to exit: wall seconds, peak RSS (MB), CPU seconds, others' CPU (cores)."""
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+    }
+    fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    try:
+        actions = [
+            (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
+            (os.POSIX_SPAWN_DUP2, fd, 1),
+            (os.POSIX_SPAWN_DUP2, fd, 2),
+        ]
+        busy = _busy_seconds()
         started = time.perf_counter()
-        report = score_file(model, source, output, id_columns=["id"], progress=False)
-        rows = report.rows_written
-    else:
-        import pandas as pd
-
-        from inference import Predictor
-
-        started = time.perf_counter()
-        predictor = Predictor.load(model, providers="cpu")
-        parquet = source.endswith(".parquet")
-        frame = pd.read_parquet(source) if parquet else pd.read_csv(source)
-        out = pd.DataFrame({"id": frame["id"], "prediction": predictor.predict(frame)})
-        if parquet:
-            out.to_parquet(output, index=False)
-        else:
-            out.to_csv(output, index=False)
-        rows = len(out)
-    seconds = time.perf_counter() - started
-    print(json.dumps({"rows": rows, "seconds": seconds, "peak_mb": peak_rss_mb()}))
+        pid = os.posix_spawn(cmd[0], cmd, env, file_actions=actions)
+        _, status, usage = os.wait4(pid, 0)
+        wall = time.perf_counter() - started
+        busy = _busy_seconds() - busy
+    finally:
+        os.close(fd)
+    code = os.waitstatus_to_exitcode(status)
+    if code != 0:
+        raise SystemExit(f"{' '.join(cmd[:2])}... exited with {code}:\n{log.read_text()[-3000:]}")
+    cpu = usage.ru_utime + usage.ru_stime
+    return {
+        "seconds": wall,
+        "peak_mb": usage.ru_maxrss / 1024,
+        "cpu": cpu,
+        "others": max(busy - cpu, 0.0) / wall,
+    }
 
 
+# --- children: generating and checking (run in their own processes) ----------------
 def make_model(directory: Path, features: list[str]) -> Path:
+    import numpy as np
+
     from training.data import Table
     from training.export import export_model
     from training.pipeline import train
@@ -82,116 +171,243 @@ def make_model(directory: Path, features: list[str]) -> Path:
     X = rng.normal(size=(2_000, len(features)))
     y = X @ rng.normal(size=len(features)) + 1.0 + rng.normal(scale=0.1, size=len(X))
     run = train(Table(X, y, features, "y", "synthetic"), progress=False)
-    return export_model(run, directory / "model", plots=False)
+    return export_model(run, directory, plots=False)
 
 
-def make_inputs(directory: Path, rows: int, features: list[str], formats: list[str]) -> dict:
+def make_inputs(directory: Path, rows: int, features: list[str]) -> None:
+    """``input-<rows>.csv`` and ``.parquet`` (the same values), and the reference
+    prediction ``reference-<rows>.npy`` (numpy, float64) from ``directory/model``."""
+    import numpy as np
     import pyarrow as pa
     import pyarrow.csv as pacsv
     import pyarrow.parquet as pq
 
+    manifest = json.loads((directory / "model" / "manifest.json").read_text())
+    coef = np.array(manifest["parameters"]["coef"], dtype=np.float64)
+    intercept = float(manifest["parameters"]["intercept"])
     rng = np.random.default_rng(1)
     schema = pa.schema([("id", pa.int64())] + [(f, pa.float64()) for f in features])
-    paths = {fmt: directory / f"input.{fmt}" for fmt in formats}
-    csv_writer = pacsv.CSVWriter(str(paths["csv"]), schema) if "csv" in paths else None
-    pq_writer = pq.ParquetWriter(str(paths["parquet"]), schema) if "parquet" in paths else None
+    stem = directory / f"input-{rows}"
+    csv_writer = pacsv.CSVWriter(f"{stem}.csv", schema)
+    pq_writer = pq.ParquetWriter(f"{stem}.parquet", schema)
+    reference = np.empty(rows)
     for start in range(0, rows, GENERATE_ROWS):
         n = min(GENERATE_ROWS, rows - start)
-        columns = [pa.array(np.arange(start, start + n))]
-        columns += [pa.array(rng.normal(size=n)) for _ in features]
+        X = rng.normal(size=(n, len(features)))
+        reference[start : start + n] = X @ coef + intercept
+        columns = [pa.array(np.arange(start, start + n))] + [pa.array(c) for c in X.T]
         chunk = pa.Table.from_arrays(columns, schema=schema)
-        if csv_writer is not None:
-            csv_writer.write_table(chunk)
-        if pq_writer is not None:
-            pq_writer.write_table(chunk)
-    for w in (csv_writer, pq_writer):
-        if w is not None:
-            w.close()
-    return paths
+        csv_writer.write_table(chunk)
+        pq_writer.write_table(chunk)
+    csv_writer.close()
+    pq_writer.close()
+    np.save(directory / f"reference-{rows}.npy", reference)
 
 
-def run_child(job: str, model: Path, source: Path, output: Path) -> dict:
-    output.unlink(missing_ok=True)
-    cmd = [sys.executable, __file__, "--child", job, str(model), str(source), str(output)]
-    root = Path(__file__).resolve().parents[1]
+def check_output(output: Path, reference: Path, fmt: str) -> str:
+    """'' when ``output`` holds the reference prediction (and, for Parquet, the ids in
+    order), else what is wrong."""
+    import numpy as np
+    import pyarrow.csv as pacsv
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(output) if fmt == "parquet" else pacsv.read_csv(output)
+    expected = np.load(reference)
+    if table.num_rows != len(expected):
+        return f"{table.num_rows} rows, expected {len(expected)}"
+    if fmt == "parquet":
+        if table.column_names != ["id", "prediction"]:
+            return f"columns {table.column_names}, expected ['id', 'prediction']"
+        ids = np.asarray(table.column("id").to_numpy())
+        if not np.array_equal(ids, np.arange(len(expected))):
+            return "the ids are not 0, 1, 2, ... in order"
+    elif table.column_names != ["prediction"]:
+        return f"columns {table.column_names}, expected ['prediction']"
+    got = table.column("prediction").to_numpy().astype(np.float64)
+    error = np.abs(got - expected) / (1.0 + np.abs(expected))
+    worst = int(np.argmax(error))
+    if not error[worst] <= RTOL:
+        return f"row {worst}: {got[worst]!r}, numpy gives {expected[worst]!r}"
+    return ""
+
+
+def child(argv: list[str]) -> None:
+    task, directory = argv[0], Path(argv[1])
+    if task == "model":
+        make_model(directory / "model", [f"x{j}" for j in range(int(argv[2]))])
+    elif task == "inputs":
+        make_inputs(directory, int(argv[2]), [f"x{j}" for j in range(int(argv[3]))])
+    elif task == "check":
+        problem = check_output(Path(argv[2]), directory / argv[3], argv[4])
+        print(json.dumps({"problem": problem}))
+    else:
+        raise SystemExit(f"unknown child task {task!r}")
+
+
+def run_child(*args: str) -> str:
+    import subprocess
+
     env = {
         **os.environ,
-        "PYTHONPATH": os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")])),
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
     }
+    cmd = [sys.executable, __file__, "--child", *args]
     done = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
     if done.returncode != 0:
-        raise SystemExit(f"{job} on {source.name} failed:\n{done.stderr}")
-    result = json.loads(done.stdout.strip().splitlines()[-1])
-    output.unlink(missing_ok=True)
-    return result
+        raise SystemExit(f"{' '.join(args)} failed:\n{done.stderr[-3000:]}")
+    return done.stdout
+
+
+# --- the benchmark ------------------------------------------------------------
+def available(job: str) -> bool:
+    import importlib.util
+
+    module = {"polars": "polars", "duckdb": "duckdb", "naive": "pandas"}.get(job)
+    return module is None or importlib.util.find_spec(module) is not None
+
+
+def versions() -> str:
+    script = (
+        "import importlib.metadata as m\n"
+        "for p in ('pyarrow', 'onnxruntime', 'polars', 'duckdb', 'pandas', 'numpy'):\n"
+        "    try: print(p, m.version(p), end='; ')\n"
+        "    except m.PackageNotFoundError: pass\n"
+    )
+    import subprocess
+
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    return done.stdout.strip().rstrip(";")
+
+
+def bench(args: argparse.Namespace, directory: Path) -> list[dict]:
+    jobs = [j for j in args.jobs.split(",") if j]
+    missing = [j for j in jobs if not available(j)]
+    if missing:
+        print(
+            f"skipping {missing}: not installed (pip install 'linreg-onnx[bench]')", file=sys.stderr
+        )
+        jobs = [j for j in jobs if j not in missing]
+    formats = [f for f in args.formats.split(",") if f]
+    sizes = [int(r) for r in args.rows.split(",") if r]
+    model = directory / "model"
+    if not (model / "manifest.json").exists():
+        run_child("model", str(directory), str(args.features))
+    results = []
+    for rows in sizes:
+        if not all((directory / f"input-{rows}.{fmt}").exists() for fmt in FORMATS):
+            started = time.perf_counter()
+            run_child("inputs", str(directory), str(rows), str(args.features))
+            print(
+                f"generated {rows:,} rows in {time.perf_counter() - started:.1f} s", file=sys.stderr
+            )
+        for fmt in formats:
+            source = directory / f"input-{rows}.{fmt}"
+            runs: dict[str, list[dict]] = {j: [] for j in jobs}
+            for repeat in range(args.repeats):
+                shift = repeat % len(jobs)
+                for job in jobs[shift:] + jobs[:shift]:
+                    output = directory / f"output-{job}.{fmt}"
+                    output.unlink(missing_ok=True)
+                    cmd = job_command(job, fmt, model, source, output)
+                    r = run_measured(cmd, directory / f"{job}.log")
+                    if repeat == 0:
+                        verdict = json.loads(
+                            run_child(
+                                "check", str(directory), str(output), f"reference-{rows}.npy", fmt
+                            )
+                        )
+                        if verdict["problem"]:
+                            raise SystemExit(
+                                f"{job} on {source.name}: wrong output: {verdict['problem']}"
+                            )
+                    output.unlink(missing_ok=True)
+                    runs[job].append(r)
+                    print(
+                        f"{rows:>9,} {fmt:<7} {job:<6} {r['seconds']:6.2f} s  "
+                        f"{r['peak_mb']:5.0f} MB  cpu {r['cpu']:5.2f} s  "
+                        f"others {r['others']:.2f} cores",
+                        file=sys.stderr,
+                    )
+            for job, rs in runs.items():
+                results.append(
+                    {
+                        "rows": rows,
+                        "format": fmt,
+                        "job": job,
+                        "seconds": statistics.median(r["seconds"] for r in rs),
+                        "min": min(r["seconds"] for r in rs),
+                        "max": max(r["seconds"] for r in rs),
+                        "peak_mb": max(r["peak_mb"] for r in rs),
+                        "others": statistics.median(r["others"] for r in rs),
+                        "runs": rs,
+                    }
+                )
+    return results
+
+
+def table(results: list[dict]) -> str:
+    """Markdown: one line per job, the ratio to the faster of polars and DuckDB."""
+    lines = [
+        "| rows | format | job | seconds (median) | range | vs best of polars/DuckDB "
+        "| peak RSS (MB) |",
+        "|---:|---|---|---:|---:|---:|---:|",
+    ]
+    for r in results:
+        rivals = [
+            q["seconds"]
+            for q in results
+            if q["rows"] == r["rows"]
+            and q["format"] == r["format"]
+            and q["job"] in ("polars", "duckdb")
+        ]
+        ratio = f"{r['seconds'] / min(rivals):.2f}×" if rivals else "–"
+        job = "`linreg predict`" if r["job"] == "linreg" else r["job"]
+        lines.append(
+            f"| {r['rows']:,} | {r['format']} | {job} | {r['seconds']:.2f} | "
+            f"{r['min']:.2f}–{r['max']:.2f} | {ratio} | {r['peak_mb']:.0f} |"
+        )
+    return "\n".join(lines)
 
 
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "--child":
-        child(*sys.argv[2:6])
+        child(sys.argv[2:])
         return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rows", type=int, default=5_000_000)
+    parser.add_argument("--rows", default="1000000,5000000", help="comma-separated row counts")
     parser.add_argument("--features", type=int, default=16)
     parser.add_argument("--formats", default="csv,parquet", help="comma-separated: csv, parquet")
-    parser.add_argument("--repeats", type=int, default=1, help="runs of each job (median kept)")
-    parser.add_argument("--tmpdir", help="where to generate the files (default: the system's)")
-    args = parser.parse_args()
-    formats = [f.strip() for f in args.formats.split(",") if f.strip()]
-    features = [f"x{j}" for j in range(args.features)]
-
-    with tempfile.TemporaryDirectory(prefix="bench_batch-", dir=args.tmpdir) as tmp:
-        directory = Path(tmp)
-        started = time.perf_counter()
-        model = make_model(directory, features)
-        paths = make_inputs(directory, args.rows, features, formats)
-        sizes = {fmt: p.stat().st_size / 2**20 for fmt, p in paths.items()}
-        print(
-            f"generated {args.rows:,} rows x {args.features} features in "
-            f"{time.perf_counter() - started:.1f} s: "
-            + ", ".join(f"{fmt} {size:,.0f} MiB" for fmt, size in sizes.items()),
-            file=sys.stderr,
-        )
-        rows = []
-        for fmt in formats:
-            source = paths[fmt]
-            output = directory / f"output.{fmt}"
-            results: dict[str, list[dict]] = {"naive": [], "stream": []}
-            for _ in range(args.repeats):
-                for job in ("naive", "stream"):
-                    results[job].append(run_child(job, model, source, output))
-                    r = results[job][-1]
-                    print(
-                        f"{fmt} {job}: {r['seconds']:.1f} s, peak RSS {r['peak_mb']:.0f} MB",
-                        file=sys.stderr,
-                    )
-            summary = {}
-            for job, runs in results.items():
-                seconds = statistics.median(r["seconds"] for r in runs)
-                summary[job] = {
-                    "seconds": seconds,
-                    "rate": runs[0]["rows"] / seconds,
-                    "peak": max(r["peak_mb"] for r in runs),
-                }
-            for job in ("naive", "stream"):
-                s = summary[job]
-                speed = s["rate"] / summary["naive"]["rate"]
-                rows.append(
-                    f"| {fmt} | {job} | {args.rows:,} | {s['seconds']:.1f} | {s['rate']:,.0f} "
-                    f"| {speed:.2f}× | {s['peak']:.0f} |"
-                )
-
-    import pandas as pd
-    import pyarrow as pa
-
-    print(
-        f"\n{args.rows:,} rows × {args.features} features; {os.cpu_count()} CPUs, "
-        f"{platform.python_implementation()} {platform.python_version()}, pyarrow "
-        f"{pa.__version__}, pandas {pd.__version__}; median of {args.repeats} run(s)\n"
+    parser.add_argument(
+        "--jobs", default=",".join(JOBS), help=f"comma-separated: {', '.join(JOBS)}"
     )
-    print("| input | job | rows | seconds | rows/s | speed vs naive | peak RSS (MB) |")
-    print("|---|---|---:|---:|---:|---:|---:|")
-    print("\n".join(rows))
+    parser.add_argument("--repeats", type=int, default=3, help="runs of each job (median kept)")
+    parser.add_argument(
+        "--data",
+        help="keep the model and files here and reuse them (default: a temporary directory)",
+    )
+    parser.add_argument("--json", help="also write every run here")
+    args = parser.parse_args()
+
+    started = time.perf_counter()
+    if args.data:
+        Path(args.data).mkdir(parents=True, exist_ok=True)
+        results = bench(args, Path(args.data))
+    else:
+        with tempfile.TemporaryDirectory(prefix="bench_batch-") as tmp:
+            results = bench(args, Path(tmp))
+    with open("/proc/loadavg") as f:
+        load = f.read().split()[:3]
+    others = [r["others"] for r in results]
+    print(
+        f"\n{args.features} float features plus an id; {os.cpu_count()} CPUs; "
+        f"{platform.python_implementation()} {platform.python_version()}; {versions()}; "
+        f"median of {args.repeats} interleaved run(s); whole process, start to exit; "
+        f"other processes used {min(others):.2f}–{max(others):.2f} cores (median per job), "
+        f"load average {' '.join(load)} at the end; {time.perf_counter() - started:.0f} s in all\n"
+    )
+    print(table(results))
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=1))
 
 
 if __name__ == "__main__":
