@@ -9,8 +9,11 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from inference.cli_common import EXIT_DATA, EXIT_USAGE, add_progress_flags, csv_list, fail
 from inference.errors import ModelLoadError
+from inference.intervals import KINDS
 from inference.manifest import Manifest
+from inference.providers import SHORTHANDS
 
 __all__ = ["format_info", "register", "PREDICT_DESCRIPTION"]
 
@@ -23,25 +26,38 @@ def _fmt(value: Any, digits: int = 6) -> str:
 
 def format_info(manifest: Manifest, directory: Path) -> str:
     """A readable account of what a manifest holds."""
-    d = manifest.data
-    st = d.get("statistics", {})
-    tr = d.get("training", {})
+    return "\n".join(
+        [
+            *_model_lines(manifest, directory),
+            *_fit_lines(manifest),
+            *_artifact_lines(manifest),
+        ]
+    )
+
+
+def _model_lines(m: Manifest, directory: Path) -> list[str]:
+    """What the model is: name, signature, ONNX graph and fitted equation."""
+    onnx, inp, out = m.onnx, m.onnx["input"], m.onnx["output"]
     lines = [
-        f"model       {d['name']}  (format {d['format_version']}, created {d['created_at']})",
+        f"model       {m.name}  (format {m.format_version}, created {m.created_at})",
         f"directory   {directory}",
-        f"predicts    {d['target']} from {', '.join(d['features'])}",
-        f"dtype       {d['dtype']}",
-        f"onnx        {d['onnx']['file']}: input {d['onnx']['input']['name']} "
-        f"{d['onnx']['input']['shape']} -> output {d['onnx']['output']['name']} "
-        f"{d['onnx']['output']['shape']}, opset {d['onnx'].get('opset')}",
-        f"            graph {d['onnx'].get('graph', '?')}",
+        f"predicts    {m.target} from {', '.join(m.features)}",
+        f"dtype       {m.dtype}",
+        f"onnx        {m.onnx_file}: input {m.input_name} {inp.get('shape')} -> output "
+        f"{m.output_name} {out.get('shape')}, opset {onnx.get('opset')}",
+        f"            graph {onnx.get('graph', '?')}",
     ]
-    params = d.get("parameters")
+    params = m.parameters
     if params:
-        terms = " + ".join(
-            f"{c:.6g}·{f}" for c, f in zip(params["coef"], d["features"], strict=False)
-        )
-        lines.append(f"model       {d['target']} = {terms} + {params['intercept']:.6g}")
+        terms = " + ".join(f"{c:.6g}·{f}" for c, f in zip(params["coef"], m.features, strict=False))
+        lines.append(f"model       {m.target} = {terms} + {params['intercept']:.6g}")
+    return lines
+
+
+def _fit_lines(m: Manifest) -> list[str]:
+    """How it was trained and how well it fits: configuration, statistics, metrics."""
+    lines = []
+    tr, st = m.training, m.statistics
     if tr:
         lines.append(
             f"training    preset {tr.get('preset')}, lr {_fmt(tr.get('lr_used'))}, "
@@ -63,26 +79,30 @@ def format_info(manifest: Manifest, directory: Path) -> str:
                 f"            {name[:16]:<16}{st['params'][i]:>12.6f}{st['std_errors'][i]:>12.6f}"
                 f"{st['t_values'][i]:>9.3f}{st['p_values'][i]:>9.3f}"
             )
-    for split, metrics in (d.get("metrics") or {}).items():
+    for split, metrics in m.metrics.items():
         if metrics:
             lines.append(
                 f"{split + ' set':<12}"
                 + ", ".join(f"{k} {_fmt(v)}" for k, v in metrics.items() if k != "n_samples")
                 + f" ({metrics.get('n_samples')} rows)"
             )
-    ver = d.get("verification")
+    return lines
+
+
+def _artifact_lines(m: Manifest) -> list[str]:
+    """How the artifacts were verified, their sizes and hashes, and the versions used."""
+    lines = []
+    ver = m.verification
     if ver:
         errs = ", ".join(f"{k} {v:.2g}" for k, v in ver["max_relative_error"].items())
         lines.append(
             f"verified    max relative error vs eager: {errs} (tolerance {ver['tolerance']})"
         )
     lines.append("artifacts")
-    for name, entry in sorted(d["artifacts"].items()):
+    for name, entry in sorted(m.artifacts.items()):
         lines.append(f"            {name:<16}{entry['size']:>9} B  sha256 {entry['sha256'][:16]}…")
-    lines.append(
-        "versions    " + ", ".join(f"{k} {v}" for k, v in sorted(d.get("versions", {}).items()))
-    )
-    return "\n".join(lines)
+    lines.append("versions    " + ", ".join(f"{k} {v}" for k, v in sorted(m.versions.items())))
+    return lines
 
 
 def _info(args: argparse.Namespace) -> int:
@@ -92,7 +112,7 @@ def _info(args: argparse.Namespace) -> int:
         if args.verify:
             manifest.verify_artifacts(path if path.is_dir() else path.parent)
     except ModelLoadError as exc:
-        raise SystemExit(f"linreg info: {exc}") from exc
+        raise fail("info", exc) from exc
     if args.json:
         print(manifest.to_json(), end="")
     else:
@@ -111,30 +131,45 @@ row number (Parquet) and column, unless --bad-rows skip or --bad-rows FILE sets 
 aside. Exit status: 0 done, 1 bad input or I/O error, 2 usage error."""
 
 
-def _columns(text: str) -> list[str]:
-    return [t.strip() for t in text.split(",") if t.strip()]
-
-
 def _terminate(signum: int, frame: Any) -> None:
     raise SystemExit(128 + signum)  # unwinds, so the temporary output is removed
+
+
+def _check_engine_flags(args: argparse.Namespace) -> None:
+    """Refuse flags of the other engine (a usage error)."""
+    if args.engine == "stream" and (args.scheduler or args.workers is not None):
+        raise fail("predict", "--scheduler and --workers need --engine dask", EXIT_USAGE)
+    if args.engine == "dask" and (args.bad_rows != "error" or args.parse_threads is not None):
+        raise fail("predict", "--bad-rows and --parse-threads are for --engine stream", EXIT_USAGE)
 
 
 def _predict(args: argparse.Namespace) -> int:
     from inference.errors import BatchError, InputError
 
-    if args.engine == "stream" and (args.scheduler or args.workers is not None):
-        print(
-            "linreg predict: error: --scheduler and --workers need --engine dask", file=sys.stderr
-        )
-        return 2
-    if args.engine == "dask" and (args.bad_rows != "error" or args.parse_threads is not None):
-        print(
-            "linreg predict: error: --bad-rows and --parse-threads are for --engine stream",
-            file=sys.stderr,
-        )
-        return 2
+    _check_engine_flags(args)
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.getsignal(signal.SIGTERM) if main_thread else None
+    if main_thread:
+        signal.signal(signal.SIGTERM, _terminate)
+    try:
+        report = _score(args)
+    except (BatchError, ModelLoadError, InputError, OSError, ImportError) as exc:
+        raise fail("predict", exc) from exc
+    except (ValueError, TypeError) as exc:
+        # pyarrow's ArrowInvalid is a ValueError, but it means bad data, not bad usage
+        bad_data = type(exc).__module__.startswith("pyarrow")
+        raise fail("predict", exc, EXIT_DATA if bad_data else EXIT_USAGE) from exc
+    finally:
+        if main_thread:
+            signal.signal(signal.SIGTERM, previous)
+    print(report.summary(), file=sys.stderr)
+    return 0
+
+
+def _score(args: argparse.Namespace) -> Any:
+    """Run the job with the engine ``args`` name; its report."""
     common: dict[str, Any] = dict(
-        id_columns=_columns(args.id_columns) if args.id_columns else None,
+        id_columns=csv_list(args.id_columns) if args.id_columns else None,
         keep_all=args.keep_all,
         interval=args.interval,
         level=args.level,
@@ -145,51 +180,28 @@ def _predict(args: argparse.Namespace) -> int:
         threads=args.threads,
         progress=args.progress,
     )
-    main_thread = threading.current_thread() is threading.main_thread()
-    previous = signal.getsignal(signal.SIGTERM) if main_thread else None
-    if main_thread:
-        signal.signal(signal.SIGTERM, _terminate)
-    try:
-        if args.engine == "dask":
-            from inference.dask import score_file_dask
+    if args.engine == "dask":
+        from inference.dask import score_file_dask
 
-            report = score_file_dask(
-                args.model,
-                args.input,
-                args.output,
-                scheduler=args.scheduler,
-                workers=args.workers or 2,
-                **common,
-            )
-        else:
-            from inference.batch import score_file
+        return score_file_dask(
+            args.model,
+            args.input,
+            args.output,
+            scheduler=args.scheduler,
+            workers=args.workers or 2,
+            **common,
+        )
+    from inference.batch import score_file
 
-            report = score_file(
-                args.model,
-                args.input,
-                args.output,
-                bad_rows=args.bad_rows,
-                chunk_rows=args.chunk_rows,
-                workers=args.parse_threads,
-                **common,
-            )
-    except (BatchError, ModelLoadError, InputError, OSError) as exc:
-        print(f"linreg predict: error: {exc}", file=sys.stderr)
-        return 1
-    except (ValueError, TypeError) as exc:
-        if type(exc).__module__.startswith("pyarrow"):  # ArrowInvalid is a ValueError
-            print(f"linreg predict: error: {exc}", file=sys.stderr)
-            return 1
-        print(f"linreg predict: error: {exc}", file=sys.stderr)
-        return 2
-    except ImportError as exc:
-        print(f"linreg predict: error: {exc}", file=sys.stderr)
-        return 1
-    finally:
-        if main_thread:
-            signal.signal(signal.SIGTERM, previous)
-    print(report.summary(), file=sys.stderr)
-    return 0
+    return score_file(
+        args.model,
+        args.input,
+        args.output,
+        bad_rows=args.bad_rows,
+        chunk_rows=args.chunk_rows,
+        workers=args.parse_threads,
+        **common,
+    )
 
 
 def _register_predict(subparsers: Any) -> None:
@@ -207,7 +219,7 @@ def _register_predict(subparsers: Any) -> None:
         "--id-columns", metavar="A,B", help="comma-separated input columns to keep beside it"
     )
     keep.add_argument("--keep-all", action="store_true", help="keep every input column")
-    q.add_argument("--interval", choices=["confidence", "prediction"], help="add bounds")
+    q.add_argument("--interval", choices=KINDS, help="add bounds")
     q.add_argument("--level", type=float, default=0.95, help="interval coverage (0.95)")
     q.add_argument(
         "--prediction-column", default="prediction", help="name of the new column (prediction)"
@@ -224,7 +236,7 @@ def _register_predict(subparsers: Any) -> None:
     q.add_argument(
         "--input-format", choices=["csv", "tsv", "parquet"], help="when the extension does not say"
     )
-    q.add_argument("--providers", default="cpu", choices=["auto", "cpu", "cuda"])
+    q.add_argument("--providers", default="cpu", choices=SHORTHANDS)
     q.add_argument("--threads", type=int, default=1, help="ONNX Runtime intra-op threads (1)")
     q.add_argument(
         "--parse-threads", type=int, help="threads parsing CSV (default: CPUs, at most 4)"
@@ -241,9 +253,7 @@ def _register_predict(subparsers: Any) -> None:
         type=int,
         help="without --scheduler: worker processes of the local Dask cluster (2)",
     )
-    bar = q.add_mutually_exclusive_group()
-    bar.add_argument("--progress", dest="progress", action="store_true", default=None)
-    bar.add_argument("--no-progress", dest="progress", action="store_false")
+    add_progress_flags(q)
     q.set_defaults(func=_predict)
 
 

@@ -17,8 +17,9 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-__all__ = ["IntervalPrediction", "compute_intervals", "t_quantile"]
+__all__ = ["KINDS", "IntervalPrediction", "compute_intervals", "t_quantile"]
 
+#: the kinds of interval, as ``Predictor.predict(interval=...)`` and ``--interval`` take them
 KINDS = ("confidence", "prediction")
 
 

@@ -272,6 +272,49 @@ class Manifest:
         return str(self.data["onnx"]["output"]["name"])
 
     @property
+    def format_version(self) -> int:
+        return int(self.data["format_version"])
+
+    @property
+    def created_at(self) -> str:
+        return str(self.data["created_at"])
+
+    @property
+    def onnx(self) -> dict[str, Any]:
+        """The ``onnx`` section: ``file``, ``input``, ``output``, ``opset``, ``graph``."""
+        return dict(self.data["onnx"])
+
+    @property
+    def parameters(self) -> dict[str, Any] | None:
+        """``{"coef": [...], "intercept": float}``, or None when absent."""
+        return self._section("parameters")
+
+    @property
+    def training(self) -> dict[str, Any]:
+        return self._section("training") or {}
+
+    @property
+    def metrics(self) -> dict[str, Any]:
+        """``{"train": {...}, "heldout": {...} or None}``."""
+        return self._section("metrics") or {}
+
+    @property
+    def statistics(self) -> dict[str, Any]:
+        return self._section("statistics") or {}
+
+    @property
+    def verification(self) -> dict[str, Any] | None:
+        return self._section("verification")
+
+    @property
+    def versions(self) -> dict[str, Any]:
+        return self._section("versions") or {}
+
+    def _section(self, key: str) -> dict[str, Any] | None:
+        value = self.data.get(key)
+        return dict(value) if isinstance(value, dict) and value else None
+
+    @property
     def artifacts(self) -> dict[str, dict[str, Any]]:
         """``{file name: {"size": int, "sha256": hex str}}`` for every artifact."""
         return {name: dict(entry) for name, entry in self.data["artifacts"].items()}

@@ -51,13 +51,17 @@ def test_train_from_a_file_with_a_split(tmp_path, capsys):
 def test_train_errors_are_clear(tmp_path, capsys):
     path = tmp_path / "bad.csv"
     path.write_text("a,y\n1,2\n2,x\n3,4\n4,5\n")
-    with pytest.raises(SystemExit) as exc:
-        main(["train", "--data", str(path), "--target", "y"])
-    assert exc.value.code == 2
+    assert main(["train", "--data", str(path), "--target", "y"]) == 2
     assert "column 'y', row 2 (line 3): the value 'x' is not numeric" in capsys.readouterr().err
-    with pytest.raises(SystemExit):
-        main(["train", "--dataset", "plant_richness_mlr", "--preset", "tutorial"])
+    assert main(["train", "--dataset", "plant_richness_mlr", "--preset", "tutorial"]) == 2
     assert "training diverged" in capsys.readouterr().err
+
+
+def test_info_errors_exit_1_with_the_path(tmp_path, capsys):
+    missing = tmp_path / "nowhere"
+    assert main(["info", str(missing)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("linreg info: error: ") and str(missing) in err
 
 
 def test_heldout_metrics_are_computed_on_the_heldout_rows():

@@ -1,7 +1,9 @@
 """``linreg``: one command, subcommands for training, inspection, prediction, benchmarks.
 
 torch is imported only by the subcommands that need it, so ``linreg info`` and
-``linreg predict`` run where only the inference part is installed.
+``linreg predict`` run where only the inference part is installed. A subcommand
+reports a failure by raising :class:`inference.cli_common.CommandError`; ``main``
+prints it and returns its exit status.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import sys
 from collections.abc import Sequence
 
 from inference import cli as inference_cli
+from inference.cli_common import CommandError
 
 __all__ = ["build_parser", "main"]
 
@@ -31,8 +34,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``linreg`` with ``argv`` (default: ``sys.argv[1:]``); the exit status."""
     args = build_parser().parse_args(argv)
-    return int(args.func(args) or 0)
+    try:
+        return int(args.func(args) or 0)
+    except CommandError as exc:
+        return exc.report()
 
 
 if __name__ == "__main__":

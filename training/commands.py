@@ -3,24 +3,21 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from inference.cli_common import EXIT_USAGE, add_progress_flags, csv_list, fail
 from training.data import DATASETS
+
+if TYPE_CHECKING:
+    from training.pipeline import TrainingRun
 
 __all__ = ["register", "REGENERATE_DIR"]
 
 REGENERATE_DIR = Path("exported_models")
-
-
-def _csv_list(text: str) -> list[str]:
-    return [t.strip() for t in text.split(",") if t.strip()]
-
-
-def _fail(command: str, exc: BaseException) -> SystemExit:
-    print(f"linreg {command}: error: {exc}", file=sys.stderr)
-    return SystemExit(2)
+#: ``linreg train`` exits with 2 on every error it reports, bad data included, as it
+#: always has (``linreg predict`` tells bad data, 1, from bad usage, 2)
+TRAIN_ERROR_STATUS = EXIT_USAGE
 
 
 def _overrides(args: argparse.Namespace) -> dict[str, Any]:
@@ -46,25 +43,37 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from inference import Predictor
+    run = _fit(args)
+    print(_summary(args, run))
+    if args.out is not None:
+        _export_and_show(args, run)
+    return 0
+
+
+def _fit(args: argparse.Namespace) -> TrainingRun:
+    """Load the data ``args`` name and train on it."""
     from training.data import DataError, load_dataset, load_table
-    from training.export import ExportError, export_model
     from training.fit import DivergenceError
     from training.pipeline import train
-    from training.stats import summary_table
 
     try:
         if args.data:
             table = load_table(
                 args.data,
                 target=args.target,
-                features=_csv_list(args.features) if args.features else None,
+                features=csv_list(args.features) if args.features else None,
             )
         else:
             table = load_dataset(args.dataset)
-        run = train(table, preset=args.preset, test_size=args.test_size, **_overrides(args))
+        return train(table, preset=args.preset, test_size=args.test_size, **_overrides(args))
     except (DataError, DivergenceError, ValueError) as exc:
-        raise _fail("train", exc) from exc
+        raise fail("train", exc, TRAIN_ERROR_STATUS) from exc
+
+
+def _summary(args: argparse.Namespace, run: TrainingRun) -> str:
+    """The statsmodels-style table, with how training went and the held-out metrics."""
+    from training.stats import summary_table
+
     est = run.estimator
     extra = {
         "Training": f"preset {args.preset}, lr {est.lr_:.6g}"
@@ -78,15 +87,20 @@ def _train(args: argparse.Namespace) -> int:
             f"{h['n_samples']} rows: MSE {h['mse']:.6g}, RMSE {h['rmse']:.6g}, "
             f"MAE {h['mae']:.6g}, R² {h['r2']:.6g}"
         )
-    print(summary_table(run.statistics, target=run.target, extra=extra))
-    if args.out is None:
-        return 0
+    return summary_table(run.statistics, target=run.target, extra=extra)
+
+
+def _export_and_show(args: argparse.Namespace, run: TrainingRun) -> None:
+    """Export to ``args.out``, reload it with the Predictor and print its first rows."""
+    from inference import Predictor
+    from training.export import ExportError, export_model
+
     try:
         out = export_model(
             run, args.out, name=args.name, overwrite=args.overwrite, plots=args.plots
         )
     except ExportError as exc:
-        raise _fail("train", exc) from exc
+        raise fail("train", exc, TRAIN_ERROR_STATUS) from exc
     predictor = Predictor.load(out)
     rows = run.X_train[: args.show]
     pred = predictor.predict(rows, interval="prediction")
@@ -95,17 +109,20 @@ def _train(args: argparse.Namespace) -> int:
     for x, y, lo, hi in zip(rows, pred.prediction, pred.lower, pred.upper, strict=True):
         feats = ", ".join(f"{f}={v:g}" for f, v in zip(run.features, x, strict=True))
         print(f"  {feats:<40} -> {run.target} {y:.6f}  [{lo:.4f}, {hi:.4f}]")
-    return 0
 
 
 def _regenerate(args: argparse.Namespace) -> int:
     from training.data import load_dataset
-    from training.export import export_model
+    from training.export import ExportError, export_model
+    from training.fit import DivergenceError
     from training.pipeline import train
 
     for name in DATASETS:
-        run = train(load_dataset(name), seed=0, progress=False)
-        out = export_model(run, Path(args.dir) / name, name=name, overwrite=True)
+        try:
+            run = train(load_dataset(name), seed=0, progress=False)
+            out = export_model(run, Path(args.dir) / name, name=name, overwrite=True)
+        except (ValueError, DivergenceError, ExportError, OSError) as exc:
+            raise fail("regenerate", f"{name}: {exc}") from exc
         print(f"{out}: {run.estimator.n_epochs_} epochs, R² {run.statistics.r2:.7f}")
     return 0
 
@@ -143,9 +160,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--overwrite", action="store_true", help="replace an existing model")
     p.add_argument("--no-plots", dest="plots", action="store_false")
     p.add_argument("--show", type=int, default=5, help="rows to predict after export")
-    bar = p.add_mutually_exclusive_group()
-    bar.add_argument("--progress", dest="progress", action="store_true", default=None)
-    bar.add_argument("--no-progress", dest="progress", action="store_false")
+    add_progress_flags(p)
     p.set_defaults(func=_train)
 
     r = subparsers.add_parser(
