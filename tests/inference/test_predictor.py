@@ -327,6 +327,46 @@ def test_cuda_fallback_warns_and_strict_raises(monkeypatch):
         Predictor.load(LR, providers="cuda", strict=True)
 
 
+CPU_ONLY = ["CPUExecutionProvider"]
+
+
+@pytest.mark.parametrize(
+    ("asked", "available", "expected"),
+    [
+        ("auto", CPU_ONLY, CPU_ONLY),
+        ("AUTO", ["CUDAExecutionProvider", *CPU_ONLY], ["CUDAExecutionProvider", *CPU_ONLY]),
+        ("cpu", ["CUDAExecutionProvider", *CPU_ONLY], CPU_ONLY),
+        ("cuda", ["CUDAExecutionProvider", *CPU_ONLY], ["CUDAExecutionProvider", *CPU_ONLY]),
+        (
+            [("CPUExecutionProvider", {"arena": "1"})],
+            CPU_ONLY,
+            [("CPUExecutionProvider", {"arena": "1"})],
+        ),
+    ],
+)
+def test_resolve_providers_expands_shorthands_and_keeps_lists(asked, available, expected):
+    from inference.providers import resolve_providers
+
+    assert resolve_providers(asked, available, strict=True) == expected
+
+
+def test_resolve_providers_has_one_rule_for_what_is_missing():
+    from inference.providers import resolve_providers
+
+    # a shorthand falls back to CPU with a warning, or is refused when strict
+    with pytest.warns(RuntimeWarning, match=r"\['CUDAExecutionProvider'\] .*Running on CPU"):
+        assert resolve_providers("cuda", CPU_ONLY) == CPU_ONLY
+    with pytest.raises(ProviderError, match="install the 'cuda' extra"):
+        resolve_providers("cuda", CPU_ONLY, strict=True)
+    # an explicit list is refused whatever strict says, naming every missing entry
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(ProviderError, match=r"Asked to use AExecutionProvider, B\S* as"):
+            resolve_providers(["AExecutionProvider", "BExecutionProvider", *CPU_ONLY], CPU_ONLY)
+    with pytest.raises(ProviderError, match=r"an empty providers list; the available ones"):
+        resolve_providers([], CPU_ONLY)
+
+
 def test_silent_gpu_fallback_is_caught(monkeypatch):
     """ONNX Runtime logs and runs on CPU when CUDA libraries fail to load: simulate it."""
     import onnxruntime as ort
