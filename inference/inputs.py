@@ -139,28 +139,20 @@ def as_matrix(X: Any, features: Sequence[str], dtype: np.dtype) -> np.ndarray:
 
     No copy is made when ``X`` already is such an array.
     """
-    k = len(features)
     # numpy.ma is imported lazily (a cost at the first predict), and X cannot be a
     # masked array unless someone imported it
     ma = sys.modules.get("numpy.ma")
     if ma is not None and isinstance(X, ma.MaskedArray):  # np.asarray would score masked values
-        if ma.getmaskarray(X).any():
-            raise InputError(
-                f"a masked array with {int(ma.count_masked(X))} masked value(s); fill them "
-                "(X.filled(np.nan) with allow_nonfinite=True, or real values) or drop those rows"
-            )
-        X = X.data
-    if isinstance(X, np.ndarray) and X.ndim == 2 and X.dtype == dtype and X.shape[1] == k:
+        X = _unmask(X, ma)
+    if (
+        isinstance(X, np.ndarray)
+        and X.ndim == 2
+        and X.dtype == dtype
+        and X.shape[1] == len(features)
+    ):
         return X if X.flags.c_contiguous else np.ascontiguousarray(X)
     if _is_dataframe(X):
-        if getattr(X.columns, "nlevels", 1) != 1:
-            raise InputError("a DataFrame with MultiIndex columns; expected flat column names")
-        names = [str(c) for c in X.columns]
-        if len(set(names)) != len(names):
-            raise InputError(f"the DataFrame repeats column names: {names}")
-        _check_names(names, features, "DataFrame columns", extra_ok=True)
-        X = X.rename(columns=str)
-        return _from_columns({f: X[f].to_numpy() for f in features}, features, dtype)
+        return _from_frame(X, features, dtype)
     if isinstance(X, Mapping):
         _check_names([str(g) for g in X], features, "dict keys", extra_ok=False)
         return _from_columns(X, features, dtype)
@@ -170,23 +162,56 @@ def as_matrix(X: Any, features: Sequence[str], dtype: np.dtype) -> np.ndarray:
         and X
         and isinstance(X[0], Mapping)
     ):
-        out = np.empty((len(X), k), dtype=dtype)
-        for i, record in enumerate(X):
-            if not isinstance(record, Mapping):
-                raise InputError(f"record {i} is a {type(record).__name__}; expected a dict")
-            _check_names([str(g) for g in record], features, f"record {i}", extra_ok=False)
-            for j, f in enumerate(features):
-                v = record[f]
-                if not is_real(v):
-                    raise InputError(
-                        f"record {i}, column {f!r}: {v!r} ({type(v).__name__}) is not a number"
-                    )
-                try:
-                    with np.errstate(over="raise"):
-                        out[i, j] = v
-                except (OverflowError, FloatingPointError):
-                    raise too_large(i, f, v, dtype) from None
-        return out
+        return _from_records(X, features, dtype)
+    return _from_array_like(X, features, dtype)
+
+
+def _unmask(X: Any, ma: Any) -> np.ndarray:
+    """The data of a masked array with nothing masked; else :class:`InputError`."""
+    if ma.getmaskarray(X).any():
+        raise InputError(
+            f"a masked array with {int(ma.count_masked(X))} masked value(s); fill them "
+            "(X.filled(np.nan) with allow_nonfinite=True, or real values) or drop those rows"
+        )
+    return X.data  # type: ignore[no-any-return]
+
+
+def _from_frame(X: Any, features: Sequence[str], dtype: np.dtype) -> np.ndarray:
+    """A DataFrame's feature columns, by name (other columns are ignored)."""
+    if getattr(X.columns, "nlevels", 1) != 1:
+        raise InputError("a DataFrame with MultiIndex columns; expected flat column names")
+    names = [str(c) for c in X.columns]
+    if len(set(names)) != len(names):
+        raise InputError(f"the DataFrame repeats column names: {names}")
+    _check_names(names, features, "DataFrame columns", extra_ok=True)
+    X = X.rename(columns=str)
+    return _from_columns({f: X[f].to_numpy() for f in features}, features, dtype)
+
+
+def _from_records(X: Sequence[Any], features: Sequence[str], dtype: np.dtype) -> np.ndarray:
+    """A list of dicts, one a row, each with exactly the feature names as keys."""
+    out = np.empty((len(X), len(features)), dtype=dtype)
+    for i, record in enumerate(X):
+        if not isinstance(record, Mapping):
+            raise InputError(f"record {i} is a {type(record).__name__}; expected a dict")
+        _check_names([str(g) for g in record], features, f"record {i}", extra_ok=False)
+        for j, f in enumerate(features):
+            v = record[f]
+            if not is_real(v):
+                raise InputError(
+                    f"record {i}, column {f!r}: {v!r} ({type(v).__name__}) is not a number"
+                )
+            try:
+                with np.errstate(over="raise"):
+                    out[i, j] = v
+            except (OverflowError, FloatingPointError):
+                raise too_large(i, f, v, dtype) from None
+    return out
+
+
+def _from_array_like(X: Any, features: Sequence[str], dtype: np.dtype) -> np.ndarray:
+    """Anything ``np.asarray`` reads as numbers: shape (n, k), or (k,) for one row."""
+    k = len(features)
     if isinstance(X, str | bytes):
         raise InputError(f"got a {type(X).__name__}; expected an array of shape (n, {k})")
     try:
