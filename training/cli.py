@@ -14,6 +14,7 @@ from collections.abc import Sequence
 
 from inference import cli as inference_cli
 from inference.cli_common import CommandError
+from inference.serve import cli as serve_cli
 
 __all__ = ["build_parser", "main"]
 
@@ -30,6 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands.register(sub)
     inference_cli.register(sub)
     bench.register(sub)
+    serve_cli.register(sub)
     return parser
 
 

@@ -1,0 +1,266 @@
+"""The application: routes of every protocol behind one pure-ASGI layer.
+
+The layer around the Starlette router does, per request, what must never be
+skipped: the bearer token check, the in-flight count (micro-batching reads it),
+the status, latency and error metrics, and the access log line. It is plain ASGI
+rather than Starlette middleware classes, which cost a task and a queue per
+request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import logging
+import time
+from collections.abc import AsyncIterator, MutableMapping
+from typing import Any
+
+import numpy as np
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from inference.errors import InputError
+from inference.intervals import IntervalPrediction
+from inference.serve import mlflow, openapi, page, plain, v2
+from inference.serve.batching import Runner
+from inference.serve.body import ClientGone, read_body
+from inference.serve.metrics import CONTENT_TYPE_LATEST, Metrics
+from inference.serve.registry import LoadedModel, ModelRegistry
+from inference.serve.responses import ApiError, json_response
+from inference.serve.settings import SETTINGS_ENV, TOKEN_ENV, Settings
+
+__all__ = ["Server", "create_app", "from_environment"]
+
+log = logging.getLogger("linreg.serve")
+access = logging.getLogger("linreg.serve.access")
+
+#: answered without the bearer token (probes of orchestrators carry none)
+OPEN_PATHS = frozenset({"/v2/health/live", "/v2/health/ready", "/ping", "/health"})
+
+
+class Server:
+    """Models, runner, metrics and settings, shared by every route; ``asgi`` is the app."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.registry = ModelRegistry(settings.model_dirs, threads=settings.session_threads())
+        self.metrics = Metrics()
+        for model in self.registry.models.values():
+            self.metrics.serving(model)
+        self.registry.listeners.append(self.metrics.reloaded)
+        self.inflight = 0
+        self.runner = Runner(
+            max_batch_rows=settings.max_batch_rows,
+            max_batch_delay_us=settings.max_batch_delay_us,
+            inflight=lambda: self.inflight,
+            observe_batch=self.metrics.observe_batch,
+        )
+        self._token = settings.token.encode() if settings.token else None
+        self._watcher: asyncio.Task[None] | None = None
+        routes: list[Any] = [
+            *plain.routes(self),
+            *v2.routes(self),
+            *mlflow.routes(self),
+            Route("/metrics", self._metrics, methods=["GET"]),
+            *openapi.routes(self),
+            *page.routes(self),
+        ]
+        self.app = Starlette(
+            routes=routes,
+            lifespan=self._lifespan,
+            exception_handlers={
+                ApiError: _api_error,
+                InputError: _input_error,
+                HTTPException: _http_error,
+                ClientGone: _client_gone,
+                Exception: _internal_error,
+            },
+        )
+
+    # --- helpers the routes call -----------------------------------------------
+    def note(self, request: Request, endpoint: str) -> None:
+        request.scope["linreg"]["endpoint"] = endpoint
+
+    def note_rows(self, request: Request, model: LoadedModel, rows: int) -> None:
+        info = request.scope["linreg"]
+        info["model"] = model.name
+        info["version"] = model.version
+        info["rows"] = rows
+        self.metrics.observe_rows(model.name, rows)
+
+    def check_rows(self, rows: int) -> None:
+        if rows > self.settings.max_rows:
+            raise ApiError(413, f"{rows} rows, above the limit of {self.settings.max_rows}")
+
+    def model(self, name: str, version: str | None = None, *, style: str = "plain") -> LoadedModel:
+        model = self.registry.get(name)
+        if model is None:
+            raise ApiError(
+                404, f"no model {name!r}; this server has {list(self.registry.models)}", style=style
+            )
+        if version is not None and version != model.version:
+            raise ApiError(
+                404,
+                f"model {name!r} has no version {version!r}; it serves {model.version!r}",
+                style=style,
+            )
+        return model
+
+    async def body(self, request: Request, *, style: str = "plain") -> bytes:
+        return await read_body(
+            request.receive,
+            request.headers,
+            limit=self.settings.max_body_bytes,
+            timeout=self.settings.body_timeout,
+            style=style,
+        )
+
+    def intervals(
+        self, model: LoadedModel, X: np.ndarray, kind: Any, level: Any
+    ) -> IntervalPrediction:
+        if not isinstance(kind, str):
+            raise ApiError(422, f"interval {kind!r}: expected 'confidence' or 'prediction'")
+        if not isinstance(level, int | float) or isinstance(level, bool):
+            raise ApiError(422, f"level {level!r} is not a number")
+        try:
+            res = model.predictor.predict(X, interval=kind, level=float(level))
+        except InputError:
+            raise
+        except (ValueError, ImportError) as exc:
+            raise ApiError(422, str(exc)) from None
+        assert isinstance(res, IntervalPrediction)
+        return res
+
+    def ready(self) -> bool:
+        return bool(self.registry.models)
+
+    # --- routes of the server itself -----------------------------------------
+    async def _metrics(self, request: Request) -> Response:
+        self.note(request, "metrics")
+        return Response(self.metrics.render(), media_type=CONTENT_TYPE_LATEST)
+
+    @contextlib.asynccontextmanager
+    async def _lifespan(self, app: Starlette) -> AsyncIterator[None]:
+        if self.settings.reload_interval > 0:
+            self._watcher = asyncio.create_task(self.registry.watch(self.settings.reload_interval))
+        try:
+            yield
+        finally:
+            if self._watcher is not None:
+                self._watcher.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._watcher
+
+    # --- the ASGI entry --------------------------------------------------------
+    def _authorized(self, scope: dict[str, Any]) -> bool:
+        assert self._token is not None
+        for key, value in scope["headers"]:
+            if key == b"authorization":
+                scheme, _, token = value.partition(b" ")
+                return scheme.lower() == b"bearer" and hmac.compare_digest(
+                    token.strip(), self._token
+                )
+        return False
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        info: dict[str, Any] = {"endpoint": "other"}
+        scope["linreg"] = info
+        status = 0
+
+        async def send_status(message: MutableMapping[str, Any]) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        self.inflight += 1
+        self.metrics.inflight.inc()
+        try:
+            if (
+                self._token is not None
+                and scope["path"] not in OPEN_PATHS
+                and not self._authorized(scope)
+            ):
+                response = ApiError(
+                    401, "a valid 'Authorization: Bearer <token>' header is required"
+                ).response()
+                await response(scope, receive, send_status)
+            else:
+                await self.app(scope, receive, send_status)
+        except Exception:  # already answered 500 by the handler below; never raised to uvicorn
+            pass
+        finally:
+            self.inflight -= 1
+            self.metrics.inflight.dec()
+            seconds = time.perf_counter() - start
+            self.metrics.observe(info["endpoint"], scope["method"], status, seconds)
+            if self.settings.access_log:
+                client = scope.get("client")
+                line = {
+                    "method": scope["method"],
+                    "path": scope["path"],
+                    "status": status,
+                    "ms": round(seconds * 1000, 3),
+                    "endpoint": info["endpoint"],
+                    "client": client[0] if client else None,
+                }
+                if "model" in info:
+                    line["model"] = info["model"]
+                    line["version"] = info["version"]
+                    line["rows"] = info["rows"]
+                access.info(line)
+
+
+async def _api_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ApiError)
+    return exc.response()
+
+
+async def _input_error(request: Request, exc: Exception) -> Response:
+    return json_response({"error": str(exc)}, 422)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    if exc.status_code == 404:
+        message = f"no route {request.url.path!r}; see /docs for the endpoints"
+    elif exc.status_code == 405:
+        message = f"method {request.method} is not allowed on {request.url.path!r}"
+    else:
+        message = str(exc.detail)
+    return json_response({"error": message}, exc.status_code, headers=dict(exc.headers or {}))
+
+
+async def _client_gone(request: Request, exc: Exception) -> Response:
+    return Response(b"", 499)
+
+
+async def _internal_error(request: Request, exc: Exception) -> Response:
+    log.error("internal error on %s %s", request.method, request.url.path, exc_info=exc)
+    return json_response({"error": "internal server error (logged on the server)"}, 500)
+
+
+def create_app(settings: Settings) -> Server:
+    """Load the models of ``settings`` and build the ASGI application."""
+    return Server(settings)
+
+
+def from_environment() -> Server:
+    """uvicorn's factory for worker processes: settings from ``LINREG_SERVE_SETTINGS``."""
+    import os
+
+    from inference.serve.logs import configure_logging
+
+    configure_logging()
+    settings = Settings.from_json(os.environ[SETTINGS_ENV])
+    settings.token = settings.token or os.environ.get(TOKEN_ENV) or None
+    return Server(settings)

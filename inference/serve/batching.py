@@ -1,0 +1,152 @@
+"""Running the model: inline, on a thread for big requests, or micro-batched.
+
+Micro-batching merges the rows of concurrent small requests for one model into
+one session run, as Triton's dynamic batcher does. A request that finds no open
+batch opens one; the batch runs
+
+- at once (at the event loop's next turn, so requests already parsed in this
+  turn still join) when every request in flight is already in it: an idle
+  server never waits;
+- when it holds ``max_batch_rows`` rows;
+- otherwise after ``max_batch_delay_us`` microseconds.
+
+Each request gets its own slice of the output. When the merged run raises an
+:class:`~inference.errors.InputError` (a NaN in one request's rows), each request
+is run alone so that each gets its own answer or its own error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from inference.errors import InputError
+from inference.serve.registry import LoadedModel
+
+__all__ = ["INLINE_ROWS", "Runner"]
+
+#: above this many rows a request runs on a worker thread, not on the event loop
+#: (ONNX Runtime releases the GIL, so other requests go on meanwhile)
+INLINE_ROWS = 65_536
+
+
+class _Batch:
+    __slots__ = ("model", "items", "rows", "timer", "soon")
+
+    def __init__(self, model: LoadedModel) -> None:
+        self.model = model
+        self.items: list[tuple[np.ndarray, asyncio.Future[np.ndarray]]] = []
+        self.rows = 0
+        self.timer: asyncio.Handle | None = None
+        self.soon = False
+
+
+class Runner:
+    """Predictions for (n, k) arrays already in the model's dtype.
+
+    Parameters
+    ----------
+    max_batch_rows, max_batch_delay_us : int
+        Micro-batching; both 0: off. Requests larger than ``max_batch_rows`` never
+        wait for a batch.
+    inflight : callable returning the number of requests in flight
+    observe_batch : callable(model name, rows), called once per session run
+    """
+
+    def __init__(
+        self,
+        *,
+        max_batch_rows: int = 0,
+        max_batch_delay_us: int = 0,
+        inflight: Callable[[], int] = lambda: 1,
+        observe_batch: Callable[[str, int], None] = lambda name, rows: None,
+    ) -> None:
+        self.enabled = max_batch_rows > 0 or max_batch_delay_us > 0
+        self.max_rows = max_batch_rows if max_batch_rows > 0 else 1024
+        self.delay = max_batch_delay_us / 1e6
+        self.inflight = inflight
+        self.observe_batch = observe_batch
+        self._open: dict[int, _Batch] = {}
+
+    async def predict(self, model: LoadedModel, X: np.ndarray) -> np.ndarray:
+        n = X.shape[0]
+        if self.enabled and n < self.max_rows:
+            return await self._submit(model, X)
+        self.observe_batch(model.name, n)
+        if n > INLINE_ROWS:
+            return await asyncio.to_thread(_run, model, X)
+        return _run(model, X)
+
+    async def _submit(self, model: LoadedModel, X: np.ndarray) -> np.ndarray:
+        loop = asyncio.get_running_loop()
+        key = id(model)
+        batch = self._open.get(key)
+        if batch is None:
+            batch = self._open[key] = _Batch(model)
+        future: asyncio.Future[np.ndarray] = loop.create_future()
+        batch.items.append((X, future))
+        batch.rows += X.shape[0]
+        if batch.rows >= self.max_rows:
+            if batch.timer is not None:
+                batch.timer.cancel()
+            self._close(key, batch)
+            self._flush(batch)
+        elif self.inflight() <= len(batch.items):  # nobody else to wait for
+            if not batch.soon:
+                if batch.timer is not None:
+                    batch.timer.cancel()
+                batch.timer = loop.call_soon(self._close_and_flush, key, batch)
+                batch.soon = True
+        elif batch.timer is None:
+            batch.timer = loop.call_later(self.delay, self._close_and_flush, key, batch)
+        return await future
+
+    def _close(self, key: int, batch: _Batch) -> None:
+        if self._open.get(key) is batch:
+            del self._open[key]
+
+    def _close_and_flush(self, key: int, batch: _Batch) -> None:
+        self._close(key, batch)
+        self._flush(batch)
+
+    def _flush(self, batch: _Batch) -> None:
+        items = [(X, f) for X, f in batch.items if not f.done()]
+        if not items:
+            return
+        model = batch.model
+        if len(items) == 1:
+            self._settle(model, items)
+            return
+        X = np.concatenate([x for x, _ in items])
+        self.observe_batch(model.name, X.shape[0])
+        try:
+            y = _run(model, X)
+        except InputError:
+            for item in items:
+                self._settle(model, [item])
+            return
+        except Exception as exc:  # handed to each request's own error handling
+            for _, f in items:
+                f.set_exception(exc)
+            return
+        start = 0
+        for x, f in items:
+            stop = start + x.shape[0]
+            f.set_result(y[start:stop])
+            start = stop
+
+    def _settle(self, model: LoadedModel, items: list[tuple[np.ndarray, Any]]) -> None:
+        for x, f in items:
+            self.observe_batch(model.name, x.shape[0])
+            try:
+                f.set_result(_run(model, x))
+            except Exception as exc:
+                f.set_exception(exc)
+
+
+def _run(model: LoadedModel, X: np.ndarray) -> np.ndarray:
+    y: np.ndarray = model.predictor.predict(X)  # type: ignore[assignment]
+    return y

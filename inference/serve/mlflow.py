@@ -1,0 +1,174 @@
+"""MLflow's scoring protocol: ``POST /invocations``, ``GET /ping``, ``/health``, ``/version``.
+
+``/invocations`` scores the first model given to ``linreg serve`` (MLflow serves
+one model per server; ``?model=NAME`` picks another). Bodies, as MLflow 2 takes them:
+
+- ``application/json`` with one of
+  ``{"dataframe_split": {"columns": [...], "data": [[...], ...]}}``,
+  ``{"dataframe_records": [{...}, ...]}``,
+  ``{"instances": ...}`` or ``{"inputs": ...}`` (records, rows of k numbers, or
+  columns ``{"name": [...]}``); a ``"params"`` key is accepted and ignored;
+- ``text/csv`` with a header row naming the columns.
+
+The answer is ``{"predictions": [...]}``; errors are
+``{"error_code": "BAD_REQUEST", "message": ...}`` as MLflow writes them.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from typing import Any
+
+import numpy as np
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import Route
+
+import inference
+from inference.errors import InputError
+from inference.inputs import as_matrix
+from inference.serve.registry import LoadedModel
+from inference.serve.responses import ApiError, dumps, loads
+
+__all__ = ["parse_csv", "parse_json", "routes"]
+
+_KEYS = ("dataframe_split", "dataframe_records", "instances", "inputs")
+STYLE = "mlflow"
+
+
+def _fail(message: str, status: int = 400) -> ApiError:
+    return ApiError(status, message, style=STYLE)
+
+
+def parse_json(payload: Any, model: LoadedModel) -> np.ndarray:
+    """The (n, k) matrix of an MLflow JSON request."""
+    p = model.predictor
+    if not isinstance(payload, dict):
+        raise _fail(
+            f"the request is a JSON {type(payload).__name__}; expected an object with one of "
+            f"the keys {list(_KEYS)}"
+        )
+    given = [k for k in _KEYS if k in payload]
+    unknown = [k for k in payload if k not in _KEYS and k != "params"]
+    if len(given) != 1 or unknown:
+        raise _fail(
+            f"the request has the keys {list(payload)}; expected exactly one of {list(_KEYS)} "
+            "(and optionally 'params')"
+        )
+    key = given[0]
+    value = payload[key]
+    if key == "dataframe_split":
+        if not isinstance(value, dict) or not isinstance(value.get("columns"), list):
+            raise _fail("dataframe_split needs an object with a 'columns' list and a 'data' list")
+        columns = [str(c) for c in value["columns"]]
+        data = value.get("data")
+        if not isinstance(data, list):
+            raise _fail("dataframe_split needs a 'data' list of rows")
+        if len(set(columns)) != len(columns):
+            raise _fail(f"dataframe_split repeats column names: {columns}", 422)
+        if not data:
+            return as_matrix({c: [] for c in columns}, p.features, p.dtype)
+        try:
+            table = np.asarray(data)
+        except (ValueError, TypeError) as exc:
+            raise _fail(f"dataframe_split 'data' is not a table of numbers ({exc})", 422) from None
+        if table.ndim != 2 or table.shape[1] != len(columns):
+            raise _fail(
+                f"dataframe_split 'data' has shape {list(table.shape)}; expected rows of "
+                f"{len(columns)} values, one per column {columns}",
+                422,
+            )
+        return as_matrix({c: table[:, j] for j, c in enumerate(columns)}, p.features, p.dtype)
+    if key == "dataframe_records" and not (
+        isinstance(value, list) and all(isinstance(r, dict) for r in value)
+    ):
+        raise _fail("dataframe_records needs a list of records (objects)")
+    if isinstance(value, list) and not value:
+        return np.empty((0, len(p.features)), dtype=p.dtype)
+    if not isinstance(value, list | dict):
+        raise _fail(f"{key} is a {type(value).__name__}; expected a list or an object")
+    return as_matrix(value, p.features, p.dtype)
+
+
+def parse_csv(body: bytes, model: LoadedModel) -> np.ndarray:
+    """The (n, k) matrix of a CSV body with a header row (columns matched by name)."""
+    p = model.predictor
+    try:
+        text = body.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise _fail(f"the CSV body is not UTF-8 ({exc})") from None
+    rows = csv.reader(io.StringIO(text, newline=""))
+    header = next(rows, None)
+    if not header:
+        raise _fail("the CSV body is empty; expected a header row naming the columns")
+    names = [h.strip() for h in header]
+    missing = [f for f in p.features if f not in names]
+    if missing:
+        raise InputError(f"CSV header: missing {missing}; the model expects {p.features}")
+    index = [names.index(f) for f in p.features]
+    out: list[list[float]] = []
+    for line, row in enumerate(rows, start=2):
+        if not row:
+            continue
+        if len(row) != len(names):
+            raise InputError(f"CSV line {line}: {len(row)} cells, the header has {len(names)}")
+        values = []
+        for j in index:
+            cell = row[j].strip()
+            try:
+                values.append(float(cell))
+            except ValueError:
+                raise InputError(
+                    f"CSV line {line}, column {names[j]!r}: {cell!r} is not a number"
+                ) from None
+        out.append(values)
+    if not out:
+        return np.empty((0, len(p.features)), dtype=p.dtype)
+    return as_matrix(np.asarray(out, dtype=np.float64), p.features, p.dtype)
+
+
+def routes(server: Any) -> list[Route]:
+    async def invocations(request: Request) -> Response:
+        server.note(request, "mlflow_invocations")
+        name = request.query_params.get("model")
+        model = server.model(name, style=STYLE) if name else server.registry.first()
+        body = await server.body(request, style=STYLE)
+        ctype = request.headers.get("content-type", "application/json").split(";")[0].strip()
+        try:
+            if ctype == "text/csv":
+                X = parse_csv(body, model)
+            elif ctype in ("application/json", ""):
+                X = parse_json(loads(body, style=STYLE), model)
+            else:
+                raise _fail(
+                    f"content type {ctype!r} is not supported; expected application/json "
+                    "or text/csv",
+                    415,
+                )
+            if X.shape[0] > server.settings.max_rows:
+                raise _fail(
+                    f"{X.shape[0]} rows, above the limit of {server.settings.max_rows}", 413
+                )
+            server.note_rows(request, model, X.shape[0])
+            y = await server.runner.predict(model, X)
+        except (InputError, ValueError) as exc:
+            if isinstance(exc, ApiError):
+                raise
+            raise _fail(str(exc), 422) from None
+        return Response(dumps({"predictions": y}), media_type="application/json")
+
+    async def ping(request: Request) -> Response:
+        server.note(request, "mlflow_health")
+        return PlainTextResponse("\n")
+
+    async def version(request: Request) -> Response:
+        server.note(request, "mlflow_health")
+        return PlainTextResponse(inference.__version__)
+
+    return [
+        Route("/invocations", invocations, methods=["POST"]),
+        Route("/ping", ping, methods=["GET"]),
+        Route("/health", ping, methods=["GET"]),
+        Route("/version", version, methods=["GET"]),
+    ]

@@ -1,0 +1,85 @@
+"""What a server is told: models, address, limits, batching, authentication."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["Settings", "TOKEN_ENV", "SETTINGS_ENV", "threads_per_worker"]
+
+#: environment variable holding the bearer token (``--token-file`` wins)
+TOKEN_ENV = "LINREG_SERVE_TOKEN"
+#: how the command line hands its settings to uvicorn's worker processes
+SETTINGS_ENV = "LINREG_SERVE_SETTINGS"
+
+
+def threads_per_worker(workers: int) -> int:
+    """Intra-op threads for each worker's session: the CPUs shared among the workers."""
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(1, (cpus or 1) // max(1, workers))
+
+
+@dataclass
+class Settings:
+    """Server settings; every field has a command-line flag (``linreg serve --help``).
+
+    Attributes
+    ----------
+    model_dirs : list of str
+        Exported model directories; each is served under its directory name.
+    host, port : where to listen (127.0.0.1 unless told otherwise).
+    workers : int
+        Worker processes; each holds its own sessions.
+    threads : int or None
+        Intra-op threads per session (None: the CPUs divided by ``workers``).
+    max_body_bytes, max_rows : int
+        Larger requests get 413.
+    body_timeout : float
+        Seconds a client may take to send a request body (408 after).
+    keepalive_timeout, graceful_timeout : float
+        Idle keep-alive connections are closed after the first; on SIGTERM,
+        requests in flight get the second to finish.
+    max_batch_delay_us, max_batch_rows : int
+        Micro-batching (:mod:`inference.serve.batching`); a delay of 0 with rows 0
+        turns it off.
+    reload_interval : float
+        Seconds between checks of the model directories (0: no hot reload).
+    token : str or None
+        Bearer token every request but the health checks must carry.
+    access_log : bool
+        One JSON line per request on stderr.
+    """
+
+    model_dirs: list[str] = field(default_factory=list)
+    host: str = "127.0.0.1"
+    port: int = 8000
+    workers: int = 1
+    threads: int | None = None
+    max_body_bytes: int = 64 << 20
+    max_rows: int = 1_000_000
+    body_timeout: float = 30.0
+    keepalive_timeout: float = 5.0
+    graceful_timeout: float = 30.0
+    max_batch_delay_us: int = 0
+    max_batch_rows: int = 0
+    reload_interval: float = 0.25
+    token: str | None = None
+    access_log: bool = True
+
+    @property
+    def batching(self) -> bool:
+        return self.max_batch_rows > 0 or self.max_batch_delay_us > 0
+
+    def session_threads(self) -> int:
+        return self.threads if self.threads else threads_per_worker(self.workers)
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> Settings:
+        data: dict[str, Any] = json.loads(text)
+        return cls(**data)
