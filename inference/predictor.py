@@ -2,9 +2,13 @@
 
 One ``onnxruntime.InferenceSession`` per Predictor, created at load and reused by
 every call; ``InferenceSession.run`` is thread-safe and releases the GIL, so a
-single Predictor serves many threads. Intra-op threads do not spin by default
-(``session.intra_op.allow_spinning = 0``), so an idle model takes no CPU from
-the app it is embedded in.
+single Predictor serves many threads.
+
+:meth:`Predictor.load` goes in steps: find the ONNX file (and verify the
+manifest's artifacts), read and hash its bytes, check them with
+:mod:`inference.onnx_check`, choose the execution providers
+(:mod:`inference.providers`), open the session and read its signature
+(:mod:`inference.session`).
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ from inference.session import (
     read_signature,
 )
 
-# CPU, CUDA and resolve_providers are re-exported: they were first defined here
+# CPU, CUDA and resolve_providers live in inference.providers, importable from here too
 __all__ = ["CPU", "CUDA", "MAX_ONNX_BYTES", "Predictor", "resolve_providers"]
 
 #: largest .onnx file accepted; the linear models here are a few hundred bytes
