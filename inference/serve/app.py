@@ -213,6 +213,10 @@ class Server:
                     "endpoint": info["endpoint"],
                     "client": client[0] if client else None,
                 }
+                for key, value in scope["headers"]:
+                    if key == b"x-request-id":
+                        line["request_id"] = value.decode("latin-1")[:200]
+                        break
                 if "model" in info:
                     line["model"] = info["model"]
                     line["version"] = info["version"]

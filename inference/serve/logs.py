@@ -1,7 +1,8 @@
 """Structured logs: one JSON object per line on stderr.
 
 Access lines (logger ``linreg.serve.access``) hold ``ts``, ``method``, ``path``,
-``status``, ``ms``, ``endpoint``, ``client`` and, for predictions, ``model``,
+``status``, ``ms``, ``endpoint``, ``client``, ``request_id`` (the
+``X-Request-Id`` header, when sent) and, for predictions, ``model``,
 ``version`` and ``rows``. Other lines (model reloads, uvicorn's own) hold ``ts``,
 ``level``, ``logger`` and ``message``.
 """
