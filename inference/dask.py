@@ -33,6 +33,7 @@ from typing import Any
 
 import numpy as np
 
+from inference.atomic import AtomicFile
 from inference.errors import BatchError, InputError, ModelLoadError
 from inference.intervals import IntervalPrediction
 from inference.predictor import Predictor
@@ -302,9 +303,9 @@ def score_file_dask(
             dashboard_address=None,
         )
     client = Client(cluster if cluster is not None else scheduler, set_as_default=False)
-    out = batch._AtomicFile(dest)
+    out = AtomicFile(dest)
     writer: Any = None
-    bar = batch._Progress(progress, total_rows=None, total_bytes=None)
+    bar = batch.Progress(progress, total_rows=None, total_bytes=None)
     rows = 0
     pending: deque[Any] = deque()
     try:

@@ -75,8 +75,8 @@ import torch
 from onnx import TensorProto, helper, numpy_helper
 
 from inference import __version__ as package_version
+from inference.atomic import host_tag, process_gone, writer_tag
 from inference.errors import ModelLoadError
-from inference.leftovers import host_tag, process_gone, writer_tag
 from inference.manifest import (
     FORMAT_VERSION,
     INPUT_NAME,

@@ -18,8 +18,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from inference import Predictor
-from inference import batch as batch_module
-from inference.batch import BAD_ROWS_COLUMNS, score_file
+from inference.batch import BAD_ROWS_COLUMNS, csv_reader, parquet_reader, score_file
 from inference.errors import BatchError
 from training.cli import main
 
@@ -281,8 +280,8 @@ def test_a_missing_column_is_reported_before_any_data_is_read(tmp_path, frame, m
     def no_reading(*args, **kwargs):
         raise AssertionError("data was read")
 
-    monkeypatch.setattr(batch_module, "_csv_blocks", no_reading)
-    monkeypatch.setattr(batch_module, "_parquet_chunks", no_reading)
+    monkeypatch.setattr(csv_reader, "_csv_blocks", no_reading)
+    monkeypatch.setattr(parquet_reader, "_parquet_chunks", no_reading)
     for suffix in (".csv", ".parquet"):
         source = write(frame.drop(columns="latitude"), tmp_path / f"in{suffix}")
         with pytest.raises(BatchError, match=r"column 'latitude': no such column") as info:

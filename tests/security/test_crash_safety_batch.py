@@ -27,8 +27,8 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pytest
 
+from inference.atomic import host_tag
 from inference.batch import remove_stale_temporaries, score_file
-from inference.leftovers import host_tag
 
 ROOT = Path(__file__).resolve().parents[2]
 MODEL = ROOT / "exported_models" / "plant_richness_mlr"

@@ -16,7 +16,7 @@ import torch
 from onnx.reference import ReferenceEvaluator
 
 from inference import ModelLoadError, Predictor
-from inference.leftovers import host_tag
+from inference.atomic import host_tag
 from inference.manifest import FORMAT_VERSION, Manifest, file_digest
 from training import export as export_mod
 from training.data import load_dataset

@@ -1,0 +1,327 @@
+"""The CSV reader: blocks of whole lines parsed by ``pyarrow.csv`` on a pool of threads.
+
+A file is cut into blocks of whole lines (2 MiB by default), which worker threads
+parse with ``pyarrow.csv`` (features read as float64 by the reader itself, kept
+columns as text, copied exactly) while the main thread predicts and writes.
+pyarrow and ONNX Runtime release the GIL, so the threads run in parallel. Each
+chunk keeps its block's bytes, so a bad row is reported with its line number and
+raw text.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from inference.batch.arrow import import_pyarrow
+from inference.batch.chunks import Chunk, Rejected, matrix
+from inference.batch.csv_lines import (
+    NEWLINE,
+    count_newlines,
+    first_broken_line,
+    first_newline,
+    first_undecodable,
+    has_bare_cr,
+    is_utf8,
+    last_byte,
+    last_line_open,
+    last_newline,
+    line_problem,
+)
+from inference.batch.formats import FileFormat, Part, open_input
+from inference.batch.threads import ordered_map
+from inference.errors import BatchError
+
+if TYPE_CHECKING:
+    from inference.batch.plan import Plan
+
+__all__ = ["DEFAULT_CSV_BLOCK", "CsvChunk", "block_bytes", "inspect_csv", "read_csv"]
+
+#: bytes of CSV text per chunk when ``chunk_rows`` is not given
+DEFAULT_CSV_BLOCK = 2 << 20
+_MAX_BLOCK = 256 << 20
+_MAX_HEADER = 16 << 20
+
+
+def inspect_csv(path: Path, fmt: FileFormat) -> Part:
+    part = Part(path, fmt, [], size=path.stat().st_size)
+    head = b""
+    with open_input(part) as f:
+        while b"\n" not in head and len(head) < _MAX_HEADER:
+            chunk = f.read(64 << 10)
+            if not chunk:
+                break
+            head += chunk
+        if b"\n" in head and head.count(b"\n") < 8:
+            head += f.read(64 << 10)
+    header, _, rest = head.partition(b"\n")
+    if not header.strip():
+        raise BatchError(
+            "no header line; expected the column names on the first line", file=str(path), line=1
+        )
+    try:
+        text = header.decode("utf-8-sig").rstrip("\r")
+    except UnicodeDecodeError as exc:
+        raise BatchError(f"the header is not UTF-8 ({exc})", file=str(path), line=1) from exc
+    problem = line_problem(text.encode("utf-8"), ord(fmt.delimiter))
+    if problem is not None:
+        raise BatchError(problem[1], file=str(path), line=1)
+    try:
+        part.columns = next(csv.reader([text], delimiter=fmt.delimiter), [])
+    except csv.Error as exc:  # a name longer than the csv module's field limit
+        raise BatchError(f"cannot read the header ({exc})", file=str(path), line=1) from exc
+    lines = rest.count(b"\n")
+    part.line_bytes = len(rest) / lines if lines else max(len(header), 1)
+    return part
+
+
+@dataclass
+class CsvChunk(Chunk):
+    """A chunk of CSV lines: its block's bytes, line numbers and the lines set aside."""
+
+    first_line: int | None = None  # line number of the chunk's first row (set in order)
+    invalid: list[Rejected] = field(default_factory=list)  # lines with too few or many fields
+    raw: Any = None  # the block (an Arrow buffer)
+    newlines: int = 0  # newlines in the block
+    error: Exception | None = None  # why the block could not be parsed
+    fatal: tuple[int, str | None, str] | None = None  # (block line, column, reason)
+    _lines: list[bytes] | None = None
+
+    def rejected(self) -> list[Rejected]:
+        return self.invalid
+
+    def chunk_rows(self) -> np.ndarray:
+        if not self.invalid:
+            return np.arange(1, self.n + 1)
+        total = self.n + len(self.invalid)
+        return np.setdiff1d(np.arange(1, total + 1), [r for r, *_ in self.invalid])
+
+    def line_text(self, chunk_row: int) -> str:
+        """The text of a line of the block (1-based), without its line end."""
+        if self.raw is None:
+            return ""
+        if self._lines is None:
+            self._lines = self.raw.to_pybytes().split(b"\n")
+        raw = self._lines[chunk_row - 1] if chunk_row - 1 < len(self._lines) else b""
+        return raw.rstrip(b"\r").decode("utf-8", errors="replace")
+
+    def locate(self, chunk_row: int) -> tuple[int | None, int]:
+        line = None if self.first_line is None else self.first_line + chunk_row - 1
+        return line, self.first_row + chunk_row - 1
+
+    def is_blank(self, chunk_row: int) -> bool:
+        return self.raw is not None and self.line_text(chunk_row) == ""  # "\t\t" is not blank
+
+    def value(self, i: int, chunk_row: int, name: str) -> Any:
+        """The CSV field's text (the value read when the line does not split)."""
+        if self.raw is not None:
+            line = self.line_text(chunk_row)
+            try:
+                fields = next(csv.reader([line], delimiter=self.part.fmt.delimiter), [])
+            except csv.Error:  # a field longer than the csv module's limit: use the value read
+                fields = []
+            j = self.part.columns.index(name)
+            if j < len(fields):
+                return fields[j]
+        return super().value(i, chunk_row, name)
+
+    def record(self, i: int, chunk_row: int) -> str:
+        return self.line_text(chunk_row)
+
+
+def block_bytes(part: Part, chunk_rows: int | None) -> int:
+    """Bytes per block: about ``chunk_rows`` lines, or :data:`DEFAULT_CSV_BLOCK`."""
+    if chunk_rows is None:
+        return DEFAULT_CSV_BLOCK
+    return int(min(max(chunk_rows * part.line_bytes, 1 << 10), _MAX_BLOCK))
+
+
+def read_csv(part: Part, plan: Plan, chunk_rows: int | None, workers: int) -> Iterator[CsvChunk]:
+    """The chunks of a CSV part in order, parsed on ``workers`` threads, each numbered
+    with its first line (the header is line 1) and row.
+
+    Raises :class:`BatchError` naming the line for a block that is not one record per
+    line, holds bytes that are not UTF-8 where they are read, or does not parse.
+    """
+    blocks = _csv_blocks(part, block_bytes(part, chunk_rows))
+    chunks = ordered_map(partial(_prepare_csv, part, plan), blocks, workers)
+    line = 2
+    try:
+        for chunk in chunks:
+            chunk.first_line, chunk.first_row = line, line - 1
+            line += chunk.newlines
+            if chunk.fatal is not None:
+                offset, column, reason = chunk.fatal
+                raise BatchError(
+                    reason,
+                    file=part.name,
+                    line=chunk.first_line + offset - 1,
+                    column=column,
+                ) from chunk.error
+            if chunk.error is not None:
+                raise BatchError(
+                    f"cannot parse lines {chunk.first_line} to {line - 1} ({chunk.error})",
+                    file=part.name,
+                    line=chunk.first_line,
+                ) from chunk.error
+            yield chunk
+    finally:
+        chunks.close()
+
+
+def single(chunked: Any) -> Any:
+    """A chunked array's one chunk (its chunks combined when there are several)."""
+    return chunked.chunk(0) if chunked.num_chunks == 1 else chunked.combine_chunks()
+
+
+def _concat(pa: Any, head: Any, tail: Any) -> Any:
+    """The bytes of ``head`` then ``tail`` in one new Arrow buffer."""
+    if head is None or head.size == 0:
+        return tail
+    out = pa.allocate_buffer(head.size + tail.size)
+    view = np.frombuffer(out, dtype=np.uint8)
+    view[: head.size] = np.frombuffer(head, dtype=np.uint8)
+    view[head.size :] = np.frombuffer(tail, dtype=np.uint8)
+    return out
+
+
+def _csv_blocks(part: Part, size: int) -> Iterator[Any]:
+    """Arrow buffers of whole lines, in order, after the header line.
+
+    The bytes live in Arrow's memory pool (not Python's heap), so memory is given
+    back between blocks whatever the allocator of the platform does.
+    """
+    pa = import_pyarrow()
+    with open_input(part) as f:
+        rest = None
+        while True:  # skip the header line
+            chunk = f.read_buffer(size)
+            if chunk.size == 0:
+                return
+            nl = first_newline(chunk)
+            if nl >= 0:
+                rest = chunk.slice(nl + 1)
+                break
+        while True:
+            chunk = f.read_buffer(size)
+            if chunk.size == 0:
+                if rest is not None and rest.size:
+                    yield rest  # the last line, without a newline
+                return
+            cut = last_newline(chunk)
+            if cut < 0:
+                rest = _concat(pa, rest, chunk)
+                continue
+            yield _concat(pa, rest, chunk.slice(0, cut + 1))
+            rest = chunk.slice(cut + 1)
+
+
+def _read_block(part: Part, plan: Plan, block: Any, invalid: list[Rejected]) -> Any:
+    """The block parsed into a table of the needed columns, named ``c<position>``; lines
+    with a wrong number of fields go to ``invalid`` instead."""
+    pa = import_pyarrow()
+    import pyarrow.csv as pacsv
+
+    internal = [f"c{i}" for i in range(len(part.columns))]
+    index = {name: part.columns.index(name) for name in plan.needed}
+    include = [internal[index[name]] for name in plan.needed]
+
+    def handler(row: Any) -> str:
+        expected, actual = row.expected_columns, row.actual_columns
+        column = part.columns[actual] if actual < expected else None
+        reason = f"{actual} field(s), expected {expected}" + (
+            " (a missing field)" if actual < expected else " (too many fields)"
+        )
+        invalid.append((int(row.number), reason, column, row.text))
+        return "skip"
+
+    def parse(typed: bool) -> Any:
+        invalid.clear()
+        # Fast path: features parsed as float64 by the reader itself. Kept columns stay
+        # text (copied exactly), and so does a feature that is also kept.
+        kinds = {c: pa.string() for c in include}
+        if typed:
+            kinds.update(
+                {internal[index[f]]: pa.float64() for f in plan.features if f not in plan.kept}
+            )
+        return pacsv.read_csv(
+            pa.BufferReader(block),
+            read_options=pacsv.ReadOptions(
+                column_names=internal, use_threads=False, block_size=block.size + 1
+            ),
+            parse_options=pacsv.ParseOptions(
+                delimiter=part.fmt.delimiter,
+                invalid_row_handler=handler,
+                ignore_empty_lines=False,
+            ),
+            convert_options=pacsv.ConvertOptions(
+                include_columns=include,
+                column_types=kinds,
+                strings_can_be_null=True,
+                null_values=[""],
+            ),
+        )
+
+    try:
+        return parse(typed=True)
+    except pa.ArrowInvalid:
+        # A value that is not a number: read the block again as text, which finds
+        # each such value (slower, and only for this block).
+        return parse(typed=False)
+
+
+def _prepare_csv(part: Part, plan: Plan, block: Any) -> CsvChunk:
+    pa = import_pyarrow()
+    invalid: list[Rejected] = []
+    newlines = count_newlines(block)
+
+    def failed(error: Exception | None, fatal: tuple[int, str | None, str] | None) -> CsvChunk:
+        return CsvChunk(
+            part,
+            plan.features,
+            np.empty((0, 0)),
+            [],
+            [],
+            {},
+            newlines=newlines,
+            error=error,
+            fatal=fatal,
+        )
+
+    delimiter = ord(part.fmt.delimiter)
+    if not is_utf8(block):  # before pyarrow, whose bad-row handler cannot decode such a line
+        where = first_undecodable(block.to_pybytes(), part, plan)
+        if where is not None:
+            return failed(None, where)
+    if has_bare_cr(block):  # pyarrow would end a record there: lines and rows would drift
+        return failed(None, first_broken_line(block.to_pybytes(), delimiter, part.columns))
+    try:
+        table = _read_block(part, plan, block, invalid)
+    except pa.ArrowException as exc:
+        return failed(exc, first_undecodable(block.to_pybytes(), part, plan))
+    # One record per line, or the row -> line mapping (line numbers, blank lines, the
+    # records of bad rows) would be wrong: a quote left open swallows the next lines.
+    lines = newlines + (0 if block.size and last_byte(block) == NEWLINE else 1)
+    if table.num_rows + len(invalid) != lines or last_line_open(block, delimiter):
+        return failed(None, first_broken_line(block.to_pybytes(), delimiter, part.columns))
+    columns = {name: single(table.column(f"c{part.columns.index(name)}")) for name in plan.needed}
+    feature_arrays = [columns[f] for f in plan.features]
+    X, failures = matrix(feature_arrays, plan.features, plan.dtype)
+    return CsvChunk(
+        part=part,
+        names=plan.features,
+        X=X,
+        kept=[columns[name] for name in plan.kept],
+        feature_arrays=feature_arrays,
+        failures=failures,
+        invalid=sorted(invalid),
+        raw=block,
+        nbytes=block.size,
+        newlines=newlines,
+    )

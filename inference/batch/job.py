@@ -1,0 +1,357 @@
+"""The streaming job: :func:`score_file` reads, predicts and writes chunk by chunk.
+
+The main thread predicts each chunk with one ONNX Runtime call and writes it while
+the readers prepare the next ones in threads; the output (and the bad-rows file)
+is written under a temporary name and renamed into place only when the whole
+input was scored (:mod:`inference.atomic`).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from inference.atomic import AtomicFile, cleanup_on_failure, commit_together
+from inference.batch.arrow import arrow_mask, from_numpy, import_pyarrow
+from inference.batch.bad_rows import BadRow, BadRowsFile, find_bad
+from inference.batch.chunks import Chunk
+from inference.batch.csv_reader import read_csv
+from inference.batch.formats import FileFormat, Part, file_format, input_parts
+from inference.batch.parquet_reader import read_parquet
+from inference.batch.plan import Plan, plan_job
+from inference.batch.progress import Progress
+from inference.batch.threads import iterate_closing
+from inference.batch.writers import open_writer
+from inference.intervals import KINDS, IntervalPrediction
+from inference.predictor import Predictor
+
+__all__ = [
+    "RELEASE_EVERY",
+    "BatchReport",
+    "check_destination",
+    "check_interval_kind",
+    "check_paths",
+    "score_file",
+]
+
+#: Parquet chunks between two calls to the Arrow memory pool's release_unused(): the
+#: decoder's buffers would otherwise stay with the allocator (CSV blocks reuse theirs)
+RELEASE_EVERY = 8
+
+
+@dataclass(frozen=True)
+class BatchReport:
+    """What a batch job did. ``rows_read`` counts every data row (blank lines excepted),
+    ``rows_written`` the rows scored, ``rows_bad`` the rows set aside."""
+
+    input: str
+    output: str
+    parts: int
+    rows_read: int
+    rows_written: int
+    rows_bad: int
+    seconds: float
+    bad_rows_file: str | None = None
+    engine: str = "stream"
+
+    @property
+    def rows_per_second(self) -> float:
+        return self.rows_written / self.seconds if self.seconds > 0 else float("inf")
+
+    def summary(self) -> str:
+        """One line, e.g. ``scored 5000000 rows in 12.3 s (406,000 rows/s)``."""
+        text = (
+            f"scored {self.rows_written} rows in {self.seconds:.1f} s "
+            f"({self.rows_per_second:,.0f} rows/s)"
+        )
+        if self.rows_bad or self.bad_rows_file:
+            where = f", written to {self.bad_rows_file}" if self.bad_rows_file else ""
+            text += f"; {self.rows_bad} bad row(s) set aside{where}"
+        return text
+
+
+def check_destination(output: Path, inputs: Sequence[Path], *, overwrite: bool) -> None:
+    """Usage checks on an output path (ValueError)."""
+    if output.is_dir():
+        raise ValueError(f"{output}: is a directory; expected an output file name")
+    if output.exists() and not overwrite:
+        raise ValueError(f"{output}: exists; pass overwrite=True (--overwrite) to replace it")
+    if not output.parent.is_dir():
+        raise ValueError(f"{output.parent}: no such directory for the output")
+    target = output.resolve()
+    for p in inputs:
+        if p.resolve() == target:
+            raise ValueError(f"{output}: is also the input; choose another output name")
+
+
+def check_paths(
+    src: Path, parts: Sequence[Path], dest: Path, bad_path: Path | None, *, overwrite: bool
+) -> None:
+    """Usage checks on the output and bad-rows paths (ValueError)."""
+    check_destination(dest, parts, overwrite=overwrite)
+    if src.is_dir() and dest.resolve().parent == src.resolve():
+        raise ValueError(
+            f"{dest}: is inside the input directory, where a later run would read it as a "
+            "part; write it elsewhere"
+        )
+    if bad_path is not None:
+        check_destination(bad_path, [*parts, dest], overwrite=overwrite)
+        if bad_path.resolve() == dest.resolve():
+            raise ValueError(f"{bad_path}: the bad-rows file cannot be the output")
+
+
+def _bad_rows_mode(bad_rows: str | Path) -> tuple[str, Path | None]:
+    if isinstance(bad_rows, str) and bad_rows in ("error", "skip"):
+        return bad_rows, None
+    return "file", Path(bad_rows)
+
+
+def check_interval_kind(interval: str | None) -> None:
+    """ValueError unless ``interval`` is None or one of :data:`inference.intervals.KINDS`."""
+    if interval is not None and interval not in KINDS:
+        raise ValueError(f"interval must be None, 'confidence' or 'prediction', got {interval!r}")
+
+
+def _check_interval(predictor: Predictor, interval: str | None, level: float) -> None:
+    check_interval_kind(interval)
+    if interval is None:
+        return
+    # Fails here, before any output, when the model has no statistics or the level
+    # needs scipy.
+    predictor.predict(
+        np.zeros((1, predictor.n_features_in_), dtype=predictor.dtype),
+        interval=interval,
+        level=level,
+    )
+
+
+def _check_options(chunk_rows: int | None, input_format: str | None) -> None:
+    if chunk_rows is not None and (isinstance(chunk_rows, bool) or int(chunk_rows) < 1):
+        raise ValueError(f"chunk_rows must be a positive integer, got {chunk_rows!r}")
+    if input_format is not None and input_format.lower() not in ("csv", "tsv", "parquet"):
+        raise ValueError(f"input_format must be 'csv', 'tsv' or 'parquet', got {input_format!r}")
+
+
+def score_file(
+    model: str | Path | Predictor,
+    input: str | Path,
+    output: str | Path,
+    *,
+    id_columns: Sequence[str] | None = None,
+    keep_all: bool = False,
+    interval: str | None = None,
+    level: float = 0.95,
+    prediction_column: str = "prediction",
+    bad_rows: str | Path = "error",
+    chunk_rows: int | None = None,
+    progress: bool | None = None,
+    overwrite: bool = False,
+    input_format: str | None = None,
+    providers: str | Sequence[Any] = "cpu",
+    threads: int | None = 1,
+    workers: int | None = None,
+) -> BatchReport:
+    """Score every row of a CSV, TSV or Parquet file (or directory of parts) into ``output``.
+
+    Parameters
+    ----------
+    model : model directory, ``.onnx`` file, or a loaded :class:`Predictor`
+    input : file, or directory of part files (read in sorted order)
+    output : ``.csv``, ``.tsv`` (optionally ``.gz``, ``.bz2``, ``.zst``) or ``.parquet`` file
+    id_columns : input columns copied beside the prediction, in this order
+    keep_all : copy every input column (``id_columns`` is then ignored)
+    interval : None, "confidence" or "prediction": add ``<prediction_column>_lower``
+        and ``_upper`` columns at coverage ``level``
+    prediction_column : name of the prediction column
+    bad_rows : "error" (stop at the first bad row), "skip" (drop and count them), or a
+        path: drop them and write them there as CSV (columns :data:`BAD_ROWS_COLUMNS`)
+    chunk_rows : rows per chunk (CSV: about that many; default 2 MiB of text; Parquet:
+        32,768)
+    progress : a tqdm bar on stderr; None shows it only when stderr is a terminal
+    overwrite : replace an existing output (else ValueError)
+    input_format : "csv", "tsv" or "parquet" when the extension does not say
+    providers, threads : passed to :meth:`Predictor.load` when ``model`` is a path
+        (one intra-op thread by default: the other cores parse)
+    workers : threads that parse and convert CSV chunks (default: the number of CPUs, at
+        most 4)
+
+    Returns
+    -------
+    BatchReport
+
+    Raises
+    ------
+    BatchError
+        A missing column (before any data is read), a bad row (``bad_rows="error"``),
+        an unreadable file. No output file is left behind.
+    ValueError
+        A usage problem: an unknown extension, an existing output, a bad option.
+    """
+    started = time.perf_counter()
+    src, dest = Path(input), Path(output)
+    out_fmt = file_format(dest)
+    mode, bad_path = _bad_rows_mode(bad_rows)
+    _check_options(chunk_rows, input_format)
+    parts_paths = input_parts(src, input_format)
+    check_paths(src, parts_paths, dest, bad_path, overwrite=overwrite)
+    if not isinstance(model, Predictor):
+        model = Predictor.load(model, providers=providers, threads=threads)
+    _check_interval(model, interval, level)
+    parts, plan = plan_job(
+        parts_paths,
+        input_format,
+        model,
+        id_columns=id_columns,
+        keep_all=keep_all,
+        prediction_column=prediction_column,
+        interval=interval,
+    )
+    scoring = _Scoring(model, plan, interval, level, mode)
+    n_workers = workers if workers is not None else min(os.cpu_count() or 1, 4)
+    counts = _stream(parts, scoring, dest, out_fmt, bad_path, chunk_rows, n_workers, progress)
+    return counts.report(src, dest, len(parts), bad_path, started)
+
+
+@dataclass(frozen=True)
+class _Scoring:
+    """What scoring a chunk needs: the model, the plan and the options."""
+
+    predictor: Predictor
+    plan: Plan
+    interval: str | None
+    level: float
+    mode: str  # bad rows: "error", "skip" or "file"
+
+
+@dataclass
+class _Counts:
+    read: int = 0
+    written: int = 0
+    bad: int = 0
+    bytes: int = 0
+    chunks: int = 0
+
+    def report(
+        self, src: Path, dest: Path, parts: int, bad_path: Path | None, started: float
+    ) -> BatchReport:
+        return BatchReport(
+            input=str(src),
+            output=str(dest),
+            parts=parts,
+            rows_read=self.read,
+            rows_written=self.written,
+            rows_bad=self.bad,
+            seconds=time.perf_counter() - started,
+            bad_rows_file=str(bad_path) if bad_path is not None else None,
+        )
+
+
+def _chunks(parts: list[Part], plan: Plan, chunk_rows: int | None, workers: int) -> Iterator[Chunk]:
+    """Every part's chunks, in order."""
+    for part in parts:
+        if part.fmt.kind == "csv":
+            yield from read_csv(part, plan, chunk_rows, workers)
+        else:
+            yield from read_parquet(part, plan, chunk_rows)
+
+
+def _progress(parts: list[Part], progress: bool | None) -> Progress:
+    """The bar: rows known from Parquet metadata, estimated from the bytes of plain CSV."""
+    csv_input = parts[0].fmt.kind == "csv"
+    uncompressed = all(p.fmt.compression is None for p in parts)
+    return Progress(
+        progress,
+        total_rows=None if csv_input else sum(p.rows or 0 for p in parts),
+        total_bytes=sum(p.size for p in parts) if csv_input and uncompressed else None,
+    )
+
+
+def _stream(
+    parts: list[Part],
+    scoring: _Scoring,
+    dest: Path,
+    out_fmt: FileFormat,
+    bad_path: Path | None,
+    chunk_rows: int | None,
+    workers: int,
+    progress: bool | None,
+) -> _Counts:
+    """Score every chunk into temporaries beside ``dest`` (and ``bad_path``), then
+    rename them into place; on any exception they are removed."""
+    pa = import_pyarrow()
+    out = AtomicFile(dest)
+    bad_out = AtomicFile(bad_path) if bad_path is not None else None
+    bar = _progress(parts, progress)
+    counts = _Counts()
+    parquet_input = parts[0].fmt.kind == "parquet"
+    pool = pa.default_memory_pool()
+    try:
+        with cleanup_on_failure(out.tmp, bad_out.tmp if bad_out else None) as still_open:
+            writer = open_writer(out.tmp, scoring.plan.out_schema, out_fmt)
+            still_open.append(writer)
+            bad_writer = None
+            if bad_out is not None:
+                bad_writer = BadRowsFile(bad_out.tmp)
+                still_open.append(bad_writer)
+            for chunk in iterate_closing(_chunks(parts, scoring.plan, chunk_rows, workers)):
+                batch, n_read, n_bad, bad = _score_chunk(chunk, scoring, pa)
+                if bad_writer is not None and bad:
+                    bad_writer.write(bad)
+                writer.write(batch)
+                counts.read += n_read
+                counts.bad += n_bad
+                counts.written += batch.num_rows
+                counts.bytes += chunk.nbytes
+                bar.update(n_read, counts.read, counts.bytes)
+                counts.chunks += 1
+                if parquet_input and counts.chunks % RELEASE_EVERY == 0:
+                    pool.release_unused()
+            while still_open:
+                still_open.pop(0).close()
+            # The bad rows first: the output appears last, the sign that the job finished.
+            commit_together([bad_out, out] if bad_out is not None else [out])
+    finally:
+        bar.close(counts.read)
+    return counts
+
+
+def _score_chunk(chunk: Chunk, scoring: _Scoring, pa: Any) -> tuple[Any, int, int, list[BadRow]]:
+    """Predict one chunk: (output batch, rows read, bad rows, bad rows' details)."""
+    plan = scoring.plan
+    result = scoring.predictor.predict(
+        chunk.X, interval=scoring.interval, level=scoring.level, allow_nonfinite=True
+    )
+    y = result.prediction if isinstance(result, IntervalPrediction) else result
+    ok = np.isfinite(y)
+    bad: list[BadRow] = []
+    n_read = chunk.n + len(chunk.rejected())
+    keep = None
+    if not ok.all() or chunk.rejected():
+        bad, blank = find_bad(chunk, ok, plan.dtype)
+        if bad and scoring.mode == "error":
+            raise bad[0].error()
+        n_read -= int(blank.sum())
+        keep = ok
+    columns = list(chunk.kept) + [np.asarray(y, dtype=plan.dtype)]
+    if isinstance(result, IntervalPrediction):
+        columns += [result.lower, result.upper]
+    if keep is not None:
+        mask = arrow_mask(keep)
+        columns = [
+            c.filter(mask) if isinstance(c, pa.Array) else np.asarray(c)[keep] for c in columns
+        ]
+    arrays = [
+        c if isinstance(c, pa.Array) else from_numpy(c, f.type)
+        for c, f in zip(columns, plan.out_schema, strict=True)
+    ]
+    arrays = [
+        a if a.type == f.type else a.cast(f.type)
+        for a, f in zip(arrays, plan.out_schema, strict=True)
+    ]
+    return pa.RecordBatch.from_arrays(arrays, schema=plan.out_schema), n_read, len(bad), bad

@@ -1,0 +1,103 @@
+"""The Parquet reader: record batches decoded a batch ahead in a thread.
+
+The schema is read first (:func:`inspect_parquet`, no data); then the needed
+columns are read ``rows`` at a time with small column buffers, so memory stays
+flat, and a bad row is reported with its 1-based row number and the row as JSON.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from inference.batch.arrow import import_parquet, import_pyarrow
+from inference.batch.chunks import Chunk, matrix
+from inference.batch.formats import FileFormat, Part
+from inference.batch.threads import prefetch
+from inference.errors import BatchError
+
+if TYPE_CHECKING:
+    from inference.batch.plan import Plan
+
+__all__ = ["DEFAULT_PARQUET_ROWS", "ParquetChunk", "inspect_parquet", "read_parquet"]
+
+#: rows per Parquet chunk when ``chunk_rows`` is not given
+DEFAULT_PARQUET_ROWS = 32_768
+
+
+@dataclass
+class ParquetChunk(Chunk):
+    """A chunk of a Parquet file: its record batch, for the records of bad rows."""
+
+    batch: Any = None
+
+    def record(self, i: int, chunk_row: int) -> str:
+        if self.batch is None:
+            return ""
+        return json.dumps(self.batch.slice(i, 1).to_pylist()[0], default=str)
+
+
+def inspect_parquet(path: Path, fmt: FileFormat) -> Part:
+    """A Parquet part: its schema and row count, no data (BatchError if unreadable)."""
+    pq = import_parquet()
+    try:
+        pf = pq.ParquetFile(str(path))
+    except Exception as exc:  # pyarrow raises ArrowInvalid or OSError for a damaged file
+        raise BatchError(f"not a readable Parquet file ({exc})", file=str(path)) from exc
+    schema = pf.schema_arrow
+    part = Part(
+        path,
+        fmt,
+        list(schema.names),
+        types={f.name: f.type for f in schema},
+        rows=pf.metadata.num_rows,
+        size=path.stat().st_size,
+    )
+    pf.close()
+    return part
+
+
+def read_parquet(part: Part, plan: Plan, chunk_rows: int | None) -> Iterator[ParquetChunk]:
+    """The chunks of a Parquet part in order, ``chunk_rows`` rows each (default
+    :data:`DEFAULT_PARQUET_ROWS`), decoded a batch ahead in a thread while the caller
+    predicts and writes."""
+    return prefetch(_parquet_chunks(part, plan, chunk_rows or DEFAULT_PARQUET_ROWS))
+
+
+def _parquet_chunks(part: Part, plan: Plan, rows: int) -> Iterator[ParquetChunk]:
+    """The chunks of a Parquet file, read ``rows`` at a time (64 KiB column buffers)."""
+    pa, pq = import_pyarrow(), import_parquet()
+    pf = pq.ParquetFile(str(part.path), buffer_size=64 << 10, pre_buffer=False)
+    first = 1
+    try:
+        batches = pf.iter_batches(batch_size=rows, columns=plan.needed, use_threads=True)
+        while True:
+            try:
+                batch = next(batches)
+            except StopIteration:
+                return
+            except pa.ArrowException as exc:
+                raise BatchError(f"cannot read it ({exc})", file=part.name, row=first) from exc
+            yield _prepare_parquet(part, plan, first, batch)
+            first += batch.num_rows
+    finally:
+        pf.close()
+
+
+def _prepare_parquet(part: Part, plan: Plan, first_row: int, batch: Any) -> ParquetChunk:
+    feature_arrays = [batch.column(f) for f in plan.features]
+    X, failures = matrix(feature_arrays, plan.features, plan.dtype)
+    return ParquetChunk(
+        part=part,
+        names=plan.features,
+        X=X,
+        kept=[batch.column(name) for name in plan.kept],
+        feature_arrays=feature_arrays,
+        failures=failures,
+        first_row=first_row,
+        batch=batch,
+        nbytes=batch.nbytes,
+    )

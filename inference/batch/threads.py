@@ -1,0 +1,70 @@
+"""Iterators that run ahead on thread pools, and close them however the loop ends."""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Generator, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any, TypeVar
+
+__all__ = ["iterate_closing", "ordered_map", "prefetch"]
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+def prefetch(items: Iterator[T], depth: int = 2) -> Iterator[T]:
+    """Iterate ``items`` in a background thread, at most ``depth`` items ahead."""
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="linreg-read")
+    pending: deque[Future[T]] = deque()
+    done = object()
+
+    def pull() -> Any:
+        return next(items, done)
+
+    try:
+        while True:
+            while len(pending) < depth:
+                pending.append(pool.submit(pull))
+            item = pending.popleft().result()
+            if item is done:
+                return
+            yield item
+    finally:
+        for fut in pending:
+            fut.cancel()
+        pool.shutdown(wait=True)
+        close = getattr(items, "close", None)
+        if close is not None:
+            close()
+
+
+def ordered_map(fn: Callable[[T], R], items: Iterable[T], workers: int) -> Generator[R, None, None]:
+    """``map(fn, items)`` on a thread pool, results in order, a few items ahead at most."""
+    if workers <= 1:
+        yield from map(fn, items)
+        return
+    depth = 2 * workers
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="linreg-batch")
+    pending: deque[Future[R]] = deque()
+    try:
+        for item in items:
+            pending.append(pool.submit(fn, item))
+            if len(pending) > depth:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+    finally:
+        for fut in pending:
+            fut.cancel()
+        pool.shutdown(wait=True)
+
+
+def iterate_closing(items: Iterator[T]) -> Iterator[T]:
+    """Iterate, and close the generator (its thread pool and file) however the loop ends."""
+    try:
+        yield from items
+    finally:
+        close = getattr(items, "close", None)
+        if close is not None:
+            close()

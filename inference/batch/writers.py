@@ -1,0 +1,124 @@
+"""Writers of record batches: CSV or TSV text (optionally compressed) and Parquet.
+
+A CSV value is quoted only where it needs it (a delimiter, a quote or a line break
+in it); a Parquet output gathers chunks into row groups of about
+:data:`ROW_GROUP_ROWS` rows or :data:`ROW_GROUP_BYTES` bytes.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from inference.batch.arrow import arrow_mask, import_parquet, import_pyarrow, text_scalar
+from inference.batch.formats import FileFormat
+
+__all__ = ["ROW_GROUP_BYTES", "ROW_GROUP_ROWS", "CsvWriter", "ParquetWriter", "open_writer"]
+
+#: a Parquet output gathers chunks into row groups of about this many rows (or bytes)
+ROW_GROUP_ROWS = 1 << 20
+ROW_GROUP_BYTES = 16 << 20
+
+
+class CsvWriter:
+    """CSV text, values quoted only where needed; header written with the csv module."""
+
+    def __init__(self, path: Path, schema: Any, fmt: FileFormat) -> None:
+        pa = import_pyarrow()
+        import pyarrow.csv as pacsv
+
+        self._pa, self._pacsv = pa, pacsv
+        self._stream = pa.output_stream(str(path), compression=fmt.compression)
+        text = io.StringIO()
+        csv.writer(text, delimiter=fmt.delimiter, lineterminator="\n").writerow(schema.names)
+        self._stream.write(text.getvalue().encode("utf-8"))
+        self._plain = pacsv.WriteOptions(
+            include_header=False, delimiter=fmt.delimiter, quoting_style="none"
+        )
+        self._delimiter = fmt.delimiter
+
+    def write(self, batch: Any) -> None:
+        if batch.num_rows == 0:
+            return
+        sink = self._pa.BufferOutputStream()
+        try:
+            self._pacsv.write_csv(batch, sink, self._plain)
+        except self._pa.ArrowInvalid:  # a value with a delimiter, quote or newline in it
+            self._stream.write(_quote_where_needed(batch, self._delimiter))
+            return
+        self._stream.write(sink.getvalue())
+
+    def close(self) -> None:
+        self._stream.close()
+
+
+def _quote_where_needed(batch: Any, delimiter: str) -> Any:
+    """CSV text of a batch, quoting only the values that hold a delimiter, a quote or a
+    line break (pyarrow's own writer would quote every string of the batch)."""
+    pa = import_pyarrow()
+    import pyarrow.compute as pc
+
+    special = "[" + re.escape(delimiter) + '"\r\n]'
+    quote, empty, newline, sep = (text_scalar(t) for t in ('"', "", "\n", delimiter))
+    no = arrow_mask(np.zeros(1, dtype=bool))[0]
+    fields = []
+    for arr in batch.columns:
+        text = arr if pa.types.is_string(arr.type) else pc.cast(arr, pa.string())
+        need = pc.fill_null(pc.match_substring_regex(text, special), no)
+        if pc.any(need).as_py():
+            escaped = pc.replace_substring(text, '"', '""')
+            quoted = pc.binary_join_element_wise(quote, escaped, quote, empty)
+            text = pc.if_else(need, quoted, text)
+        fields.append(pc.fill_null(text, empty))
+    lines = pc.binary_join_element_wise(*fields, sep)
+    lines = pc.binary_join_element_wise(lines, empty, newline)  # each line ends with a newline
+    offsets = np.frombuffer(lines.buffers()[1], dtype=np.int32)
+    return lines.buffers()[2].slice(int(offsets[0]), int(offsets[len(lines)] - offsets[0]))
+
+
+class ParquetWriter:
+    """Chunks gathered into row groups of about ROW_GROUP_ROWS rows."""
+
+    def __init__(self, path: Path, schema: Any, fmt: FileFormat) -> None:
+        pa, pq = import_pyarrow(), import_parquet()
+        self._pa = pa
+        self._schema = schema
+        self._writer = pq.ParquetWriter(
+            str(path), schema, compression="snappy", use_dictionary=False
+        )
+        self._pending: list[Any] = []
+        self._rows = 0
+        self._bytes = 0
+
+    def write(self, batch: Any) -> None:
+        if batch.num_rows == 0:
+            return
+        self._pending.append(batch)
+        self._rows += batch.num_rows
+        self._bytes += batch.nbytes
+        if self._rows >= ROW_GROUP_ROWS or self._bytes >= ROW_GROUP_BYTES:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self._pending:
+            table = self._pa.Table.from_batches(self._pending, schema=self._schema)
+            self._writer.write_table(table, row_group_size=max(self._rows, 1))
+        self._pending, self._rows, self._bytes = [], 0, 0
+
+    def close(self) -> None:
+        try:
+            self._flush()
+        finally:
+            self._writer.close()
+
+
+def open_writer(path: Path, schema: Any, fmt: FileFormat) -> CsvWriter | ParquetWriter:
+    """A writer of record batches in ``fmt`` (``write(batch)``, ``close()``)."""
+    if fmt.kind == "parquet":
+        return ParquetWriter(path, schema, fmt)
+    return CsvWriter(path, schema, fmt)
