@@ -6,9 +6,9 @@ Torch-free, so the inference subcommands can use it. Each rule lives here once:
   ``None`` when neither is given: show a bar only on a terminal);
 - comma-separated names: :func:`csv_list`;
 - errors: a subcommand raises :class:`CommandError` (``raise fail("train", exc)``);
-  ``training.cli.main`` prints it as ``linreg COMMAND: error: MESSAGE`` on stderr
-  and returns its status. Exit statuses: 0 done, 1 bad input, data or I/O error,
-  2 usage error (as argparse's own).
+  :func:`run_command`, which every entry point calls, prints it as
+  ``linreg COMMAND: error: MESSAGE`` on stderr and returns its status. Exit
+  statuses: 0 done, 1 bad input, data or I/O error, 2 usage error (as argparse's own).
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ __all__ = [
     "add_progress_flags",
     "csv_list",
     "fail",
+    "run_command",
 ]
 
 #: Exit status for bad input, data or I/O errors.
@@ -49,6 +50,15 @@ class CommandError(Exception):
 def fail(command: str, exc: BaseException | str, status: int = EXIT_DATA) -> CommandError:
     """The error to raise for ``linreg COMMAND`` failing with ``exc``."""
     return CommandError(command, exc, status)
+
+
+def run_command(args: argparse.Namespace) -> int:
+    """Run the subcommand the parser chose (``args.func``); its exit status, with a
+    :class:`CommandError` reported on stderr."""
+    try:
+        return int(args.func(args) or 0)
+    except CommandError as exc:
+        return exc.report()
 
 
 def csv_list(text: str) -> list[str]:

@@ -2,8 +2,8 @@
 
 torch is imported only by the subcommands that need it, so ``linreg info`` and
 ``linreg predict`` run where only the inference part is installed. A subcommand
-reports a failure by raising :class:`inference.cli_common.CommandError`; ``main``
-prints it and returns its exit status.
+reports a failure by raising :class:`inference.cli_common.CommandError`
+(:func:`inference.cli_common.run_command` prints it and returns its exit status).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 
 from inference import cli as inference_cli
-from inference.cli_common import CommandError
+from inference.cli_common import run_command
 from inference.serve import cli as serve_cli
 
 __all__ = ["build_parser", "main"]
@@ -37,11 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``linreg`` with ``argv`` (default: ``sys.argv[1:]``); the exit status."""
-    args = build_parser().parse_args(argv)
-    try:
-        return int(args.func(args) or 0)
-    except CommandError as exc:
-        return exc.report()
+    return run_command(build_parser().parse_args(argv))
 
 
 if __name__ == "__main__":
