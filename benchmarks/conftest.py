@@ -12,7 +12,7 @@ runs)::
 Groups are named ``batch=<n> k=<k>``; each result's ``extra_info`` records the
 backend, provider, device, batch, k, seed and this machine's memory-bandwidth
 bound for the group. The backends and the timing conventions are those of
-``linreg bench`` (``training/bench.py``).
+``linreg bench`` (the ``training.bench`` package).
 """
 
 from __future__ import annotations

@@ -49,7 +49,7 @@ def test_cold_start(benchmark, name, models, smoke):
     k = max(models)
     samples: list[dict[str, float]] = []
     benchmark.group = f"cold start k={k}"
-    benchmark.extra_info.update(backend=name, device="cpu", k=k, what=bench._COLD_NOTES[name])
+    benchmark.extra_info.update(backend=name, device="cpu", k=k, what=bench.COLD_NOTES[name])
     benchmark.pedantic(
         lambda: samples.append(bench.cold_start(name, models[k], k)),
         rounds=1 if smoke else 3,

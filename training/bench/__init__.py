@@ -1,0 +1,100 @@
+"""``linreg bench``: every backend side by side, from cold start to million-row batches.
+
+Each backend (:mod:`~training.bench.backends`) is fed the same seeded float32 array
+of shape (n, k) (:mod:`~training.bench.inputs`) and timed call by call, group by
+group, against this machine's memory-bandwidth bound (:mod:`~training.bench.timing`);
+then each starts cold in a fresh process (:mod:`~training.bench.coldstart`).
+:func:`run_bench` (:mod:`~training.bench.run`) does all of it; the report
+(:mod:`~training.bench.report`) is ``bench.md`` (tables), ``bench.png`` (plot) and
+``bench.json`` in pytest-benchmark's format (``pytest-benchmark compare a.json
+b.json`` works). The pytest-benchmark suite in ``benchmarks/`` uses the same backends.
+
+Names are imported lazily: the cold-start child runs as ``python -m
+training.bench.coldstart``, which imports this package first, and its clock must not
+start after numpy or onnxruntime are already in memory.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import Any
+
+__all__ = [
+    "BACKENDS",
+    "BANDWIDTH_BYTES",
+    "BATCH_SIZES",
+    "Backend",
+    "BenchRun",
+    "COLD_NOTES",
+    "COLD_START_BACKENDS",
+    "FEATURES",
+    "RTOL",
+    "Result",
+    "SEED",
+    "Unavailable",
+    "bound_seconds",
+    "cold_start",
+    "cpu_description",
+    "make_backend",
+    "make_input",
+    "make_models",
+    "markdown",
+    "measure_bandwidth",
+    "model_parameters",
+    "plot",
+    "reference_output",
+    "register",
+    "relative_error",
+    "run_bench",
+    "targets",
+    "time_group",
+    "to_json",
+    "versions",
+    "wait_for_quiet",
+    "write_report",
+]
+
+_WHERE = {
+    "BACKENDS": "training.bench.backends",
+    "Backend": "training.bench.backends",
+    "Unavailable": "training.bench.backends",
+    "make_backend": "training.bench.backends",
+    "to_json": "training.bench.benchjson",
+    "register": "training.bench.cli",
+    "COLD_NOTES": "training.bench.coldstart",
+    "COLD_START_BACKENDS": "training.bench.coldstart",
+    "cold_start": "training.bench.coldstart",
+    "BATCH_SIZES": "training.bench.inputs",
+    "FEATURES": "training.bench.inputs",
+    "RTOL": "training.bench.inputs",
+    "SEED": "training.bench.inputs",
+    "make_input": "training.bench.inputs",
+    "make_models": "training.bench.inputs",
+    "model_parameters": "training.bench.inputs",
+    "reference_output": "training.bench.inputs",
+    "relative_error": "training.bench.inputs",
+    "cpu_description": "training.bench.machine",
+    "versions": "training.bench.machine",
+    "markdown": "training.bench.report",
+    "plot": "training.bench.report",
+    "targets": "training.bench.report",
+    "write_report": "training.bench.report",
+    "BenchRun": "training.bench.run",
+    "run_bench": "training.bench.run",
+    "BANDWIDTH_BYTES": "training.bench.timing",
+    "Result": "training.bench.timing",
+    "bound_seconds": "training.bench.timing",
+    "measure_bandwidth": "training.bench.timing",
+    "time_group": "training.bench.timing",
+    "wait_for_quiet": "training.bench.timing",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _WHERE:
+        return getattr(import_module(_WHERE[name]), name)
+    raise AttributeError(f"module 'training.bench' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
