@@ -64,6 +64,40 @@ def test_every_backend_equals_numpy_on_the_same_input(model_root, k):
             assert backend.provider and backend.device
 
 
+def test_unknown_backend_is_a_value_error(model_root):
+    with pytest.raises(ValueError, match="unknown backend 'nope'; expected one of"):
+        bench.make_backend("nope", model_root / "k1")
+
+
+def test_cold_start_child_imports_nothing_before_its_clock():
+    """``python -m training.bench.coldstart`` imports its packages first: they stay light."""
+    heavy = ("numpy", "onnxruntime", "torch", "inference", "subprocess")
+    code = f"import sys, training.bench.coldstart; print(sorted(set({heavy!r}) & set(sys.modules)))"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("backend", ["numpy", "torchscript", "ort-session", "predictor"])
+def test_cold_start_child_predicts_the_row_of_ones(model_root, backend):
+    k = max(bench.FEATURES)
+    model = model_root / f"k{k}"
+    proc = subprocess.run(
+        [sys.executable, "-m", "training.bench.coldstart", backend, str(model), str(k)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert set(out) == {"import_s", "load_s", "first_s", "maxrss_kb", "output"}
+    w, b = bench.model_parameters(model)
+    # numpy's child is given w = 1, b = 0.5; the others load the model
+    expected = k + 0.5 if backend == "numpy" else float(w.astype(np.float64).sum() + b)
+    assert out["output"] == pytest.approx(expected, rel=1e-5)
+    assert out["maxrss_kb"] > 0 and min(out["import_s"], out["load_s"], out["first_s"]) >= 0
+
+
 def test_bandwidth_and_bound():
     bw = bench.measure_bandwidth(8 << 20, repeats=2)
     assert bw["bytes_per_s"] > 1e8 and "np.copyto" in bw["method"]
