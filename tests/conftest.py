@@ -31,7 +31,7 @@ def exported(tmp_path_factory):
         if key not in cache:
             run = train(load_dataset(dataset), dtype=dtype, progress=False)
             out = tmp_path_factory.mktemp(f"{dataset}-{dtype}") / "model"
-            export_model(run, out)
+            export_model(run, out, dtype=dtype)
             cache[key] = (run, out)
         return cache[key]
 

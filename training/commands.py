@@ -28,7 +28,7 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
         "momentum": "momentum",
         "tol": "tol",
         "seed": "seed",
-        "dtype": "dtype",
+        "train_dtype": "dtype",
     }
     out = {
         param: getattr(args, arg) for arg, param in names.items() if getattr(args, arg) is not None
@@ -37,6 +37,8 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
         out["early_stop"] = False
     if args.no_standardize:
         out["standardize"] = False
+    if args.no_intercept:
+        out["fit_intercept"] = False
     if args.progress is not None:
         out["progress"] = args.progress
     return out
@@ -46,15 +48,27 @@ def _train(args: argparse.Namespace) -> int:
     run = _fit(args)
     print(_summary(args, run))
     if args.out is not None:
+        if not run.estimator.converged_ and not args.allow_unconverged:
+            raise fail(
+                "train",
+                f"the fit did not converge in {run.estimator.n_epochs_} epochs, so it was not "
+                f"exported to {args.out}; raise --epochs, leave --lr unset, or pass "
+                "--allow-unconverged to export it anyway",
+                TRAIN_ERROR_STATUS,
+            )
         _export_and_show(args, run)
     return 0
 
 
 def _fit(args: argparse.Namespace) -> TrainingRun:
-    """Load the data ``args`` name and train on it."""
+    """Load the data ``args`` name and train on it; an unconverged fit's warning is
+    shown in the summary (:func:`_summary`), not as a Python warning."""
+    import warnings
+
     from training.data import DataError, load_dataset, load_table
-    from training.fit import DivergenceError
+    from training.fit import ConvergenceWarning, DivergenceError
     from training.pipeline import train
+    from training.stats import CollinearityWarning
 
     try:
         if args.data:
@@ -65,7 +79,10 @@ def _fit(args: argparse.Namespace) -> TrainingRun:
             )
         else:
             table = load_dataset(args.dataset)
-        return train(table, preset=args.preset, test_size=args.test_size, **_overrides(args))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            warnings.simplefilter("ignore", CollinearityWarning)
+            return train(table, preset=args.preset, test_size=args.test_size, **_overrides(args))
     except (DataError, DivergenceError, ValueError) as exc:
         raise fail("train", exc, TRAIN_ERROR_STATUS) from exc
 
@@ -78,9 +95,15 @@ def _summary(args: argparse.Namespace, run: TrainingRun) -> str:
     extra = {
         "Training": f"preset {args.preset}, lr {est.lr_:.6g}"
         f"{' (chosen)' if est.lr is None else ''}, {est.n_epochs_} epoch(s), "
-        f"{'converged' if est.converged_ else 'not converged'} (tol {est.tol:g}), "
+        f"{'converged' if est.converged_ else 'NOT CONVERGED'} (tol {est.tol:g}), "
+        f"{getattr(est, 'refinement_steps_', 0)} of them refinement steps, "
         f"{est.fit_seconds_:.3f} s",
     }
+    if not est.converged_:
+        extra["Warning"] = (
+            f"SGD did not converge in {est.n_epochs_} epochs: the parameters and the "
+            "statistics above are not the least-squares fit"
+        )
     if run.metrics["heldout"]:
         h = run.metrics["heldout"]
         extra["Held-out"] = (
@@ -97,7 +120,13 @@ def _export_and_show(args: argparse.Namespace, run: TrainingRun) -> None:
 
     try:
         out = export_model(
-            run, args.out, name=args.name, overwrite=args.overwrite, plots=args.plots
+            run,
+            args.out,
+            name=args.name,
+            overwrite=args.overwrite,
+            plots=args.plots,
+            dtype=args.dtype,
+            allow_unconverged=args.allow_unconverged,
         )
     except ExportError as exc:
         raise fail("train", exc, TRAIN_ERROR_STATUS) from exc
@@ -152,12 +181,26 @@ def register(subparsers: Any) -> None:
     p.add_argument("--tol", type=float, help="gradient tolerance for convergence")
     p.add_argument("--no-early-stop", action="store_true", help="always run every epoch")
     p.add_argument("--no-standardize", action="store_true", help="train on raw features")
+    p.add_argument("--no-intercept", action="store_true", help="fit y = X w (no intercept)")
     p.add_argument("--seed", type=int)
-    p.add_argument("--dtype", choices=["float32", "float64"])
+    p.add_argument(
+        "--train-dtype", choices=["float64", "float32"], help="training dtype (default: float64)"
+    )
+    p.add_argument(
+        "--dtype",
+        choices=["auto", "float32", "float64"],
+        default="auto",
+        help="dtype of the exported model (default: auto, float32 when it reproduces the fit)",
+    )
     p.add_argument("--test-size", type=float, default=0.0, help="fraction of rows held out")
     p.add_argument("--out", type=Path, help="export the model to this directory")
     p.add_argument("--name", help="model name in the manifest (default: the directory's)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing model")
+    p.add_argument(
+        "--allow-unconverged",
+        action="store_true",
+        help="export a fit that did not converge (the manifest records it)",
+    )
     p.add_argument("--no-plots", dest="plots", action="store_false")
     p.add_argument("--show", type=int, default=5, help="rows to predict after export")
     add_progress_flags(p)

@@ -199,7 +199,9 @@ def load_table(
     return Table(X=X, y=y, features=wanted, target=target, source=str(path))
 
 
-def validate_xy(X: np.ndarray, y: np.ndarray, *, source: str = "input") -> None:
+def validate_xy(
+    X: np.ndarray, y: np.ndarray, *, source: str = "input", fit_intercept: bool = True
+) -> None:
     """Check shapes, finiteness and that there are more rows than parameters."""
     if X.ndim != 2:
         raise DataError(f"{source}: X must be 2-D (n_samples, n_features), got shape {X.shape}")
@@ -217,7 +219,7 @@ def validate_xy(X: np.ndarray, y: np.ndarray, *, source: str = "input") -> None:
                 else f"row {bad[0][0] + 1}"
             )
             raise DataError(f"{source}: {name} has a NaN or infinite value at {where}")
-    n_params = k + 1
+    n_params = k + 1 if fit_intercept else k
     if n <= n_params:
         raise DataError(
             f"{source}: {n} row(s) is too few: a model with {k} feature(s) has {n_params} "

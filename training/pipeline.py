@@ -9,7 +9,7 @@ import numpy as np
 
 from training.data import DataError, Table
 from training.fit import LinearRegressionSGD
-from training.stats import RegressionStatistics, heldout_metrics, regression_statistics
+from training.stats import RegressionStatistics, regression_metrics, regression_statistics
 
 __all__ = ["TrainingRun", "train"]
 
@@ -51,9 +51,14 @@ class TrainingRun:
                 f"{len(features)} feature names for a model of {estimator.n_features_in_} features"
             )
         st = regression_statistics(
-            X, y, estimator.coef_, estimator.intercept_, features=list(features)
+            X,
+            y,
+            estimator.coef_,
+            estimator.intercept_,
+            features=list(features),
+            fit_intercept=estimator.fit_intercept,
         )
-        metrics = {"train": heldout_metrics(y, estimator.predict(X)), "heldout": None}
+        metrics = {"train": regression_metrics(y, estimator.predict(X)), "heldout": None}
         data = {"source": source, "n_train": int(len(y)), "n_heldout": 0, "test_size": 0.0}
         return cls(estimator, list(features), target, X, y, st, metrics, preset, data)
 
@@ -89,6 +94,6 @@ def train(
         source=table.source,
     )
     if n_test:
-        run.metrics["heldout"] = heldout_metrics(table.y[test], estimator.predict(table.X[test]))
+        run.metrics["heldout"] = regression_metrics(table.y[test], estimator.predict(table.X[test]))
     run.data.update(n_heldout=int(n_test), test_size=float(test_size), n_rows=int(n))
     return run

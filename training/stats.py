@@ -1,21 +1,29 @@
 """Statistics of a fitted linear model, with the definitions of statsmodels' OLS summary.
 
 For ``X`` of shape (n, k) the design is ``Z = [1, X]`` (intercept first, like
-statsmodels' ``const``), with ``p = k + 1`` parameters and ``df = n - p``
-residual degrees of freedom. At the fitted parameters ``θ``:
+statsmodels' ``const``; ``Z = X`` without an intercept), with ``p`` parameters
+and ``df = n - p`` residual degrees of freedom. At the fitted parameters ``θ``:
 
 - residual variance ``s² = RSS / df``; residual standard error ``s``
 - covariance ``s² (ZᵀZ)⁻¹``; standard errors its diagonal's square roots
 - ``t = θ / se``; two-sided ``p = 2 P(T_df > |t|)``; CI ``θ ± t_{df, (1+level)/2} se``
-- ``R² = 1 - RSS / TSS``; adjusted ``1 - (1 - R²)(n - 1) / df``
+- ``R² = 1 - RSS / TSS``; adjusted ``1 - (1 - R²)(n - c) / df``; with an intercept
+  ``TSS`` is centered and ``c = 1``, without one it is ``Σ y²`` and ``c = 0`` (the
+  uncentered R² of statsmodels and NIST)
 - ``F = ((TSS - RSS) / k) / s²`` with p-value ``P(F_{k, df} > F)``
+- the condition number ``κ₂(Z)`` (statsmodels' ``condition_number``), with
+  :class:`CollinearityWarning` above statsmodels' threshold of 1000
 
-The statistics are evaluated at the SGD parameters; ``least_squares`` carries the
-closed-form optimum and how far SGD ended from it.
+Everything numerical goes through :class:`training.lstsq.LeastSquares`: residuals
+in extended precision, ``(ZᵀZ)⁻¹`` from the triangular factor with refinement,
+never by inverting ``ZᵀZ``. The statistics are evaluated at the SGD parameters;
+``least_squares`` carries the refined least-squares optimum and how far SGD
+ended from it.
 """
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -23,12 +31,14 @@ import numpy as np
 from scipy import stats as sps
 
 from training.data import DataError
+from training.lstsq import CONDITION_WARNING_THRESHOLD, LeastSquares
 
 __all__ = [
     "INTERVAL_LEVELS",
+    "CollinearityWarning",
     "RegressionStatistics",
-    "heldout_metrics",
     "least_squares",
+    "regression_metrics",
     "regression_statistics",
     "summary_table",
 ]
@@ -37,10 +47,14 @@ __all__ = [
 INTERVAL_LEVELS = (0.90, 0.95, 0.99)
 
 
+class CollinearityWarning(UserWarning):
+    """The design's condition number is large (statsmodels' note)."""
+
+
 @dataclass
 class RegressionStatistics:
     """Everything :func:`regression_statistics` computes; arrays are float64, ordered
-    ``names`` = ``["intercept", *features]``."""
+    ``names`` (``["intercept", *features]``, or ``features`` without an intercept)."""
 
     names: list[str]
     params: np.ndarray
@@ -64,23 +78,34 @@ class RegressionStatistics:
     covariance: np.ndarray  # (p, p)
     t_quantiles: dict[str, float]
     least_squares: dict[str, Any] = field(default_factory=dict)
+    fit_intercept: bool = True
+    condition_number: float = float("nan")
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain JSON-ready dict (lists instead of arrays)."""
+        """Plain JSON-ready dict (lists instead of arrays).
+
+        ``covariance`` is always intercept-first, (k + 1) × (k + 1), as the manifest's
+        interval code reads it: without an intercept its first row and column are 0
+        (the intercept is fixed, not estimated).
+        """
         out = asdict(self)
+        if not self.fit_intercept:
+            p = self.covariance.shape[0]
+            padded = np.zeros((p + 1, p + 1))
+            padded[1:, 1:] = self.covariance
+            out["covariance"] = padded
         for key, value in out.items():
             if isinstance(value, np.ndarray):
                 out[key] = value.tolist()
         return out
 
 
-def _design(X: np.ndarray) -> np.ndarray:
-    return np.column_stack([np.ones(X.shape[0]), X])
-
-
-def least_squares(X: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Closed-form optimum ``[intercept, *coef]`` by ``numpy.linalg.lstsq``, float64."""
-    return np.linalg.lstsq(_design(np.asarray(X, float)), np.asarray(y, float), rcond=None)[0]
+def least_squares(X: np.ndarray, y: np.ndarray, *, fit_intercept: bool = True) -> np.ndarray:
+    """The least-squares optimum ``[intercept, *coef]`` (``coef`` without an intercept),
+    float64: QR with iterative refinement (:mod:`training.lstsq`)."""
+    return LeastSquares(np.asarray(X, float), fit_intercept=fit_intercept).solve(
+        np.asarray(y, float)
+    )
 
 
 def regression_statistics(
@@ -91,49 +116,50 @@ def regression_statistics(
     *,
     features: list[str] | None = None,
     level: float = 0.95,
+    fit_intercept: bool = True,
 ) -> RegressionStatistics:
     """Compute the OLS summary statistics at the given parameters.
 
     X : ndarray of shape (n_samples, n_features); y : ndarray of shape (n_samples,);
-    coef : ndarray of shape (n_features,). Raises :class:`~training.data.DataError`
-    when the features are collinear (``ZᵀZ`` singular).
+    coef : ndarray of shape (n_features,); ``intercept`` is ignored without
+    ``fit_intercept``. Raises :class:`~training.data.DataError` when the features
+    are exactly collinear (naming them); warns :class:`CollinearityWarning` when
+    the condition number exceeds 1000.
     """
     X = np.asarray(X, dtype=np.float64)
     y = np.asarray(y, dtype=np.float64)
     n, k = X.shape
-    p = k + 1
+    p = k + 1 if fit_intercept else k
     df = n - p
     if df < 1:
         raise DataError(f"{n} rows leave no residual degrees of freedom for {p} parameters")
-    Z = _design(X)
-    if np.linalg.matrix_rank(Z) < p:
-        raise DataError(
-            "the features are collinear (with each other or with the intercept): "
-            "standard errors are undefined"
-        )
-    params = np.concatenate([[float(intercept)], np.asarray(coef, dtype=np.float64)])
-    resid = y - Z @ params
+    names = list(features) if features is not None else [f"x{i}" for i in range(k)]
+    ls = LeastSquares(X, fit_intercept=fit_intercept, feature_names=names)
+    coef = np.asarray(coef, dtype=np.float64)
+    params = np.concatenate([[float(intercept)], coef]) if fit_intercept else coef
+    resid = ls.residuals(y, params)
     rss = float(resid @ resid)
-    tss = float(((y - y.mean()) ** 2).sum())
+    tss = float(((y - y.mean()) ** 2).sum()) if fit_intercept else float(y @ y)
     s2 = rss / df
-    cov = s2 * np.linalg.inv(Z.T @ Z)
+    cov = s2 * ls.inverse_gram()
     se = np.sqrt(np.diag(cov))
-    t = params / se
-    pvals = 2.0 * sps.t.sf(np.abs(t), df)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        t = params / se
     q = float(sps.t.ppf(0.5 + level / 2.0, df))
-    ci = np.column_stack([params - q * se, params + q * se])
     r2 = 1.0 - rss / tss
-    adj = 1.0 - (1.0 - r2) * (n - 1) / df
     f = ((tss - rss) / k) / s2
-    ls = least_squares(X, y)
-    ls_resid = y - Z @ ls
+    optimum = ls.solve(y)
+    ls_rss = float(np.sum(ls.residuals(y, optimum) ** 2))
+    cond = ls.condition_number()
+    if cond > CONDITION_WARNING_THRESHOLD:
+        warnings.warn(CollinearityWarning(_condition_note(cond)), stacklevel=2)
     return RegressionStatistics(
-        names=["intercept", *(features or [f"x{i}" for i in range(k)])],
+        names=(["intercept"] if fit_intercept else []) + names,
         params=params,
         std_errors=se,
         t_values=t,
-        p_values=pvals,
-        conf_int=ci,
+        p_values=2.0 * sps.t.sf(np.abs(t), df),
+        conf_int=np.column_stack([params - q * se, params + q * se]),
         level=level,
         n_samples=n,
         df_model=k,
@@ -144,26 +170,36 @@ def regression_statistics(
         residual_variance=s2,
         residual_std_error=float(np.sqrt(s2)),
         r2=r2,
-        adj_r2=adj,
+        adj_r2=1.0 - (1.0 - r2) * (n - (1 if fit_intercept else 0)) / df,
         f_statistic=float(f),
         f_pvalue=float(sps.f.sf(f, k, df)),
         covariance=cov,
         t_quantiles={f"{lv:.2f}": float(sps.t.ppf(0.5 + lv / 2.0, df)) for lv in INTERVAL_LEVELS},
         least_squares={
-            "params": ls.tolist(),
-            "r2": float(1.0 - (ls_resid @ ls_resid) / tss),
-            "mse": float(ls_resid @ ls_resid / n),
-            "max_abs_param_diff": float(np.abs(params - ls).max()),
+            "params": optimum.tolist(),
+            "r2": float(1.0 - ls_rss / tss),
+            "mse": ls_rss / n,
+            "max_abs_param_diff": float(np.abs(params - optimum).max()),
             "max_rel_param_diff": float(
-                np.max(np.abs(params - ls) / np.maximum(np.abs(ls), 1e-12))
+                np.max(np.abs(params - optimum) / np.maximum(np.abs(optimum), 1e-12))
             ),
-            "mse_excess": float(rss / n - ls_resid @ ls_resid / n),
+            "mse_excess": float(rss / n - ls_rss / n),
         },
+        fit_intercept=fit_intercept,
+        condition_number=cond,
     )
 
 
-def heldout_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
-    """MSE, RMSE, MAE and R² of predictions on rows the model did not see."""
+def _condition_note(cond: float) -> str:
+    return (
+        f"The condition number is large, {cond:.3g}. This might indicate that there are "
+        "strong multicollinearity or other numerical problems."
+    )
+
+
+def regression_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
+    """MSE, RMSE, MAE and R² of predictions ``y_pred`` against ``y_true`` (both (n,)),
+    on the training rows or on held-out ones."""
     y_true = np.asarray(y_true, dtype=np.float64)
     err = y_true - np.asarray(y_pred, dtype=np.float64)
     mse = float(err @ err / err.size)
@@ -177,6 +213,17 @@ def heldout_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
     }
 
 
+def _cell(value: float, width: int, decimals: int, digits: int = 4) -> str:
+    """``value`` right-aligned in ``width`` columns with ``decimals`` decimals, or in
+    scientific notation when that does not fit or would show fewer than ``digits``
+    significant digits (one space always separates cells)."""
+    text = f"{value:.{decimals}f}"
+    if len(text) > width - 1 or (value != 0 and abs(value) < 10.0 ** (digits - 1 - decimals)):
+        # sign, first digit, point and a 4-character exponent besides the decimals
+        text = f"{value:.{max(width - 8 - (value < 0), 1)}e}"
+    return text.rjust(width)
+
+
 def summary_table(
     st: RegressionStatistics,
     *,
@@ -184,9 +231,14 @@ def summary_table(
     title: str = "Linear regression (torch.nn.Linear + SGD)",
     extra: dict[str, str] | None = None,
 ) -> str:
-    """A text table in the layout of statsmodels' ``OLSResults.summary()``."""
+    """A text table in the layout of statsmodels' ``OLSResults.summary()``.
+
+    Columns stay apart for any magnitude: a value that does not fit its column is
+    shown in scientific notation.
+    """
     width = 78
     lines = [title.center(width), "=" * width]
+    uncentered = "" if st.fit_intercept else " (uncentered)"
     left = [
         ("Dep. Variable:", target),
         ("No. Observations:", str(st.n_samples)),
@@ -195,22 +247,23 @@ def summary_table(
         ("Resid. Std. Err.:", f"{st.residual_std_error:.6g}"),
     ]
     right = [
-        ("R-squared:", f"{st.r2:.6f}"),
-        ("Adj. R-squared:", f"{st.adj_r2:.6f}"),
+        (f"R-squared{uncentered}:", f"{st.r2:.6f}"),
+        (f"Adj. R-squared{uncentered}:", f"{st.adj_r2:.6f}"),
         ("F-statistic:", f"{st.f_statistic:.4g}"),
         ("Prob (F-statistic):", f"{st.f_pvalue:.3g}"),
         ("MSE:", f"{st.mse:.6g}"),
     ]
     for (a, b), (c, d) in zip(left, right, strict=True):
-        lines.append(f"{a:<20}{b:>18}   {c:<22}{d:>15}")
+        lines.append(f"{a:<20}{b:>16}   {c:<28}{d:>11}")
     lo, hi = (1 - st.level) / 2, 1 - (1 - st.level) / 2
     lines.append("=" * width)
-    head = f"{'':<16}{'coef':>11}{'std err':>11}{'t':>9}{'P>|t|':>9}{lo:>10.3f}{hi:>10.3f}"
+    head = f"{'':<14}{'coef':>13}{'std err':>12}{'t':>9}{'P>|t|':>8}{lo:>11.3f}{hi:>11.3f}"
     lines += [head, "-" * width]
     for i, name in enumerate(st.names):
         lines.append(
-            f"{name[:16]:<16}{st.params[i]:>11.6f}{st.std_errors[i]:>11.6f}{st.t_values[i]:>9.3f}"
-            f"{st.p_values[i]:>9.3f}{st.conf_int[i, 0]:>10.4f}{st.conf_int[i, 1]:>10.4f}"
+            f"{name[:14]:<14}{_cell(st.params[i], 13, 6)}{_cell(st.std_errors[i], 12, 6)}"
+            f"{_cell(st.t_values[i], 9, 3, 1)}{_cell(st.p_values[i], 8, 3, 1)}"
+            f"{_cell(st.conf_int[i, 0], 11, 4, 2)}{_cell(st.conf_int[i, 1], 11, 4, 2)}"
         )
     lines.append("=" * width)
     ls = st.least_squares
@@ -218,6 +271,9 @@ def summary_table(
         f"Least-squares optimum: R² {ls['r2']:.7f}, MSE {ls['mse']:.7g}; SGD is "
         f"{ls['max_abs_param_diff']:.2e} from it (largest parameter difference)."
     )
+    lines.append(f"Condition number: {st.condition_number:.3g}.")
+    if st.condition_number > CONDITION_WARNING_THRESHOLD:
+        lines.append(f"Note: {_condition_note(st.condition_number)}")
     for key, value in (extra or {}).items():
         lines.append(f"{key}: {value}")
     return "\n".join(lines)

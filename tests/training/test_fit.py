@@ -131,3 +131,33 @@ def test_loss_history_decreases_and_chosen_lr_is_stable(mlr_data):
     assert np.all(np.diff(h) <= 1e-12)
     lam_min, lam_max = m.hessian_eigenvalues_
     assert 0 < m.lr_ < 2 / lam_max
+
+
+def test_exact_collinearity_names_the_columns(mlr_data):
+    X = np.column_stack([mlr_data.X, 2.0 * mlr_data.X[:, 0] - mlr_data.X[:, 2]])
+    with pytest.raises(DataError, match=r"exactly collinear: columns 1, 3, 4 .*drop one"):
+        LinearRegressionSGD(progress=False).fit(X, mlr_data.y)
+
+
+def test_unconverged_fit_warns(lr_data):
+    from training.fit import ConvergenceWarning
+
+    with pytest.warns(ConvergenceWarning, match=r"did not converge in 3 epochs"):
+        m = LinearRegressionSGD(lr=0.01, max_epochs=3, progress=False).fit(lr_data.X, lr_data.y)
+    assert not m.converged_ and m.refinement_steps_ == 0
+
+
+def test_refinement_steps_are_epochs_and_reach_lstsq(mlr_data):
+    m = LinearRegressionSGD(progress=False).fit(mlr_data.X, mlr_data.y)
+    assert m.refinement_steps_ >= 1 and m.n_epochs_ == len(m.loss_history_) - 1
+    np.testing.assert_allclose(
+        np.r_[m.intercept_, m.coef_], lstsq(mlr_data.X, mlr_data.y), rtol=1e-12
+    )
+
+
+def test_no_intercept_fit_equals_lstsq_through_the_origin(mlr_data):
+    m = LinearRegressionSGD(fit_intercept=False, progress=False).fit(mlr_data.X, mlr_data.y)
+    ref = np.linalg.lstsq(mlr_data.X, mlr_data.y, rcond=None)[0]
+    np.testing.assert_allclose(m.coef_, ref, rtol=1e-10)
+    assert m.intercept_ == 0.0
+    np.testing.assert_allclose(m.predict(mlr_data.X), mlr_data.X @ ref, rtol=1e-10)

@@ -8,7 +8,7 @@ from scipy import stats as sps
 
 from training.data import load_dataset
 from training.fit import LinearRegressionSGD
-from training.stats import heldout_metrics, regression_statistics, summary_table
+from training.stats import regression_metrics, regression_statistics, summary_table
 
 
 def closed_form(X, y, params):
@@ -88,10 +88,10 @@ def test_sgd_distance_from_optimum_is_reported():
     assert ls["mse_excess"] > 0
 
 
-def test_heldout_metrics_and_summary():
+def test_regression_metrics_and_summary():
     y = np.array([1.0, 2.0, 3.0, 4.0])
     p = np.array([1.5, 2.0, 2.0, 4.0])
-    h = heldout_metrics(y, p)
+    h = regression_metrics(y, p)
     assert h == pytest.approx(
         {
             "n_samples": 4,
@@ -107,3 +107,19 @@ def test_heldout_metrics_and_summary():
         regression_statistics(t.X, t.y, m.coef_, m.intercept_, features=["area"]), target="ntv_rich"
     )
     assert "R-squared:" in text and "0.827786" in text and "area" in text and "P>|t|" in text
+
+
+def test_summary_columns_stay_apart_for_any_magnitude():
+    """Longley's intercept is -3.5e6: every coefficient row still splits into 7 cells."""
+    from training.nist import load_nist
+
+    p = load_nist("Longley")
+    m = LinearRegressionSGD(progress=False).fit(p.X, p.y)
+    with pytest.warns(UserWarning):
+        st = regression_statistics(p.X, p.y, m.coef_, m.intercept_)
+    rows = summary_table(st, target="y").splitlines()
+    start = next(i for i, line in enumerate(rows) if line.startswith("---")) + 1
+    for line in rows[start : start + len(st.names)]:
+        cells = line.split()
+        assert len(cells) == 7, line
+        assert float(cells[1]) == pytest.approx(st.params[st.names.index(cells[0])], rel=1e-4)
