@@ -28,7 +28,8 @@ from inference.errors import InputError
 from inference.intervals import IntervalPrediction
 from inference.serve import mlflow, openapi, page, plain, v2
 from inference.serve.batching import Runner
-from inference.serve.body import ClientGone, read_body
+from inference.serve.body import ClientGone, Deadlines, read_body
+from inference.serve.logs import AccessLog
 from inference.serve.metrics import CONTENT_TYPE_LATEST, Metrics
 from inference.serve.registry import LoadedModel, ModelRegistry
 from inference.serve.responses import ApiError, json_response
@@ -37,7 +38,6 @@ from inference.serve.settings import SETTINGS_ENV, TOKEN_ENV, Settings
 __all__ = ["Server", "create_app", "from_environment"]
 
 log = logging.getLogger("linreg.serve")
-access = logging.getLogger("linreg.serve.access")
 
 #: answered without the bearer token (probes of orchestrators carry none)
 OPEN_PATHS = frozenset({"/v2/health/live", "/v2/health/ready", "/ping", "/health"})
@@ -61,7 +61,9 @@ class Server:
             observe_batch=self.metrics.observe_batch,
         )
         self._token = settings.token.encode() if settings.token else None
-        self._watcher: asyncio.Task[None] | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self.deadlines = Deadlines()
+        self.access = AccessLog() if settings.access_log else None
         routes: list[Any] = [
             *plain.routes(self),
             *v2.routes(self),
@@ -117,6 +119,7 @@ class Server:
             request.headers,
             limit=self.settings.max_body_bytes,
             timeout=self.settings.body_timeout,
+            deadlines=self.deadlines,
             style=style,
         )
 
@@ -146,15 +149,20 @@ class Server:
 
     @contextlib.asynccontextmanager
     async def _lifespan(self, app: Starlette) -> AsyncIterator[None]:
+        self._tasks.append(asyncio.create_task(self.deadlines.run()))
         if self.settings.reload_interval > 0:
-            self._watcher = asyncio.create_task(self.registry.watch(self.settings.reload_interval))
+            self._tasks.append(
+                asyncio.create_task(self.registry.watch(self.settings.reload_interval))
+            )
         try:
             yield
         finally:
-            if self._watcher is not None:
-                self._watcher.cancel()
+            for task in self._tasks:
+                task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
-                    await self._watcher
+                    await task
+            if self.access is not None:
+                self.access.flush()
 
     # --- the ASGI entry --------------------------------------------------------
     def _authorized(self, scope: dict[str, Any]) -> bool:
@@ -183,7 +191,7 @@ class Server:
             await send(message)
 
         self.inflight += 1
-        self.metrics.inflight.inc()
+        self.metrics.inflight += 1
         try:
             if (
                 self._token is not None
@@ -200,10 +208,10 @@ class Server:
             pass
         finally:
             self.inflight -= 1
-            self.metrics.inflight.dec()
+            self.metrics.inflight -= 1
             seconds = time.perf_counter() - start
             self.metrics.observe(info["endpoint"], scope["method"], status, seconds)
-            if self.settings.access_log:
+            if self.access is not None:
                 client = scope.get("client")
                 line = {
                     "method": scope["method"],
@@ -221,7 +229,7 @@ class Server:
                     line["model"] = info["model"]
                     line["version"] = info["version"]
                     line["rows"] = info["rows"]
-                access.info(line)
+                self.access.write(line)
 
 
 async def _api_error(request: Request, exc: Exception) -> Response:

@@ -1,33 +1,44 @@
-"""Reading a request body with a size limit and a deadline for slow clients."""
+"""Reading a request body with a size limit and a deadline for slow clients.
+
+Deadlines are kept by one sweeper task per server (:class:`Deadlines`) rather than
+a timer per request: a read registers its task and deadline in a dict (a fraction
+of a microsecond), and the sweeper, every half second, cancels the reads that
+are late, which then answer 408. A deadline is thus kept to within the sweep period.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import sys
 from typing import Any
 
 from inference.serve.responses import ApiError
 
-__all__ = ["ClientGone", "read_body"]
+__all__ = ["ClientGone", "Deadlines", "read_body"]
 
 
 class ClientGone(Exception):
     """The client closed the connection before its body arrived."""
 
 
-if sys.version_info >= (3, 11):
-    _timeout: Any = asyncio.timeout
-else:  # pragma: no cover - Python 3.10
+class Deadlines:
+    """Body reads in progress and their deadlines (event-loop time)."""
 
-    class _timeout:  # noqa: N801 - stands in for asyncio.timeout
-        def __init__(self, delay: float) -> None:
-            self.delay = delay
+    def __init__(self) -> None:
+        self.waiting: dict[asyncio.Task[Any], float] = {}
+        self.expired: set[asyncio.Task[Any]] = set()
 
-        async def __aenter__(self) -> None:
-            return None
+    def sweep(self, now: float) -> None:
+        for task, deadline in list(self.waiting.items()):
+            if deadline <= now and task not in self.expired:
+                self.expired.add(task)
+                task.cancel()
 
-        async def __aexit__(self, *exc: object) -> None:
-            return None
+    async def run(self, period: float = 0.5) -> None:
+        """Sweep every ``period`` seconds until cancelled."""
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(period)
+            self.sweep(loop.time())
 
 
 async def read_body(
@@ -36,12 +47,13 @@ async def read_body(
     *,
     limit: int,
     timeout: float,
+    deadlines: Deadlines | None = None,
     style: str = "plain",
 ) -> bytes:
     """The whole body: 413 above ``limit`` bytes, 408 when it takes over ``timeout`` s.
 
     ``headers`` is the request's header mapping (``content-length`` is checked before
-    anything is read). On Python 3.10 the deadline is not enforced.
+    anything is read); without ``deadlines`` no deadline is kept.
     """
     length = headers.get("content-length")
     if length is not None:
@@ -55,24 +67,33 @@ async def read_body(
             )
     chunks: list[bytes] = []
     size = 0
+    task = asyncio.current_task() if deadlines is not None else None
+    if task is not None and deadlines is not None:
+        deadlines.waiting[task] = asyncio.get_running_loop().time() + timeout
     try:
-        async with _timeout(timeout):
-            while True:
-                message = await receive()
-                if message["type"] == "http.disconnect":
-                    raise ClientGone()
-                chunk = message.get("body", b"")
-                if chunk:
-                    size += len(chunk)
-                    if size > limit:
-                        raise ApiError(
-                            413, f"the body is over the limit of {limit} bytes", style=style
-                        )
-                    chunks.append(chunk)
-                if not message.get("more_body", False):
-                    break
-    except TimeoutError:
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                raise ClientGone()
+            chunk = message.get("body", b"")
+            if chunk:
+                size += len(chunk)
+                if size > limit:
+                    raise ApiError(413, f"the body is over the limit of {limit} bytes", style=style)
+                chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+    except asyncio.CancelledError:
+        if task is None or deadlines is None or task not in deadlines.expired:
+            raise
+        deadlines.expired.discard(task)
+        uncancel = getattr(task, "uncancel", None)
+        if uncancel is not None:
+            uncancel()
         raise ApiError(
             408, f"the request body did not arrive within {timeout:g} s", style=style
         ) from None
+    finally:
+        if task is not None and deadlines is not None:
+            deadlines.waiting.pop(task, None)
     return chunks[0] if len(chunks) == 1 else b"".join(chunks)

@@ -9,19 +9,73 @@ Access lines (logger ``linreg.serve.access``) hold ``ts``, ``method``, ``path``,
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import os
 import sys
 import time
 from typing import Any
 
 import orjson
 
-__all__ = ["JsonFormatter", "configure_logging"]
+__all__ = ["AccessLog", "JsonFormatter", "configure_logging"]
+
+_second: list[Any] = [-1, ""]
 
 
 def _now() -> str:
     t = time.time()
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int(t % 1 * 1000):03d}Z"
+    whole = int(t)
+    if whole != _second[0]:  # strftime once a second
+        _second[:] = [whole, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole))]
+    return f"{_second[1]}.{int((t - whole) * 1000):03d}Z"
+
+
+class AccessLog:
+    """Access lines, buffered and written to a file descriptor (stderr) in one
+    ``write`` every ``interval`` seconds or ``limit`` bytes, whichever comes first.
+
+    Writing each line through :mod:`logging` cost about a third of a one-row
+    request's time; this costs a dict and an ``orjson.dumps``. Lines stay whole:
+    each write holds complete lines. Call :meth:`flush` at shutdown.
+    """
+
+    def __init__(self, fd: int = 2, *, interval: float = 0.05, limit: int = 1 << 16) -> None:
+        self.fd = fd
+        self.interval = interval
+        self.limit = limit
+        self._lines: list[bytes] = []
+        self._size = 0
+        self._timer: Any = None
+
+    def write(self, fields: dict[str, Any]) -> None:
+        line = orjson.dumps({"ts": _now(), "level": "info", **fields}) + b"\n"
+        self._lines.append(line)
+        self._size += len(line)
+        if self._size >= self.limit:
+            self.flush()
+        elif self._timer is None:
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:
+                self.flush()
+                return
+            self._timer = loop.call_later(self.interval, self.flush)
+
+    def flush(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if not self._lines:
+            return
+        data = memoryview(b"".join(self._lines))
+        self._lines.clear()
+        self._size = 0
+        try:
+            while data:
+                data = data[os.write(self.fd, data) :]
+        except OSError:  # stderr closed: the lines are lost, the server goes on
+            pass
 
 
 class JsonFormatter(logging.Formatter):

@@ -11,26 +11,31 @@
 
 ``endpoint`` is the route's name (``v2_infer``, ``predict``, ...), never the raw
 path, so an unknown URL cannot grow the label set.
+
+The counts are plain Python numbers updated on the event loop (every update
+happens there, so no lock is needed) and turned into metric families only when
+``/metrics`` is scraped: a request costs a few dict look-ups and additions
+instead of prometheus_client's locked child objects (about 10 µs a request).
 """
 
 from __future__ import annotations
 
+from bisect import bisect_left
+from collections.abc import Iterator
 from typing import Any
 
-from prometheus_client import (
-    CONTENT_TYPE_LATEST,
-    CollectorRegistry,
-    Counter,
-    Gauge,
-    Histogram,
-    generate_latest,
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
 )
 
 from inference.serve.registry import LoadedModel
 
-__all__ = ["CONTENT_TYPE_LATEST", "Metrics"]
+__all__ = ["CONTENT_TYPE_LATEST", "Histogram", "Metrics"]
 
-_LATENCY_BUCKETS = (
+LATENCY_BUCKETS = (
     0.0001,
     0.00025,
     0.0005,
@@ -47,98 +52,127 @@ _LATENCY_BUCKETS = (
     2.5,
     10.0,
 )
-_ROW_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 1024, 4096, 16384, 65536, 262144, 1048576)
+ROW_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 1024, 4096, 16384, 65536, 262144, 1048576)
+
+
+class Histogram:
+    """Counts per bucket (``le`` bounds, then +Inf) and the sum of observations."""
+
+    __slots__ = ("bounds", "counts", "total")
+
+    def __init__(self, bounds: tuple[float, ...]) -> None:
+        self.bounds = bounds
+        self.counts = [0] * (len(bounds) + 1)
+        self.total = 0.0
+
+    def observe(self, value: float) -> None:
+        self.counts[bisect_left(self.bounds, value)] += 1
+        self.total += value
+
+    def cumulative(self) -> list[tuple[str, float]]:
+        out: list[tuple[str, float]] = []
+        running = 0
+        for bound, count in zip((*self.bounds, float("inf")), self.counts, strict=True):
+            running += count
+            out.append(("+Inf" if bound == float("inf") else repr(float(bound)), running))
+        return out
 
 
 class Metrics:
-    """The server's metrics; label children are cached so a request costs a few dict
-    look-ups and increments."""
+    """The server's metrics, exposed through a collector of its own registry."""
 
     def __init__(self) -> None:
-        self.registry = CollectorRegistry(auto_describe=True)
-        r = self.registry
-        self.requests = Counter(
-            "linreg_requests",
-            "HTTP requests answered",
-            ["endpoint", "method", "status"],
-            registry=r,
-        )
-        self.errors = Counter(
-            "linreg_request_errors",
-            "answers with status >= 400",
-            ["endpoint", "status"],
-            registry=r,
-        )
-        self.latency = Histogram(
-            "linreg_request_duration_seconds",
-            "time from the request's arrival to the end of its answer",
-            ["endpoint"],
-            buckets=_LATENCY_BUCKETS,
-            registry=r,
-        )
-        self.inflight = Gauge("linreg_requests_in_flight", "requests being answered", registry=r)
-        self.rows = Histogram(
-            "linreg_request_rows", "rows per request", ["model"], buckets=_ROW_BUCKETS, registry=r
-        )
-        self.batch_rows = Histogram(
-            "linreg_batch_rows",
-            "rows per session run",
-            ["model"],
-            buckets=_ROW_BUCKETS,
-            registry=r,
-        )
-        self.model_info = Gauge(
-            "linreg_model_info",
-            "the model version being served (1)",
-            ["model", "version", "sha256"],
-            registry=r,
-        )
-        self.reloads = Counter(
-            "linreg_model_reloads", "hot reloads by result", ["model", "result"], registry=r
-        )
-        self._done: dict[tuple[str, str, int], tuple[Any, Any, Any]] = {}
-        self._rows: dict[str, Any] = {}
-        self._batch: dict[str, Any] = {}
-        self._info: dict[str, tuple[str, str]] = {}
+        self.requests: dict[tuple[str, str, str], int] = {}
+        self.latency: dict[str, Histogram] = {}
+        self.rows: dict[str, Histogram] = {}
+        self.batch_rows: dict[str, Histogram] = {}
+        self.inflight = 0
+        self.model_info: dict[str, tuple[str, str]] = {}
+        self.reloads: dict[tuple[str, str], int] = {}
+        self.registry = CollectorRegistry(auto_describe=False)
+        self.registry.register(_Collector(self))  # type: ignore[arg-type]
 
     def observe(self, endpoint: str, method: str, status: int, seconds: float) -> None:
-        key = (endpoint, method, status)
-        children = self._done.get(key)
-        if children is None:
-            children = (
-                self.requests.labels(endpoint, method, str(status)),
-                self.errors.labels(endpoint, str(status)) if status >= 400 else None,
-                self.latency.labels(endpoint),
-            )
-            self._done[key] = children
-        children[0].inc()
-        if children[1] is not None:
-            children[1].inc()
-        children[2].observe(seconds)
+        key = (endpoint, method, str(status))
+        self.requests[key] = self.requests.get(key, 0) + 1
+        hist = self.latency.get(endpoint)
+        if hist is None:
+            hist = self.latency[endpoint] = Histogram(LATENCY_BUCKETS)
+        hist.observe(seconds)
 
     def observe_rows(self, model: str, rows: int) -> None:
-        child = self._rows.get(model)
-        if child is None:
-            child = self._rows[model] = self.rows.labels(model)
-        child.observe(rows)
+        hist = self.rows.get(model)
+        if hist is None:
+            hist = self.rows[model] = Histogram(ROW_BUCKETS)
+        hist.observe(rows)
 
     def observe_batch(self, model: str, rows: int) -> None:
-        child = self._batch.get(model)
-        if child is None:
-            child = self._batch[model] = self.batch_rows.labels(model)
-        child.observe(rows)
+        hist = self.batch_rows.get(model)
+        if hist is None:
+            hist = self.batch_rows[model] = Histogram(ROW_BUCKETS)
+        hist.observe(rows)
 
     def serving(self, model: LoadedModel) -> None:
-        old = self._info.get(model.name)
-        if old is not None and old != (model.version, model.sha256):
-            self.model_info.remove(model.name, *old)
-        self._info[model.name] = (model.version, model.sha256)
-        self.model_info.labels(model.name, model.version, model.sha256).set(1)
+        self.model_info[model.name] = (model.version, model.sha256)
 
     def reloaded(self, model: LoadedModel | None, name: str, result: str) -> None:
-        self.reloads.labels(name, result).inc()
+        key = (name, result)
+        self.reloads[key] = self.reloads.get(key, 0) + 1
         if model is not None:
             self.serving(model)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
+
+
+class _Collector:
+    def __init__(self, metrics: Metrics) -> None:
+        self.m = metrics
+
+    def collect(self) -> Iterator[Any]:
+        m = self.m
+        requests = CounterMetricFamily(
+            "linreg_requests", "HTTP requests answered", labels=["endpoint", "method", "status"]
+        )
+        errors = CounterMetricFamily(
+            "linreg_request_errors", "answers with status >= 400", labels=["endpoint", "status"]
+        )
+        failed: dict[tuple[str, str], int] = {}
+        for (endpoint, method, status), n in sorted(m.requests.items()):
+            requests.add_metric([endpoint, method, status], n)
+            if int(status) >= 400:
+                failed[(endpoint, status)] = failed.get((endpoint, status), 0) + n
+        for labels, n in sorted(failed.items()):
+            errors.add_metric(list(labels), n)
+        yield requests
+        yield errors
+        yield _histograms(
+            "linreg_request_duration_seconds",
+            "time from the request's arrival to the end of its answer",
+            "endpoint",
+            m.latency,
+        )
+        yield GaugeMetricFamily("linreg_requests_in_flight", "requests being answered", m.inflight)
+        yield _histograms("linreg_request_rows", "rows per request", "model", m.rows)
+        yield _histograms("linreg_batch_rows", "rows per session run", "model", m.batch_rows)
+        info = GaugeMetricFamily(
+            "linreg_model_info",
+            "the model version being served (1)",
+            labels=["model", "version", "sha256"],
+        )
+        for name, (version, sha) in sorted(m.model_info.items()):
+            info.add_metric([name, version, sha], 1)
+        yield info
+        reloads = CounterMetricFamily(
+            "linreg_model_reloads", "hot reloads by result", labels=["model", "result"]
+        )
+        for labels, n in sorted(m.reloads.items()):
+            reloads.add_metric(list(labels), n)
+        yield reloads
+
+
+def _histograms(name: str, doc: str, label: str, hists: dict[str, Histogram]) -> Any:
+    family = HistogramMetricFamily(name, doc, labels=[label])
+    for value, hist in sorted(hists.items()):
+        family.add_metric([value], hist.cumulative(), hist.total)
+    return family

@@ -55,7 +55,7 @@ def routes(server: Any) -> list[Route]:
         model = server.model(name) if name is not None else server.registry.first()
         payload = loads(await server.body(request))
         inputs, interval, level = split_request(payload, model)
-        query = request.query_params
+        query = request.query_params if request.scope["query_string"] else {}
         if interval is None:
             interval = query.get("interval")
         if level is None and "level" in query:

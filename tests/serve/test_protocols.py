@@ -353,8 +353,15 @@ def test_metrics(server, http):
 
 def test_access_log_is_json(server, http):
     http.post(server.url + "/models/plant_richness_mlr/predict", json=[[1, 2, 3]])
-    lines = [json.loads(line) for line in server.log().splitlines() if line.startswith("{")]
-    hits = [x for x in lines if x.get("path") == "/models/plant_richness_mlr/predict"]
+    import time
+
+    deadline = time.monotonic() + 30  # access lines are written in batches
+    while True:
+        lines = [json.loads(line) for line in server.log().splitlines() if line.startswith("{")]
+        hits = [x for x in lines if x.get("path") == "/models/plant_richness_mlr/predict"]
+        if hits or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
     assert hits and hits[-1]["status"] == 200 and hits[-1]["rows"] == 1
     assert hits[-1]["model"] == "plant_richness_mlr" and hits[-1]["ms"] >= 0
 

@@ -1,0 +1,342 @@
+"""``linreg serve`` under load, beside the FastAPI app users write by hand.
+
+Run (wrk is the load generator: ``apt-get install wrk``; the server needs the
+``serve`` extra, the references ``serve-test``)::
+
+    .venv/bin/python benchmarks/bench_serve.py --duration 5 --rounds 2
+
+Servers, each its own process on 127.0.0.1, one worker, the same model
+(``exported_models/plant_richness_mlr``, three features, float32):
+
+- ``reference (FastAPI)``: what users write today: a FastAPI app, a pydantic model
+  of the row, ``async def`` calling ``InferenceSession.run`` on a (1, k) array per
+  request, uvicorn's defaults (uvloop and httptools when installed, access log on);
+- ``reference (Starlette)``: the same handler on Starlette with orjson, without
+  pydantic: what FastAPI's layer costs (this is how the server's stack was chosen);
+- ``linreg serve``: defaults (JSON access log on, micro-batching off);
+- ``linreg serve (no access log)``;
+- ``linreg serve (micro-batching)`` (``--max-batch-delay-us 500 --max-batch-rows 256``).
+
+Load: ``wrk`` with one thread (the generator shares the two cores, so it must be
+cheap), a Lua script posting the body; single-row JSON requests to ``/predict`` at
+concurrency 1, 16 and 64 (req/s, and wrk's p50/p90/p99 latency), and 10,000-row
+V2 binary requests (``Inference-Header-Content-Length``) at concurrency 2 (rows/s),
+beside ``Predictor.predict`` in this process on the same 10,000 rows. Each round
+runs every (server, load) pair once, servers in an order rotated from round to
+round; the tables give medians over rounds and the load average seen. Before
+timing, each server's answer is checked against the Predictor, and any non-2xx
+answer or socket error during a run is reported.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+MODEL = ROOT / "exported_models" / "plant_richness_mlr"
+ROW = {"area": 3.2, "latitude": 41.5, "dist_mainland": 120.0}
+BULK_ROWS = 10_000
+
+LUA = r"""
+local f = assert(io.open(os.getenv("BENCH_BODY"), "rb"))
+wrk.method = "POST"
+wrk.body = f:read("*all")
+f:close()
+wrk.headers["Content-Type"] = os.getenv("BENCH_CTYPE")
+local h = os.getenv("BENCH_HLEN")
+if h ~= nil and h ~= "" then wrk.headers["Inference-Header-Content-Length"] = h end
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    'RESULT {"requests": %d, "duration_us": %d, "socket_errors": %d, "non2xx": %d, '
+    .. '"p50_us": %d, "p90_us": %d, "p99_us": %d}\n',
+    summary.requests, summary.duration, e.connect + e.read + e.write + e.timeout, e.status,
+    latency:percentile(50), latency:percentile(90), latency:percentile(99)))
+end
+"""
+
+REFERENCE_FASTAPI = """
+import sys
+import numpy as np
+import onnxruntime as ort
+import uvicorn
+from fastapi import FastAPI
+from pydantic import create_model
+
+model_dir, port = sys.argv[1], int(sys.argv[2])
+import json
+features = json.load(open(f"{model_dir}/manifest.json"))["features"]
+session = ort.InferenceSession(f"{model_dir}/model.onnx", providers=["CPUExecutionProvider"])
+Row = create_model("Row", **{f: (float, ...) for f in features})
+app = FastAPI()
+
+@app.post("/predict")
+async def predict(row: Row):
+    x = np.array([[getattr(row, f) for f in features]], dtype=np.float32)
+    y = session.run(None, {"features": x})[0]
+    return {"prediction": float(y[0])}
+
+uvicorn.run(app, host="127.0.0.1", port=port)
+"""
+
+REFERENCE_STARLETTE = """
+import sys, json
+import numpy as np
+import onnxruntime as ort
+import orjson
+import uvicorn
+from starlette.applications import Starlette
+from starlette.responses import Response
+from starlette.routing import Route
+
+model_dir, port = sys.argv[1], int(sys.argv[2])
+features = json.load(open(f"{model_dir}/manifest.json"))["features"]
+session = ort.InferenceSession(f"{model_dir}/model.onnx", providers=["CPUExecutionProvider"])
+
+async def predict(request):
+    row = orjson.loads(await request.body())
+    x = np.array([[float(row[f]) for f in features]], dtype=np.float32)
+    y = session.run(None, {"features": x})[0]
+    return Response(orjson.dumps({"prediction": float(y[0])}), media_type="application/json")
+
+app = Starlette(routes=[Route("/predict", predict, methods=["POST"])])
+uvicorn.run(app, host="127.0.0.1", port=port)
+"""
+
+SERVERS = {
+    "reference (FastAPI)": ("script", REFERENCE_FASTAPI),
+    "reference (Starlette)": ("script", REFERENCE_STARLETTE),
+    "linreg serve": ("serve", []),
+    "linreg serve (no access log)": ("serve", ["--no-access-log"]),
+    "linreg serve (micro-batching)": (
+        "serve",
+        ["--max-batch-delay-us", "500", "--max-batch-rows", "256"],
+    ),
+}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Server:
+    def __init__(self, name: str, log_dir: Path) -> None:
+        kind, spec = SERVERS[name]
+        self.name = name
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = open(log_dir / f"{len(os.listdir(log_dir))}.log", "wb")  # noqa: SIM115
+        if kind == "script":
+            cmd = [sys.executable, "-c", spec, str(MODEL), str(self.port)]
+        else:
+            cmd = [sys.executable, "-m", "inference.serve", str(MODEL), "--port", str(self.port)]
+            cmd += list(spec)
+        self.proc = subprocess.Popen(
+            cmd, cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+        )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"{name} exited with {self.proc.returncode}")
+            try:
+                self.post("/predict", json.dumps(ROW).encode(), "application/json")
+                return
+            except OSError:
+                time.sleep(0.2)
+        raise RuntimeError(f"{name} did not start within 60 s")
+
+    def post(self, path: str, body: bytes, ctype: str, headers: dict | None = None) -> bytes:
+        req = urllib.request.Request(
+            self.url + path, data=body, headers={"Content-Type": ctype, **(headers or {})}
+        )
+        with urllib.request.urlopen(req, timeout=30) as r:
+            return bytes(r.read())
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(10)
+        self.log.close()
+
+
+def wrk(url: str, body: Path, ctype: str, conns: int, seconds: float, hlen: str = "") -> dict:
+    env = {**os.environ, "BENCH_BODY": str(body), "BENCH_CTYPE": ctype, "BENCH_HLEN": hlen}
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
+        f.write(LUA)
+    try:
+        out = subprocess.run(
+            ["wrk", "-t1", f"-c{conns}", f"-d{max(1, round(seconds))}s", "--timeout", "10s", "-s", f.name, url],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=seconds + 60,
+            check=True,
+        ).stdout
+    finally:
+        os.unlink(f.name)
+    line = next(x for x in out.splitlines() if x.startswith("RESULT "))
+    result = json.loads(line[len("RESULT ") :])
+    result["rps"] = result["requests"] / (result["duration_us"] / 1e6)
+    result["load"] = os.getloadavg()[0]
+    return result
+
+
+def check_answers(servers: dict[str, Server], bulk_body: bytes, hlen: int) -> None:
+    """Every server's single-row answer, and linreg serve's bulk answer, equal the Predictor's."""
+    from inference import Predictor
+
+    p = Predictor.load(MODEL)
+    expected = p.predict_one(ROW)
+    for name, s in servers.items():
+        answer = json.loads(s.post("/predict", json.dumps(ROW).encode(), "application/json"))
+        got = answer.get("prediction", (answer.get("predictions") or [None])[0])
+        if not np.isclose(got, expected, rtol=1e-6):
+            raise SystemExit(f"{name}: answered {got}, the Predictor {expected}")
+    X = bulk_matrix()
+    for name, s in servers.items():
+        if not name.startswith("linreg"):
+            continue
+        raw = s.post(
+            "/v2/models/plant_richness_mlr/infer",
+            bulk_body,
+            "application/octet-stream",
+            {"Inference-Header-Content-Length": str(hlen)},
+        )
+        # the answer's header length is in a response header; parse its JSON prefix
+        header_end = raw.index(b"}]}") + 3
+        y = np.frombuffer(raw[header_end:], dtype="<f4")
+        if not np.array_equal(y, p.predict(X)):
+            raise SystemExit(f"{name}: the bulk answer differs from the Predictor's")
+
+
+def bulk_matrix() -> np.ndarray:
+    rng = np.random.default_rng(0)
+    return rng.uniform(0, 100, size=(BULK_ROWS, 3)).astype(np.float32)
+
+
+def bulk_request() -> tuple[bytes, int]:
+    X = bulk_matrix()
+    header = json.dumps(
+        {
+            "inputs": [
+                {
+                    "name": "features",
+                    "shape": list(X.shape),
+                    "datatype": "FP32",
+                    "parameters": {"binary_data_size": X.nbytes},
+                }
+            ],
+            "outputs": [{"name": "prediction", "parameters": {"binary_data": True}}],
+        }
+    ).encode()
+    return header + X.tobytes(), len(header)
+
+
+def in_process_rows_per_s(repeats: int = 200) -> float:
+    from inference import Predictor
+
+    p = Predictor.load(MODEL)
+    X = bulk_matrix()
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        p.predict(X)
+        times.append(time.perf_counter() - t)
+    return BULK_ROWS / statistics.median(times)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--duration", type=int, default=5, help="seconds per wrk run (default 5)")
+    ap.add_argument("--rounds", type=int, default=2, help="interleaved rounds (default 2)")
+    ap.add_argument("--concurrency", default="1,16,64")
+    ap.add_argument("--servers", default=",".join(SERVERS), help="comma-separated names")
+    ap.add_argument("--json", type=Path, default=None, help="write the raw results here")
+    args = ap.parse_args(argv)
+    if shutil.which("wrk") is None:
+        raise SystemExit("needs wrk (the load generator): apt-get install wrk")
+    names = [n.strip() for n in args.servers.split(",") if n.strip()]
+    conc = [int(c) for c in args.concurrency.split(",")]
+    work = Path(tempfile.mkdtemp(prefix="bench-serve-"))
+    row_body = work / "row.json"
+    row_body.write_bytes(json.dumps(ROW).encode())
+    bulk, hlen = bulk_request()
+    bulk_body = work / "bulk.bin"
+    bulk_body.write_bytes(bulk)
+    servers: dict[str, Server] = {}
+    results: dict[str, dict[str, list[dict]]] = {n: {} for n in names}
+    try:
+        for n in names:
+            servers[n] = Server(n, work)
+        check_answers(servers, bulk, hlen)
+        for r in range(args.rounds):
+            order = names[r % len(names) :] + names[: r % len(names)]
+            for n in order:
+                s = servers[n]
+                for c in conc:
+                    res = wrk(s.url + "/predict", row_body, "application/json", c, args.duration)
+                    results[n].setdefault(f"c{c}", []).append(res)
+                if n.startswith("linreg"):
+                    url = s.url + "/v2/models/plant_richness_mlr/infer"
+                    res = wrk(
+                        url, bulk_body, "application/octet-stream", 2, args.duration, str(hlen)
+                    )
+                    results[n].setdefault("bulk", []).append(res)
+        inproc = in_process_rows_per_s()
+    finally:
+        for s in servers.values():
+            s.stop()
+        shutil.rmtree(work, ignore_errors=True)
+
+    def med(items: list[dict], key: str) -> float:
+        return statistics.median(x[key] for x in items)
+
+    print(f"\nsingle-row JSON POST /predict, wrk -t1, {args.duration:g} s x {args.rounds} rounds")
+    print("| server | concurrency | req/s | p50 ms | p90 ms | p99 ms | errors | load avg |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    for n in names:
+        for c in conc:
+            items = results[n][f"c{c}"]
+            errors = sum(x["socket_errors"] + x["non2xx"] for x in items)
+            print(
+                f"| {n} | {c} | {med(items, 'rps'):,.0f} | {med(items, 'p50_us') / 1e3:.2f} | "
+                f"{med(items, 'p90_us') / 1e3:.2f} | {med(items, 'p99_us') / 1e3:.2f} | {errors} | "
+                f"{med(items, 'load'):.1f} |"
+            )
+    print(f"\n{BULK_ROWS:,}-row V2 binary requests, concurrency 2")
+    print("| server | rows/s | p50 ms | p99 ms | vs in-process Predictor |")
+    print("|---|---:|---:|---:|---:|")
+    for n in names:
+        if "bulk" in results[n]:
+            items = results[n]["bulk"]
+            rows = med(items, "rps") * BULK_ROWS
+            print(
+                f"| {n} | {rows:,.0f} | {med(items, 'p50_us') / 1e3:.2f} | "
+                f"{med(items, 'p99_us') / 1e3:.2f} | {rows / inproc:.0%} |"
+            )
+    print(f"| in-process Predictor.predict | {inproc:,.0f} | | | 100% |")
+    if args.json is not None:
+        args.json.write_text(json.dumps({"results": results, "in_process_rows_per_s": inproc}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
