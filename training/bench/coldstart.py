@@ -28,6 +28,10 @@ if TYPE_CHECKING:
 
 __all__ = ["COLD_NOTES", "COLD_START_BACKENDS", "cold_start"]
 
+#: a child's step: (t1, t2, first prediction, what it loaded); the caller holds the
+#: last until its clock stops, as freeing a session joins its threads
+Step = tuple[float, float, Any, Any]
+
 #: what each cold start measures, as the report's "what" column says it
 COLD_NOTES = {
     "numpy": "import numpy; the parameters are given (no file)",
@@ -75,39 +79,39 @@ def cold_start(backend: str, model_dir: str | Path, k: int) -> dict[str, float]:
     }
 
 
-# --- the child: each step imports, loads (t1 to t2) and returns the first prediction ---
+# --- the child: each step imports, loads (t1 to t2), predicts; returns what it loaded too ---
 
 
-def _numpy(model_dir: str, k: int) -> tuple[float, float, Any]:
+def _numpy(model_dir: str, k: int) -> Step:
     import numpy as np
 
     t1 = time.perf_counter()
     w, b = np.ones(k, dtype=np.float32), np.float32(0.5)
     t2 = time.perf_counter()
-    return t1, t2, np.ones((1, k), dtype=np.float32) @ w + b
+    return t1, t2, np.ones((1, k), dtype=np.float32) @ w + b, w
 
 
-def _torch_eager(model_dir: str, k: int) -> tuple[float, float, Any]:
+def _torch_eager(model_dir: str, k: int) -> Step:
     import torch
 
     t1 = time.perf_counter()
     module = torch.nn.Linear(k, 1).eval()
     t2 = time.perf_counter()
     with torch.inference_mode():
-        return t1, t2, module(torch.ones(1, k)).numpy()
+        return t1, t2, module(torch.ones(1, k)).numpy(), module
 
 
-def _torchscript(model_dir: str, k: int) -> tuple[float, float, Any]:
+def _torchscript(model_dir: str, k: int) -> Step:
     import torch
 
     t1 = time.perf_counter()
     module = torch.jit.load(model_dir + "/model.pt", map_location="cpu")
     t2 = time.perf_counter()
     with torch.inference_mode():
-        return t1, t2, module(torch.ones(1, k)).numpy()
+        return t1, t2, module(torch.ones(1, k)).numpy(), module
 
 
-def _ort_session(model_dir: str, k: int) -> tuple[float, float, Any]:
+def _ort_session(model_dir: str, k: int) -> Step:
     import numpy as np
     import onnxruntime as ort
 
@@ -116,10 +120,10 @@ def _ort_session(model_dir: str, k: int) -> tuple[float, float, Any]:
     session = ort.InferenceSession(model_dir + "/model.onnx", providers=["CPUExecutionProvider"])
     t2 = time.perf_counter()
     x = np.ones((1, k), dtype=np.float32)
-    return t1, t2, session.run(None, {session.get_inputs()[0].name: x})[0]
+    return t1, t2, session.run(None, {session.get_inputs()[0].name: x})[0], session
 
 
-def _predictor(model_dir: str, k: int) -> tuple[float, float, Any]:
+def _predictor(model_dir: str, k: int) -> Step:
     import numpy as np
 
     from inference import Predictor
@@ -127,10 +131,10 @@ def _predictor(model_dir: str, k: int) -> tuple[float, float, Any]:
     t1 = time.perf_counter()
     model = Predictor.load(model_dir, providers="cpu")
     t2 = time.perf_counter()
-    return t1, t2, model.predict(np.ones((1, model.n_features_in_), dtype=np.float32))
+    return t1, t2, model.predict(np.ones((1, model.n_features_in_), dtype=np.float32)), model
 
 
-_STEPS: dict[str, Callable[[str, int], tuple[float, float, Any]]] = {
+_STEPS: dict[str, Callable[[str, int], Step]] = {
     "numpy": _numpy,
     "torch-eager": _torch_eager,
     "torchscript": _torchscript,
@@ -154,10 +158,11 @@ def main(argv: list[str]) -> None:
     """The child: ``argv`` is BACKEND MODEL_DIR K; prints the timings as one JSON line."""
     t0 = time.perf_counter()
     backend, model_dir, k = argv[0], argv[1], int(argv[2])
-    t1, t2, y = _STEPS[backend](model_dir, k)
+    t1, t2, y, loaded = _STEPS[backend](model_dir, k)
     t3 = time.perf_counter()
     timings = {"import_s": t1 - t0, "load_s": t2 - t1, "first_s": t3 - t2}
     print(json.dumps({**timings, "maxrss_kb": _peak_rss_kb(), "output": float(y.reshape(-1)[0])}))
+    del loaded  # freed after the timings are out, as at a script's exit
 
 
 if __name__ == "__main__":
