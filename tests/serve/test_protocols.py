@@ -431,3 +431,12 @@ def test_bad_model_dir_is_a_command_error(tmp_path, capsys):
 
     assert main([str(tmp_path / "nope")]) == 1
     assert "linreg serve: error:" in capsys.readouterr().err
+
+
+def test_two_workers(start_server, model_copies, http, models):
+    srv = start_server([str(model_copies / "plant_richness_lr"), "--workers", "2"])
+    for area in (1.0, 2.0, 3.0, 4.0):
+        r = http.post(srv.url + "/predict", json={"area": area}, headers={"Connection": "close"})
+        assert r.json()["predictions"] == [models["plant_richness_lr"].predict_one(area=area)]
+    assert srv.stop() in (0, -15)
+    assert "uvicorn.access" not in srv.log()  # one access log, the server's own
