@@ -27,13 +27,13 @@ import contextlib
 import threading
 import time
 from collections import Counter, deque
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from inference.atomic import AtomicFile
+from inference.atomic import AtomicFile, cleanup_on_failure
 from inference.errors import BatchError, InputError, ModelLoadError
 from inference.intervals import IntervalPrediction
 from inference.predictor import Predictor
@@ -258,8 +258,6 @@ def score_file_dask(
     streaming engine names the line. Kept CSV columns that are also features come
     back as numbers, not as the original text.
     """
-    from distributed import Client, LocalCluster
-
     from inference import batch
 
     started = time.perf_counter()
@@ -268,8 +266,7 @@ def score_file_dask(
     paths = batch.input_parts(src, input_format)
     batch.check_paths(src, paths, dest, None, overwrite=overwrite)
     predictor = get_predictor(model, providers=providers, threads=threads)
-    if interval is not None and interval not in ("confidence", "prediction"):
-        raise ValueError(f"interval must be None, 'confidence' or 'prediction', got {interval!r}")
+    batch.check_interval_kind(interval)
     parts, plan = batch.plan_job(
         paths,
         input_format,
@@ -292,49 +289,9 @@ def score_file_dask(
         threads=threads,
     )[plan.out_names]
     schema = pa.Schema.from_pandas(scored._meta, preserve_index=False)
-
-    cluster = None
-    if scheduler is None:
-        cluster = LocalCluster(
-            n_workers=workers,
-            threads_per_worker=1,
-            processes=True,
-            host="127.0.0.1",
-            dashboard_address=None,
-        )
-    client = Client(cluster if cluster is not None else scheduler, set_as_default=False)
-    out = AtomicFile(dest)
-    writer: Any = None
-    bar = batch.Progress(progress, total_rows=None, total_bytes=None)
-    rows = 0
-    pending: deque[Any] = deque()
-    try:
-        n_workers = len(client.scheduler_info().get("workers", {})) or workers
-        depth = in_flight or 2 * n_workers
-        writer = batch.open_writer(out.tmp, schema, out_fmt)
-        delayed = list(scored.to_delayed())
-        for index, part in enumerate(delayed):
-            pending.append((index, client.compute(part)))
-            if len(pending) >= depth:
-                rows += _write_next(pending, writer, schema, pa, bar, rows, src)
-        while pending:
-            rows += _write_next(pending, writer, schema, pa, bar, rows, src)
-        writer.close()
-        writer = None
-        out.commit()
-    except BaseException:
-        for _, future in pending:
-            future.cancel()
-        if writer is not None:
-            with contextlib.suppress(Exception):  # already failing; the temporary goes
-                writer.close()
-        out.discard()
-        raise
-    finally:
-        bar.close(rows)
-        client.close()
-        if cluster is not None:
-            cluster.close()
+    with _client(scheduler, workers) as client:
+        depth = in_flight or 2 * (len(client.scheduler_info().get("workers", {})) or workers)
+        rows = _write_all(client, scored, schema, dest, out_fmt, src, progress, depth)
     return batch.BatchReport(
         input=str(src),
         output=str(dest),
@@ -345,6 +302,74 @@ def score_file_dask(
         seconds=time.perf_counter() - started,
         engine="dask",
     )
+
+
+@contextlib.contextmanager
+def _client(scheduler: str | None, workers: int) -> Iterator[Any]:
+    """A client of ``scheduler``, or of a local cluster of ``workers`` processes (one
+    thread each, on 127.0.0.1) stopped at the end."""
+    from distributed import Client, LocalCluster
+
+    cluster = None
+    if scheduler is None:
+        cluster = LocalCluster(
+            n_workers=workers,
+            threads_per_worker=1,
+            processes=True,
+            host="127.0.0.1",
+            dashboard_address=None,
+        )
+    try:
+        client = Client(cluster if cluster is not None else scheduler, set_as_default=False)
+        try:
+            yield client
+        finally:
+            client.close()
+    finally:
+        if cluster is not None:
+            cluster.close()
+
+
+def _write_all(
+    client: Any,
+    scored: Any,
+    schema: Any,
+    dest: Path,
+    out_fmt: Any,
+    src: Path,
+    progress: bool | None,
+    depth: int,
+) -> int:
+    """Compute the partitions, ``depth`` ahead, and write them in order to a temporary
+    renamed to ``dest`` at the end; returns the rows written."""
+    import pyarrow as pa
+
+    from inference import batch
+
+    out = AtomicFile(dest)
+    bar = batch.Progress(progress, total_rows=None, total_bytes=None)
+    rows = 0
+    pending: deque[Any] = deque()
+    try:
+        with cleanup_on_failure(out.tmp) as still_open:
+            try:
+                writer = batch.open_writer(out.tmp, schema, out_fmt)
+                still_open.append(writer)
+                for index, part in enumerate(list(scored.to_delayed())):
+                    pending.append((index, client.compute(part)))
+                    if len(pending) >= depth:
+                        rows += _write_next(pending, writer, schema, pa, bar, rows, src)
+                while pending:
+                    rows += _write_next(pending, writer, schema, pa, bar, rows, src)
+            except BaseException:
+                for _, future in pending:
+                    future.cancel()
+                raise
+            still_open.pop().close()
+            out.commit()
+    finally:
+        bar.close(rows)
+    return rows
 
 
 def _write_next(
