@@ -22,7 +22,10 @@ Fields of ``manifest.json`` (``format_version`` 1):
 ``target`` (str)
     Name of the predicted quantity.
 ``dtype`` ("float32" or "float64")
-    Dtype of the ONNX input and output and of the TorchScript parameters.
+    Dtype of the ONNX input and output and of the TorchScript parameters (the
+    export's choice; training has its own, ``training.dtype``).
+``dtype_reason`` (str, optional)
+    Why: asked for, or ``auto`` with how far a float32 model is from the fit.
 ``onnx`` (object)
     ``file``, ``input`` and ``output`` (each ``name``, ``shape`` with the string
     ``"batch"`` for the dynamic axis, ``dtype``), ``opset`` (int), ``graph`` (the
@@ -36,20 +39,26 @@ Fields of ``manifest.json`` (``format_version`` 1):
 ``training`` (object)
     The configuration that produced the model: ``preset``, ``lr`` (as given or
     null), ``lr_used``, ``max_epochs``, ``epochs_run``, ``batch_size``, ``momentum``,
-    ``tol``, ``early_stop``, ``standardize``, ``seed``, ``converged`` (bool),
-    ``fit_seconds``, ``data`` (source, rows, held-out fraction).
+    ``tol``, ``early_stop``, ``standardize``, ``orthogonalize``, ``fit_intercept``,
+    ``refinement_steps``, ``dtype`` (of training), ``seed``, ``converged`` (bool),
+    ``allow_unconverged`` (bool: whether an unconverged fit was allowed to export),
+    ``final_mse``, ``data`` (source, rows, held-out fraction).
 ``metrics`` (object)
     ``train`` and ``heldout`` (null without a split): ``mse``, ``rmse``, ``mae``, ``r2``.
 ``statistics`` (object)
     What ``training.stats.regression_statistics`` computed, parameters ordered
-    ``names = ["intercept", *features]``: ``params``, ``std_errors``, ``t_values``,
-    ``p_values``, ``conf_int``, ``level``, ``covariance`` (p × p), ``residual_variance``,
+    ``names = ["intercept", *features]`` (``features`` only when ``fit_intercept``
+    is false): ``params``, ``std_errors``, ``t_values``, ``p_values``, ``conf_int``,
+    ``level``, ``covariance`` (always (k + 1) × (k + 1), intercept first; its first
+    row and column are 0 without an intercept), ``residual_variance``,
     ``df_resid``, ``t_quantiles`` (two-sided Student-t quantiles keyed "0.90",
-    "0.95", "0.99"), R², F and the least-squares comparison. With these,
+    "0.95", "0.99"), R², F, ``condition_number``, ``fit_intercept`` and the
+    least-squares comparison. With these,
     ``inference`` gives confidence and prediction intervals without torch or scipy.
 ``verification`` (object)
     How each artifact was proven equal to the eager model before it was written:
-    rows checked, tolerance, largest relative error per artifact.
+    rows checked, tolerance, largest relative error per artifact, and of the eager
+    model in the export dtype against the float64 fit (``fit``).
 ``versions`` (object)
     ``torch``, ``onnx``, ``onnxruntime``, ``numpy``, ``linreg`` (this project).
 
