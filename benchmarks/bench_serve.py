@@ -15,7 +15,9 @@ Servers, each its own process on 127.0.0.1, one worker, the same model
   pydantic: what FastAPI's layer costs (this is how the server's stack was chosen);
 - ``linreg serve``: defaults (JSON access log on, micro-batching off);
 - ``linreg serve (no access log)``;
-- ``linreg serve (micro-batching)`` (``--max-batch-delay-us 500 --max-batch-rows 256``).
+- ``linreg serve (micro-batching)`` (``--max-batch-delay-us 500 --max-batch-rows 256``);
+- ``linreg serve (micro-batching, no delay)`` (``--max-batch-rows 256``: merges only
+  the requests parsed in the same turn of the event loop).
 
 Load: ``wrk`` with one thread (the generator shares the two cores, so it must be
 cheap), a Lua script posting the body; single-row JSON requests to ``/predict`` at
@@ -48,7 +50,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 MODEL = ROOT / "exported_models" / "plant_richness_mlr"
 ROW = {"area": 3.2, "latitude": 41.5, "dist_mainland": 120.0}
-BULK_ROWS = 10_000
+BULK_ROWS = 10_000  # the default of --bulk-rows
 
 LUA = r"""
 local f = assert(io.open(os.getenv("BENCH_BODY"), "rb"))
@@ -125,6 +127,7 @@ SERVERS = {
         "serve",
         ["--max-batch-delay-us", "500", "--max-batch-rows", "256"],
     ),
+    "linreg serve (micro-batching, no delay)": ("serve", ["--max-batch-rows", "256"]),
 }
 
 
@@ -183,7 +186,17 @@ def wrk(url: str, body: Path, ctype: str, conns: int, seconds: float, hlen: str 
         f.write(LUA)
     try:
         out = subprocess.run(
-            ["wrk", "-t1", f"-c{conns}", f"-d{max(1, round(seconds))}s", "--timeout", "10s", "-s", f.name, url],
+            [
+                "wrk",
+                "-t1",
+                f"-c{conns}",
+                f"-d{max(1, round(seconds))}s",
+                "--timeout",
+                "10s",
+                "-s",
+                f.name,
+                url,
+            ],
             capture_output=True,
             text=True,
             env=env,
@@ -227,13 +240,13 @@ def check_answers(servers: dict[str, Server], bulk_body: bytes, hlen: int) -> No
             raise SystemExit(f"{name}: the bulk answer differs from the Predictor's")
 
 
-def bulk_matrix() -> np.ndarray:
+def bulk_matrix(rows: int = BULK_ROWS) -> np.ndarray:
     rng = np.random.default_rng(0)
-    return rng.uniform(0, 100, size=(BULK_ROWS, 3)).astype(np.float32)
+    return rng.uniform(0, 100, size=(rows, 3)).astype(np.float32)
 
 
-def bulk_request() -> tuple[bytes, int]:
-    X = bulk_matrix()
+def bulk_request(rows: int = BULK_ROWS) -> tuple[bytes, int]:
+    X = bulk_matrix(rows)
     header = json.dumps(
         {
             "inputs": [
@@ -250,17 +263,19 @@ def bulk_request() -> tuple[bytes, int]:
     return header + X.tobytes(), len(header)
 
 
-def in_process_rows_per_s(repeats: int = 200) -> float:
+def in_process_rows_per_s(rows: int, seconds: float = 2.0) -> float:
+    """Median rows/s of ``Predictor.predict`` on the bulk rows, in this process."""
     from inference import Predictor
 
     p = Predictor.load(MODEL)
-    X = bulk_matrix()
+    X = bulk_matrix(rows)
     times = []
-    for _ in range(repeats):
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end or len(times) < 5:
         t = time.perf_counter()
         p.predict(X)
         times.append(time.perf_counter() - t)
-    return BULK_ROWS / statistics.median(times)
+    return rows / statistics.median(times)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -268,19 +283,26 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--duration", type=int, default=5, help="seconds per wrk run (default 5)")
     ap.add_argument("--rounds", type=int, default=2, help="interleaved rounds (default 2)")
     ap.add_argument("--concurrency", default="1,16,64")
-    ap.add_argument("--servers", default=",".join(SERVERS), help="comma-separated names")
+    ap.add_argument("--servers", default=";".join(SERVERS), help="names, separated by ';'")
+    ap.add_argument(
+        "--bulk-rows", default=str(BULK_ROWS), help="rows per bulk request, e.g. 10000,1000000"
+    )
     ap.add_argument("--json", type=Path, default=None, help="write the raw results here")
     args = ap.parse_args(argv)
     if shutil.which("wrk") is None:
         raise SystemExit("needs wrk (the load generator): apt-get install wrk")
-    names = [n.strip() for n in args.servers.split(",") if n.strip()]
+    names = [n.strip() for n in args.servers.split(";") if n.strip()]
+    bulk_sizes = [int(b) for b in args.bulk_rows.split(",")]
     conc = [int(c) for c in args.concurrency.split(",")]
     work = Path(tempfile.mkdtemp(prefix="bench-serve-"))
     row_body = work / "row.json"
     row_body.write_bytes(json.dumps(ROW).encode())
     bulk, hlen = bulk_request()
-    bulk_body = work / "bulk.bin"
-    bulk_body.write_bytes(bulk)
+    bulk_files = {}
+    for rows in bulk_sizes:
+        body, length = bulk_request(rows)
+        bulk_files[rows] = (work / f"bulk-{rows}.bin", length)
+        bulk_files[rows][0].write_bytes(body)
     servers: dict[str, Server] = {}
     results: dict[str, dict[str, list[dict]]] = {n: {} for n in names}
     try:
@@ -296,11 +318,12 @@ def main(argv: list[str] | None = None) -> int:
                     results[n].setdefault(f"c{c}", []).append(res)
                 if n.startswith("linreg"):
                     url = s.url + "/v2/models/plant_richness_mlr/infer"
-                    res = wrk(
-                        url, bulk_body, "application/octet-stream", 2, args.duration, str(hlen)
-                    )
-                    results[n].setdefault("bulk", []).append(res)
-        inproc = in_process_rows_per_s()
+                    for rows, (path, length) in bulk_files.items():
+                        res = wrk(
+                            url, path, "application/octet-stream", 2, args.duration, str(length)
+                        )
+                        results[n].setdefault(f"bulk{rows}", []).append(res)
+        inproc = {rows: in_process_rows_per_s(rows) for rows in bulk_sizes}
     finally:
         for s in servers.values():
             s.stop()
@@ -321,20 +344,26 @@ def main(argv: list[str] | None = None) -> int:
                 f"{med(items, 'p90_us') / 1e3:.2f} | {med(items, 'p99_us') / 1e3:.2f} | {errors} | "
                 f"{med(items, 'load'):.1f} |"
             )
-    print(f"\n{BULK_ROWS:,}-row V2 binary requests, concurrency 2")
-    print("| server | rows/s | p50 ms | p99 ms | vs in-process Predictor |")
-    print("|---|---:|---:|---:|---:|")
-    for n in names:
-        if "bulk" in results[n]:
-            items = results[n]["bulk"]
-            rows = med(items, "rps") * BULK_ROWS
-            print(
-                f"| {n} | {rows:,.0f} | {med(items, 'p50_us') / 1e3:.2f} | "
-                f"{med(items, 'p99_us') / 1e3:.2f} | {rows / inproc:.0%} |"
-            )
-    print(f"| in-process Predictor.predict | {inproc:,.0f} | | | 100% |")
+    for size in bulk_sizes:
+        print(f"\n{size:,}-row V2 binary requests (3 features, FP32), concurrency 2")
+        print("| server | rows/s | p50 ms | p99 ms | vs in-process Predictor |")
+        print("|---|---:|---:|---:|---:|")
+        for n in names:
+            if f"bulk{size}" in results[n]:
+                items = results[n][f"bulk{size}"]
+                rows = med(items, "rps") * size
+                print(
+                    f"| {n} | {rows:,.0f} | {med(items, 'p50_us') / 1e3:.2f} | "
+                    f"{med(items, 'p99_us') / 1e3:.2f} | {rows / inproc[size]:.0%} |"
+                )
+        print(f"| in-process Predictor.predict | {inproc[size]:,.0f} | | | 100% |")
     if args.json is not None:
-        args.json.write_text(json.dumps({"results": results, "in_process_rows_per_s": inproc}))
+        args.json.write_text(
+            json.dumps(
+                {"results": results, "in_process_rows_per_s": inproc, "args": vars(args)},
+                default=str,
+            )
+        )
     return 0
 
 
