@@ -25,10 +25,16 @@ Readers of a destination (a model server watching a model directory) ignore ever
 name starting with ``.``: :func:`parse_leftover` tells a writer's temporary apart
 from anything else.
 
->>> out = AtomicFile(Path("scored.csv"))
->>> with cleanup_on_failure(out.tmp):
-...     out.tmp.write_text("prediction\\n1.5\\n")
-...     out.commit()
+For example, a file written whole or not at all::
+
+    out = AtomicFile(Path("scored.csv"))
+    with cleanup_on_failure(out.tmp) as still_open:
+        f = open(out.tmp, "w")
+        still_open.append(f)
+        f.write("prediction\\n1.5\\n")
+        still_open.remove(f)
+        f.close()
+        out.commit()
 """
 
 from __future__ import annotations
