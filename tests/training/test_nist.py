@@ -77,3 +77,41 @@ def test_condition_number_is_statsmodels_and_warns_above_1000():
     with pytest.warns(CollinearityWarning, match="condition number is large"):
         st = regression_statistics(problem.X, problem.y, m.coef_, m.intercept_)
     assert st.condition_number == pytest.approx(ols.condition_number, rel=1e-6)
+
+
+def test_no_intercept_model_exports_and_gives_statsmodels_intervals(tmp_path):
+    sm = pytest.importorskip("statsmodels.api")
+    from inference import Predictor
+    from training.export import export_model
+    from training.pipeline import TrainingRun
+
+    problem = load_nist("NoInt1")
+    m = LinearRegressionSGD(fit_intercept=False, progress=False).fit(problem.X, problem.y)
+    run = TrainingRun.from_estimator(m, problem.X, problem.y, features=["x"], target="y")
+    model = Predictor.load(export_model(run, tmp_path / "noint"))
+    rows = np.array([[60.0], [75.5]])
+    got = model.predict(rows, interval="prediction", level=0.95)
+    ref = sm.OLS(problem.y, problem.X).fit().get_prediction(rows).summary_frame(alpha=0.05)
+    np.testing.assert_allclose(got.prediction, ref["mean"], rtol=1e-6)
+    np.testing.assert_allclose(got.lower, ref["obs_ci_lower"], rtol=1e-6)
+    np.testing.assert_allclose(got.upper, ref["obs_ci_upper"], rtol=1e-6)
+
+
+def test_filip_exports_in_float64_because_float32_cannot_reproduce_it(tmp_path):
+    import json
+
+    from training.export import ExportError, export_model
+    from training.pipeline import TrainingRun
+
+    problem = load_nist("Filip")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CollinearityWarning)
+        m = LinearRegressionSGD(progress=False).fit(problem.X, problem.y)
+        names = [f"x{i}" for i in range(1, 11)]
+        run = TrainingRun.from_estimator(m, problem.X, problem.y, features=names, target="y")
+    with pytest.raises(ExportError, match="--dtype float64"):
+        export_model(run, tmp_path / "f32", dtype="float32", plots=False)
+    assert not (tmp_path / "f32").exists()
+    out = export_model(run, tmp_path / "auto", plots=False)
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["dtype"] == "float64" and manifest["dtype_reason"].startswith("auto")
