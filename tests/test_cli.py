@@ -111,3 +111,27 @@ def test_regenerate(tmp_path, capsys):
     assert main(["regenerate", "--dir", str(tmp_path)]) == 0
     assert {p.name for p in tmp_path.iterdir()} == {"plant_richness_lr", "plant_richness_mlr"}
     assert "R² 0.9154639" in capsys.readouterr().out
+
+
+def test_unconverged_fit_is_not_exported_without_the_flag(tmp_path, capsys):
+    out = tmp_path / "tut"
+    args = ["train", "--preset", "tutorial", "--epochs", "50", "--out", str(out), "--no-plots"]
+    assert main(args) == 2
+    captured = capsys.readouterr()
+    assert "NOT CONVERGED" in captured.out and "SGD did not converge in 50 epochs" in captured.out
+    assert "--allow-unconverged" in captured.err and not out.exists()
+    assert main([*args, "--allow-unconverged"]) == 0
+    training = json.loads((out / "manifest.json").read_text())["training"]
+    assert training["converged"] is False and training["allow_unconverged"] is True
+
+
+def test_no_intercept_and_export_dtype_flags(tmp_path, capsys):
+    out = tmp_path / "m"
+    args = ["train", "--dataset", "plant_richness_lr", "--no-intercept", "--dtype", "float64"]
+    assert main([*args, "--out", str(out), "--no-plots"]) == 0
+    assert "R-squared (uncentered):" in capsys.readouterr().out
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["dtype"] == "float64" and manifest["parameters"]["intercept"] == 0.0
+    t = load_dataset("plant_richness_lr")
+    w = np.linalg.lstsq(t.X, t.y, rcond=None)[0]
+    np.testing.assert_allclose(Predictor.load(out).predict(t.X), t.X @ w, rtol=1e-12)
