@@ -8,10 +8,11 @@ The child prints one JSON line: ``import_s``, ``load_s`` (session creation;
 ``Predictor.load`` imports onnxruntime there), ``first_s``, ``maxrss_kb`` (peak RSS:
 ``VmHWM`` of /proc/self/status, else ``getrusage(RUSAGE_SELF).ru_maxrss``) and
 ``output``; the parent adds the whole process's wall time. The child's clock starts
-before it imports anything a backend needs, so this module imports only ``json``,
-``os``, ``sys`` and ``time`` at the top (the parent's ``subprocess`` is imported
-inside :func:`cold_start`), and the ``training`` and ``training.bench`` packages,
-which ``-m`` imports first, import their names lazily.
+before it imports anything a backend needs: this module imports only ``json``,
+``os``, ``sys``, ``time`` and ``typing`` at the top (the parent's ``subprocess`` is
+imported inside :func:`cold_start`), and the ``training`` and ``training.bench``
+packages, which ``-m`` imports first, import their names lazily (a test checks that
+none of numpy, onnxruntime, torch or inference is loaded before the clock starts).
 """
 
 from __future__ import annotations
