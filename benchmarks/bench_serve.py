@@ -23,7 +23,9 @@ Load: ``wrk`` with one thread (the generator shares the two cores, so it must be
 cheap), a Lua script posting the body; single-row JSON requests to ``/predict`` at
 concurrency 1, 16 and 64 (req/s, and wrk's p50/p90/p99 latency), and 10,000-row
 V2 binary requests (``Inference-Header-Content-Length``) at concurrency 2 (rows/s),
-beside ``Predictor.predict`` in this process on the same 10,000 rows. Each round
+beside ``Predictor.predict`` in this process on the same 10,000 rows, and beside
+the server's ASGI application called in this process without sockets (what the
+server itself costs, apart from the transport). Each round
 runs every (server, load) pair once, servers in an order rotated from round to
 round; the tables give medians over rounds and the load average seen. Before
 timing, each server's answer is checked against the Predictor, and any non-2xx
@@ -278,6 +280,64 @@ def in_process_rows_per_s(rows: int, seconds: float = 2.0) -> float:
     return rows / statistics.median(times)
 
 
+def app_rows_per_s(rows: int, seconds: float = 2.0) -> float:
+    """Median rows/s of the server's ASGI application called in this process on the
+    bulk request (delivered in 64 kB body messages, as uvicorn does), no sockets."""
+    import asyncio
+
+    from inference.serve.app import create_app
+    from inference.serve.settings import Settings
+
+    app = create_app(Settings(model_dirs=[str(MODEL)], access_log=False, reload_interval=0))
+    body, hlen = bulk_request(rows)
+    chunks = [body[i : i + 65536] for i in range(0, len(body), 65536)]
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/v2/models/plant_richness_mlr/infer",
+        "raw_path": b"/v2/models/plant_richness_mlr/infer",
+        "query_string": b"",
+        "root_path": "",
+        "headers": [
+            (b"inference-header-content-length", str(hlen).encode()),
+            (b"content-length", str(len(body)).encode()),
+        ],
+        "client": ("127.0.0.1", 1),
+        "server": ("127.0.0.1", 2),
+    }
+    statuses: list[int] = []
+
+    async def once() -> None:
+        pending = iter(range(len(chunks)))
+
+        async def receive() -> dict:
+            i = next(pending)
+            return {"type": "http.request", "body": chunks[i], "more_body": i < len(chunks) - 1}
+
+        async def send(message: dict) -> None:
+            if message["type"] == "http.response.start":
+                statuses.append(message["status"])
+
+        await app(dict(scope), receive, send)
+
+    async def timed() -> list[float]:
+        times = []
+        end = time.perf_counter() + seconds
+        while time.perf_counter() < end or len(times) < 5:
+            t = time.perf_counter()
+            await once()
+            times.append(time.perf_counter() - t)
+        return times
+
+    times = asyncio.run(timed())
+    if set(statuses) != {200}:
+        raise SystemExit(f"the in-process application answered {set(statuses)}")
+    return rows / statistics.median(times)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--duration", type=int, default=5, help="seconds per wrk run (default 5)")
@@ -324,6 +384,7 @@ def main(argv: list[str] | None = None) -> int:
                         )
                         results[n].setdefault(f"bulk{rows}", []).append(res)
         inproc = {rows: in_process_rows_per_s(rows) for rows in bulk_sizes}
+        in_app = {rows: app_rows_per_s(rows) for rows in bulk_sizes}
     finally:
         for s in servers.values():
             s.stop()
@@ -356,6 +417,10 @@ def main(argv: list[str] | None = None) -> int:
                     f"| {n} | {rows:,.0f} | {med(items, 'p50_us') / 1e3:.2f} | "
                     f"{med(items, 'p99_us') / 1e3:.2f} | {rows / inproc[size]:.0%} |"
                 )
+        print(
+            f"| the server's ASGI app called in-process (no sockets) | {in_app[size]:,.0f} "
+            f"| | | {in_app[size] / inproc[size]:.0%} |"
+        )
         print(f"| in-process Predictor.predict | {inproc[size]:,.0f} | | | 100% |")
     if args.json is not None:
         args.json.write_text(
