@@ -14,6 +14,7 @@ same files are not tried again until they change.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import os
 import time
@@ -84,8 +85,6 @@ def load_model(name: str, path: Path, threads: int) -> LoadedModel:
                 data = (path / file_name).read_bytes()
             except OSError:
                 continue
-            import hashlib
-
             if hashlib.sha256(data).hexdigest() == entry["sha256"]:
                 plots[file_name] = data
     return LoadedModel(

@@ -1,0 +1,54 @@
+"""benchmarks/bench_serve.py runs (tiny: one server, one load, 1 s), so that it cannot rot.
+
+Needs wrk, which the benchmark's instructions install (``apt-get install wrk``);
+skipped without it. No timing is asserted: the benchmark itself checks every
+server's answers against the Predictor before timing, and exits non-zero if one
+differs.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from tests.serve.conftest import ROOT, needs_serve
+
+pytestmark = [
+    needs_serve,
+    pytest.mark.skipif(shutil.which("wrk") is None, reason="needs wrk (apt-get install wrk)"),
+]
+
+
+def test_bench_serve_smoke(tmp_path):
+    out = tmp_path / "bench.json"
+    run = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "benchmarks" / "bench_serve.py"),
+            "--duration",
+            "1",
+            "--rounds",
+            "1",
+            "--servers",
+            "linreg serve",
+            "--concurrency",
+            "2",
+            "--json",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=ROOT,
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert "| linreg serve | 2 |" in run.stdout
+    data = json.loads(out.read_text())
+    single = data["results"]["linreg serve"]["c2"][0]
+    bulk = data["results"]["linreg serve"]["bulk10000"][0]
+    assert single["requests"] > 0 and single["non2xx"] == 0 and single["socket_errors"] == 0
+    assert bulk["requests"] > 0 and bulk["non2xx"] == 0
