@@ -44,9 +44,9 @@ def to_numpy(arr: Any) -> np.ndarray:
     (``Array.to_numpy`` would import pandas, which the streaming job does not need.)
     """
     pa = import_pyarrow()
-    import pyarrow.compute as pc
-
     if arr.null_count:
+        import pyarrow.compute as pc  # only here: its import costs more than a small job
+
         if not pa.types.is_floating(arr.type):
             arr = pc.cast(arr, pa.float64())
         arr = pc.fill_null(arr, from_numpy(np.array([np.nan]), arr.type)[0])

@@ -83,11 +83,11 @@ def _to_float(arr: Any, name: str) -> tuple[Any, dict[int, tuple[str, str]]]:
     """A column as numpy (float64 or the column's numeric dtype; NaN for nulls), and the
     rows whose text is not a number."""
     pa = import_pyarrow()
-    import pyarrow.compute as pc
-
     t = arr.type
     if pa.types.is_floating(t) or pa.types.is_integer(t):
         return to_numpy(arr), {}
+    import pyarrow.compute as pc  # only for text: numbers as read never need it
+
     if not (pa.types.is_string(t) or pa.types.is_large_string(t)):
         return to_numpy(pc.cast(arr, pa.float64())), {}
     try:
@@ -110,17 +110,21 @@ def _to_float(arr: Any, name: str) -> tuple[Any, dict[int, tuple[str, str]]]:
 def matrix(
     arrays: Sequence[Any], names: Sequence[str], dtype: np.dtype
 ) -> tuple[np.ndarray, dict[int, tuple[str, str]]]:
-    """The arrays as an (n, k) matrix of ``dtype``, NaN for nulls and for text that is not
-    a number, and row -> (column, reason) for such text."""
+    """The arrays (Arrow arrays, or chunked arrays, taken chunk by chunk without
+    combining them) as an (n, k) matrix of ``dtype``, NaN for nulls and for text that is
+    not a number, and row -> (column, reason) for such text."""
     n = len(arrays[0]) if arrays else 0
     X = np.empty((n, len(arrays)), dtype=dtype)
     failures: dict[int, tuple[str, str]] = {}
     with np.errstate(over="ignore"):  # beyond float32's range: inf, reported as a bad row
         for j, (arr, name) in enumerate(zip(arrays, names, strict=True)):
-            values, bad = _to_float(arr, name)
-            X[:, j] = values
-            for i, what in bad.items():
-                failures.setdefault(i, what)
+            start = 0
+            for piece in arr.chunks if hasattr(arr, "chunks") else [arr]:
+                values, bad = _to_float(piece, name)
+                X[start : start + len(piece), j] = values
+                for i, what in bad.items():
+                    failures.setdefault(start + i, what)
+                start += len(piece)
     return X, failures
 
 

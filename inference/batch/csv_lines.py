@@ -27,6 +27,7 @@ __all__ = [
     "first_newline",
     "first_undecodable",
     "has_bare_cr",
+    "has_quote",
     "is_utf8",
     "last_byte",
     "last_line_open",
@@ -39,15 +40,16 @@ _SCAN = 1 << 20
 
 
 def last_newline(buf: Any) -> int:
-    """Offset of the last ``\\n`` in an Arrow buffer, or -1 (scanned in 1 MiB windows)."""
+    """Offset of the last ``\\n`` in an Arrow buffer, or -1 (scanned backwards in windows
+    of 4 KiB growing to 1 MiB: a line end is usually near the end)."""
     a = np.frombuffer(buf, dtype=np.uint8)
-    end = len(a)
+    end, window = len(a), 4 << 10
     while end > 0:
-        start = max(0, end - _SCAN)
+        start = max(0, end - window)
         hits = np.flatnonzero(a[start:end] == NEWLINE)
         if hits.size:
             return start + int(hits[-1])
-        end = start
+        end, window = start, min(window * 4, _SCAN)
     return -1
 
 
@@ -85,6 +87,14 @@ def has_bare_cr(buf: Any) -> bool:
         if cr.size and (a[cr + 1] != NEWLINE).any():
             return True
     return False
+
+
+def has_quote(buf: Any) -> bool:
+    """Whether an Arrow buffer holds a double quote."""
+    a = np.frombuffer(buf, dtype=np.uint8)
+    return any(
+        bool((a[start : start + _SCAN] == _QUOTE).any()) for start in range(0, len(a), _SCAN)
+    )
 
 
 def last_line_open(buf: Any, delimiter: int) -> bool:
@@ -143,11 +153,12 @@ def first_broken_line(
 
 
 def is_utf8(buf: Any) -> bool:
-    """Whether a buffer is valid UTF-8 (checked by Arrow, in C++)."""
+    """Whether a buffer is valid UTF-8 (checked by Arrow, in C++: a full validation of
+    a one-value string array, which, unlike a cast, does not import pyarrow.compute)."""
     pa = import_pyarrow()
     offsets = pa.py_buffer(np.array([0, buf.size], dtype=np.int64))
     try:
-        pa.Array.from_buffers(pa.large_binary(), 1, [None, offsets, buf]).cast(pa.large_string())
+        pa.Array.from_buffers(pa.large_string(), 1, [None, offsets, buf]).validate(full=True)
     except pa.ArrowInvalid:
         return False
     return True

@@ -28,6 +28,7 @@ from inference.batch.csv_lines import (
     first_newline,
     first_undecodable,
     has_bare_cr,
+    has_quote,
     is_utf8,
     last_byte,
     last_line_open,
@@ -45,6 +46,11 @@ __all__ = ["DEFAULT_CSV_BLOCK", "CsvChunk", "block_bytes", "inspect_csv", "read_
 
 #: bytes of CSV text per chunk when ``chunk_rows`` is not given
 DEFAULT_CSV_BLOCK = 2 << 20
+#: pyarrow parses a block in pieces of this size when it holds no quote: the parsed
+#: values of a piece stay in the CPU's cache while they are converted (a third less
+#: CPU than one piece of 2 MiB). A block with quotes is parsed in one piece, as a
+#: quoted line break at a cut between two pieces would be read differently.
+PARSE_BLOCK = 512 << 10
 _MAX_BLOCK = 256 << 20
 _MAX_HEADER = 16 << 20
 
@@ -253,7 +259,7 @@ def _read_block(part: Part, plan: Plan, block: Any, invalid: list[Rejected]) -> 
         return pacsv.read_csv(
             pa.BufferReader(block),
             read_options=pacsv.ReadOptions(
-                column_names=internal, use_threads=False, block_size=block.size + 1
+                column_names=internal, use_threads=False, block_size=piece
             ),
             parse_options=pacsv.ParseOptions(
                 delimiter=part.fmt.delimiter,
@@ -268,6 +274,7 @@ def _read_block(part: Part, plan: Plan, block: Any, invalid: list[Rejected]) -> 
             ),
         )
 
+    piece = block.size + 1 if has_quote(block) else min(block.size + 1, PARSE_BLOCK)
     try:
         return parse(typed=True)
     except pa.ArrowInvalid:
@@ -310,14 +317,16 @@ def _prepare_csv(part: Part, plan: Plan, block: Any) -> CsvChunk:
     lines = newlines + (0 if block.size and last_byte(block) == NEWLINE else 1)
     if table.num_rows + len(invalid) != lines or last_line_open(block, delimiter):
         return failed(None, first_broken_line(block.to_pybytes(), delimiter, part.columns))
-    columns = {name: single(table.column(f"c{part.columns.index(name)}")) for name in plan.needed}
+    # Features stay chunked (one chunk per piece parsed; matrix() takes them chunk by
+    # chunk), kept columns are combined for the output batch.
+    columns = {name: table.column(f"c{part.columns.index(name)}") for name in plan.needed}
     feature_arrays = [columns[f] for f in plan.features]
     X, failures = matrix(feature_arrays, plan.features, plan.dtype)
     return CsvChunk(
         part=part,
         names=plan.features,
         X=X,
-        kept=[columns[name] for name in plan.kept],
+        kept=[single(columns[name]) for name in plan.kept],
         feature_arrays=feature_arrays,
         failures=failures,
         invalid=sorted(invalid),
