@@ -72,6 +72,12 @@ class Server:
             *openapi.routes(self),
             *page.routes(self),
         ]
+        # the prediction routes are also dispatched directly (_fast_route), skipping
+        # the router's walk over every route and Starlette's two exception layers
+        endpoints = {r.path: r.endpoint for r in routes if isinstance(r, Route)}
+        self._exact = {p: endpoints[p] for p in ("/predict", "/invocations")}
+        self._model_predict = endpoints["/models/{name}/predict"]
+        self._v2_infer = endpoints["/v2/models/{name}/infer"]
         self.app = Starlette(
             routes=routes,
             lifespan=self._lifespan,
@@ -175,6 +181,27 @@ class Server:
                 )
         return False
 
+    def _fast_route(self, scope: dict[str, Any]) -> tuple[Any, dict[str, str]] | None:
+        """The endpoint and path parameters of a prediction request, or None."""
+        if scope["method"] != "POST":
+            return None
+        path = scope["path"]
+        endpoint = self._exact.get(path)
+        if endpoint is not None:
+            return endpoint, {}
+        parts = path.split("/")
+        if len(parts) == 4 and parts[1] == "models" and parts[3] == "predict" and parts[2]:
+            return self._model_predict, {"name": parts[2]}
+        if (
+            len(parts) == 5
+            and parts[1] == "v2"
+            and parts[2] == "models"
+            and parts[4] == "infer"
+            and parts[3]
+        ):
+            return self._v2_infer, {"name": parts[3]}
+        return None
+
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
@@ -203,7 +230,17 @@ class Server:
                 ).response()
                 await response(scope, receive, send_status)
             else:
-                await self.app(scope, receive, send_status)
+                fast = self._fast_route(scope)
+                if fast is None:
+                    await self.app(scope, receive, send_status)
+                else:
+                    scope["path_params"] = fast[1]
+                    request = Request(scope, receive, send_status)
+                    try:
+                        response = await fast[0](request)
+                    except Exception as exc:
+                        response = await _ERRORS.get(type(exc), _error_of_kind)(request, exc)
+                    await response(scope, receive, send_status)
         except Exception:  # already answered 500 by the handler below; never raised to uvicorn
             pass
         finally:
@@ -259,6 +296,23 @@ async def _client_gone(request: Request, exc: Exception) -> Response:
 async def _internal_error(request: Request, exc: Exception) -> Response:
     log.error("internal error on %s %s", request.method, request.url.path, exc_info=exc)
     return json_response({"error": "internal server error (logged on the server)"}, 500)
+
+
+async def _error_of_kind(request: Request, exc: Exception) -> Response:
+    """The answer to ``exc`` from the handler of its nearest class (as Starlette picks)."""
+    for kind in type(exc).__mro__:
+        handler = _ERRORS.get(kind)
+        if handler is not None:
+            return await handler(request, exc)
+    return await _internal_error(request, exc)
+
+
+_ERRORS: dict[type, Any] = {
+    ApiError: _api_error,
+    InputError: _input_error,
+    ClientGone: _client_gone,
+    Exception: _internal_error,
+}
 
 
 def create_app(settings: Settings) -> Server:

@@ -336,6 +336,10 @@ def test_limits_and_unknown_routes(server, http):
     assert r.status_code == 404 and "no route" in r.json()["error"]
     r = http.get(server.url + "/predict")
     assert r.status_code == 405 and "not allowed" in r.json()["error"]
+    for path in ("/models/nope/predict", "/v2/models/nope/infer", "/invocations?model=nope"):
+        r = http.post(server.url + path, json={"area": 1.0})
+        assert r.status_code == 404, path
+        assert "no model 'nope'" in r.text
 
 
 # --- operations, documents, page -------------------------------------------------------
