@@ -18,6 +18,15 @@ users use, checking the manifest and hashes) and the TorchScript file through
 on 10,000 random rows, and only then move the directory into place. On any
 failure the temporary directory is removed and the destination is untouched.
 
+Dtype: training runs in float64 by default; the artifacts get their own dtype
+(:func:`choose_dtype`). ``"auto"`` exports float32 (half the memory traffic per
+row) when a float32 model reproduces the float64 fit within ``VERIFY_RTOL`` on
+those same rows, and float64 otherwise (for example Longley's data, whose
+predictions cancel digits float32 does not have); the manifest's ``dtype_reason``
+says which and why. The eager model the artifacts are checked against is the fit
+in the export dtype, itself checked against the float64 fit, so no export can
+disagree with the fit it reports.
+
 Moving into place: a new destination is one ``rename``. An existing model is
 swapped with the staging directory in one atomic ``renameat2(RENAME_EXCHANGE)``
 (Linux), so a reader or a SIGKILL sees the complete old model or the complete
@@ -100,6 +109,7 @@ __all__ = [
     "VERIFY_RTOL",
     "OPSET",
     "build_onnx",
+    "choose_dtype",
     "export_model",
     "graph_description",
 ]
@@ -112,6 +122,7 @@ VERIFY_RTOL = 1e-5
 VERIFY_RANDOM_ROWS = 10_000
 
 _ONNX_DTYPES = {"float32": TensorProto.FLOAT, "float64": TensorProto.DOUBLE}
+_TORCH_DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
 
 class ExportError(RuntimeError):
@@ -235,35 +246,90 @@ def _verification_inputs(run: TrainingRun) -> dict[str, np.ndarray]:
     return {"training rows": run.X_train, f"{VERIFY_RANDOM_ROWS} random rows": random_rows}
 
 
-def _verify(directory: Path, run: TrainingRun) -> dict[str, Any]:
-    """Load both artifacts the way users do and compare with the eager model."""
+def _fit_predictions(run: TrainingRun, X: np.ndarray) -> np.ndarray:
+    """The fit's own predictions (n,) in float64: ``X @ coef + intercept``."""
+    est = run.estimator
+    return np.asarray(X, dtype=np.float64) @ est.coef_ + est.intercept_
+
+
+def _export_module(run: TrainingRun, dtype: str) -> torch.nn.Linear:
+    """The fitted ``nn.Linear`` (on raw features) in the export dtype."""
+    est = run.estimator
+    k = est.coef_.size
+    module = torch.nn.Linear(k, 1, dtype=_TORCH_DTYPES[dtype])
+    with torch.no_grad():
+        module.weight.copy_(torch.from_numpy(np.asarray(est.coef_, dtype=np.float64).reshape(1, k)))
+        module.bias.fill_(float(est.intercept_))
+    return module.eval()
+
+
+def _dtype_error(run: TrainingRun, dtype: str) -> float:
+    """How far a ``dtype`` model is from the fit: the largest relative error of its
+    eager predictions against :func:`_fit_predictions` on the verification rows."""
+    module = _export_module(run, dtype)
+    worst = 0.0
+    for X in _verification_inputs(run).values():
+        with torch.no_grad():
+            got = module(torch.from_numpy(X).to(module.weight.dtype)).numpy().reshape(-1)
+        worst = max(worst, _relative_error(got, _fit_predictions(run, X)))
+    return worst
+
+
+def choose_dtype(run: TrainingRun, dtype: str = "auto") -> tuple[str, str]:
+    """The export dtype and why: ``"auto"`` exports float32 when a float32 model
+    reproduces the fit within :data:`VERIFY_RTOL`, else float64. An explicit
+    ``"float32"`` that cannot reproduce the fit raises :class:`ExportError`."""
+    if dtype not in ("auto", *_ONNX_DTYPES):
+        raise ExportError(f"dtype must be 'auto', 'float32' or 'float64', got {dtype!r}")
+    if dtype == "float64":
+        return "float64", "asked for"
+    err = _dtype_error(run, "float32")
+    if err <= VERIFY_RTOL:
+        why = "asked for" if dtype == "float32" else "auto"
+        return "float32", f"{why}: float32 reproduces the fit to {err:.2g} (relative)"
+    if dtype == "float32":
+        raise ExportError(
+            f"a float32 model differs from the fit by {err:.3g} (relative), above the "
+            f"tolerance {VERIFY_RTOL:g}; export with --dtype float64 (dtype='float64'); "
+            "nothing was written"
+        )
+    return "float64", f"auto: float32 would differ from the fit by {err:.2g} (relative)"
+
+
+def _verify(directory: Path, run: TrainingRun, module: torch.nn.Linear) -> dict[str, Any]:
+    """Load both artifacts the way users do and compare with the eager ``module``
+    (the fit in the export dtype), and that module with the fit itself."""
     from inference import Predictor
 
-    module = run.estimator.module_
     dtype = module.weight.dtype
     predictor = Predictor.load(directory, providers="cpu")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
         scripted = torch.jit.load(str(directory / TORCHSCRIPT_NAME), map_location="cpu")
-    errors: dict[str, float] = {"onnx": 0.0, "torchscript": 0.0}
+    errors: dict[str, float] = {"onnx": 0.0, "torchscript": 0.0, "fit": 0.0}
     for what, X in _verification_inputs(run).items():
         xt = torch.from_numpy(X).to(dtype)
         with torch.no_grad():
             eager = module(xt).numpy().reshape(-1)
             ts = scripted(xt).numpy().reshape(-1)
         ort = predictor.predict(xt.numpy())
-        for artifact, got in (("onnx", ort), ("torchscript", ts)):
-            err = _relative_error(got, eager)
+        for artifact, got, ref in (
+            ("onnx", ort, eager),
+            ("torchscript", ts, eager),
+            ("fit", eager, _fit_predictions(run, X)),
+        ):
+            err = _relative_error(got, ref)
             errors[artifact] = max(errors[artifact], err)
             if not err <= VERIFY_RTOL:
+                against = "the fit" if artifact == "fit" else "the eager model"
                 raise ExportError(
-                    f"verification failed: the {artifact} artifact differs from the eager model "
-                    f"on the {what} by {err:.3g} (relative), above the tolerance {VERIFY_RTOL:g}; "
-                    "nothing was written"
+                    f"verification failed: the {artifact} artifact differs from {against} "
+                    f"on the {what} by {err:.3g} (relative), above the tolerance "
+                    f"{VERIFY_RTOL:g}; nothing was written"
                 )
     return {
         "tolerance": VERIFY_RTOL,
-        "measure": "max |artifact - eager| / max |eager|",
+        "measure": "max |artifact - eager| / max |eager|; fit: eager against the float64 fit",
         "rows": {what: int(len(X)) for what, X in _verification_inputs(run).items()},
         "max_relative_error": errors,
         "onnx_loaded_with": "inference.Predictor (onnxruntime, CPUExecutionProvider)",
@@ -294,7 +360,9 @@ def _versions() -> dict[str, str]:
     }
 
 
-def _manifest_data(run: TrainingRun, name: str) -> dict[str, Any]:
+def _manifest_data(
+    run: TrainingRun, name: str, dtype: str, dtype_reason: str, allow_unconverged: bool
+) -> dict[str, Any]:
     est = run.estimator
     k = len(run.features)
     return {
@@ -303,11 +371,12 @@ def _manifest_data(run: TrainingRun, name: str) -> dict[str, Any]:
         "created_at": _created_at(),
         "features": run.features,
         "target": run.target,
-        "dtype": est.dtype,
+        "dtype": dtype,
+        "dtype_reason": dtype_reason,
         "onnx": {
             "file": ONNX_NAME,
-            "input": {"name": INPUT_NAME, "shape": ["batch", k], "dtype": est.dtype},
-            "output": {"name": OUTPUT_NAME, "shape": ["batch"], "dtype": est.dtype},
+            "input": {"name": INPUT_NAME, "shape": ["batch", k], "dtype": dtype},
+            "output": {"name": OUTPUT_NAME, "shape": ["batch"], "dtype": dtype},
             "opset": OPSET,
             "graph": graph_description(k),
         },
@@ -329,8 +398,13 @@ def _manifest_data(run: TrainingRun, name: str) -> dict[str, Any]:
             "tol": est.tol,
             "early_stop": est.early_stop,
             "standardize": est.standardize,
+            "orthogonalize": getattr(est, "orthogonalize", False),
+            "fit_intercept": getattr(est, "fit_intercept", True),
+            "refinement_steps": getattr(est, "refinement_steps_", 0),
+            "dtype": est.dtype,
             "seed": est.seed,
             "converged": bool(est.converged_),
+            "allow_unconverged": allow_unconverged,
             "final_mse": est.loss_history_[-1],
             "data": run.data,
         },
@@ -458,13 +532,23 @@ def export_model(
     name: str | None = None,
     overwrite: bool = False,
     plots: bool = True,
+    dtype: str = "auto",
+    allow_unconverged: bool = True,
 ) -> Path:
     """Write ``model.onnx``, ``model.pt``, ``manifest.json`` and plots to ``directory``.
 
     Every artifact is verified against the eager model (module docstring) before
     the directory appears. Replacing an existing directory needs ``overwrite=True``.
-    Returns the destination path.
+    ``dtype`` is the artifacts' dtype (:func:`choose_dtype`; training has its own).
+    ``allow_unconverged=False`` refuses a fit that did not converge; the manifest
+    records the choice. Returns the destination path.
     """
+    if not run.estimator.converged_ and not allow_unconverged:
+        raise ExportError(
+            f"the fit did not converge in {run.estimator.n_epochs_} epochs; refusing to export "
+            "it (--allow-unconverged / allow_unconverged=True exports it anyway)"
+        )
+    dtype, dtype_reason = choose_dtype(run, dtype)
     destination = Path(directory).absolute()
     name = name or destination.name
     _recover(destination)  # first: a killed export's missing model comes back
@@ -485,16 +569,15 @@ def export_model(
             est.intercept_,
             features=run.features,
             target=run.target,
-            dtype=est.dtype,
+            dtype=dtype,
             name=name,
         )
+        module = _export_module(run, dtype)
         (staging / ONNX_NAME).write_bytes(model.SerializeToString())
         with warnings.catch_warnings():
             # TorchScript is deprecated upstream; its users still ask for it (README).
             warnings.simplefilter("ignore", DeprecationWarning)
-            torch.jit.save(
-                torch.jit.script(_scriptable(est.module_)), str(staging / TORCHSCRIPT_NAME)
-            )
+            torch.jit.save(torch.jit.script(_scriptable(module)), str(staging / TORCHSCRIPT_NAME))
         if plots:
             from training.plots import plot_loss, plot_regression
 
@@ -509,12 +592,12 @@ def export_model(
                 intercept=est.intercept_,
             )
             plot_loss(staging / LOSS_PLOT_NAME, est.loss_history_, title=f"{name}: training MSE")
-        data = _manifest_data(run, name)
+        data = _manifest_data(run, name, dtype, dtype_reason, allow_unconverged)
         for path in sorted(staging.iterdir()):
             data["artifacts"][path.name] = file_digest(path)
         manifest = Manifest(data, source=str(staging / MANIFEST_NAME))
         manifest.write(staging)
-        data["verification"] = _verify(staging, run)
+        data["verification"] = _verify(staging, run, module)
         Manifest(data, source=str(staging / MANIFEST_NAME)).write(staging)
         for path in staging.iterdir():
             sync_file(path)
