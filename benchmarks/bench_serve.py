@@ -425,7 +425,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.json is not None:
         args.json.write_text(
             json.dumps(
-                {"results": results, "in_process_rows_per_s": inproc, "args": vars(args)},
+                {
+                    "results": results,
+                    "in_process_rows_per_s": inproc,
+                    "in_process_app_rows_per_s": in_app,
+                    "args": vars(args),
+                },
                 default=str,
             )
         )
