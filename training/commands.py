@@ -45,7 +45,13 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _train(args: argparse.Namespace) -> int:
-    run = _fit(args)
+    engine = _engine(args)
+    if engine != "memory":
+        _check_chunked_flags(args, engine)
+        _preload_in_background()
+        run = _fit_chunked(args, engine)
+    else:
+        run = _fit(args)
     print(_summary(args, run))
     if args.out is not None:
         if not run.estimator.converged_ and not args.allow_unconverged:
@@ -57,7 +63,122 @@ def _train(args: argparse.Namespace) -> int:
                 TRAIN_ERROR_STATUS,
             )
         _export_and_show(args, run)
+    if engine != "memory":
+        from training.streaming import rows_per_second
+
+        print(rows_per_second(run))
     return 0
+
+
+def _available_memory() -> int | None:
+    """Bytes of memory available (Linux ``MemAvailable``), or None where unknown."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
+def _engine(args: argparse.Namespace) -> str:
+    """``memory`` (load, then the in-memory fit), ``chunked`` (read once into chunks),
+    ``streaming`` (read the file again on each pass) or ``dask``.
+
+    Without ``--streaming`` or ``--engine dask``, a file of at least
+    :data:`~training.streaming.CHUNKED_THRESHOLD_BYTES` is fitted in chunks, and one of
+    at least a quarter of the available memory (or
+    :data:`~training.streaming.STREAMING_THRESHOLD_BYTES` where that is unknown) is
+    streamed.
+    """
+    from training.streaming import CHUNKED_THRESHOLD_BYTES, STREAMING_THRESHOLD_BYTES
+
+    if args.engine == "dask":
+        return "dask"
+    if args.scheduler or args.workers is not None:
+        raise fail("train", "--scheduler and --workers need --engine dask", EXIT_USAGE)
+    if args.streaming:
+        return "streaming"
+    if args.data is None or not Path(args.data).is_file():
+        return "memory"
+    size = Path(args.data).stat().st_size
+    available = _available_memory()
+    limit = available // 4 if available else STREAMING_THRESHOLD_BYTES
+    if size >= limit:
+        return "streaming"
+    return "chunked" if size >= CHUNKED_THRESHOLD_BYTES else "memory"
+
+
+def _check_chunked_flags(args: argparse.Namespace, engine: str) -> None:
+    if args.data is None:
+        raise fail("train", f"--engine {engine} / --streaming need --data FILE", EXIT_USAGE)
+    if args.test_size:
+        raise fail(
+            "train",
+            f"--test-size is not available when the data are fitted in chunks ({engine}); "
+            "hold rows out in a separate file",
+            EXIT_USAGE,
+        )
+
+
+def _preload_in_background() -> None:
+    """Import torch (and the ``torch._dynamo`` that the first ``torch.optim.SGD`` step
+    imports) and the statistics' scipy in a thread while the main thread reads and
+    factors the data: pyarrow parses without the GIL, so the imports overlap the I/O."""
+    import threading
+
+    def work() -> None:
+        try:
+            import torch
+            import torch._dynamo  # noqa: F401
+
+            import training.stats  # noqa: F401
+        except Exception:  # pragma: no cover - the main thread imports again and reports
+            pass
+
+    threading.Thread(target=work, name="linreg-preload", daemon=True).start()
+
+
+def _fit_chunked(args: argparse.Namespace, engine: str) -> TrainingRun:
+    """Fit ``args.data`` in chunks (``chunked``, ``streaming``) or on Dask."""
+    import warnings
+
+    from training.data import DataError
+    from training.fit import ConvergenceWarning, DivergenceError
+    from training.stats import CollinearityWarning
+
+    overrides = _overrides(args)
+    features = csv_list(args.features) if args.features else None
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            warnings.simplefilter("ignore", CollinearityWarning)
+            if engine == "dask":
+                from training.dask_fit import fit_dask_file
+
+                return fit_dask_file(
+                    args.data,
+                    target=args.target,
+                    features=features,
+                    scheduler=args.scheduler,
+                    workers=args.workers or 2,
+                    preset=args.preset,
+                    **overrides,
+                )
+            from training.streaming import DEFAULT_CHUNK_ROWS, fit_file
+
+            return fit_file(
+                args.data,
+                target=args.target,
+                features=features,
+                chunk_rows=args.chunk_rows or DEFAULT_CHUNK_ROWS,
+                preset=args.preset,
+                in_memory=engine == "chunked",
+                **overrides,
+            )
+    except (DataError, DivergenceError, ValueError) as exc:
+        raise fail("train", exc, TRAIN_ERROR_STATUS) from exc
 
 
 def _fit(args: argparse.Namespace) -> TrainingRun:
@@ -99,6 +220,12 @@ def _summary(args: argparse.Namespace, run: TrainingRun) -> str:
         f"{getattr(est, 'refinement_steps_', 0)} of them refinement steps, "
         f"{est.fit_seconds_:.3f} s",
     }
+    engine = run.data.get("engine")
+    if engine:
+        extra["Data"] = (
+            f"{run.data['n_rows']:,} rows fitted {engine} ({len(run.data['passes'])} passes); "
+            f"the export is verified on a sample of {run.data['sample_rows']:,} rows"
+        )
     if not est.converged_:
         extra["Warning"] = (
             f"SGD did not converge in {est.n_epochs_} epochs: the parameters and the "
@@ -203,6 +330,31 @@ def register(subparsers: Any) -> None:
     )
     p.add_argument("--no-plots", dest="plots", action="store_false")
     p.add_argument("--show", type=int, default=5, help="rows to predict after export")
+    big = p.add_argument_group(
+        "big data",
+        "files of 64 MiB or more are fitted in chunks (read once, held in chunks); files "
+        "of a quarter of the available memory or more are streamed (read again on each "
+        "pass, memory bounded by the chunk size)",
+    )
+    big.add_argument(
+        "--streaming",
+        action="store_true",
+        help="stream the file whatever its size: memory bounded by --chunk-rows",
+    )
+    big.add_argument("--chunk-rows", type=int, help="rows per chunk when fitting in chunks (16384)")
+    big.add_argument(
+        "--engine",
+        choices=["local", "dask"],
+        default="local",
+        help="local (this process, the default) or dask (a cluster: partitions send "
+        "their factors and gradient sums, never rows)",
+    )
+    big.add_argument("--scheduler", metavar="ADDRESS", help="Dask scheduler, e.g. tcp://host:8786")
+    big.add_argument(
+        "--workers",
+        type=int,
+        help="without --scheduler: worker processes of the local Dask cluster (2)",
+    )
     add_progress_flags(p)
     p.set_defaults(func=_train)
 

@@ -9,7 +9,7 @@ the row (1-based data row; for text files also the 1-based line, header = line 1
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -17,10 +17,19 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-if TYPE_CHECKING:  # pandas is imported where a file is read: `linreg predict` needs none
+if TYPE_CHECKING:  # pandas is imported only to locate faults in odd files
     import pandas as pd
 
-__all__ = ["DATASETS", "DataError", "Table", "load_dataset", "load_table", "validate_xy"]
+__all__ = [
+    "DATASETS",
+    "DataError",
+    "Table",
+    "iter_table_chunks",
+    "load_dataset",
+    "load_table",
+    "table_columns",
+    "validate_xy",
+]
 
 
 class DataError(ValueError):
@@ -170,17 +179,46 @@ def load_table(
     ``features=None`` takes every column but the target. Raises :class:`DataError`
     for a missing file or column, a non-numeric, empty, NaN or infinite cell, an
     empty file, or fewer rows than the model needs.
+
+    The columns are read by pyarrow as typed float64, in parallel (the reader of
+    ``linreg predict``). Only when that fails is the file read again to locate the
+    bad cell: in chunks, by the batch scoring reader, or for a file that is not one
+    record per line (and for Parquet) as text with pandas, which words every other
+    fault.
     """
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: no such file")
+    from training.table_reader import load_fast
+
+    fast = load_fast(path, target, features)
+    if fast is not None:
+        return fast
+    return _load_slow(path, target, features)
+
+
+def _load_slow(path: Path, target: str, features: Sequence[str] | None) -> Table:
+    """The text reader: every cell read as text with pandas, then converted."""
     frame, first_line = _read_frame(path)
     columns = [str(c) for c in frame.columns]
+    frame.columns = columns
+    wanted = _wanted_columns(path, columns, target, features)
+    if len(frame) == 0:
+        raise DataError(f"{path}: the file has a header but no data rows")
+    X = np.column_stack([_numeric_column(frame, c, path, first_line) for c in wanted])
+    y = _numeric_column(frame, target, path, first_line)
+    validate_xy(X, y, source=str(path))
+    return Table(X=X, y=y, features=wanted, target=target, source=str(path))
+
+
+def _wanted_columns(
+    path: Path, columns: list[str], target: str, features: Sequence[str] | None
+) -> list[str]:
+    """The feature columns to read, after checking the header against the request."""
     repeated = sorted(c for c, n in Counter(columns).items() if n > 1)
     if repeated or "" in columns:
         what = f"repeats column name(s) {repeated}" if repeated else "has an empty column name"
         raise DataError(f"{path}: the header {what}; the file has columns {columns}")
-    frame.columns = columns
     wanted = [c for c in columns if c != target] if features is None else list(features)
     if not wanted:
         raise DataError(f"{path}: no feature columns (columns are {columns})")
@@ -191,12 +229,39 @@ def load_table(
     missing = [c for c in [*wanted, target] if c not in columns]
     if missing:
         raise DataError(f"{path}: missing column(s) {missing}; the file has columns {columns}")
-    if len(frame) == 0:
-        raise DataError(f"{path}: the file has a header but no data rows")
-    X = np.column_stack([_numeric_column(frame, c, path, first_line) for c in wanted])
-    y = _numeric_column(frame, target, path, first_line)
-    validate_xy(X, y, source=str(path))
-    return Table(X=X, y=y, features=wanted, target=target, source=str(path))
+    return wanted
+
+
+def table_columns(
+    path: str | Path, *, target: str, features: Sequence[str] | None = None
+) -> list[str]:
+    """The feature columns of a file's header (all but the target when ``features`` is
+    None), checked as :func:`load_table` checks them; reads no data."""
+    from training.table_reader import header_columns
+
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: no such file")
+    return _wanted_columns(path, header_columns(path), target, features)
+
+
+def iter_table_chunks(
+    path: str | Path,
+    *,
+    target: str,
+    features: Sequence[str],
+    chunk_rows: int | None = None,
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """The rows of a file in chunks, ``(X (m, k), y (m,))`` float64, read by the batch
+    scoring reader (CSV blocks parsed on threads, Parquet batches read ahead).
+
+    The first bad cell raises :class:`DataError` naming the file, the column, the row
+    and (text files) the line, as :func:`load_table` does (without the count of bad
+    cells, which would need the rest of the file).
+    """
+    from training.table_reader import stream_chunks
+
+    return stream_chunks(Path(path), target, list(features), chunk_rows)
 
 
 def validate_xy(

@@ -1,0 +1,805 @@
+"""Fits larger than memory: the preconditioned SGD fit over chunks of rows.
+
+Memory is bounded by the chunk size, not the data. The data are read in passes:
+
+1. **The factor pass** summarizes each chunk by a triangular factor and combines
+   them (tall-skinny QR, :mod:`training.tsqr`): the preconditioner of the
+   in-memory fit (scaled, centered, orthogonalized features ``U = (X/d - m) W``,
+   on which the MSE loss has Hessian ``2 I``) and the statistics' building blocks.
+   It also keeps a uniform random sample of rows (``sample_rows``, by random keys),
+   which the export verifies the model on and draws its plots from.
+2. **SGD epochs** on ``torch.nn.Linear`` with ``torch.optim.SGD``. Each epoch first
+   streams the chunks to measure the full-data loss and gradient (the gradient of
+   each chunk's share of the MSE accumulates in ``.grad``), which the history, the
+   divergence guard and the convergence test read, as in :func:`training.sgd.run_sgd`;
+   then full batch takes one step (``lr = 1/2``, exact on ``U``) and mini-batches
+   (``batch_size``) stream the chunks again with shuffled batches within each chunk
+   (``lr = 1 / max_i |u_i|²``, measured in the first pass).
+
+A full-batch fit therefore reads the data three times: factor, step, and the
+measurement that finds it converged (and gives the residual sum of squares at the
+final parameters). The statistics come from the factor and that residual sum
+(:func:`training.tsqr.statistics`): the same definitions and, to rounding, the same
+values as the in-memory fit's; the in-memory fit adds extended-precision refinement
+steps, which a stream would pay one more pass each for, so a streamed fit is as
+accurate as the QR factor (``κ ε`` relative), not beyond.
+
+Sources are callables returning one pass's iterator of ``(X (m, k), y (m,))``
+float64 chunks: :func:`array_chunks` (arrays in memory) and :func:`file_chunks`
+(a CSV, TSV or Parquet file read by the batch scoring reader, with bad cells
+reported by file, line, row and column). :func:`fit_file` and :func:`fit_arrays`
+return a :class:`~training.pipeline.TrainingRun` ready to print and export.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from training.data import DataError
+from training.tsqr import ChunkSummary, Factor, combine, statistics, summarize
+
+if TYPE_CHECKING:
+    import torch
+
+    from training.fit import LinearRegressionSGD
+    from training.pipeline import TrainingRun
+
+__all__ = [
+    "CHUNKED_THRESHOLD_BYTES",
+    "DEFAULT_CHUNK_ROWS",
+    "SAMPLE_ROWS",
+    "STREAMING_THRESHOLD_BYTES",
+    "CachedChunks",
+    "ChunkSource",
+    "Measurement",
+    "array_chunks",
+    "file_chunks",
+    "fit_arrays",
+    "fit_chunks",
+    "fit_file",
+]
+
+#: rows per chunk by default: 16,384 rows of 16 float64 features are 2 MiB (the reader
+#: keeps a few chunks in flight per thread, so this bounds the memory)
+DEFAULT_CHUNK_ROWS = 16_384
+#: rows kept (a uniform random sample) for the export's verification and plots
+SAMPLE_ROWS = 10_000
+#: ``linreg train`` fits a file of at least this many bytes in chunks (read once)
+CHUNKED_THRESHOLD_BYTES = 64 << 20
+#: ``linreg train`` streams a file of at least a quarter of the available memory, or of
+#: this many bytes where the available memory is unknown
+STREAMING_THRESHOLD_BYTES = 2 << 30
+
+#: one pass over the data: ``source()`` iterates ``(X (m, k), y (m,))`` float64 chunks
+ChunkSource = Callable[[], Iterable[tuple[np.ndarray, np.ndarray]]]
+
+
+@dataclass
+class Measurement:
+    """One measuring pass at fixed parameters, in the standardized target's units.
+
+    loss : Σ r² / n with ``r = U θ + b - t``; grad_theta (k,), grad_bias: the MSE
+    gradient; abs_sum : Σ |r|; y_sum : Σ y (raw); max_row : max_i |u_i|² (+1 with an
+    intercept); rows : n.
+    """
+
+    loss: float
+    grad_theta: np.ndarray
+    grad_bias: float
+    abs_sum: float
+    y_sum: float
+    max_row: float
+    rows: int
+
+
+@dataclass
+class PassLog:
+    """Passes over the data and their rows, for the rows-per-second line."""
+
+    passes: list[tuple[str, int, float]] = field(default_factory=list)
+
+    def add(self, name: str, rows: int, seconds: float) -> None:
+        self.passes.append((name, rows, seconds))
+
+    @property
+    def rows(self) -> int:
+        return sum(r for _, r, _ in self.passes)
+
+    @property
+    def seconds(self) -> float:
+        return sum(s for _, _, s in self.passes)
+
+
+# --- sources ----------------------------------------------------------------------------
+
+
+def array_chunks(X: np.ndarray, y: np.ndarray, chunk_rows: int = DEFAULT_CHUNK_ROWS) -> ChunkSource:
+    """Chunks of arrays in memory (views): X (n, k), y (n,)."""
+    X = np.asarray(X, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)
+    if X.ndim == 1:
+        X = X.reshape(-1, 1)
+
+    def one_pass() -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        for lo in range(0, X.shape[0], chunk_rows):
+            yield X[lo : lo + chunk_rows], y[lo : lo + chunk_rows]
+
+    return one_pass
+
+
+def file_chunks(
+    path: str | Path,
+    *,
+    target: str,
+    features: Sequence[str] | None = None,
+    chunk_rows: int | None = DEFAULT_CHUNK_ROWS,
+) -> tuple[ChunkSource, list[str]]:
+    """Chunks of a CSV, TSV or Parquet file and the feature names; each pass reads
+    the file again. Bad data raise :class:`~training.data.DataError` as
+    :func:`training.data.load_table` words them (file, column, row, line)."""
+    from training.data import iter_table_chunks, table_columns
+
+    wanted = table_columns(path, target=target, features=features)
+
+    def one_pass() -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        return iter_table_chunks(path, target=target, features=wanted, chunk_rows=chunk_rows)
+
+    return one_pass, wanted
+
+
+class CachedChunks:
+    """A chunk source that keeps the chunks of its first pass in memory and serves the
+    later passes from there: the data are read (and parsed) once, held once, in
+    chunks, never copied into one array."""
+
+    def __init__(self, source: ChunkSource) -> None:
+        self.source = source
+        self.chunks: list[tuple[np.ndarray, np.ndarray]] | None = None
+
+    def __call__(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        if self.chunks is not None:
+            return iter(self.chunks)
+        return self._first()
+
+    def _first(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        kept: list[tuple[np.ndarray, np.ndarray]] = []
+        for X, y in self.source():
+            # own compact copies: a chunk may be a view of a larger block
+            pair = (np.ascontiguousarray(X), np.ascontiguousarray(y))
+            kept.append(pair)
+            yield pair
+        self.chunks = kept
+
+
+# --- progress ---------------------------------------------------------------------------
+
+
+def _bar(desc: str, total: int | None, progress: bool | None) -> Any:
+    show = sys.stderr.isatty() if progress is None else progress
+    if not show:
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=desc, unit=" rows", unit_scale=True, leave=False)
+
+
+def _timed_pass(
+    source: ChunkSource,
+    name: str,
+    log: PassLog,
+    progress: bool | None,
+    total: int | None,
+    fn: Callable[[np.ndarray, np.ndarray], None],
+) -> int:
+    """Run ``fn`` on every chunk of one pass, with a bar; returns the rows seen."""
+    started = time.perf_counter()
+    bar = _bar(name, total, progress)
+    rows = 0
+    try:
+        for X, y in source():
+            fn(X, y)
+            rows += len(y)
+            if bar is not None:
+                bar.update(len(y))
+    finally:
+        if bar is not None:
+            bar.close()
+    log.add(name, rows, time.perf_counter() - started)
+    return rows
+
+
+# --- the factor pass --------------------------------------------------------------------
+
+
+class _Sample:
+    """A uniform random sample of ``size`` rows: the rows with the smallest random keys."""
+
+    def __init__(self, size: int, seed: int) -> None:
+        self.size = size
+        self.rng = np.random.default_rng(seed)
+        self.keys = np.empty(0)
+        self.X: np.ndarray | None = None
+        self.y = np.empty(0)
+
+    def add(self, X: np.ndarray, y: np.ndarray) -> None:
+        keys = self.rng.random(len(y))
+        if self.X is None:
+            self.X = np.empty((0, X.shape[1]))
+        if self.size <= 0:
+            return
+        keep = np.argsort(keys)[: self.size]  # at most `size` from this chunk
+        allkeys = np.concatenate([self.keys, keys[keep]])
+        allX = np.concatenate([self.X, X[keep]])
+        ally = np.concatenate([self.y, y[keep]])
+        order = np.argsort(allkeys, kind="stable")[: self.size]
+        order.sort()  # keep the file's order
+        self.keys, self.X, self.y = allkeys[order], allX[order], ally[order]
+
+
+def factor_pass(
+    source: ChunkSource,
+    *,
+    fit_intercept: bool,
+    features: Sequence[str],
+    sample_rows: int = SAMPLE_ROWS,
+    seed: int = 0,
+    progress: bool | None = None,
+    log: PassLog | None = None,
+    total: int | None = None,
+) -> tuple[Factor, np.ndarray, np.ndarray]:
+    """The factor of all chunks and a sample of rows: ``(factor, X_sample, y_sample)``."""
+    state: dict[str, ChunkSummary] = {}
+    sample = _Sample(sample_rows, seed)
+    k = len(features)
+
+    def add(X: np.ndarray, y: np.ndarray) -> None:
+        if X.shape[1] != k:
+            raise DataError(f"a chunk has {X.shape[1]} feature columns, expected {k}")
+        s = summarize(X, y, fit_intercept=fit_intercept)
+        state["all"] = combine(state["all"], s) if "all" in state else s
+        sample.add(X, y)
+
+    _timed_pass(source, "factor", log or PassLog(), progress, total, add)
+    if "all" not in state or state["all"].n == 0:
+        raise DataError("the data have no rows")
+    n = state["all"].n
+    p = k + 1 if fit_intercept else k
+    if n <= p:
+        raise DataError(
+            f"{n} row(s) is too few: a model with {k} feature(s) has {p} parameters and "
+            f"needs at least {p + 1} rows (one residual degree of freedom)"
+        )
+    assert sample.X is not None
+    return Factor(state["all"], features), sample.X, sample.y
+
+
+# --- SGD epochs -------------------------------------------------------------------------
+
+
+def _measure_torch(
+    source: ChunkSource,
+    factor: Factor,
+    module: torch.nn.Linear,
+    tdtype: torch.dtype,
+    log: PassLog,
+    progress: bool | None,
+    first: bool,
+) -> Measurement:
+    """The loss and its gradient over all chunks, accumulated in ``.grad`` by autograd."""
+    import torch
+
+    n = factor.n
+    module.zero_grad()
+    acc = {"loss": 0.0, "abs": 0.0, "y": 0.0, "max": 0.0}
+    extra = 1.0 if factor.fit_intercept else 0.0
+
+    def add(X: np.ndarray, y: np.ndarray) -> None:
+        U = factor.orthogonal(X)
+        if first:
+            acc["max"] = max(acc["max"], float(np.max(np.sum(U**2, axis=1))) + extra)
+        t = torch.from_numpy((y - factor.y_shift) / factor.y_scale).to(tdtype).reshape(-1, 1)
+        r = module(torch.from_numpy(U).to(tdtype)) - t
+        loss = (r**2).sum() / n
+        loss.backward()
+        acc["loss"] += float(loss.detach())
+        acc["abs"] += float(r.detach().abs().sum())
+        acc["y"] += float(y.sum())
+
+    rows = _timed_pass(source, "epoch", log, progress, n, add)
+    if rows != n:
+        raise DataError(f"a pass over the data gave {rows} rows, the first gave {n}")
+    grad_b = float(module.bias.grad) if module.bias is not None else 0.0  # type: ignore[arg-type]
+    assert module.weight.grad is not None
+    return Measurement(
+        acc["loss"],
+        module.weight.grad.detach().to(torch.float64).numpy().reshape(-1).copy(),
+        grad_b,
+        acc["abs"],
+        acc["y"],
+        acc["max"],
+        rows,
+    )
+
+
+def _minibatch_pass(
+    source: ChunkSource,
+    factor: Factor,
+    module: torch.nn.Linear,
+    optimizer: Any,
+    tdtype: torch.dtype,
+    batch_size: int,
+    generator: torch.Generator,
+    log: PassLog,
+    progress: bool | None,
+) -> None:
+    """One epoch of shuffled mini-batches within each chunk."""
+    import torch
+
+    loss_fn = torch.nn.MSELoss()
+
+    def add(X: np.ndarray, y: np.ndarray) -> None:
+        U = torch.from_numpy(factor.orthogonal(X)).to(tdtype)
+        t = torch.from_numpy((y - factor.y_shift) / factor.y_scale).to(tdtype).reshape(-1, 1)
+        for idx in torch.randperm(len(y), generator=generator).split(batch_size):
+            optimizer.zero_grad()
+            loss_fn(module(U[idx]), t[idx]).backward()
+            optimizer.step()
+
+    _timed_pass(source, "mini-batches", log, progress, factor.n, add)
+
+
+@dataclass
+class EpochsResult:
+    """Where the epochs ended: raw parameters, the final measurement and the history."""
+
+    params: np.ndarray
+    final: Measurement
+    epochs: int
+    converged: bool
+    lr: float
+    history: list[float]
+    grad_max: float
+
+
+def run_epochs(
+    factor: Factor,
+    measure: Callable[[torch.nn.Linear, bool], Measurement],
+    *,
+    lr: float | None,
+    momentum: float,
+    max_epochs: int,
+    tol: float,
+    early_stop: bool,
+    fit_intercept: bool,
+    seed: int,
+    dtype: str,
+    step_pass: Callable[[torch.nn.Linear, Any], None] | None = None,
+    minibatch: bool = False,
+) -> tuple[EpochsResult, torch.nn.Linear]:
+    """SGD epochs on ``nn.Linear`` over the orthogonalized features.
+
+    ``measure(module, first)`` measures the loss and gradient at the module's
+    parameters over all the data and leaves the gradient in ``.grad``; full batch then
+    steps once, mini-batches call ``step_pass(module, optimizer)``. Ends with a
+    measurement at the final parameters (the residual sum of squares of the statistics).
+    """
+    import torch
+
+    from training.fit import DivergenceError
+    from training.sgd import TORCH_DTYPES
+
+    tdtype = TORCH_DTYPES[dtype]
+    k = factor.k
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        module = torch.nn.Linear(k, 1, bias=fit_intercept, dtype=tdtype)
+    loss_scale = factor.y_scale**2
+    history: list[float] = []
+    optimizer = None
+    chosen = lr
+    epochs, converged, rising = 0, False, 0
+    while True:
+        m = measure(module, epochs == 0)
+        value = m.loss * loss_scale
+        history.append(value)
+        rising = rising + 1 if len(history) > 1 and value > history[-2] else 0
+        if not math.isfinite(value) or value > 100.0 * history[0] or rising >= 100:
+            raise DivergenceError(
+                f"training diverged at epoch {epochs + 1}: the MSE went from {history[0]:.4g} "
+                f"to {value:.4g} with lr={chosen}; leave lr unset to have it chosen"
+            )
+        grad_max = max(float(np.max(np.abs(m.grad_theta))), abs(m.grad_bias))
+        converged = grad_max <= tol
+        if (converged and early_stop) or epochs == max_epochs:
+            break
+        if optimizer is None:
+            if chosen is None:
+                chosen = 1.0 / m.max_row if minibatch else 0.5  # 2 / (λmax + λmin), H = 2I
+            optimizer = torch.optim.SGD(module.parameters(), lr=chosen, momentum=momentum)
+        if minibatch:
+            assert step_pass is not None
+            step_pass(module, optimizer)
+        else:
+            with torch.no_grad():
+                module.weight.grad = torch.from_numpy(m.grad_theta.reshape(1, -1)).to(tdtype)
+                if module.bias is not None:
+                    module.bias.grad = torch.tensor([m.grad_bias], dtype=tdtype)
+            optimizer.step()
+        epochs += 1
+    weight = module.weight.detach().to(torch.float64).numpy().reshape(-1).copy()
+    bias = float(module.bias.detach().to(torch.float64)) if module.bias is not None else 0.0
+    params = factor.to_params(weight, bias)
+    if not np.all(np.isfinite(params)):
+        raise DivergenceError(f"training diverged: non-finite parameters after {epochs} epochs")
+    result = EpochsResult(
+        params, m, max(epochs, 1), converged, float(chosen or 0.5), history, grad_max
+    )
+    return result, module
+
+
+def fitted_estimator(
+    result: EpochsResult,
+    factor: Factor,
+    *,
+    started: float,
+    **params: Any,
+) -> LinearRegressionSGD:
+    """A fitted :class:`~training.fit.LinearRegressionSGD` holding the streamed result:
+    the raw ``nn.Linear`` and the learned attributes its ``fit`` sets."""
+    import torch
+
+    from training.fit import LinearRegressionSGD
+    from training.sgd import TORCH_DTYPES
+
+    est = LinearRegressionSGD(**params)
+    p = result.params
+    k = p.size - 1
+    raw = torch.nn.Linear(k, 1, dtype=TORCH_DTYPES[est.dtype])
+    with torch.no_grad():
+        raw.weight.copy_(torch.from_numpy(p[1:].reshape(1, k)))
+        raw.bias.fill_(float(p[0]))
+    raw.eval()
+    est.module_ = raw
+    est.coef_ = p[1:].copy()
+    est.intercept_ = float(p[0])
+    est.n_features_in_ = k
+    est.n_epochs_ = result.epochs
+    est.refinement_steps_ = 0
+    est.converged_ = bool(result.converged)
+    est.lr_ = result.lr
+    est.loss_history_ = list(result.history)
+    est.fit_seconds_ = time.perf_counter() - started
+    est.hessian_eigenvalues_ = (2.0, 2.0)
+    return est
+
+
+_EST_PARAMS = (
+    "lr",
+    "max_epochs",
+    "tol",
+    "early_stop",
+    "batch_size",
+    "momentum",
+    "fit_intercept",
+    "seed",
+    "dtype",
+    "progress",
+)
+
+
+def _options(preset: str, overrides: dict[str, Any]) -> dict[str, Any]:
+    from training.fit import PRESETS
+
+    if preset not in PRESETS:
+        raise ValueError(f"unknown preset {preset!r}; expected one of {sorted(PRESETS)}")
+    opts: dict[str, Any] = {
+        "lr": None,
+        "max_epochs": 10_000,
+        "tol": 1e-6,
+        "early_stop": True,
+        "batch_size": None,
+        "momentum": 0.0,
+        "fit_intercept": True,
+        "seed": 0,
+        "dtype": "float64",
+        "progress": None,
+    }
+    merged = {**PRESETS[preset], **overrides}
+    if merged.get("standardize") is False or merged.get("orthogonalize") is False:
+        raise ValueError(
+            "a chunked fit always preconditions (standardize and orthogonalize); "
+            "raw-feature presets need the data in memory"
+        )
+    unknown = set(merged) - set(opts) - {"standardize", "orthogonalize"}
+    if unknown:
+        raise ValueError(f"unknown option(s) {sorted(unknown)} for a chunked fit")
+    opts.update({key: value for key, value in merged.items() if key in opts})
+    return opts
+
+
+def fit_chunks(
+    source: ChunkSource,
+    *,
+    features: Sequence[str],
+    target: str,
+    preset: str = "default",
+    source_name: str = "chunks",
+    sample_rows: int = SAMPLE_ROWS,
+    total_rows: int | None = None,
+    engine: str = "streaming",
+    **overrides: Any,
+) -> TrainingRun:
+    """Fit on a chunk source (module docstring) and return a :class:`TrainingRun`.
+
+    ``overrides`` are :class:`~training.fit.LinearRegressionSGD` parameters (``lr``,
+    ``max_epochs``, ``tol``, ``early_stop``, ``batch_size``, ``momentum``,
+    ``fit_intercept``, ``seed``, ``dtype``, ``progress``). ``X_train`` and ``y_train``
+    of the run are a uniform sample of ``sample_rows`` rows; the statistics and the
+    training metrics are of all rows. ``run.data["passes"]`` lists the passes
+    (name, rows, seconds).
+    """
+
+    opts = _options(preset, overrides)
+    with single_threaded_blas():
+        return _fit_chunks(
+            source,
+            features=features,
+            target=target,
+            preset=preset,
+            source_name=source_name,
+            sample_rows=sample_rows,
+            total_rows=total_rows,
+            engine=engine,
+            opts=opts,
+        )
+
+
+def _fit_chunks(
+    source: ChunkSource,
+    *,
+    features: Sequence[str],
+    target: str,
+    preset: str,
+    source_name: str,
+    sample_rows: int,
+    total_rows: int | None,
+    engine: str,
+    opts: dict[str, Any],
+) -> TrainingRun:
+    from training.sgd import TORCH_DTYPES
+
+    started = time.perf_counter()
+    log = PassLog()
+    progress = opts["progress"]
+    fit_intercept = opts["fit_intercept"]
+    factor, X_sample, y_sample = factor_pass(
+        source,
+        fit_intercept=fit_intercept,
+        features=list(features),
+        sample_rows=sample_rows,
+        seed=opts["seed"],
+        progress=progress,
+        log=log,
+        total=total_rows,
+    )
+    tdtype = TORCH_DTYPES[opts["dtype"]]
+    batch_size = opts["batch_size"]
+    minibatch = batch_size is not None and batch_size < factor.n
+    gen = _generator(opts["seed"])
+
+    def measure(module: Any, first: bool) -> Measurement:
+        return _measure_torch(source, factor, module, tdtype, log, progress, first)
+
+    def step_pass(module: Any, optimizer: Any) -> None:
+        _minibatch_pass(source, factor, module, optimizer, tdtype, batch_size, gen, log, progress)
+
+    with single_threaded_torch():
+        result, _ = run_epochs(
+            factor,
+            measure,
+            lr=opts["lr"],
+            momentum=opts["momentum"],
+            max_epochs=opts["max_epochs"],
+            tol=opts["tol"],
+            early_stop=opts["early_stop"],
+            fit_intercept=fit_intercept,
+            seed=opts["seed"],
+            dtype=opts["dtype"],
+            step_pass=step_pass,
+            minibatch=minibatch,
+        )
+    return finish_run(
+        result,
+        factor,
+        X_sample,
+        y_sample,
+        features=features,
+        target=target,
+        preset=preset,
+        source_name=source_name,
+        opts=opts,
+        started=started,
+        log=log,
+        engine=engine,
+    )
+
+
+@contextmanager
+def single_threaded_blas() -> Iterator[None]:
+    """BLAS on one thread while inside: the chunks are small (a GEMM or QR of a few
+    MiB), and BLAS threads would fight the reader's threads for the cores (on a busy
+    2-core machine one chunk's QR measured 0.3 s on 2 threads, 0.04 s on one). Through
+    threadpoolctl when it is installed (scikit-learn brings it); else nothing changes."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - without it BLAS keeps its threads
+        limits: Any = nullcontext()
+    else:
+        limits = threadpool_limits(1, user_api="blas")
+    with limits:
+        yield
+
+
+@contextmanager
+def single_threaded_torch() -> Iterator[None]:
+    """torch's intra-op threads at one while inside (same reason as BLAS's)."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _generator(seed: int) -> torch.Generator:
+    import torch
+
+    return torch.Generator().manual_seed(seed)
+
+
+def finish_run(
+    result: EpochsResult,
+    factor: Factor,
+    X_sample: np.ndarray,
+    y_sample: np.ndarray,
+    *,
+    features: Sequence[str],
+    target: str,
+    preset: str,
+    source_name: str,
+    opts: dict[str, Any],
+    started: float,
+    log: PassLog,
+    engine: str,
+) -> TrainingRun:
+    """The :class:`TrainingRun` of a chunked fit: statistics from the factor and the
+    final measurement, metrics of all rows, the sample as ``X_train``/``y_train``."""
+    import warnings
+
+    from training.fit import ConvergenceWarning
+    from training.pipeline import TrainingRun
+
+    n = factor.n
+    final = result.final
+    scale = factor.y_scale
+    rss = final.loss * n * scale**2
+    st = statistics(factor, result.params, rss, features=list(features))
+    y_mean = final.y_sum / n
+    # regression_metrics' R² is always against the centered total sum of squares
+    centered_tss = factor.tss if factor.fit_intercept else factor.tss - n * y_mean**2
+    metrics: dict[str, Any] = {
+        "train": {
+            "n_samples": n,
+            "mse": rss / n,
+            "rmse": float(np.sqrt(rss / n)),
+            "mae": final.abs_sum * scale / n,
+            "r2": float(1.0 - rss / centered_tss) if centered_tss > 0 else float("nan"),
+        },
+        "heldout": None,
+    }
+    if not result.converged:
+        warnings.warn(
+            ConvergenceWarning(
+                f"SGD did not converge in {result.epochs} epochs: the largest gradient "
+                f"component is {result.grad_max:.3g} > tol={opts['tol']:g}"
+            ),
+            stacklevel=3,
+        )
+    est = fitted_estimator(
+        result, factor, started=started, **{key: opts[key] for key in _EST_PARAMS}
+    )
+    data = {
+        "source": source_name,
+        "n_train": n,
+        "n_heldout": 0,
+        "test_size": 0.0,
+        "n_rows": n,
+        "engine": engine,
+        "sample_rows": int(len(y_sample)),
+        "passes": [
+            {"pass": name, "rows": rows, "seconds": round(sec, 6)} for name, rows, sec in log.passes
+        ],
+    }
+    return TrainingRun(est, list(features), target, X_sample, y_sample, st, metrics, preset, data)
+
+
+def fit_arrays(
+    X: np.ndarray,
+    y: np.ndarray,
+    *,
+    features: Sequence[str] | None = None,
+    target: str = "y",
+    chunk_rows: int = DEFAULT_CHUNK_ROWS,
+    preset: str = "default",
+    **overrides: Any,
+) -> TrainingRun:
+    """:func:`fit_chunks` over arrays in memory (X (n, k), y (n,)), ``chunk_rows`` at a time:
+    the extra memory of the fit is that of one chunk."""
+    from training.data import validate_xy
+
+    X = np.asarray(X, dtype=np.float64)
+    if X.ndim == 1:
+        X = X.reshape(-1, 1)
+    y = np.asarray(y, dtype=np.float64)
+    validate_xy(X, y, source="fit", fit_intercept=overrides.get("fit_intercept", True))
+    names = list(features) if features is not None else [f"x{i}" for i in range(X.shape[1])]
+    return fit_chunks(
+        array_chunks(X, y, chunk_rows),
+        features=names,
+        target=target,
+        preset=preset,
+        source_name="in-memory",
+        total_rows=X.shape[0],
+        engine="chunked",
+        **overrides,
+    )
+
+
+def fit_file(
+    path: str | Path,
+    *,
+    target: str,
+    features: Sequence[str] | None = None,
+    chunk_rows: int | None = DEFAULT_CHUNK_ROWS,
+    preset: str = "default",
+    in_memory: bool = False,
+    **overrides: Any,
+) -> TrainingRun:
+    """Fit on a CSV, TSV or Parquet file: :func:`fit_chunks` over its chunks.
+
+    ``in_memory=False`` reads the file again on each pass (memory bounded by the chunk
+    size); ``True`` reads it once and keeps its chunks in memory (:class:`CachedChunks`).
+    """
+    source, wanted = file_chunks(path, target=target, features=features, chunk_rows=chunk_rows)
+    return fit_chunks(
+        CachedChunks(source) if in_memory else source,
+        features=wanted,
+        target=target,
+        preset=preset,
+        source_name=str(path),
+        engine="chunked" if in_memory else "streaming",
+        **overrides,
+    )
+
+
+def rows_per_second(run: TrainingRun) -> str:
+    """The final line: rows read, passes and the rate."""
+    passes = run.data.get("passes", [])
+    rows = sum(p["rows"] for p in passes)
+    seconds = sum(p["seconds"] for p in passes)
+    rate = rows / seconds if seconds > 0 else float("inf")
+    return (
+        f"{run.data.get('n_rows', 0):,} rows, {len(passes)} passes ({rows:,} rows read) in "
+        f"{seconds:.2f} s: {rate:,.0f} rows/s"
+    )
