@@ -102,6 +102,7 @@ from inference.manifest import (
     Manifest,
     file_digest,
 )
+from training.folding import UnsupportedModelError, check_model_type
 from training.pipeline import TrainingRun
 
 __all__ = [
@@ -526,7 +527,7 @@ def _move_into_place(staging: Path, destination: Path, overwrite: bool) -> None:
 
 
 def export_model(
-    run: TrainingRun,
+    run: Any,
     directory: str | Path,
     *,
     name: str | None = None,
@@ -534,8 +535,21 @@ def export_model(
     plots: bool = True,
     dtype: str = "auto",
     allow_unconverged: bool = True,
+    X: Any = None,
+    y: Any = None,
+    features: list[str] | None = None,
+    target: str | None = None,
+    sample_weight: Any = None,
 ) -> Path:
     """Write ``model.onnx``, ``model.pt``, ``manifest.json`` and plots to ``directory``.
+
+    ``run`` is a :class:`~training.pipeline.TrainingRun`, or a fitted
+    :class:`~training.fit.LinearRegressionSGD` or scikit-learn ``Pipeline`` of
+    affine scalers followed by one (folded into one linear graph on raw features,
+    :mod:`training.folding`) together with its training data ``X``, ``y`` (and
+    ``sample_weight`` of a weighted fit) for the manifest's statistics; ``features``
+    and ``target`` name them (:meth:`TrainingRun.from_estimator`). Anything else
+    raises :class:`~training.folding.UnsupportedModelError`.
 
     Every artifact is verified against the eager model (module docstring) before
     the directory appears. Replacing an existing directory needs ``overwrite=True``.
@@ -543,6 +557,16 @@ def export_model(
     ``allow_unconverged=False`` refuses a fit that did not converge; the manifest
     records the choice. Returns the destination path.
     """
+    if not isinstance(run, TrainingRun):
+        check_model_type(run)
+        if X is None or y is None:
+            raise UnsupportedModelError(
+                f"export: got a {type(run).__name__} without its training data; pass X= and "
+                "y= (the rows it was fitted on, for the manifest's statistics), or a TrainingRun"
+            )
+        run = TrainingRun.from_estimator(
+            run, X, y, features=features, target=target, sample_weight=sample_weight
+        )
     if not run.estimator.converged_ and not allow_unconverged:
         raise ExportError(
             f"the fit did not converge in {run.estimator.n_epochs_} epochs; refusing to export "

@@ -24,11 +24,25 @@ trains on raw features. The ``tutorial`` preset reproduces the recipe of the
 tutorial this project started from (fitting ``nn.Linear`` with SGD on the
 plant-richness data): raw features, ``lr=0.002``, 6000 full-batch epochs, no
 early stop.
+
+``sample_weight`` makes the fit weighted least squares: rows of the features and
+the target are multiplied by ``√w`` (the weights rescaled to mean 1, which does not
+change the solution), so the intercept's column is ``√w`` rather than ones; it
+becomes the last input of an ``nn.Linear`` without bias, which SGD trains exactly
+as before (with the QR preconditioner, that column is orthogonal to the weighted,
+centered features: :mod:`training.lstsq`). Without weights nothing of this runs.
+
+The estimator is a scikit-learn regressor: parameters come from the constructor
+(``get_params``, ``set_params``, ``clone``), input goes through scikit-learn's
+``validate_data`` (``n_features_in_``, ``feature_names_in_``), ``score`` is R², and
+``check_estimator`` passes except for :data:`EXPECTED_FAILED_CHECKS`. Pickles hold
+the fitted ``nn.Linear`` as numpy arrays and rebuild it on load.
 """
 
 from __future__ import annotations
 
 import math
+import numbers
 import time
 import warnings
 from dataclasses import dataclass
@@ -36,12 +50,18 @@ from typing import Any, Literal
 
 import numpy as np
 import torch
+from sklearn.base import BaseEstimator, RegressorMixin
+from sklearn.exceptions import ConvergenceWarning as _SklearnConvergenceWarning
+from sklearn.exceptions import NotFittedError  # scikit-learn's own, importable from here
+from sklearn.utils import check_array
+from sklearn.utils.validation import check_is_fitted, validate_data
 
 from training.data import DataError, validate_xy
 from training.lstsq import EXTENDED, LeastSquares, RefinementState
 from training.sgd import TORCH_DTYPES, DivergenceError, progress_bar, run_sgd, sgd_projection
 
 __all__ = [
+    "EXPECTED_FAILED_CHECKS",
     "PRESETS",
     "ConvergenceWarning",
     "DivergenceError",
@@ -65,28 +85,18 @@ PRESETS: dict[str, dict[str, Any]] = {
     },
 }
 
-_PARAM_NAMES = (
-    "lr",
-    "max_epochs",
-    "tol",
-    "early_stop",
-    "batch_size",
-    "momentum",
-    "standardize",
-    "orthogonalize",
-    "fit_intercept",
-    "seed",
-    "dtype",
-    "progress",
-)
+#: The checks of ``sklearn.utils.estimator_checks.check_estimator`` that cannot
+#: apply to this estimator, with the reason (pass as ``expected_failed_checks``).
+EXPECTED_FAILED_CHECKS: dict[str, str] = {
+    "check_sample_weight_equivalence_on_dense_data": (
+        "fits 30 features on 15 rows: least squares needs more rows than parameters "
+        "and refuses an underdetermined fit"
+    ),
+}
 
 
-class ConvergenceWarning(UserWarning):
+class ConvergenceWarning(_SklearnConvergenceWarning):
     """SGD stopped at ``max_epochs`` before its gradient fell below ``tol``."""
-
-
-class NotFittedError(ValueError, AttributeError):
-    """The estimator was used before ``fit``."""
 
 
 @dataclass
@@ -102,10 +112,17 @@ class _Prepared:
     x_shift: np.ndarray | None = None
     x_scale: np.ndarray | None = None
     lstsq: LeastSquares | None = None
+    #: (n,) ``√w`` of the weights rescaled to mean 1, or None without weights
+    root_weight: np.ndarray | None = None
+    #: the intercept's column ``√w`` is the last feature (weighted, with an intercept)
+    bias_in_features: bool = False
 
     def to_params(self, weight: np.ndarray, bias: float) -> np.ndarray:
         """``[intercept, *coef]`` on raw features for ``features @ weight + bias``."""
-        w, b = self.y_scale * np.asarray(weight), self.y_shift + self.y_scale * bias
+        weight = np.asarray(weight)
+        if self.bias_in_features:
+            weight, bias = weight[:-1], float(weight[-1])
+        w, b = self.y_scale * weight, self.y_shift + self.y_scale * bias
         if self.lstsq is not None:
             x = self.lstsq.from_orthogonal(w, b)
             params = self.lstsq.to_params(x)
@@ -115,8 +132,8 @@ class _Prepared:
         return np.concatenate([[b - float(coef @ self.x_shift)], coef])
 
 
-class LinearRegressionSGD:
-    """Linear regression trained by SGD on ``torch.nn.Linear``, scikit-learn style.
+class LinearRegressionSGD(RegressorMixin, BaseEstimator):
+    """Linear regression trained by SGD on ``torch.nn.Linear``, a scikit-learn regressor.
 
     Parameters
     ----------
@@ -156,6 +173,8 @@ class LinearRegressionSGD:
     module_ : torch.nn.Linear
         The fitted model, acting on raw features, in ``dtype``.
     n_features_in_ : int
+    feature_names_in_ : ndarray of shape (n_features_in_,), str
+        Only when fitted on a table with string column names (a pandas DataFrame).
     n_epochs_ : int
         Epochs run: SGD epochs plus refinement steps.
     refinement_steps_ : int
@@ -205,9 +224,45 @@ class LinearRegressionSGD:
             raise ValueError(f"unknown preset {preset!r}; expected one of {sorted(PRESETS)}")
         return cls(**{**PRESETS[preset], **overrides})
 
-    def get_params(self, deep: bool = True) -> dict[str, Any]:
-        """The constructor parameters, as scikit-learn's ``get_params``."""
-        return {name: getattr(self, name) for name in _PARAM_NAMES}
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = False
+        tags.input_tags.sparse = False
+        tags.target_tags.single_output = True
+        tags.target_tags.multi_output = False
+        return tags
+
+    def __sklearn_is_fitted__(self) -> bool:
+        return hasattr(self, "module_")
+
+    def __getstate__(self) -> dict[str, Any]:
+        # the fitted nn.Linear travels as numpy arrays: no torch tensors in the pickle
+        state = dict(super().__getstate__())  # object's state is __dict__ itself
+        module = state.get("module_")
+        if isinstance(module, torch.nn.Linear):
+            state["module_"] = {
+                "weight": module.weight.detach().numpy().copy(),
+                "bias": None if module.bias is None else module.bias.detach().numpy().copy(),
+            }
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        module = state.get("module_")
+        if isinstance(module, dict):
+            weight = torch.from_numpy(np.array(module["weight"]))
+            layer = torch.nn.utils.skip_init(
+                torch.nn.Linear,
+                weight.shape[1],
+                weight.shape[0],
+                bias=module["bias"] is not None,
+                dtype=weight.dtype,
+            )
+            with torch.no_grad():
+                layer.weight.copy_(weight)
+                if module["bias"] is not None:
+                    layer.bias.copy_(torch.from_numpy(np.array(module["bias"])))
+            state = {**state, "module_": layer.eval()}
+        super().__setstate__(state)
 
     def _check_params(self) -> None:
         if self.dtype not in TORCH_DTYPES:
@@ -216,7 +271,9 @@ class LinearRegressionSGD:
             raise ValueError(f"lr must be a positive number or None, got {self.lr!r}")
         if int(self.max_epochs) != self.max_epochs or self.max_epochs < 1:
             raise ValueError(f"max_epochs must be a positive integer, got {self.max_epochs!r}")
-        if self.batch_size is not None and self.batch_size < 1:
+        if self.batch_size is not None and (
+            int(self.batch_size) != self.batch_size or self.batch_size < 1
+        ):
             raise ValueError(
                 f"batch_size must be a positive integer or None, got {self.batch_size}"
             )
@@ -225,8 +282,13 @@ class LinearRegressionSGD:
         if not self.tol > 0:
             raise ValueError(f"tol must be positive, got {self.tol}")
 
-    def _prepare(self, X: np.ndarray, y: np.ndarray) -> _Prepared:
-        """Scale, center and orthogonalize as configured (module docstring)."""
+    def _prepare(self, X: np.ndarray, y: np.ndarray, weight: np.ndarray | None) -> _Prepared:
+        """Scale, center and orthogonalize as configured (module docstring).
+
+        ``weight`` (n,) are the sample weights rescaled to mean 1, or None.
+        """
+        if weight is not None:
+            return self._prepare_weighted(X, y, weight)
         n, k = X.shape
         if self.fit_intercept:
             y_shift = float(y.mean())
@@ -241,9 +303,74 @@ class LinearRegressionSGD:
             return _Prepared(
                 ls.orthogonal_features(), target, y_shift, y_scale, (2.0, 2.0), lstsq=ls
             )
+        x_shift, x_scale = self._feature_scaling(X, None)
+        features = (X - x_shift) / x_scale
+        design = np.column_stack([features, np.ones(n)]) if self.fit_intercept else features
+        return _Prepared(
+            features,
+            target,
+            y_shift,
+            y_scale,
+            _hessian_extremes(design),
+            x_shift=x_shift,
+            x_scale=x_scale,
+        )
+
+    def _prepare_weighted(self, X: np.ndarray, y: np.ndarray, weight: np.ndarray) -> _Prepared:
+        """:meth:`_prepare` for weighted least squares: rows times ``√w``, and the
+        intercept's column ``√w`` appended to the features (module docstring)."""
+        sw = np.sqrt(weight)
+        if self.fit_intercept:
+            y_shift = float(np.average(y, weights=weight))
+            y_scale = float(np.sqrt(np.average((y - y_shift) ** 2, weights=weight))) or 1.0
+        else:
+            y_shift, y_scale = 0.0, float(np.sqrt(np.average(y**2, weights=weight))) or 1.0
+        if not self.standardize:
+            y_shift, y_scale = 0.0, 1.0
+        target = sw * (y - y_shift) / y_scale
+        extra = [sw] if self.fit_intercept else []
+        if self.standardize and self.orthogonalize:
+            ls = LeastSquares(X, fit_intercept=self.fit_intercept, sample_weight=weight)
+            features = np.column_stack([ls.orthogonal_features(), *extra])
+            return _Prepared(
+                features,
+                target,
+                y_shift,
+                y_scale,
+                (2.0, 2.0),
+                lstsq=ls,
+                root_weight=sw,
+                bias_in_features=self.fit_intercept,
+            )
+        x_shift, x_scale = self._feature_scaling(X, weight)
+        features = np.column_stack([sw[:, None] * ((X - x_shift) / x_scale), *extra])
+        return _Prepared(
+            features,
+            target,
+            y_shift,
+            y_scale,
+            _hessian_extremes(features),
+            x_shift=x_shift,
+            x_scale=x_scale,
+            root_weight=sw,
+            bias_in_features=self.fit_intercept,
+        )
+
+    def _feature_scaling(
+        self, X: np.ndarray, weight: np.ndarray | None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """``(shift, scale)`` (k,) of the columns: (weighted) mean and standard deviation
+        with ``standardize``, else 0 and 1."""
+        k = X.shape[1]
         if self.standardize:
-            x_shift = X.mean(axis=0) if self.fit_intercept else np.zeros(k)
-            x_scale = np.sqrt(np.mean((X - x_shift) ** 2, axis=0))
+            if weight is None:
+                x_shift = X.mean(axis=0) if self.fit_intercept else np.zeros(k)
+                x_scale = np.sqrt(np.mean((X - x_shift) ** 2, axis=0))
+            else:
+                x_shift = (
+                    np.average(X, axis=0, weights=weight) if self.fit_intercept else np.zeros(k)
+                )
+                x_scale = np.sqrt(np.average((X - x_shift) ** 2, axis=0, weights=weight))
             constant = np.flatnonzero(x_scale == 0)
             if constant.size:
                 raise DataError(
@@ -252,18 +379,7 @@ class LinearRegressionSGD:
                 )
         else:
             x_shift, x_scale = np.zeros(k), np.ones(k)
-        features = (X - x_shift) / x_scale
-        design = np.column_stack([features, np.ones(n)]) if self.fit_intercept else features
-        eig = np.linalg.eigvalsh(2.0 * design.T @ design / n)
-        return _Prepared(
-            features,
-            target,
-            y_shift,
-            y_scale,
-            (float(max(eig[0], 0.0)), float(eig[-1])),
-            x_shift=x_shift,
-            x_scale=x_scale,
-        )
+        return x_shift, x_scale
 
     def _learning_rate(self, prep: _Prepared) -> float:
         if self.lr is not None:
@@ -274,30 +390,46 @@ class LinearRegressionSGD:
             return 2.0 / (lam_max + lam_min)
         # Every mini-batch Hessian is at most 2 max_i |z_i|², so this step never
         # expands the error on any batch, whatever the shuffle.
-        rows = np.sum(prep.features**2, axis=1) + (1.0 if self.fit_intercept else 0.0)
+        bias = self.fit_intercept and not prep.bias_in_features
+        rows = np.sum(prep.features**2, axis=1) + (1.0 if bias else 0.0)
         return 1.0 / float(np.max(rows))
 
-    def fit(self, X: Any, y: Any) -> LinearRegressionSGD:
+    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> LinearRegressionSGD:
         """Fit on ``X`` of shape (n_samples, n_features) and ``y`` of shape (n_samples,).
+
+        ``X`` may be any array-like scikit-learn accepts (a pandas DataFrame sets
+        ``feature_names_in_``). ``sample_weight`` of shape (n_samples,), non-negative,
+        makes the fit weighted least squares (module docstring).
 
         Returns ``self``. Raises :class:`~training.data.DataError` for unusable data
         (naming exactly collinear columns) and :class:`DivergenceError` when the loss
         blows up; warns :class:`ConvergenceWarning` when SGD ends unconverged.
         """
         self._check_params()
-        X = np.asarray(X, dtype=np.float64)
-        y = np.asarray(y, dtype=np.float64)
-        if X.ndim == 1:
-            X = X.reshape(-1, 1)
+        # finiteness of X is checked below, naming the row and column
+        X, y = validate_data(self, X, y, dtype=np.float64, ensure_all_finite=False, y_numeric=True)
+        n, k = X.shape
+        n_params = k + 1 if self.fit_intercept else k
+        if n <= n_params:
+            raise DataError(
+                f"fit: {n} row(s) is too few (n_samples={n}): a model with {k} feature(s) "
+                f"has {n_params} parameters and needs at least {n_params + 1} rows (one "
+                "residual degree of freedom)"
+            )
         validate_xy(X, y, source="fit", fit_intercept=self.fit_intercept)
+        weight = _sample_weight(sample_weight, n)
         started = time.perf_counter()
-        prep = self._prepare(X, y)
+        prep = self._prepare(X, y, weight)
         lr = self._learning_rate(prep)
         tdtype = TORCH_DTYPES[self.dtype]
-        k = X.shape[1]
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(self.seed)
-            module = torch.nn.Linear(k, 1, bias=self.fit_intercept, dtype=tdtype)
+            module = torch.nn.Linear(
+                prep.features.shape[1],
+                1,
+                bias=self.fit_intercept and not prep.bias_in_features,
+                dtype=tdtype,
+            )
         features = torch.from_numpy(prep.features).to(tdtype)
         lam_max = prep.hessian_eigenvalues[1]
         result = run_sgd(
@@ -326,7 +458,7 @@ class LinearRegressionSGD:
         steps = 0
         full_batch = self.batch_size is None or self.batch_size >= X.shape[0]
         if prep.lstsq is not None and full_batch and result.converged:
-            params, steps = self._refine(prep.lstsq, features, y, params, history)
+            params, steps = self._refine(prep, features, y, params, history)
         history.append(float(np.mean(np.square(_residuals(prep, X, y, params)))))
         if not result.converged:
             warnings.warn(
@@ -342,20 +474,30 @@ class LinearRegressionSGD:
 
     def _refine(
         self,
-        ls: LeastSquares,
+        prep: _Prepared,
         features: torch.Tensor,
         y: np.ndarray,
         params: np.ndarray,
         history: list[float],
     ) -> tuple[np.ndarray, int]:
         """Refinement steps (module docstring), each one SGD step on ``features``."""
+        ls = prep.lstsq
+        assert ls is not None
         x0 = ls.from_params(params if self.fit_intercept else params[1:])
         state = RefinementState(x0, np.zeros(ls.n, dtype=EXTENDED))
+        project = sgd_projection(features, self.fit_intercept and not prep.bias_in_features)
+        if prep.bias_in_features:
+            step = project
+
+            def project(target: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                theta, _, fitted = step(target)  # the last input is the intercept's column
+                return theta[:-1], np.asarray(theta[-1]), fitted
+
         state, steps = ls.refine(
             y,
             np.zeros(ls.p),
             state,
-            project=sgd_projection(features, self.fit_intercept),
+            project=project,
             on_step=lambda r: history.append(float(np.mean(np.square(r)))),
         )
         refined = ls.to_params(np.asarray(state.x, dtype=np.float64))
@@ -381,7 +523,6 @@ class LinearRegressionSGD:
         self.module_ = raw
         self.coef_ = params[1:].copy()
         self.intercept_ = float(params[0])
-        self.n_features_in_ = k
         self.n_epochs_ = result.epochs + steps
         self.refinement_steps_ = steps
         self.converged_ = bool(result.converged)
@@ -390,34 +531,56 @@ class LinearRegressionSGD:
         self.fit_seconds_ = time.perf_counter() - started
         self.hessian_eigenvalues_ = prep.hessian_eigenvalues
 
-    def _check_fitted(self) -> None:
-        if not hasattr(self, "module_"):
-            raise NotFittedError("this LinearRegressionSGD is not fitted yet; call fit(X, y) first")
-
     def predict(self, X: Any) -> np.ndarray:
         """Predict with the fitted ``nn.Linear``.
 
-        X : array-like of shape (n_samples, n_features). Returns ndarray of shape
-        (n_samples,) in the model's dtype.
+        X : array-like of shape (n_samples, n_features), with the column names of
+        the fit when it was a DataFrame. Returns ndarray of shape (n_samples,) in the
+        model's dtype. Raises scikit-learn's ``NotFittedError`` before ``fit``.
         """
-        self._check_fitted()
-        X = np.asarray(X, dtype=np.float64)
-        if X.ndim == 1:
-            X = X.reshape(1, -1) if X.shape[0] == self.n_features_in_ else X.reshape(-1, 1)
-        if X.ndim != 2 or X.shape[1] != self.n_features_in_:
-            raise ValueError(
-                f"X has shape {X.shape}, but this model expects {self.n_features_in_} features"
-            )
+        check_is_fitted(self)
+        X = validate_data(self, X, reset=False, dtype=np.float64)
+        if not X.flags.writeable:  # torch.from_numpy warns on read-only memory
+            X = X.copy()
         with torch.no_grad():
             out = self.module_(torch.from_numpy(X).to(self.module_.weight.dtype))
         return out.numpy().reshape(-1)
 
 
+def _sample_weight(sample_weight: Any, n: int) -> np.ndarray | None:
+    """Weights (n,) rescaled to mean 1 (the least-squares solution does not change),
+    or None. Raises ``ValueError`` for a wrong shape, negative or non-finite weights,
+    or weights summing to 0."""
+    if sample_weight is None:
+        return None
+    if isinstance(sample_weight, numbers.Real):
+        sample_weight = np.full(n, float(sample_weight))
+    w = check_array(sample_weight, ensure_2d=False, dtype=np.float64, input_name="sample_weight")
+    if w.ndim != 1 or w.shape[0] != n:
+        raise ValueError(f"sample_weight.shape == {w.shape}, expected ({n},)!")
+    if np.any(w < 0):
+        raise ValueError(f"fit: sample_weight has a negative value at row {np.argmax(w < 0) + 1}")
+    total = float(w.sum())
+    if not total > 0:
+        raise ValueError(
+            "fit: the sample weights sum to zero; at least one row needs a positive weight"
+        )
+    return w * (n / total)
+
+
+def _hessian_extremes(design: np.ndarray) -> tuple[float, float]:
+    """Smallest (at least 0) and largest eigenvalue of ``2 designᵀ design / n``."""
+    eig = np.linalg.eigvalsh(2.0 * design.T @ design / design.shape[0])
+    return float(max(eig[0], 0.0)), float(eig[-1])
+
+
 def _residuals(prep: _Prepared, X: np.ndarray, y: np.ndarray, params: np.ndarray) -> np.ndarray:
-    """``y - [1, X] params`` (n,); in extended precision when the problem was factored."""
+    """``y - [1, X] params`` (n,), times ``√w`` with weights; in extended precision when
+    the problem was factored."""
     if prep.lstsq is not None:
         return prep.lstsq.residuals(y, params if prep.lstsq.fit_intercept else params[1:])
-    return y - X @ params[1:] - params[0]
+    resid = y - X @ params[1:] - params[0]
+    return resid if prep.root_weight is None else prep.root_weight * resid
 
 
 def _divergence_message(

@@ -30,6 +30,14 @@ least-squares parameters and residuals; with ``b = 0, c = e_j`` it gives
 ``x = -(AᵀA)⁻¹ e_j``, so the covariance comes from the triangular factor and
 refinement too, never from inverting ``ZᵀZ``.
 
+**Weights.** With ``sample_weight`` ``w`` the problem is weighted least squares:
+every row of ``Z`` and of the target is multiplied by ``√w``, so the intercept
+column becomes ``√w``. The features are centered by the *weighted* mean ``m``,
+which keeps ``√w (X - m)`` orthogonal to ``√w``; then ``Q̂ = [√w / ‖√w‖, Q]`` and
+``R̂ = [[‖√w‖ / d₀, ‖√w‖ m], [0, R]]`` (``‖√w‖ = √n`` without weights), and
+everything else is the same algorithm on the weighted design. Without weights
+the code takes exactly the unweighted path.
+
 The SGD trainer (:mod:`training.fit`) runs ``torch.optim.SGD`` on ``U`` and
 takes its refinement steps through :meth:`LeastSquares.refinement_target` and
 :meth:`LeastSquares.from_orthogonal`; :meth:`LeastSquares.solve` is the same
@@ -86,6 +94,8 @@ class LeastSquares:
         Whether the design has a column of ones (first).
     feature_names : sequence of str, optional
         Used in the error naming exactly collinear columns.
+    sample_weight : ndarray of shape (n_samples,), optional
+        Non-negative row weights: weighted least squares (module docstring).
 
     Raises :class:`~training.data.DataError` when the design is rank-deficient
     (exactly collinear columns, or a constant column beside the intercept), naming
@@ -98,9 +108,14 @@ class LeastSquares:
         *,
         fit_intercept: bool = True,
         feature_names: Sequence[str] | None = None,
+        sample_weight: np.ndarray | None = None,
     ) -> None:
         X = np.asarray(X, dtype=np.float64)
         n, k = X.shape
+        #: (n,) ``√w``, or None without weights
+        self.root_weight = (
+            None if sample_weight is None else np.sqrt(np.asarray(sample_weight, dtype=np.float64))
+        )
         self.n, self.k = n, k
         self.fit_intercept = fit_intercept
         self.p = k + 1 if fit_intercept else k
@@ -112,13 +127,22 @@ class LeastSquares:
         self.feature_scale = 2.0 ** np.round(np.log2(norms))
         self.intercept_scale = 2.0 ** np.round(np.log2(np.sqrt(n))) if fit_intercept else 1.0
         Xs = X / self.feature_scale
-        self.mean = Xs.mean(axis=0) if fit_intercept else np.zeros(k)
-        self.Q, self.R = np.linalg.qr(Xs - self.mean if fit_intercept else Xs)
+        sw = self.root_weight
+        if sw is None:
+            self.mean = Xs.mean(axis=0) if fit_intercept else np.zeros(k)
+            self.Q, self.R = np.linalg.qr(Xs - self.mean if fit_intercept else Xs)
+            #: ``‖√w‖``: the norm of the (unscaled) intercept column
+            self.intercept_norm = np.sqrt(n)
+        else:
+            w = sw * sw
+            self.mean = w @ Xs / w.sum() if fit_intercept else np.zeros(k)
+            self.Q, self.R = np.linalg.qr(sw[:, None] * (Xs - self.mean))
+            self.intercept_norm = float(np.sqrt(w.sum()))
         self._check_rank(Xs)
         R_hat = np.zeros((self.p, self.p))
         if fit_intercept:
-            R_hat[0, 0] = np.sqrt(n) / self.intercept_scale
-            R_hat[0, 1:] = np.sqrt(n) * self.mean
+            R_hat[0, 0] = self.intercept_norm / self.intercept_scale
+            R_hat[0, 1:] = self.intercept_norm * self.mean
             R_hat[1:, 1:] = self.R
         else:
             R_hat[:] = self.R
@@ -164,11 +188,19 @@ class LeastSquares:
     # --- orthogonalized features for SGD -------------------------------------------------
 
     def orthogonal_features(self) -> np.ndarray:
-        """``U = √n Q`` of shape (n, k), float64: ``UᵀU / n = I``, ``Uᵀ1 = 0``."""
+        """``U = √n Q`` of shape (n, k), float64: ``UᵀU / n = I``, ``Uᵀ1 = 0``
+        (``Uᵀ√w = 0`` with weights)."""
         return np.sqrt(self.n) * self.Q
 
+    def intercept_column(self) -> np.ndarray:
+        """(n,) the column the intercept multiplies in the weighted problem: ``√w``
+        (ones without weights). The ``bias`` of :meth:`from_orthogonal` is its
+        coefficient."""
+        return np.ones(self.n) if self.root_weight is None else self.root_weight
+
     def from_orthogonal(self, theta: np.ndarray, bias: np.ndarray | float) -> np.ndarray:
-        """Parameters ``x`` of ``A`` for the predictor ``U θ + bias``.
+        """Parameters ``x`` of ``A`` for the predictor ``U θ + bias`` (``U θ + bias √w``
+        with weights).
 
         theta : (k,) or (k, m); bias : scalar or (m,). Returns (p,) or (p, m), float64.
         """
@@ -190,27 +222,42 @@ class LeastSquares:
 
     def _design_block(self, lo: int, hi: int) -> np.ndarray:
         Xs = (self.X[lo:hi] / self.feature_scale).astype(EXTENDED)
-        if not self.fit_intercept:
+        if self.fit_intercept:
+            ones = np.full((hi - lo, 1), 1.0 / self.intercept_scale, dtype=EXTENDED)
+            Xs = np.hstack([ones, Xs])
+        if self.root_weight is None:
             return Xs
-        ones = np.full((hi - lo, 1), 1.0 / self.intercept_scale, dtype=EXTENDED)
-        return np.hstack([ones, Xs])
+        return self.root_weight[lo:hi, None].astype(EXTENDED) * Xs
+
+    def _target_block(self, b: np.ndarray, lo: int, hi: int) -> np.ndarray:
+        """Rows ``lo:hi`` of the target in extended precision (``√w b`` with weights:
+        ``b`` is always on the unweighted scale)."""
+        block = np.asarray(b[lo:hi], dtype=np.float64).astype(EXTENDED)
+        if self.root_weight is None:
+            return block
+        sw = self.root_weight[lo:hi].astype(EXTENDED)
+        return sw * block if block.ndim == 1 else sw[:, None] * block
 
     def augmented_residuals(
         self, b: np.ndarray, c: np.ndarray, state: RefinementState
     ) -> tuple[np.ndarray, np.ndarray]:
-        """``f = b - r - A x`` and ``g = c - Aᵀ r`` in extended precision, in row blocks."""
+        """``f = b - r - A x`` and ``g = c - Aᵀ r`` in extended precision, in row blocks.
+
+        ``b`` is on the unweighted scale (``y``); with weights it enters as ``√w b``.
+        """
         f = np.empty(state.r.shape, dtype=EXTENDED)
         g = np.asarray(c, dtype=np.float64).astype(EXTENDED)
         for lo in range(0, self.n, _BLOCK_ROWS):
             hi = min(lo + _BLOCK_ROWS, self.n)
             A = self._design_block(lo, hi)
             r = state.r[lo:hi]
-            f[lo:hi] = np.asarray(b[lo:hi], dtype=np.float64).astype(EXTENDED) - r - A @ state.x
+            f[lo:hi] = self._target_block(b, lo, hi) - r - A @ state.x
             g -= A.T @ r
         return f, g
 
     def residuals(self, y: np.ndarray, params: np.ndarray) -> np.ndarray:
-        """``y - Z params`` (n,), computed in extended precision, rounded to float64."""
+        """``y - Z params`` (n,), computed in extended precision, rounded to float64;
+        with weights the weighted residuals ``√w (y - Z params)``."""
         state = RefinementState(self.from_params(params), np.zeros(self.n, dtype=EXTENDED))
         f, _ = self.augmented_residuals(y, np.zeros(self.p), state)
         return np.asarray(f, dtype=np.float64)
@@ -222,18 +269,27 @@ class LeastSquares:
         squares in the orthonormal basis gives the correction of the parameters."""
         a = solve_triangular(self.R_hat, np.asarray(g, dtype=np.float64), trans="T")
         f64 = np.asarray(f, dtype=np.float64)
-        if self.fit_intercept:
-            a0, a_rest = a[0], a[1:]
+        if not self.fit_intercept:
+            return f64 - self.Q @ a
+        a0, a_rest = a[0], a[1:]
+        if self.root_weight is None:
             return f64 - a0 / np.sqrt(self.n) - self.Q @ a_rest
-        return f64 - self.Q @ a
+        q0 = self.root_weight / self.intercept_norm
+        return f64 - np.multiply.outer(q0, a0) - self.Q @ a_rest
 
     def _project(self, target: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Least-squares fit of ``target`` (n,) or (n, m) in the basis ``[U, 1]``:
-        ``(θ, bias, fitted)``."""
+        """Least-squares fit of ``target`` (n,) or (n, m) in the basis ``[U, 1]``
+        (``[U, √w]`` with weights): ``(θ, bias, fitted)``."""
         theta = self.Q.T @ target / np.sqrt(self.n)
         fitted = np.sqrt(self.n) * (self.Q @ theta)
-        bias = target.mean(axis=0) if self.fit_intercept else np.zeros(target.shape[1:])
-        return theta, bias, fitted + bias
+        if not self.fit_intercept:
+            return theta, np.zeros(target.shape[1:]), fitted
+        sw = self.root_weight
+        if sw is None:
+            bias = target.mean(axis=0)
+            return theta, bias, fitted + bias
+        bias = sw @ target / self.intercept_norm**2
+        return theta, bias, fitted + np.multiply.outer(sw, bias)
 
     def refine(
         self,
@@ -277,7 +333,8 @@ class LeastSquares:
         return self.to_params(np.asarray(state.x, dtype=np.float64))
 
     def inverse_gram(self, *, max_steps: int = 10) -> np.ndarray:
-        """``(ZᵀZ)⁻¹`` of shape (p, p), from the factor and refinement (never ``inv(ZᵀZ)``)."""
+        """``(ZᵀZ)⁻¹`` (``(ZᵀWZ)⁻¹`` with weights) of shape (p, p), from the factor and
+        refinement (never ``inv(ZᵀZ)``)."""
         p = self.p
         state = RefinementState(
             np.zeros((p, p), dtype=EXTENDED), np.zeros((self.n, p), dtype=EXTENDED)
@@ -289,7 +346,8 @@ class LeastSquares:
         return inv_a / np.outer(d, d)
 
     def condition_number(self) -> float:
-        """statsmodels' condition number: ``sqrt(λmax / λmin)`` of ``ZᵀZ`` = κ₂(Z)."""
+        """statsmodels' condition number: ``sqrt(λmax / λmin)`` of ``ZᵀZ`` = κ₂(Z)
+        (of the weighted design ``√w Z`` with weights, as statsmodels' WLS)."""
         R = self.R_hat * self.scale  # R̂ D is a triangular factor of Z itself
         sv = np.linalg.svd(R, compute_uv=False)
         return float(sv[0] / sv[-1]) if sv[-1] > 0 else float("inf")

@@ -9,6 +9,7 @@ import numpy as np
 
 from training.data import DataError, Table
 from training.fit import LinearRegressionSGD
+from training.folding import fold
 from training.stats import RegressionStatistics, regression_metrics, regression_statistics
 
 __all__ = ["TrainingRun", "train"]
@@ -34,33 +35,65 @@ class TrainingRun:
     @classmethod
     def from_estimator(
         cls,
-        estimator: LinearRegressionSGD,
-        X: np.ndarray,
-        y: np.ndarray,
+        estimator: Any,
+        X: Any,
+        y: Any,
         *,
-        features: list[str],
-        target: str,
+        features: list[str] | None = None,
+        target: str | None = None,
         preset: str = "custom",
         source: str = "in-memory",
+        sample_weight: Any = None,
     ) -> TrainingRun:
-        """Wrap an estimator fitted on ``X``, ``y`` (for example to export it)."""
-        X = np.asarray(X, dtype=np.float64)
-        y = np.asarray(y, dtype=np.float64)
-        if len(features) != estimator.n_features_in_:
+        """Wrap a model fitted on ``X``, ``y`` (for example to export it).
+
+        estimator : a fitted :class:`LinearRegressionSGD`, or a fitted scikit-learn
+        ``Pipeline`` of affine scalers followed by one, folded into one linear model
+        on raw features (:mod:`training.folding`); ``run.estimator`` is then that
+        folded copy and ``run.data["pipeline"]`` lists the folded steps.
+        X : array-like of shape (n_samples, n_features), raw features (a DataFrame's
+        columns name the features); y : array-like of shape (n_samples,) (a Series'
+        name names the target). ``features`` default to the names the model was
+        fitted with, else ``x0, x1, ...``; ``target`` to ``"y"``. ``sample_weight``
+        (n_samples,): the weights of a weighted fit, for WLS statistics. Raises
+        :class:`~training.folding.UnsupportedModelError` for any other model.
+        """
+        columns = [str(c) for c in X.columns] if hasattr(X, "columns") else None
+        if target is None:
+            name = getattr(y, "name", None)
+            target = str(name) if name is not None else "y"
+        X = np.array(X, dtype=np.float64)  # a copy: a DataFrame's values may be read-only
+        y = np.array(y, dtype=np.float64)
+        folded = fold(estimator, X)
+        est = folded.estimator
+        if features is None:
+            features = folded.feature_names or columns or [f"x{i}" for i in range(X.shape[1])]
+        if len(features) != est.n_features_in_:
             raise DataError(
-                f"{len(features)} feature names for a model of {estimator.n_features_in_} features"
+                f"{len(features)} feature names for a model of {est.n_features_in_} features"
             )
+        weight = None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
         st = regression_statistics(
             X,
             y,
-            estimator.coef_,
-            estimator.intercept_,
+            est.coef_,
+            est.intercept_,
             features=list(features),
-            fit_intercept=estimator.fit_intercept,
+            fit_intercept=est.fit_intercept,
+            sample_weight=weight,
         )
-        metrics = {"train": regression_metrics(y, estimator.predict(X)), "heldout": None}
-        data = {"source": source, "n_train": int(len(y)), "n_heldout": 0, "test_size": 0.0}
-        return cls(estimator, list(features), target, X, y, st, metrics, preset, data)
+        metrics = {"train": regression_metrics(y, est.predict(X)), "heldout": None}
+        data: dict[str, Any] = {
+            "source": source,
+            "n_train": int(len(y)),
+            "n_heldout": 0,
+            "test_size": 0.0,
+        }
+        if folded.steps:
+            data["pipeline"] = [*folded.steps, "LinearRegressionSGD"]
+        if weight is not None:
+            data["weighted"] = True
+        return cls(est, list(features), target, X, y, st, metrics, preset, data)
 
 
 def train(

@@ -14,6 +14,11 @@ and ``df = n - p`` residual degrees of freedom. At the fitted parameters ``θ``:
 - the condition number ``κ₂(Z)`` (statsmodels' ``condition_number``), with
   :class:`CollinearityWarning` above statsmodels' threshold of 1000
 
+With ``sample_weight`` ``w`` these are the definitions of statsmodels' WLS: ``RSS =
+Σ wᵢ eᵢ²``, covariance ``s² (ZᵀWZ)⁻¹``, ``TSS = Σ wᵢ (yᵢ - ȳ_w)²`` around the
+weighted mean (``Σ wᵢ yᵢ²`` without an intercept), ``κ₂(√W Z)``; ``mse`` is the
+weighted mean ``RSS / Σ wᵢ``.
+
 Everything numerical goes through :class:`training.lstsq.LeastSquares`: residuals
 in extended precision, ``(ZᵀZ)⁻¹`` from the triangular factor with refinement,
 never by inverting ``ZᵀZ``. The statistics are evaluated at the SGD parameters;
@@ -100,12 +105,18 @@ class RegressionStatistics:
         return out
 
 
-def least_squares(X: np.ndarray, y: np.ndarray, *, fit_intercept: bool = True) -> np.ndarray:
-    """The least-squares optimum ``[intercept, *coef]`` (``coef`` without an intercept),
-    float64: QR with iterative refinement (:mod:`training.lstsq`)."""
-    return LeastSquares(np.asarray(X, float), fit_intercept=fit_intercept).solve(
-        np.asarray(y, float)
-    )
+def least_squares(
+    X: np.ndarray,
+    y: np.ndarray,
+    *,
+    fit_intercept: bool = True,
+    sample_weight: np.ndarray | None = None,
+) -> np.ndarray:
+    """The (weighted) least-squares optimum ``[intercept, *coef]`` (``coef`` without an
+    intercept), float64: QR with iterative refinement (:mod:`training.lstsq`)."""
+    return LeastSquares(
+        np.asarray(X, float), fit_intercept=fit_intercept, sample_weight=sample_weight
+    ).solve(np.asarray(y, float))
 
 
 def regression_statistics(
@@ -117,12 +128,15 @@ def regression_statistics(
     features: list[str] | None = None,
     level: float = 0.95,
     fit_intercept: bool = True,
+    sample_weight: np.ndarray | None = None,
 ) -> RegressionStatistics:
-    """Compute the OLS summary statistics at the given parameters.
+    """Compute the OLS summary statistics (WLS with ``sample_weight``) at the given
+    parameters.
 
     X : ndarray of shape (n_samples, n_features); y : ndarray of shape (n_samples,);
     coef : ndarray of shape (n_features,); ``intercept`` is ignored without
-    ``fit_intercept``. Raises :class:`~training.data.DataError` when the features
+    ``fit_intercept``; sample_weight : ndarray of shape (n_samples,), non-negative,
+    or None. Raises :class:`~training.data.DataError` when the features
     are exactly collinear (naming them); warns :class:`CollinearityWarning` when
     the condition number exceeds 1000.
     """
@@ -134,12 +148,18 @@ def regression_statistics(
     if df < 1:
         raise DataError(f"{n} rows leave no residual degrees of freedom for {p} parameters")
     names = list(features) if features is not None else [f"x{i}" for i in range(k)]
-    ls = LeastSquares(X, fit_intercept=fit_intercept, feature_names=names)
+    w = None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
+    ls = LeastSquares(X, fit_intercept=fit_intercept, feature_names=names, sample_weight=w)
     coef = np.asarray(coef, dtype=np.float64)
     params = np.concatenate([[float(intercept)], coef]) if fit_intercept else coef
-    resid = ls.residuals(y, params)
+    resid = ls.residuals(y, params)  # √w (y - Z θ) with weights
     rss = float(resid @ resid)
-    tss = float(((y - y.mean()) ** 2).sum()) if fit_intercept else float(y @ y)
+    if w is None:
+        tss = float(((y - y.mean()) ** 2).sum()) if fit_intercept else float(y @ y)
+        n_eff = float(n)
+    else:
+        tss = float(w @ (y - np.average(y, weights=w)) ** 2) if fit_intercept else float(w @ y**2)
+        n_eff = float(w.sum())
     s2 = rss / df
     cov = s2 * ls.inverse_gram()
     se = np.sqrt(np.diag(cov))
@@ -166,7 +186,7 @@ def regression_statistics(
         df_resid=df,
         rss=rss,
         tss=tss,
-        mse=rss / n,
+        mse=rss / n_eff,
         residual_variance=s2,
         residual_std_error=float(np.sqrt(s2)),
         r2=r2,
@@ -178,12 +198,12 @@ def regression_statistics(
         least_squares={
             "params": optimum.tolist(),
             "r2": float(1.0 - ls_rss / tss),
-            "mse": ls_rss / n,
+            "mse": ls_rss / n_eff,
             "max_abs_param_diff": float(np.abs(params - optimum).max()),
             "max_rel_param_diff": float(
                 np.max(np.abs(params - optimum) / np.maximum(np.abs(optimum), 1e-12))
             ),
-            "mse_excess": float(rss / n - ls_rss / n),
+            "mse_excess": float(rss / n_eff - ls_rss / n_eff),
         },
         fit_intercept=fit_intercept,
         condition_number=cond,

@@ -94,7 +94,7 @@ def test_fit_returns_self_and_not_fitted_error(lr_data):
         m.predict([[1.0]])
     assert m.fit(lr_data.X, lr_data.y) is m
     assert m.n_features_in_ == 1
-    with pytest.raises(ValueError, match="expects 1 features"):
+    with pytest.raises(ValueError, match="is expecting 1 features as input"):
         m.predict(np.ones((2, 3)))
 
 
