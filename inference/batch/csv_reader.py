@@ -186,17 +186,6 @@ def single(chunked: Any) -> Any:
     return chunked.chunk(0) if chunked.num_chunks == 1 else chunked.combine_chunks()
 
 
-def _concat(pa: Any, head: Any, tail: Any) -> Any:
-    """The bytes of ``head`` then ``tail`` in one new Arrow buffer."""
-    if head is None or head.size == 0:
-        return tail
-    out = pa.allocate_buffer(head.size + tail.size)
-    view = np.frombuffer(out, dtype=np.uint8)
-    view[: head.size] = np.frombuffer(head, dtype=np.uint8)
-    view[head.size :] = np.frombuffer(tail, dtype=np.uint8)
-    return out
-
-
 def _csv_blocks(part: Part, size: int) -> Iterator[Any]:
     """Arrow buffers of whole lines, in order, after the header line.
 
@@ -215,17 +204,26 @@ def _csv_blocks(part: Part, size: int) -> Iterator[Any]:
                 rest = chunk.slice(nl + 1)
                 break
         while True:
-            chunk = f.read_buffer(size)
-            if chunk.size == 0:
-                if rest is not None and rest.size:
+            # The start of a line left over, then the next bytes read straight after it
+            # into the same new buffer: the block is never copied as a whole.
+            head = rest.size if rest is not None else 0
+            buffer = pa.allocate_buffer(head + size)
+            view = memoryview(buffer)
+            if head:
+                view[:head] = memoryview(rest)
+            got = f.readinto(view[head:])
+            del view
+            if got == 0:
+                if head:
                     yield rest  # the last line, without a newline
                 return
-            cut = last_newline(chunk)
+            filled = buffer.slice(0, head + got)
+            cut = last_newline(filled)
             if cut < 0:
-                rest = _concat(pa, rest, chunk)
+                rest = filled
                 continue
-            yield _concat(pa, rest, chunk.slice(0, cut + 1))
-            rest = chunk.slice(cut + 1)
+            yield filled.slice(0, cut + 1)
+            rest = filled.slice(cut + 1)
 
 
 def _read_block(part: Part, plan: Plan, block: Any, invalid: list[Rejected]) -> Any:
