@@ -57,7 +57,7 @@ from sklearn.utils import check_array
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from training.data import DataError, validate_xy
-from training.lstsq import EXTENDED, LeastSquares, RefinementState
+from training.lstsq import EXTENDED, LeastSquares, Projection, RefinementState
 from training.sgd import TORCH_DTYPES, DivergenceError, progress_bar, run_sgd, sgd_projection
 
 __all__ = [
@@ -182,7 +182,8 @@ class LinearRegressionSGD(RegressorMixin, BaseEstimator):
     lr_ : float
         The learning rate used (chosen or given).
     loss_history_ : list of float
-        MSE on the raw target scale at the start of each epoch, then the final MSE.
+        MSE on the raw target scale at the start of each epoch, then the final MSE
+        (weighted by ``sample_weight``, ``Σ wᵢ eᵢ² / Σ wᵢ``, when given).
     fit_seconds_ : float
     hessian_eigenvalues_ : tuple of float
         Smallest and largest eigenvalue of the Hessian of the loss SGD minimized.
@@ -485,14 +486,8 @@ class LinearRegressionSGD(RegressorMixin, BaseEstimator):
         assert ls is not None
         x0 = ls.from_params(params if self.fit_intercept else params[1:])
         state = RefinementState(x0, np.zeros(ls.n, dtype=EXTENDED))
-        project = sgd_projection(features, self.fit_intercept and not prep.bias_in_features)
-        if prep.bias_in_features:
-            step = project
-
-            def project(target: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-                theta, _, fitted = step(target)  # the last input is the intercept's column
-                return theta[:-1], np.asarray(theta[-1]), fitted
-
+        step = sgd_projection(features, self.fit_intercept and not prep.bias_in_features)
+        project = _intercept_last(step) if prep.bias_in_features else step
         state, steps = ls.refine(
             y,
             np.zeros(ls.p),
@@ -566,6 +561,17 @@ def _sample_weight(sample_weight: Any, n: int) -> np.ndarray | None:
             "fit: the sample weights sum to zero; at least one row needs a positive weight"
         )
     return w * (n / total)
+
+
+def _intercept_last(step: Projection) -> Projection:
+    """``step`` on features whose last column is the intercept's (weighted fits),
+    returning that column's coefficient as the bias."""
+
+    def project(target: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        theta, _, fitted = step(target)
+        return theta[:-1], np.asarray(theta[-1]), fitted
+
+    return project
 
 
 def _hessian_extremes(design: np.ndarray) -> tuple[float, float]:
