@@ -27,7 +27,6 @@ __all__ = [
     "first_newline",
     "first_undecodable",
     "has_bare_cr",
-    "has_quote",
     "is_utf8",
     "last_byte",
     "last_line_open",
@@ -87,14 +86,6 @@ def has_bare_cr(buf: Any) -> bool:
         if cr.size and (a[cr + 1] != NEWLINE).any():
             return True
     return False
-
-
-def has_quote(buf: Any) -> bool:
-    """Whether an Arrow buffer holds a double quote."""
-    a = np.frombuffer(buf, dtype=np.uint8)
-    return any(
-        bool((a[start : start + _SCAN] == _QUOTE).any()) for start in range(0, len(a), _SCAN)
-    )
 
 
 def last_line_open(buf: Any, delimiter: int) -> bool:

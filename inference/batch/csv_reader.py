@@ -28,7 +28,6 @@ from inference.batch.csv_lines import (
     first_newline,
     first_undecodable,
     has_bare_cr,
-    has_quote,
     is_utf8,
     last_byte,
     last_line_open,
@@ -226,9 +225,10 @@ def _csv_blocks(part: Part, size: int) -> Iterator[Any]:
             rest = filled.slice(cut + 1)
 
 
-def _read_block(part: Part, plan: Plan, block: Any, invalid: list[Rejected]) -> Any:
+def _read_block(part: Part, plan: Plan, block: Any, invalid: list[Rejected], quoted: bool) -> Any:
     """The block parsed into a table of the needed columns, named ``c<position>``; lines
-    with a wrong number of fields go to ``invalid`` instead."""
+    with a wrong number of fields go to ``invalid`` instead. ``quoted``: whether the
+    block holds a double quote."""
     pa = import_pyarrow()
     import pyarrow.csv as pacsv
 
@@ -272,7 +272,7 @@ def _read_block(part: Part, plan: Plan, block: Any, invalid: list[Rejected]) -> 
             ),
         )
 
-    piece = block.size + 1 if has_quote(block) else min(block.size + 1, PARSE_BLOCK)
+    piece = block.size + 1 if quoted else min(block.size + 1, PARSE_BLOCK)
     try:
         return parse(typed=True)
     except pa.ArrowInvalid:
@@ -300,21 +300,27 @@ def _prepare_csv(part: Part, plan: Plan, block: Any) -> CsvChunk:
         )
 
     delimiter = ord(part.fmt.delimiter)
-    if not is_utf8(block):  # before pyarrow, whose bad-row handler cannot decode such a line
-        where = first_undecodable(block.to_pybytes(), part, plan)
+    # One copy of the block as bytes: the searches below run at memchr speed, and the
+    # checks in numpy or Arrow run only where a byte calls for them.
+    data = block.to_pybytes()
+    # Before pyarrow, whose bad-row handler cannot decode such a line:
+    if not data.isascii() and not is_utf8(block):
+        where = first_undecodable(data, part, plan)
         if where is not None:
             return failed(None, where)
-    if has_bare_cr(block):  # pyarrow would end a record there: lines and rows would drift
-        return failed(None, first_broken_line(block.to_pybytes(), delimiter, part.columns))
+    # A bare carriage return: pyarrow would end a record there, and rows and lines drift.
+    if b"\r" in data and has_bare_cr(block):
+        return failed(None, first_broken_line(data, delimiter, part.columns))
+    quoted = b'"' in data
     try:
-        table = _read_block(part, plan, block, invalid)
+        table = _read_block(part, plan, block, invalid, quoted)
     except pa.ArrowException as exc:
-        return failed(exc, first_undecodable(block.to_pybytes(), part, plan))
+        return failed(exc, first_undecodable(data, part, plan))
     # One record per line, or the row -> line mapping (line numbers, blank lines, the
     # records of bad rows) would be wrong: a quote left open swallows the next lines.
     lines = newlines + (0 if block.size and last_byte(block) == NEWLINE else 1)
-    if table.num_rows + len(invalid) != lines or last_line_open(block, delimiter):
-        return failed(None, first_broken_line(block.to_pybytes(), delimiter, part.columns))
+    if table.num_rows + len(invalid) != lines or (quoted and last_line_open(block, delimiter)):
+        return failed(None, first_broken_line(data, delimiter, part.columns))
     # Features stay chunked (one chunk per piece parsed; matrix() takes them chunk by
     # chunk), kept columns are combined for the output batch.
     columns = {name: table.column(f"c{part.columns.index(name)}") for name in plan.needed}
