@@ -34,9 +34,12 @@ return a :class:`~training.pipeline.TrainingRun` ready to print and export.
 from __future__ import annotations
 
 import math
+import os
 import sys
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -73,6 +76,8 @@ __all__ = [
 DEFAULT_CHUNK_ROWS = 16_384
 #: rows kept (a uniform random sample) for the export's verification and plots
 SAMPLE_ROWS = 10_000
+#: threads factoring chunks in the factor pass (half the CPUs: the reader has its own)
+FACTOR_THREADS = max(1, min((os.cpu_count() or 1) // 2, 4))
 #: ``linreg train`` fits a file of at least this many bytes in chunks (read once)
 CHUNKED_THRESHOLD_BYTES = 64 << 20
 #: ``linreg train`` streams a file of at least a quarter of the available memory, or of
@@ -256,19 +261,36 @@ def factor_pass(
     log: PassLog | None = None,
     total: int | None = None,
 ) -> tuple[Factor, np.ndarray, np.ndarray]:
-    """The factor of all chunks and a sample of rows: ``(factor, X_sample, y_sample)``."""
+    """The factor of all chunks and a sample of rows: ``(factor, X_sample, y_sample)``.
+
+    The chunks' QR factorizations run on :data:`FACTOR_THREADS` threads (LAPACK
+    releases the GIL), a few chunks in flight at most, while the reader reads ahead.
+    """
     state: dict[str, ChunkSummary] = {}
     sample = _Sample(sample_rows, seed)
     k = len(features)
+    pool = ThreadPoolExecutor(max_workers=FACTOR_THREADS, thread_name_prefix="linreg-qr")
+    pending: deque[Future[ChunkSummary]] = deque()
+
+    def fold(s: ChunkSummary) -> None:
+        state["all"] = combine(state["all"], s) if "all" in state else s
 
     def add(X: np.ndarray, y: np.ndarray) -> None:
         if X.shape[1] != k:
             raise DataError(f"a chunk has {X.shape[1]} feature columns, expected {k}")
-        s = summarize(X, y, fit_intercept=fit_intercept)
-        state["all"] = combine(state["all"], s) if "all" in state else s
+        pending.append(pool.submit(summarize, X, y, fit_intercept=fit_intercept))
         sample.add(X, y)
+        while len(pending) > 2 * FACTOR_THREADS:
+            fold(pending.popleft().result())
 
-    _timed_pass(source, "factor", log or PassLog(), progress, total, add)
+    try:
+        _timed_pass(source, "factor", log or PassLog(), progress, total, add)
+        while pending:
+            fold(pending.popleft().result())
+    finally:
+        for fut in pending:
+            fut.cancel()
+        pool.shutdown(wait=True)
     if "all" not in state or state["all"].n == 0:
         raise DataError("the data have no rows")
     n = state["all"].n
@@ -292,22 +314,36 @@ def _measure_torch(
     tdtype: torch.dtype,
     log: PassLog,
     progress: bool | None,
-    first: bool,
+    row_norms: bool,
 ) -> Measurement:
-    """The loss and its gradient over all chunks, accumulated in ``.grad`` by autograd."""
+    """The loss and its gradient over all chunks, accumulated in ``.grad`` by autograd.
+
+    The layer acts on ``U = Xc W`` (``Xc`` the scaled, centered chunk); its forward is
+    evaluated as ``Xc (W θ) + b``, a matrix-vector product per chunk instead of the
+    matrix product that forming ``U`` takes (``k`` times the work), and autograd gives
+    the same gradient ``Wᵀ Xcᵀ r`` = ``Uᵀ r``. ``row_norms``: also measure
+    ``max_i |u_i|²`` (forming ``U``), which the mini-batch learning rate needs.
+    """
     import torch
 
     n = factor.n
     module.zero_grad()
     acc = {"loss": 0.0, "abs": 0.0, "y": 0.0, "max": 0.0}
     extra = 1.0 if factor.fit_intercept else 0.0
+    W = torch.from_numpy(factor.W).to(tdtype)
 
     def add(X: np.ndarray, y: np.ndarray) -> None:
-        U = factor.orthogonal(X)
-        if first:
+        Xc = factor.centered(X)
+        if row_norms:
+            U = Xc @ factor.W
             acc["max"] = max(acc["max"], float(np.max(np.sum(U**2, axis=1))) + extra)
         t = torch.from_numpy((y - factor.y_shift) / factor.y_scale).to(tdtype).reshape(-1, 1)
-        r = module(torch.from_numpy(U).to(tdtype)) - t
+        r = (
+            torch.nn.functional.linear(
+                torch.from_numpy(Xc).to(tdtype), module.weight @ W.T, module.bias
+            )
+            - t
+        )
         loss = (r**2).sum() / n
         loss.backward()
         acc["loss"] += float(loss.detach())
@@ -497,8 +533,10 @@ _EST_PARAMS = (
 
 
 def _options(preset: str, overrides: dict[str, Any]) -> dict[str, Any]:
-    from training.fit import PRESETS
-
+    if preset == "default":  # no overrides: training.fit (torch) is not imported yet
+        PRESETS: dict[str, dict[str, Any]] = {"default": {}}
+    else:
+        from training.fit import PRESETS
     if preset not in PRESETS:
         raise ValueError(f"unknown preset {preset!r}; expected one of {sorted(PRESETS)}")
     opts: dict[str, Any] = {
@@ -575,8 +613,6 @@ def _fit_chunks(
     engine: str,
     opts: dict[str, Any],
 ) -> TrainingRun:
-    from training.sgd import TORCH_DTYPES
-
     started = time.perf_counter()
     log = PassLog()
     progress = opts["progress"]
@@ -591,13 +627,15 @@ def _fit_chunks(
         log=log,
         total=total_rows,
     )
+    from training.sgd import TORCH_DTYPES  # torch: imported after the first pass
+
     tdtype = TORCH_DTYPES[opts["dtype"]]
     batch_size = opts["batch_size"]
     minibatch = batch_size is not None and batch_size < factor.n
     gen = _generator(opts["seed"])
 
     def measure(module: Any, first: bool) -> Measurement:
-        return _measure_torch(source, factor, module, tdtype, log, progress, first)
+        return _measure_torch(source, factor, module, tdtype, log, progress, first and minibatch)
 
     def step_pass(module: Any, optimizer: Any) -> None:
         _minibatch_pass(source, factor, module, optimizer, tdtype, batch_size, gen, log, progress)

@@ -206,12 +206,16 @@ class Factor:
 
     # --- orthogonalized features ---------------------------------------------------------
 
-    def orthogonal(self, X: np.ndarray) -> np.ndarray:
-        """``U = (X / d - m) W`` (rows, k) for raw rows ``X`` (rows, k), float64."""
+    def centered(self, X: np.ndarray) -> np.ndarray:
+        """``X / d - m`` (rows, k): raw rows scaled and (with an intercept) centered."""
         Xs = np.asarray(X, dtype=np.float64) / self.feature_scale
         if self.fit_intercept:
             Xs -= self.mean
-        return Xs @ self.W
+        return Xs
+
+    def orthogonal(self, X: np.ndarray) -> np.ndarray:
+        """``U = (X / d - m) W`` (rows, k) for raw rows ``X`` (rows, k), float64."""
+        return self.centered(X) @ self.W
 
     def to_params(self, theta: np.ndarray, bias: float) -> np.ndarray:
         """``[intercept, *coef]`` on raw features and target for the predictor
