@@ -376,7 +376,7 @@ def register(subparsers: Any) -> None:
         action="store_true",
         help="stream the file whatever its size: memory bounded by --chunk-rows",
     )
-    big.add_argument("--chunk-rows", type=int, help="rows per chunk when fitting in chunks (16384)")
+    big.add_argument("--chunk-rows", type=int, help="rows per chunk when fitting in chunks (8192)")
     big.add_argument(
         "--engine",
         choices=["auto", "memory", "chunked", "streaming", "dask"],

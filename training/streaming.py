@@ -71,9 +71,9 @@ __all__ = [
     "fit_file",
 ]
 
-#: rows per chunk by default: 16,384 rows of 16 float64 features are 2 MiB (the reader
+#: rows per chunk by default: 8,192 rows of 16 float64 features are 1 MiB (the reader
 #: keeps a few chunks in flight per thread, so this bounds the memory)
-DEFAULT_CHUNK_ROWS = 16_384
+DEFAULT_CHUNK_ROWS = 8_192
 #: rows kept (a uniform random sample) for the export's verification and plots
 SAMPLE_ROWS = 10_000
 #: threads factoring chunks in the factor pass (half the CPUs: the reader has its own)

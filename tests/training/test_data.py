@@ -120,3 +120,54 @@ def test_missing_file_and_unknown_type(tmp_path):
         load_table(tmp_path / "absent.csv", target="y")
     with pytest.raises(DataError, match="unknown file type '.xlsx'"):
         load_table(_write(tmp_path, "x", "t.xlsx"), target="y")
+
+
+def test_typed_reading_matches_python_floats_with_spaces_and_blank_lines(tmp_path):
+    text = "a,b,y\n 1.5 ,2,3\n\n2e3, -4 ,+5\n7,8.25,9\n10,11,12\n"
+    t = load_table(_write(tmp_path, text), target="y")
+    expected = [[float(c) for c in line.split(",")] for line in text.splitlines()[1:] if line]
+    np.testing.assert_array_equal(t.X, np.array(expected)[:, :2])
+    np.testing.assert_array_equal(t.y, np.array(expected)[:, 2])
+
+
+def test_bad_cell_after_blank_lines_names_its_true_line_and_counts(tmp_path):
+    path = _write(tmp_path, "a,y\n1,2\n\n2,3\nx,4\n5,6\n,7\n8,9\n")
+    with pytest.raises(
+        DataError,
+        match=r"column 'a', row 3 \(line 5\): the value 'x' is not numeric "
+        r"\(2 bad cell\(s\) in this column\)",
+    ):
+        load_table(path, target="y")
+
+
+def test_first_bad_column_in_feature_order_is_reported(tmp_path):
+    path = _write(tmp_path, "a,b,y\n1,oops,2\n2,3,3\n3,4,4\nnan,5,5\n6,7,8\n")
+    with pytest.raises(DataError, match=r"column 'b', row 1 \(line 2\): the value 'oops'"):
+        load_table(path, target="y", features=["b", "a"])
+    with pytest.raises(DataError, match=r"column 'a', row 4 \(line 5\): the value 'nan' is not a"):
+        load_table(path, target="y", features=["a", "b"])
+
+
+def test_parquet_integer_and_float32_columns_load_as_float64(tmp_path):
+    path = tmp_path / "t.parquet"
+    frame = pd.DataFrame(
+        {"a": np.arange(6, dtype=np.int32), "b": np.linspace(0, 1, 6, dtype=np.float32)}
+    )
+    frame["y"] = [1.0, 3.0, 2.0, 5.0, 4.0, 6.0]
+    frame.to_parquet(path)
+    t = load_table(path, target="y")
+    assert t.X.dtype == np.float64
+    np.testing.assert_array_equal(t.X, frame[["a", "b"]].to_numpy(np.float64))
+
+
+def test_loading_a_clean_file_does_not_import_pandas(tmp_path):
+    import subprocess
+    import sys
+
+    path = _write(tmp_path, "a,b,y\n1,2,3\n2,3,5\n3,5,8\n4,4,9\n5,1,7\n")
+    code = (
+        "import sys; from training.data import load_table; "
+        f"t = load_table({str(path)!r}, target='y'); print(t.X.shape, 'pandas' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "(5, 2) False"
