@@ -86,29 +86,14 @@ def _freeze_objects() -> None:
     gc.freeze()
 
 
-def _available_memory() -> int | None:
-    """Bytes of memory available (Linux ``MemAvailable``), or None where unknown."""
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        return None
-    return None
-
-
 def _engine(args: argparse.Namespace) -> str:
-    """``memory`` (load, then the in-memory fit), ``chunked`` (read once into chunks),
-    ``streaming`` (read the file again on each pass) or ``dask``.
+    """``memory`` (load, then the in-memory fit), ``chunked`` (read once, held in
+    chunks), ``streaming`` (read the file again on each pass) or ``dask``.
 
-    Without ``--streaming`` or ``--engine dask``, a file of at least
-    :data:`~training.streaming.CHUNKED_THRESHOLD_BYTES` is fitted in chunks, and one of
-    at least a quarter of the available memory (or
-    :data:`~training.streaming.STREAMING_THRESHOLD_BYTES` where that is unknown) is
-    streamed.
+    ``--engine auto`` (the default) streams a file of at least
+    :data:`~training.streaming.STREAMING_THRESHOLD_BYTES` and loads a smaller one.
     """
-    from training.streaming import CHUNKED_THRESHOLD_BYTES, STREAMING_THRESHOLD_BYTES
+    from training.streaming import STREAMING_THRESHOLD_BYTES
 
     if args.engine == "dask":
         return "dask"
@@ -120,12 +105,7 @@ def _engine(args: argparse.Namespace) -> str:
         return str(args.engine)
     if args.data is None or not Path(args.data).is_file():
         return "memory"
-    size = Path(args.data).stat().st_size
-    available = _available_memory()
-    limit = available // 4 if available else STREAMING_THRESHOLD_BYTES
-    if size >= limit:
-        return "streaming"
-    return "chunked" if size >= CHUNKED_THRESHOLD_BYTES else "memory"
+    return "streaming" if Path(args.data).stat().st_size >= STREAMING_THRESHOLD_BYTES else "memory"
 
 
 def _check_chunked_flags(args: argparse.Namespace, engine: str) -> None:
@@ -367,9 +347,8 @@ def register(subparsers: Any) -> None:
     p.add_argument("--show", type=int, default=5, help="rows to predict after export")
     big = p.add_argument_group(
         "big data",
-        "files of 64 MiB or more are fitted in chunks (read once, held in chunks); files "
-        "of a quarter of the available memory or more are streamed (read again on each "
-        "pass, memory bounded by the chunk size)",
+        "files of 64 MiB or more are streamed (read again on each pass, memory bounded "
+        "by the chunk size); --engine picks another way",
     )
     big.add_argument(
         "--streaming",
@@ -381,7 +360,7 @@ def register(subparsers: Any) -> None:
         "--engine",
         choices=["auto", "memory", "chunked", "streaming", "dask"],
         default="auto",
-        help="auto (by file size, the default), memory (load, exact in-memory fit), chunked "
+        help="auto (streaming from 64 MiB, the default), memory (load, in-memory fit), chunked "
         "(read once, held in chunks), streaming (read on each pass; same as --streaming) or "
         "dask (a cluster: partitions send their factors and gradient sums, never rows)",
     )

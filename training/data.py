@@ -4,6 +4,11 @@ Every loader returns a :class:`Table` of float64 features ``X`` of shape
 ``(n_samples, n_features)`` and target ``y`` of shape ``(n_samples,)``, both
 finite. Anything else raises :class:`DataError` naming the file, the column and
 the row (1-based data row; for text files also the 1-based line, header = line 1).
+
+Files are read by pyarrow as typed float64 columns, in parallel, with the reader of
+``linreg predict`` (:mod:`training.table_reader`); a bad cell is located only when
+that fails. :func:`iter_table_chunks` gives a file's rows in chunks for fits larger
+than memory (:mod:`training.streaming`).
 """
 
 from __future__ import annotations

@@ -57,7 +57,6 @@ if TYPE_CHECKING:
     from training.pipeline import TrainingRun
 
 __all__ = [
-    "CHUNKED_THRESHOLD_BYTES",
     "DEFAULT_CHUNK_ROWS",
     "SAMPLE_ROWS",
     "STREAMING_THRESHOLD_BYTES",
@@ -78,11 +77,11 @@ DEFAULT_CHUNK_ROWS = 8_192
 SAMPLE_ROWS = 10_000
 #: threads factoring chunks in the factor pass (half the CPUs: the reader has its own)
 FACTOR_THREADS = max(1, min((os.cpu_count() or 1) // 2, 4))
-#: ``linreg train`` fits a file of at least this many bytes in chunks (read once)
-CHUNKED_THRESHOLD_BYTES = 64 << 20
-#: ``linreg train`` streams a file of at least a quarter of the available memory, or of
-#: this many bytes where the available memory is unknown
-STREAMING_THRESHOLD_BYTES = 2 << 30
+#: ``linreg train`` streams a file of at least this many bytes (``--engine auto``):
+#: about 400,000 rows of 16 features as CSV text. Its memory is then bounded by the
+#: chunk size, and the fit is the in-memory one's to rounding (without its extended-
+#: precision refinement, which would cost a pass each step)
+STREAMING_THRESHOLD_BYTES = 64 << 20
 
 #: one pass over the data: ``source()`` iterates ``(X (m, k), y (m,))`` float64 chunks
 ChunkSource = Callable[[], Iterable[tuple[np.ndarray, np.ndarray]]]

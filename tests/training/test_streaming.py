@@ -238,3 +238,21 @@ def test_cli_streaming_prints_summary_and_rate(tmp_path, data, capsys):
         == 2
     )
     assert "--test-size is not available" in capsys.readouterr().err
+
+
+def test_cli_auto_engine_streams_large_files_only(tmp_path, data, capsys, monkeypatch):
+    import training.streaming
+    from training.cli import main
+
+    X, y = data
+    path = tmp_path / "d.csv"
+    write(path, X, y)
+    assert main(["train", "--data", str(path), "--target", "y"]) == 0
+    assert "fitted streaming" not in capsys.readouterr().out  # small: loaded
+    monkeypatch.setattr(training.streaming, "STREAMING_THRESHOLD_BYTES", path.stat().st_size)
+    assert main(["train", "--data", str(path), "--target", "y"]) == 0
+    assert "5,000 rows fitted streaming" in capsys.readouterr().out
+    assert main(["train", "--data", str(path), "--target", "y", "--engine", "chunked"]) == 0
+    assert "5,000 rows fitted chunked (3 passes)" in capsys.readouterr().out
+    assert main(["train", "--target", "y", "--engine", "chunked"]) == 2
+    assert "need --data" in capsys.readouterr().err
