@@ -3,7 +3,8 @@
 Run: ``.venv/bin/python benchmarks/bench_train_scale.py [--csv-rows 1000000]
 [--parquet-rows 20000000] [--lre-rows 2000000] [--repeats 1] [--dir /tmp]``. Prints
 Markdown tables. Every job is a separate process, timed from start to exit, with its
-peak resident memory (``ru_maxrss`` of that child, from ``os.wait4``); the jobs of one
+peak resident memory (``ru_maxrss`` of that child, from ``os.wait4`` in a small
+launcher process, see :data:`LAUNCHER`); the jobs of one
 table run interleaved, round after round, and the tables give medians over the rounds.
 
 1. A CSV file of ``--csv-rows`` × 16 features (float32-precision values, as the
@@ -26,13 +27,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
@@ -80,22 +79,38 @@ def write_table(path: Path, n: int, kind: str, float32: bool, block: int = 1_000
             writer.close()
 
 
+#: Runs a command and reports its wall time and peak RSS on stderr. Linux carries a
+#: process's peak RSS across ``exec`` (and a child made by ``vfork`` starts from its
+#: parent's), so a job started straight from this benchmark, which holds the generated
+#: data, would report at least this process's peak; started from this small launcher,
+#: it reports its own.
+LAUNCHER = """
+import json, os, sys, time
+t = time.perf_counter()
+pid = os.fork()
+if pid == 0:
+    os.execv(sys.argv[1], sys.argv[1:])
+_, status, usage = os.wait4(pid, 0)
+wall = time.perf_counter() - t
+code = os.waitstatus_to_exitcode(status)
+print("RUSAGE " + json.dumps({"wall_s": wall, "rss_mb": usage.ru_maxrss / 1024, "status": code}),
+      file=sys.stderr)
+"""
+
+
 def run_measured(command: list[str]) -> dict[str, float]:
-    """Run ``command``: its wall time (s), its own peak RSS (MB, from ``wait4``) and the
-    JSON object its last line of output holds, if any."""
-    started = time.perf_counter()
-    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=ROOT)
-    chunks = []
-    assert proc.stdout is not None
-    for line in proc.stdout:
-        chunks.append(line)
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - started
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    if proc.returncode != 0:
-        raise RuntimeError(f"{' '.join(command[:4])} failed with status {proc.returncode}")
-    out = b"".join(chunks).decode().strip().splitlines()
-    result: dict[str, float] = {"wall_s": wall, "rss_mb": usage.ru_maxrss / 1024}
+    """Run ``command`` (through :data:`LAUNCHER`): its wall time (s), its own peak RSS
+    (MB) and the JSON object its last line of output holds, if any."""
+    proc = subprocess.run(
+        [PYTHON, "-c", LAUNCHER, *command], capture_output=True, cwd=ROOT, check=False
+    )
+    marker = [line for line in proc.stderr.decode().splitlines() if line.startswith("RUSAGE ")]
+    if not marker:
+        raise RuntimeError(f"{' '.join(command[:4])}: {proc.stderr.decode()[-2000:]}")
+    result: dict[str, float] = json.loads(marker[-1][len("RUSAGE ") :])
+    if result.pop("status") != 0:
+        raise RuntimeError(f"{' '.join(command[:4])} failed: {proc.stderr.decode()[-2000:]}")
+    out = proc.stdout.decode().strip().splitlines()
     if out and out[-1].startswith("{"):
         result.update(json.loads(out[-1]))
     return result
