@@ -14,6 +14,7 @@ __all__ = [
     "DivergenceError",
     "ExportError",
     "LinearRegressionSGD",
+    "UnsupportedModelError",
     "export_model",
     "load_dataset",
     "load_table",
@@ -28,6 +29,7 @@ _WHERE = {
     "LinearRegressionSGD": "training.fit",
     "regression_statistics": "training.stats",
     "ExportError": "training.export",
+    "UnsupportedModelError": "training.folding",
     "export_model": "training.export",
 }
 

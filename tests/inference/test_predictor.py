@@ -281,6 +281,7 @@ def test_inference_runs_where_torch_cannot_be_imported():
     code = f"""
 import sys
 sys.modules["torch"] = None  # any "import torch" now raises ImportError
+sys.modules["sklearn"] = None  # scikit-learn is the training extra's, never the runtime's
 import inference
 p = inference.Predictor.load({str(MLR)!r})
 print(p.predict_one(area=3.0, latitude=42.0, dist_mainland=10.0))
