@@ -45,7 +45,6 @@ import math
 import numbers
 import time
 import warnings
-from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
@@ -57,7 +56,8 @@ from sklearn.utils import check_array
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from training.data import DataError, validate_xy
-from training.lstsq import EXTENDED, LeastSquares, Projection, RefinementState
+from training.lstsq import EXTENDED, RefinementState
+from training.precondition import Prepared, intercept_last, learning_rate, prepare, residuals
 from training.sgd import TORCH_DTYPES, DivergenceError, progress_bar, run_sgd, sgd_projection
 
 __all__ = [
@@ -97,39 +97,6 @@ EXPECTED_FAILED_CHECKS: dict[str, str] = {
 
 class ConvergenceWarning(_SklearnConvergenceWarning):
     """SGD stopped at ``max_epochs`` before its gradient fell below ``tol``."""
-
-
-@dataclass
-class _Prepared:
-    """The problem SGD sees: ``features`` (n, k) and ``target`` (n,), float64, with the
-    map back to raw parameters ``[intercept, *coef]``."""
-
-    features: np.ndarray
-    target: np.ndarray
-    y_shift: float
-    y_scale: float
-    hessian_eigenvalues: tuple[float, float]
-    x_shift: np.ndarray | None = None
-    x_scale: np.ndarray | None = None
-    lstsq: LeastSquares | None = None
-    #: (n,) ``√w`` of the weights rescaled to mean 1, or None without weights
-    root_weight: np.ndarray | None = None
-    #: the intercept's column ``√w`` is the last feature (weighted, with an intercept)
-    bias_in_features: bool = False
-
-    def to_params(self, weight: np.ndarray, bias: float) -> np.ndarray:
-        """``[intercept, *coef]`` on raw features for ``features @ weight + bias``."""
-        weight = np.asarray(weight)
-        if self.bias_in_features:
-            weight, bias = weight[:-1], float(weight[-1])
-        w, b = self.y_scale * weight, self.y_shift + self.y_scale * bias
-        if self.lstsq is not None:
-            x = self.lstsq.from_orthogonal(w, b)
-            params = self.lstsq.to_params(x)
-            return params if self.lstsq.fit_intercept else np.concatenate([[0.0], params])
-        assert self.x_shift is not None and self.x_scale is not None
-        coef = w / self.x_scale
-        return np.concatenate([[b - float(coef @ self.x_shift)], coef])
 
 
 class LinearRegressionSGD(RegressorMixin, BaseEstimator):
@@ -283,118 +250,6 @@ class LinearRegressionSGD(RegressorMixin, BaseEstimator):
         if not self.tol > 0:
             raise ValueError(f"tol must be positive, got {self.tol}")
 
-    def _prepare(self, X: np.ndarray, y: np.ndarray, weight: np.ndarray | None) -> _Prepared:
-        """Scale, center and orthogonalize as configured (module docstring).
-
-        ``weight`` (n,) are the sample weights rescaled to mean 1, or None.
-        """
-        if weight is not None:
-            return self._prepare_weighted(X, y, weight)
-        n, k = X.shape
-        if self.fit_intercept:
-            y_shift = float(y.mean())
-            y_scale = float(y.std()) or 1.0
-        else:
-            y_shift, y_scale = 0.0, float(np.sqrt(np.mean(y**2))) or 1.0
-        if not self.standardize:
-            y_shift, y_scale = 0.0, 1.0
-        target = (y - y_shift) / y_scale
-        if self.standardize and self.orthogonalize:
-            ls = LeastSquares(X, fit_intercept=self.fit_intercept)
-            return _Prepared(
-                ls.orthogonal_features(), target, y_shift, y_scale, (2.0, 2.0), lstsq=ls
-            )
-        x_shift, x_scale = self._feature_scaling(X, None)
-        features = (X - x_shift) / x_scale
-        design = np.column_stack([features, np.ones(n)]) if self.fit_intercept else features
-        return _Prepared(
-            features,
-            target,
-            y_shift,
-            y_scale,
-            _hessian_extremes(design),
-            x_shift=x_shift,
-            x_scale=x_scale,
-        )
-
-    def _prepare_weighted(self, X: np.ndarray, y: np.ndarray, weight: np.ndarray) -> _Prepared:
-        """:meth:`_prepare` for weighted least squares: rows times ``√w``, and the
-        intercept's column ``√w`` appended to the features (module docstring)."""
-        sw = np.sqrt(weight)
-        if self.fit_intercept:
-            y_shift = float(np.average(y, weights=weight))
-            y_scale = float(np.sqrt(np.average((y - y_shift) ** 2, weights=weight))) or 1.0
-        else:
-            y_shift, y_scale = 0.0, float(np.sqrt(np.average(y**2, weights=weight))) or 1.0
-        if not self.standardize:
-            y_shift, y_scale = 0.0, 1.0
-        target = sw * (y - y_shift) / y_scale
-        extra = [sw] if self.fit_intercept else []
-        if self.standardize and self.orthogonalize:
-            ls = LeastSquares(X, fit_intercept=self.fit_intercept, sample_weight=weight)
-            features = np.column_stack([ls.orthogonal_features(), *extra])
-            return _Prepared(
-                features,
-                target,
-                y_shift,
-                y_scale,
-                (2.0, 2.0),
-                lstsq=ls,
-                root_weight=sw,
-                bias_in_features=self.fit_intercept,
-            )
-        x_shift, x_scale = self._feature_scaling(X, weight)
-        features = np.column_stack([sw[:, None] * ((X - x_shift) / x_scale), *extra])
-        return _Prepared(
-            features,
-            target,
-            y_shift,
-            y_scale,
-            _hessian_extremes(features),
-            x_shift=x_shift,
-            x_scale=x_scale,
-            root_weight=sw,
-            bias_in_features=self.fit_intercept,
-        )
-
-    def _feature_scaling(
-        self, X: np.ndarray, weight: np.ndarray | None
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """``(shift, scale)`` (k,) of the columns: (weighted) mean and standard deviation
-        with ``standardize``, else 0 and 1."""
-        k = X.shape[1]
-        if self.standardize:
-            if weight is None:
-                x_shift = X.mean(axis=0) if self.fit_intercept else np.zeros(k)
-                x_scale = np.sqrt(np.mean((X - x_shift) ** 2, axis=0))
-            else:
-                x_shift = (
-                    np.average(X, axis=0, weights=weight) if self.fit_intercept else np.zeros(k)
-                )
-                x_scale = np.sqrt(np.average((X - x_shift) ** 2, axis=0, weights=weight))
-            constant = np.flatnonzero(x_scale == 0)
-            if constant.size:
-                raise DataError(
-                    f"fit: feature column {int(constant[0]) + 1} is constant; it cannot be "
-                    "separated from the intercept"
-                )
-        else:
-            x_shift, x_scale = np.zeros(k), np.ones(k)
-        return x_shift, x_scale
-
-    def _learning_rate(self, prep: _Prepared) -> float:
-        if self.lr is not None:
-            return float(self.lr)
-        n = prep.features.shape[0]
-        if self.batch_size is None or self.batch_size >= n:
-            lam_min, lam_max = prep.hessian_eigenvalues
-            return 2.0 / (lam_max + lam_min)
-        # Every mini-batch Hessian is at most 2 max_i |z_i|², so this step never
-        # expands the error on any batch, whatever the shuffle.
-        bias = self.fit_intercept and not prep.bias_in_features
-        rows = np.sum(prep.features**2, axis=1) + (1.0 if bias else 0.0)
-        return 1.0 / float(np.max(rows))
-
     def fit(self, X: Any, y: Any, sample_weight: Any = None) -> LinearRegressionSGD:
         """Fit on ``X`` of shape (n_samples, n_features) and ``y`` of shape (n_samples,).
 
@@ -420,8 +275,8 @@ class LinearRegressionSGD(RegressorMixin, BaseEstimator):
         validate_xy(X, y, source="fit", fit_intercept=self.fit_intercept)
         weight = _sample_weight(sample_weight, n)
         started = time.perf_counter()
-        prep = self._prepare(X, y, weight)
-        lr = self._learning_rate(prep)
+        prep = prepare(X, y, weight, self)
+        lr = learning_rate(prep, self)
         tdtype = TORCH_DTYPES[self.dtype]
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(self.seed)
@@ -460,7 +315,7 @@ class LinearRegressionSGD(RegressorMixin, BaseEstimator):
         full_batch = self.batch_size is None or self.batch_size >= X.shape[0]
         if prep.lstsq is not None and full_batch and result.converged:
             params, steps = self._refine(prep, features, y, params, history)
-        history.append(float(np.mean(np.square(_residuals(prep, X, y, params)))))
+        history.append(float(np.mean(np.square(residuals(prep, X, y, params)))))
         if not result.converged:
             warnings.warn(
                 ConvergenceWarning(
@@ -475,7 +330,7 @@ class LinearRegressionSGD(RegressorMixin, BaseEstimator):
 
     def _refine(
         self,
-        prep: _Prepared,
+        prep: Prepared,
         features: torch.Tensor,
         y: np.ndarray,
         params: np.ndarray,
@@ -487,7 +342,7 @@ class LinearRegressionSGD(RegressorMixin, BaseEstimator):
         x0 = ls.from_params(params if self.fit_intercept else params[1:])
         state = RefinementState(x0, np.zeros(ls.n, dtype=EXTENDED))
         step = sgd_projection(features, self.fit_intercept and not prep.bias_in_features)
-        project = _intercept_last(step) if prep.bias_in_features else step
+        project = intercept_last(step) if prep.bias_in_features else step
         state, steps = ls.refine(
             y,
             np.zeros(ls.p),
@@ -503,7 +358,7 @@ class LinearRegressionSGD(RegressorMixin, BaseEstimator):
         params: np.ndarray,
         tdtype: torch.dtype,
         lr: float,
-        prep: _Prepared,
+        prep: Prepared,
         result: Any,
         steps: int,
         history: list[float],
@@ -561,32 +416,6 @@ def _sample_weight(sample_weight: Any, n: int) -> np.ndarray | None:
             "fit: the sample weights sum to zero; at least one row needs a positive weight"
         )
     return w * (n / total)
-
-
-def _intercept_last(step: Projection) -> Projection:
-    """``step`` on features whose last column is the intercept's (weighted fits),
-    returning that column's coefficient as the bias."""
-
-    def project(target: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        theta, _, fitted = step(target)
-        return theta[:-1], np.asarray(theta[-1]), fitted
-
-    return project
-
-
-def _hessian_extremes(design: np.ndarray) -> tuple[float, float]:
-    """Smallest (at least 0) and largest eigenvalue of ``2 designᵀ design / n``."""
-    eig = np.linalg.eigvalsh(2.0 * design.T @ design / design.shape[0])
-    return float(max(eig[0], 0.0)), float(eig[-1])
-
-
-def _residuals(prep: _Prepared, X: np.ndarray, y: np.ndarray, params: np.ndarray) -> np.ndarray:
-    """``y - [1, X] params`` (n,), times ``√w`` with weights; in extended precision when
-    the problem was factored."""
-    if prep.lstsq is not None:
-        return prep.lstsq.residuals(y, params if prep.lstsq.fit_intercept else params[1:])
-    resid = y - X @ params[1:] - params[0]
-    return resid if prep.root_weight is None else prep.root_weight * resid
 
 
 def _divergence_message(
