@@ -626,8 +626,13 @@ def _fit_chunks(
         log=log,
         total=total_rows,
     )
-    from training.sgd import TORCH_DTYPES  # torch: imported after the first pass
+    # torch and the estimator's module are imported only now, after the first pass (the
+    # CLI imports them in a thread meanwhile); the time waited is not the fit's
+    waiting = time.perf_counter()
+    import training.fit  # noqa: F401
+    from training.sgd import TORCH_DTYPES
 
+    started += time.perf_counter() - waiting
     tdtype = TORCH_DTYPES[opts["dtype"]]
     batch_size = opts["batch_size"]
     minibatch = batch_size is not None and batch_size < factor.n
