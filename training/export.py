@@ -64,13 +64,9 @@ first ``nn.Linear`` of another width scripted in the same process
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import datetime as dt
-import errno
 import json
 import os
-import shutil
 import warnings
 from pathlib import Path
 from typing import Any
@@ -82,14 +78,9 @@ from onnx import TensorProto, helper, numpy_helper
 
 from inference import __version__ as package_version
 from inference.atomic import (
-    dead_leftovers,
     discard,
-    parse_leftover,
-    sync_directory,
-    sync_file,
     temporary_name,
 )
-from inference.errors import ModelLoadError
 from inference.manifest import (
     FORMAT_VERSION,
     INPUT_NAME,
@@ -102,8 +93,11 @@ from inference.manifest import (
     Manifest,
     file_digest,
 )
+from training import publish as _publish
+from training.errors import ExportError
 from training.folding import UnsupportedModelError, check_model_type
 from training.pipeline import TrainingRun
+from training.verify import VERIFY_RTOL, choose_dtype, export_module, verify
 
 __all__ = [
     "ExportError",
@@ -118,16 +112,7 @@ __all__ = [
 #: opset 17 runs on onnxruntime 1.13 and later (pyproject.toml asks for 1.24.1 or later)
 OPSET = 17
 IR_VERSION = 8
-#: artifacts must agree with the eager model to this relative error
-VERIFY_RTOL = 1e-5
-VERIFY_RANDOM_ROWS = 10_000
-
 _ONNX_DTYPES = {"float32": TensorProto.FLOAT, "float64": TensorProto.DOUBLE}
-_TORCH_DTYPES = {"float32": torch.float32, "float64": torch.float64}
-
-
-class ExportError(RuntimeError):
-    """The export failed; nothing was written at the destination."""
 
 
 class Linear(torch.nn.Linear):
@@ -228,116 +213,6 @@ def build_onnx(
     return model
 
 
-def _relative_error(actual: np.ndarray, expected: np.ndarray) -> float:
-    """Largest absolute difference over the largest magnitude of ``expected``."""
-    actual = np.asarray(actual, dtype=np.float64).reshape(-1)
-    expected = np.asarray(expected, dtype=np.float64).reshape(-1)
-    if actual.shape != expected.shape:
-        return float("inf")
-    scale = max(float(np.abs(expected).max(initial=0.0)), np.finfo(np.float64).tiny)
-    err = np.abs(actual - expected)
-    return float(err.max(initial=0.0) / scale) if np.isfinite(err).all() else float("inf")
-
-
-def _verification_inputs(run: TrainingRun) -> dict[str, np.ndarray]:
-    rng = np.random.default_rng(run.estimator.seed)
-    mean = run.X_train.mean(axis=0)
-    scale = run.X_train.std(axis=0) + 1.0
-    random_rows = mean + scale * rng.standard_normal((VERIFY_RANDOM_ROWS, run.X_train.shape[1]))
-    return {"training rows": run.X_train, f"{VERIFY_RANDOM_ROWS} random rows": random_rows}
-
-
-def _fit_predictions(run: TrainingRun, X: np.ndarray) -> np.ndarray:
-    """The fit's own predictions (n,) in float64: ``X @ coef + intercept``."""
-    est = run.estimator
-    return np.asarray(X, dtype=np.float64) @ est.coef_ + est.intercept_
-
-
-def _export_module(run: TrainingRun, dtype: str) -> torch.nn.Linear:
-    """The fitted ``nn.Linear`` (on raw features) in the export dtype."""
-    est = run.estimator
-    k = est.coef_.size
-    module = torch.nn.Linear(k, 1, dtype=_TORCH_DTYPES[dtype])
-    with torch.no_grad():
-        module.weight.copy_(torch.from_numpy(np.asarray(est.coef_, dtype=np.float64).reshape(1, k)))
-        module.bias.fill_(float(est.intercept_))
-    return module.eval()
-
-
-def _dtype_error(run: TrainingRun, dtype: str) -> float:
-    """How far a ``dtype`` model is from the fit: the largest relative error of its
-    eager predictions against :func:`_fit_predictions` on the verification rows."""
-    module = _export_module(run, dtype)
-    worst = 0.0
-    for X in _verification_inputs(run).values():
-        with torch.no_grad():
-            got = module(torch.from_numpy(X).to(module.weight.dtype)).numpy().reshape(-1)
-        worst = max(worst, _relative_error(got, _fit_predictions(run, X)))
-    return worst
-
-
-def choose_dtype(run: TrainingRun, dtype: str = "auto") -> tuple[str, str]:
-    """The export dtype and why: ``"auto"`` exports float32 when a float32 model
-    reproduces the fit within :data:`VERIFY_RTOL`, else float64. An explicit
-    ``"float32"`` that cannot reproduce the fit raises :class:`ExportError`."""
-    if dtype not in ("auto", *_ONNX_DTYPES):
-        raise ExportError(f"dtype must be 'auto', 'float32' or 'float64', got {dtype!r}")
-    if dtype == "float64":
-        return "float64", "asked for"
-    err = _dtype_error(run, "float32")
-    if err <= VERIFY_RTOL:
-        why = "asked for" if dtype == "float32" else "auto"
-        return "float32", f"{why}: float32 reproduces the fit to {err:.2g} (relative)"
-    if dtype == "float32":
-        raise ExportError(
-            f"a float32 model differs from the fit by {err:.3g} (relative), above the "
-            f"tolerance {VERIFY_RTOL:g}; export with --dtype float64 (dtype='float64'); "
-            "nothing was written"
-        )
-    return "float64", f"auto: float32 would differ from the fit by {err:.2g} (relative)"
-
-
-def _verify(directory: Path, run: TrainingRun, module: torch.nn.Linear) -> dict[str, Any]:
-    """Load both artifacts the way users do and compare with the eager ``module``
-    (the fit in the export dtype), and that module with the fit itself."""
-    from inference import Predictor
-
-    dtype = module.weight.dtype
-    predictor = Predictor.load(directory, providers="cpu")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        scripted = torch.jit.load(str(directory / TORCHSCRIPT_NAME), map_location="cpu")
-    errors: dict[str, float] = {"onnx": 0.0, "torchscript": 0.0, "fit": 0.0}
-    for what, X in _verification_inputs(run).items():
-        xt = torch.from_numpy(X).to(dtype)
-        with torch.no_grad():
-            eager = module(xt).numpy().reshape(-1)
-            ts = scripted(xt).numpy().reshape(-1)
-        ort = predictor.predict(xt.numpy())
-        for artifact, got, ref in (
-            ("onnx", ort, eager),
-            ("torchscript", ts, eager),
-            ("fit", eager, _fit_predictions(run, X)),
-        ):
-            err = _relative_error(got, ref)
-            errors[artifact] = max(errors[artifact], err)
-            if not err <= VERIFY_RTOL:
-                against = "the fit" if artifact == "fit" else "the eager model"
-                raise ExportError(
-                    f"verification failed: the {artifact} artifact differs from {against} "
-                    f"on the {what} by {err:.3g} (relative), above the tolerance "
-                    f"{VERIFY_RTOL:g}; nothing was written"
-                )
-    return {
-        "tolerance": VERIFY_RTOL,
-        "measure": "max |artifact - eager| / max |eager|; fit: eager against the float64 fit",
-        "rows": {what: int(len(X)) for what, X in _verification_inputs(run).items()},
-        "max_relative_error": errors,
-        "onnx_loaded_with": "inference.Predictor (onnxruntime, CPUExecutionProvider)",
-        "torchscript_loaded_with": "torch.jit.load",
-    }
-
-
 def _created_at() -> str:
     # SOURCE_DATE_EPOCH (reproducible-builds convention) pins the timestamp.
     epoch = os.environ.get("SOURCE_DATE_EPOCH")
@@ -415,115 +290,64 @@ def _manifest_data(
     }
 
 
-def _umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
+def _as_run(
+    model: Any, X: Any, y: Any, features: Any, target: Any, sample_weight: Any
+) -> TrainingRun:
+    """A :class:`TrainingRun` for a fitted estimator or Pipeline and its training data."""
+    check_model_type(model)
+    if X is None or y is None:
+        raise UnsupportedModelError(
+            f"export: got a {type(model).__name__} without its training data; pass X= and "
+            "y= (the rows it was fitted on, for the manifest's statistics), or a TrainingRun"
+        )
+    return TrainingRun.from_estimator(
+        model, X, y, features=features, target=target, sample_weight=sample_weight
+    )
 
 
-#: renameat2 errors meaning "this kernel or file system cannot exchange"
-_NO_EXCHANGE = {errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP, errno.ENOTSUP}
-
-
-def _dead_leftovers(destination: Path) -> list[Path]:
-    """This destination's staging (``tmp``) and ``old`` directories whose writer is dead
-    (:func:`inference.atomic.dead_leftovers`: this host's, this user's, no links)."""
-    return [p for p in dead_leftovers(destination, ("tmp", "old")) if p.is_dir()]
-
-
-def _is_old(path: Path) -> bool:
-    parsed = parse_leftover(path.name)
-    return parsed is not None and parsed.kind == "old"
-
-
-def _holds_complete_model(directory: Path) -> bool:
-    """The manifest reads and every artifact it lists has its size and sha256."""
-    try:
-        manifest = Manifest.read(directory)
-        manifest.verify_artifacts(directory)
-    except (ModelLoadError, OSError):
-        return False
-    return True
-
-
-def _ctime(path: Path) -> float:
-    try:
-        return path.lstat().st_ctime
-    except OSError:
-        return 0.0
-
-
-def _recover(destination: Path) -> None:
-    """Undo what killed writers left: restore a missing model, remove their directories.
-
-    If the destination is missing and a dead writer's ``.old-`` directory holds a
-    complete model (the writer died between the two renames of the fallback in
-    :func:`_move_into_place`), it is renamed back first, the newest if several.
-    Then every dead writer's leftover is removed.
-    """
-    leftovers = _dead_leftovers(destination)
-    if not os.path.lexists(destination):
-        old = [p for p in leftovers if _is_old(p)]
-        for candidate in sorted(old, key=_ctime, reverse=True):
-            if _holds_complete_model(candidate):
-                try:
-                    os.rename(candidate, destination)
-                except FileNotFoundError:  # another export restored it first
-                    pass
-                except OSError as exc:  # keep it: the removal below must not run
-                    raise ExportError(
-                        f"{destination} is missing and its previous model is complete in "
-                        f"{candidate}, but renaming it back failed ({exc}); rename it by hand"
-                    ) from exc
-                break
-    for path in leftovers:
-        discard(path)
-
-
-def _exchange(a: Path, b: Path) -> bool:
-    """Atomically swap two directories (Linux renameat2 RENAME_EXCHANGE).
-
-    False if the platform or the file system cannot; any other failure raises
-    ``OSError`` rather than falling back to the two renames.
-    """
-    libc_name = ctypes.util.find_library("c")
-    if not libc_name or not hasattr(os, "O_DIRECTORY"):
-        return False
-    try:
-        libc = ctypes.CDLL(libc_name, use_errno=True)
-        renameat2 = libc.renameat2
-    except (OSError, AttributeError):
-        return False
-    at_fdcwd, rename_exchange = -100, 2
-    rc = renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange)
-    if rc == 0:
-        return True
-    err = ctypes.get_errno()
-    if err in _NO_EXCHANGE:
-        return False
-    raise OSError(err, f"renameat2({a}, {b}, RENAME_EXCHANGE): {os.strerror(err)}")
-
-
-def _move_into_place(staging: Path, destination: Path, overwrite: bool) -> None:
-    if not destination.exists():
-        os.rename(staging, destination)
-        return
-    if not overwrite:
+def _check_destination(destination: Path, overwrite: bool) -> None:
+    """Restore what a killed export left, then refuse to replace what must stay."""
+    _publish.recover(destination)  # first: a killed export's missing model comes back
+    if destination.exists() and not overwrite:
         raise ExportError(f"{destination} already exists; pass overwrite=True to replace it")
-    if _exchange(staging, destination):
-        shutil.rmtree(staging)  # staging now holds the old model
-        return
-    # No renameat2: a kill between these two renames leaves no model at the
-    # destination until the next export's _recover (module docstring).
-    old = temporary_name(destination, "old")
-    os.rename(destination, old)
-    try:
-        os.rename(staging, destination)
-    except BaseException:
-        if not os.path.lexists(destination):
-            os.rename(old, destination)  # the old model back where it was
-        raise
-    shutil.rmtree(old)
+    if destination.exists() and not (destination / MANIFEST_NAME).is_file():
+        raise ExportError(
+            f"{destination} exists and is not a model directory (no {MANIFEST_NAME}); "
+            "refusing to replace it"
+        )
+    destination.parent.mkdir(parents=True, exist_ok=True)
+
+
+def _write_artifacts(
+    staging: Path, run: TrainingRun, name: str, dtype: str, plots: bool
+) -> torch.nn.Linear:
+    """Write ``model.onnx``, ``model.pt`` and the plots into ``staging``; return the
+    eager module (the fit in ``dtype``) they must equal."""
+    est = run.estimator
+    model = build_onnx(
+        est.coef_, est.intercept_, features=run.features, target=run.target, dtype=dtype, name=name
+    )
+    module = export_module(run, dtype)
+    (staging / ONNX_NAME).write_bytes(model.SerializeToString())
+    with warnings.catch_warnings():
+        # TorchScript is deprecated upstream; its users still ask for it (README).
+        warnings.simplefilter("ignore", DeprecationWarning)
+        torch.jit.save(torch.jit.script(_scriptable(module)), str(staging / TORCHSCRIPT_NAME))
+    if plots:
+        from training.plots import plot_loss, plot_regression
+
+        plot_regression(
+            staging / REGRESSION_PLOT_NAME,
+            run.X_train,
+            run.y_train,
+            est.predict(run.X_train),
+            features=run.features,
+            target=run.target,
+            coef=est.coef_,
+            intercept=est.intercept_,
+        )
+        plot_loss(staging / LOSS_PLOT_NAME, est.loss_history_, title=f"{name}: training MSE")
+    return module
 
 
 def export_model(
@@ -558,15 +382,7 @@ def export_model(
     records the choice. Returns the destination path.
     """
     if not isinstance(run, TrainingRun):
-        check_model_type(run)
-        if X is None or y is None:
-            raise UnsupportedModelError(
-                f"export: got a {type(run).__name__} without its training data; pass X= and "
-                "y= (the rows it was fitted on, for the manifest's statistics), or a TrainingRun"
-            )
-        run = TrainingRun.from_estimator(
-            run, X, y, features=features, target=target, sample_weight=sample_weight
-        )
+        run = _as_run(run, X, y, features, target, sample_weight)
     if not run.estimator.converged_ and not allow_unconverged:
         raise ExportError(
             f"the fit did not converge in {run.estimator.n_epochs_} epochs; refusing to export "
@@ -575,60 +391,19 @@ def export_model(
     dtype, dtype_reason = choose_dtype(run, dtype)
     destination = Path(directory).absolute()
     name = name or destination.name
-    _recover(destination)  # first: a killed export's missing model comes back
-    if destination.exists() and not overwrite:
-        raise ExportError(f"{destination} already exists; pass overwrite=True to replace it")
-    if destination.exists() and not (destination / MANIFEST_NAME).is_file():
-        raise ExportError(
-            f"{destination} exists and is not a model directory (no {MANIFEST_NAME}); "
-            "refusing to replace it"
-        )
-    destination.parent.mkdir(parents=True, exist_ok=True)
-    est = run.estimator
+    _check_destination(destination, overwrite)
     staging = temporary_name(destination)
     staging.mkdir(mode=0o700)
     try:
-        model = build_onnx(
-            est.coef_,
-            est.intercept_,
-            features=run.features,
-            target=run.target,
-            dtype=dtype,
-            name=name,
-        )
-        module = _export_module(run, dtype)
-        (staging / ONNX_NAME).write_bytes(model.SerializeToString())
-        with warnings.catch_warnings():
-            # TorchScript is deprecated upstream; its users still ask for it (README).
-            warnings.simplefilter("ignore", DeprecationWarning)
-            torch.jit.save(torch.jit.script(_scriptable(module)), str(staging / TORCHSCRIPT_NAME))
-        if plots:
-            from training.plots import plot_loss, plot_regression
-
-            plot_regression(
-                staging / REGRESSION_PLOT_NAME,
-                run.X_train,
-                run.y_train,
-                est.predict(run.X_train),
-                features=run.features,
-                target=run.target,
-                coef=est.coef_,
-                intercept=est.intercept_,
-            )
-            plot_loss(staging / LOSS_PLOT_NAME, est.loss_history_, title=f"{name}: training MSE")
+        module = _write_artifacts(staging, run, name, dtype, plots)
         data = _manifest_data(run, name, dtype, dtype_reason, allow_unconverged)
         for path in sorted(staging.iterdir()):
             data["artifacts"][path.name] = file_digest(path)
         manifest = Manifest(data, source=str(staging / MANIFEST_NAME))
         manifest.write(staging)
-        data["verification"] = _verify(staging, run, module)
+        data["verification"] = verify(staging, run, module)
         Manifest(data, source=str(staging / MANIFEST_NAME)).write(staging)
-        for path in staging.iterdir():
-            sync_file(path)
-        sync_directory(staging)
-        staging.chmod(0o777 & ~_umask())  # made private (0700) while being written
-        _move_into_place(staging, destination, overwrite)
-        sync_directory(destination.parent)
+        _publish.publish(staging, destination, overwrite)
     except BaseException:
         discard(staging)
         raise

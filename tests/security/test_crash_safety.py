@@ -54,6 +54,7 @@ import json, os, signal, sys
 from pathlib import Path
 
 import training.export as ex
+import training.publish as pub
 from training.data import load_dataset
 from training.pipeline import train
 
@@ -98,22 +99,22 @@ def install(mode):
     elif mode == "fsync":
         os.fsync = die_after(os.fsync, calls=3)
     elif mode == "exchange-before":
-        ex._exchange = die_before(ex._exchange)
+        pub.exchange = die_before(pub.exchange)
     elif mode == "exchange-after":
-        ex._exchange = die_after(ex._exchange)
+        pub.exchange = die_after(pub.exchange)
     elif mode == "rmtree-old":
-        real_move = ex._move_into_place
+        real_move = pub.move_into_place
 
         def move(*args, **kwargs):
-            ex.shutil.rmtree = die_before(ex.shutil.rmtree)
+            pub.shutil.rmtree = die_before(pub.shutil.rmtree)
             return real_move(*args, **kwargs)
 
-        ex._move_into_place = move
+        pub.move_into_place = move
     elif mode == "no-renameat2":
-        ex._exchange = lambda a, b: False
+        pub.exchange = lambda a, b: False
         os.rename = die_after(os.rename)
     elif mode == "fallback-renamed-in":
-        ex._exchange = lambda a, b: False
+        pub.exchange = lambda a, b: False
         os.rename = die_after(os.rename, calls=2)
 
 

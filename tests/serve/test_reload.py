@@ -33,8 +33,9 @@ AREA = 10.0
 def test_reload_under_load(start_server, tmp_path):
     from inference import Predictor
     from training.data import load_dataset
-    from training.export import _exchange, export_model
+    from training.export import export_model
     from training.pipeline import train
+    from training.publish import exchange
 
     table = load_dataset("plant_richness_lr")
     served = tmp_path / "plant"
@@ -95,7 +96,7 @@ def test_reload_under_load(start_server, tmp_path):
         onnx = bytearray((tampered / "model.onnx").read_bytes())
         onnx[-20] ^= 0x01
         (tampered / "model.onnx").write_bytes(bytes(onnx))
-        assert _exchange(tampered, served)  # export's atomic directory swap
+        assert exchange(tampered, served)  # export's atomic directory swap
         swapped = time.monotonic()
         end = swapped + 30
         while "refused" not in srv.log() and time.monotonic() < end:

@@ -19,6 +19,7 @@ from inference import ModelLoadError, Predictor
 from inference.atomic import host_tag
 from inference.manifest import FORMAT_VERSION, Manifest, file_digest
 from training import export as export_mod
+from training import publish as publish_mod
 from training.data import load_dataset
 from training.export import ExportError, export_model, graph_description
 from training.pipeline import train
@@ -305,7 +306,7 @@ def test_fallback_puts_the_old_model_back_when_the_new_one_cannot_move_in(tmp_pa
             raise OSError(28, "No space left on device")
         real_rename(src, dst)
 
-    monkeypatch.setattr(export_mod, "_exchange", lambda a, b: False)
+    monkeypatch.setattr(publish_mod, "exchange", lambda a, b: False)
     monkeypatch.setattr(export_mod.os, "rename", rename)
     with pytest.raises(OSError, match="No space left"):
         export_model(run, dest, overwrite=True)
@@ -319,11 +320,11 @@ def test_exchange_raises_on_errors_other_than_unsupported(tmp_path):
     a.mkdir()
     b.mkdir()
     (a / "x").write_text("a")
-    if not export_mod._exchange(a, b):
+    if not publish_mod.exchange(a, b):
         pytest.skip("this file system refuses RENAME_EXCHANGE")
     assert (b / "x").read_text() == "a" and not (a / "x").exists()
     with pytest.raises(FileNotFoundError, match="RENAME_EXCHANGE"):
-        export_mod._exchange(tmp_path / "missing", b)
+        publish_mod.exchange(tmp_path / "missing", b)
 
 
 # Trains plant_richness_lr and exports it twice: with SOURCE_DATE_EPOCH, then without.
