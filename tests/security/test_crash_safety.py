@@ -137,6 +137,12 @@ ZYGOTE = (
     + r"""
 a = train(load_dataset("plant_richness_lr"), progress=False)
 train(load_dataset("plant_richness_mlr"), progress=False)
+# one export first, so children do not each pay for importing matplotlib and
+# onnxruntime: the kills are meant to land inside the export loop
+import shutil, tempfile
+warm = tempfile.mkdtemp()
+ex.export_model(a, Path(warm) / "warm", name="model")
+shutil.rmtree(warm)
 print("ready", flush=True)
 for line in sys.stdin:
     dest, mode = line.split()
