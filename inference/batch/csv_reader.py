@@ -46,8 +46,8 @@ __all__ = ["DEFAULT_CSV_BLOCK", "CsvChunk", "block_bytes", "inspect_csv", "read_
 #: bytes of CSV text per chunk when ``chunk_rows`` is not given
 DEFAULT_CSV_BLOCK = 2 << 20
 #: pyarrow parses a block in pieces of this size when it holds no quote: the parsed
-#: values of a piece stay in the CPU's cache while they are converted (a third less
-#: CPU than one piece of 2 MiB). A block with quotes is parsed in one piece, as a
+#: values of a piece stay in the CPU's cache while they are converted (about a fifth
+#: less CPU than one piece of 2 MiB). A block with quotes is parsed in one piece, as a
 #: quoted line break at a cut between two pieces would be read differently.
 PARSE_BLOCK = 512 << 10
 _MAX_BLOCK = 256 << 20
