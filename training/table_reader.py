@@ -18,6 +18,7 @@ the same messages for the first bad cell.
 
 from __future__ import annotations
 
+import codecs
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -86,30 +87,74 @@ def load_fast(path: Path, target: str, features: Any) -> Table | None:
     wanted = _wanted_columns(path, list(part.columns), target, features)
     needed = [*wanted, target]
     if part.fmt.kind == "parquet":
-        columns = _read_parquet(part, needed)
+        arrays = _read_parquet(part, wanted, target)
+    elif not _is_utf8(path):
+        return None  # the text reader names the encoding error
     else:
-        columns = _read_csv(part, needed)
-        if columns is None:
-            columns = _locate_csv(part, needed)
-    if columns is None:
+        arrays = _fill(_read_csv(part, needed), wanted, target)
+        if arrays is None:
+            arrays = _locate_csv(part, needed)
+    if arrays is None:
         return None
-    n = len(columns[target])
-    if n == 0:
+    X, y = arrays
+    if len(y) == 0:
         raise DataError(f"{path}: the file has a header but no data rows")
-    X = np.empty((n, len(wanted)))
-    for j, name in enumerate(wanted):
-        X[:, j] = columns.pop(name)
-    y = columns.pop(target)
     validate_xy(X, y, source=str(path))
     return Table(X=X, y=y, features=wanted, target=target, source=str(path))
 
 
-def _finite(values: np.ndarray, nulls: int) -> bool:
-    return nulls == 0 and bool(np.isfinite(values).all())
+def _fill(table: Any, wanted: list[str], target: str) -> tuple[np.ndarray, np.ndarray] | None:
+    """``X`` (n, k) and ``y`` (n,), float64, copied piece by piece from the Arrow
+    table's columns, each column released once copied (the table and the matrix are
+    the only full copies alive); None when a value is missing, NaN or infinite."""
+    if table is None:
+        return None
+    pa = import_pyarrow()
+    n = table.num_rows
+    X = np.empty((n, len(wanted)))
+    y = np.empty(n)
+    for j, name in enumerate([*wanted, target]):
+        column = table.column(name)
+        table = table.drop_columns([name])
+        if column.null_count:
+            return None
+        out = y if name == target else X[:, j]
+        at = 0
+        for piece in column.chunks:
+            if piece.type != pa.float64():
+                piece = piece.cast(pa.float64())
+            values = to_numpy(piece)
+            if not np.isfinite(values).all():
+                return None
+            out[at : at + len(values)] = values
+            at += len(values)
+        del column
+    return X, y
 
 
-def _read_csv(part: Part, needed: list[str]) -> dict[str, np.ndarray] | None:
-    """The needed columns read as float64 by ``pyarrow.csv`` on all cores, or None."""
+def _is_utf8(path: Path, block: int = 8 << 20) -> bool:
+    """Whether the whole file is UTF-8, columns not read included (the text reader
+    decodes every byte; pyarrow decodes only the columns it converts). ASCII blocks,
+    the usual case, are checked at memory speed without decoding."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    with open(path, "rb") as f:
+        while chunk := f.read(block):
+            if chunk.isascii() and not decoder.getstate()[0]:
+                continue
+            try:
+                decoder.decode(chunk)
+            except UnicodeDecodeError:
+                return False
+    try:
+        decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def _read_csv(part: Part, needed: list[str]) -> Any:
+    """An Arrow table of the needed columns read as float64 by ``pyarrow.csv`` on all
+    cores, or None when a value does not parse (or a line has too many fields)."""
     pa = import_pyarrow()
     import pyarrow.csv as pacsv
 
@@ -127,42 +172,43 @@ def _read_csv(part: Part, needed: list[str]) -> dict[str, np.ndarray] | None:
         )
     except (pa.ArrowException, OSError, ValueError):
         return None
-    out: dict[str, np.ndarray] = {}
-    for name in needed:
-        column = table.column(name)
-        values = to_numpy(column.combine_chunks() if column.num_chunks != 1 else column.chunk(0))
-        table = table.drop_columns([name])  # release each column once copied
-        if not _finite(values, column.null_count):
-            return None
-        out[name] = np.array(values, dtype=np.float64)
-    return out
+    return table
 
 
-def _read_parquet(part: Part, needed: list[str]) -> dict[str, np.ndarray] | None:
-    """The needed columns of a Parquet file as float64, or None (the text reader words
-    the fault: a column of another type, a missing value, NaN or inf)."""
+def _read_parquet(
+    part: Part, wanted: list[str], target: str
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """``X`` and ``y`` of a Parquet file, filled batch by batch (the file's row count is
+    in its metadata, so only the matrix and one batch are in memory); None (the text
+    reader words the fault) for a column not of a number type, a missing value, NaN or
+    inf, or a file that does not read."""
     pa = import_pyarrow()
     import pyarrow.parquet as pq
 
     types = pa.types
+    needed = [*wanted, target]
     for name in needed:
         t = part.types[name]
         if not (types.is_integer(t) or types.is_floating(t) or types.is_decimal(t)):
             return None
+    n = int(part.rows or 0)
+    X = np.empty((n, len(wanted)))
+    y = np.empty(n)
+    at = 0
     try:
-        table = pq.read_table(str(part.path), columns=needed, use_threads=True)
+        pf = pq.ParquetFile(str(part.path), buffer_size=1 << 20, pre_buffer=False)
+        try:
+            for batch in pf.iter_batches(batch_size=1 << 16, columns=needed, use_threads=True):
+                filled = _fill(pa.Table.from_batches([batch]), wanted, target)
+                if filled is None or at + batch.num_rows > n:
+                    return None
+                X[at : at + batch.num_rows], y[at : at + batch.num_rows] = filled
+                at += batch.num_rows
+        finally:
+            pf.close()
     except (pa.ArrowException, OSError):
         return None
-    out: dict[str, np.ndarray] = {}
-    for name in needed:
-        column = table.column(name)
-        if column.null_count:
-            return None
-        values = to_numpy(column.cast(pa.float64()).combine_chunks())
-        if not _finite(values, 0):
-            return None
-        out[name] = np.array(values, dtype=np.float64)
-    return out
+    return (X, y) if at == n else None
 
 
 # --- locating bad cells --------------------------------------------------------------------
@@ -222,10 +268,10 @@ def _problem(value: Any) -> str:
     return f"{value} is not a finite number"
 
 
-def _locate_csv(part: Part, needed: list[str]) -> dict[str, np.ndarray] | None:
+def _locate_csv(part: Part, needed: list[str]) -> tuple[np.ndarray, np.ndarray] | None:
     """Read the file in chunks, naming the first bad cell of the first bad column (in
     ``needed`` order) with the count of bad cells in it; the columns when every cell is
-    good after all (numbers with spaces around them). None for lines with a wrong
+    good after all (numbers with spaces around them), as ``(X, y)``. None for lines with a wrong
     number of fields, or a file that is not one record per line."""
     parts: list[np.ndarray] = []
     first: dict[str, tuple[int, str, str]] = {}  # column -> (_, where, problem)
@@ -255,8 +301,8 @@ def _locate_csv(part: Part, needed: list[str]) -> dict[str, np.ndarray] | None:
                 f"{part.path}: column {name!r}, {where}: {problem} "
                 f"({counts[name]} bad cell(s) in this column)"
             )
-    X = np.concatenate(parts) if parts else np.empty((0, len(needed)))
-    return {name: np.ascontiguousarray(X[:, j]) for j, name in enumerate(needed)}
+    M = np.concatenate(parts) if parts else np.empty((0, len(needed)))
+    return np.ascontiguousarray(M[:, :-1]), np.ascontiguousarray(M[:, -1])
 
 
 # --- streaming ------------------------------------------------------------------------------

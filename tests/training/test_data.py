@@ -171,3 +171,10 @@ def test_loading_a_clean_file_does_not_import_pandas(tmp_path):
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "(5, 2) False"
+
+
+def test_bytes_that_are_not_utf8_are_refused_even_in_columns_not_read(tmp_path):
+    path = tmp_path / "t.csv"
+    path.write_bytes(b"id,a,y\nx\xff,1,2\nb,2,3\nc,3,5\nd,4,4\n")
+    with pytest.raises(DataError, match=r"t\.csv: cannot be parsed"):
+        load_table(path, target="y", features=["a"])
