@@ -111,7 +111,9 @@ def run_clean(args: list[str]) -> float:
 def test_sigkill_at_random_moments_keeps_old_or_new_and_a_rerun_succeeds(job):
     args, out_dir, out, rejected, old = job
     reset(old)
-    duration = run_clean(args)
+    # the faster of two clean runs: the first pays for cold caches, and kill delays
+    # measured from it would land after most jobs had finished
+    duration = min(run_clean(args), run_clean(args))
     new = {out: out.read_bytes(), rejected: rejected.read_bytes()}
     assert new[out].count(b"\n") == ROWS - len(BAD_ROWS) + 1
     assert new[rejected].count(b"\n") == len(BAD_ROWS) + 1
