@@ -429,8 +429,7 @@ def run_epochs(
     """
     import torch
 
-    from training.fit import DivergenceError
-    from training.sgd import TORCH_DTYPES
+    from training.sgd import TORCH_DTYPES, DivergenceError
 
     tdtype = TORCH_DTYPES[dtype]
     k = factor.k
@@ -626,10 +625,10 @@ def _fit_chunks(
         log=log,
         total=total_rows,
     )
-    # torch and the estimator's module are imported only now, after the first pass (the
-    # CLI imports them in a thread meanwhile); the time waited is not the fit's
+    # torch is imported only now, after the first pass (the CLI imports it, then
+    # torch._dynamo, scipy and scikit-learn, in a thread meanwhile: the first epoch's
+    # pass overlaps the rest); the time waited is not the fit's
     waiting = time.perf_counter()
-    import training.fit  # noqa: F401
     from training.sgd import TORCH_DTYPES
 
     started += time.perf_counter() - waiting
