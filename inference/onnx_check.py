@@ -43,11 +43,25 @@ A model is refused (``ModelLoadError``) when
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
-
-import numpy as np
+from dataclasses import dataclass
 
 from inference.errors import ModelLoadError
+from inference.protobuf_wire import (
+    FIXED32,
+    FIXED64,
+    LEN,
+    VARINT,
+    Field,
+    Malformed,
+    count_packed_varints,
+    last_string,
+    parse,
+    read_varint,
+    text,
+    to_int64,
+)
 
 __all__ = ["MAX_DEPTH", "MAX_ELEMENTS", "check_onnx_bytes"]
 
@@ -56,11 +70,6 @@ MAX_DEPTH = 64
 #: Largest element count a tensor may declare.
 MAX_ELEMENTS = 2**40
 
-_UINT64 = 1 << 64
-_INT64_MIN_UNSIGNED = 1 << 63
-
-# Wire types.
-_VARINT, _FIXED64, _LEN, _START_GROUP, _END_GROUP, _FIXED32 = 0, 1, 2, 3, 4, 5
 
 # TensorProto.DataType -> (name, element size in bytes, typed field, values per element).
 _DATA_TYPES: dict[int, tuple[str, int, int, int]] = {
@@ -132,159 +141,18 @@ _SCHEMA: dict[str, dict[int, tuple[str, str, bool]]] = {
 # Wire types accepted for the TensorProto fields read here (repeated scalars may
 # come packed, wire type 2, or one value per field).
 _TENSOR_WIRE_TYPES: dict[int, tuple[int, ...]] = {
-    1: (_VARINT, _LEN),
-    2: (_VARINT,),
-    4: (_FIXED32, _LEN),
-    5: (_VARINT, _LEN),
-    7: (_VARINT, _LEN),
-    8: (_LEN,),
-    9: (_LEN,),
-    10: (_FIXED64, _LEN),
-    11: (_VARINT, _LEN),
-    13: (_LEN,),
-    14: (_VARINT,),
+    1: (VARINT, LEN),
+    2: (VARINT,),
+    4: (FIXED32, LEN),
+    5: (VARINT, LEN),
+    7: (VARINT, LEN),
+    8: (LEN,),
+    9: (LEN,),
+    10: (FIXED64, LEN),
+    11: (VARINT, LEN),
+    13: (LEN,),
+    14: (VARINT,),
 }
-
-_Field = tuple[int, int, "int | memoryview"]
-
-
-class _Malformed(Exception):
-    """Bytes that are not well-formed protobuf (internal; becomes ModelLoadError)."""
-
-
-# --------------------------------------------------------------------------------------
-# Wire format
-# --------------------------------------------------------------------------------------
-
-
-def _read_varint(buf: memoryview, pos: int, end: int) -> tuple[int, int]:
-    """Decode one base-128 varint.
-
-    Parameters
-    ----------
-    buf : memoryview
-        Bytes (format ``"B"``).
-    pos, end : int
-        Where the varint starts and where the enclosing message ends.
-
-    Returns
-    -------
-    tuple of int
-        The unsigned value (below 2**64) and the position after the varint.
-
-    Raises
-    ------
-    _Malformed
-        Truncated, longer than 10 bytes or above 2**64 - 1.
-    """
-    result = 0
-    shift = 0
-    while True:
-        if pos >= end:
-            raise _Malformed("truncated varint")
-        byte = buf[pos]
-        pos += 1
-        result |= (byte & 0x7F) << shift
-        if byte < 0x80:
-            break
-        shift += 7
-        if shift >= 70:
-            raise _Malformed("varint longer than 10 bytes")
-    if result >= _UINT64:
-        raise _Malformed("varint overflows 64 bits")
-    return result, pos
-
-
-def _parse(buf: memoryview, message: str) -> list[_Field]:
-    """Split one message into its fields.
-
-    Parameters
-    ----------
-    buf : memoryview
-        The message's bytes.
-    message : str
-        Its type, for error messages.
-
-    Returns
-    -------
-    list of (int, int, int or memoryview)
-        ``(field number, wire type, value)``: an int for varint and fixed fields,
-        a zero-copy slice of ``buf`` for length-delimited ones.
-
-    Raises
-    ------
-    _Malformed
-        On any wire-format error.
-    """
-    fields: list[_Field] = []
-    pos, end = 0, len(buf)
-    while pos < end:
-        key, pos = _read_varint(buf, pos, end)
-        number, wire = key >> 3, key & 7
-        if number == 0 or number >= 1 << 29:
-            raise _Malformed(f"invalid field number {number} in {message}")
-        value: int | memoryview
-        if wire == _VARINT:
-            value, pos = _read_varint(buf, pos, end)
-        elif wire in (_FIXED64, _FIXED32):
-            size = 8 if wire == _FIXED64 else 4
-            if end - pos < size:
-                raise _Malformed(f"truncated fixed{size * 8} field {number} in {message}")
-            value = int.from_bytes(buf[pos : pos + size], "little")
-            pos += size
-        elif wire == _LEN:
-            length, pos = _read_varint(buf, pos, end)
-            if length > end - pos:
-                raise _Malformed(
-                    f"field {number} of {message} declares {length} bytes but only "
-                    f"{end - pos} remain"
-                )
-            value = buf[pos : pos + length]
-            pos += length
-        elif wire in (_START_GROUP, _END_GROUP):
-            raise _Malformed(f"group (wire type {wire}) in field {number} of {message}")
-        else:
-            raise _Malformed(f"invalid wire type {wire} in field {number} of {message}")
-        fields.append((number, wire, value))
-    return fields
-
-
-def _count_packed_varints(payload: memoryview, what: str) -> int:
-    """Count (and validate) the varints of a packed repeated field."""
-    if len(payload) == 0:
-        return 0
-    arr = np.frombuffer(payload, dtype=np.uint8)
-    if arr[-1] & 0x80:
-        raise _Malformed(f"truncated varint in packed {what}")
-    ends = np.flatnonzero(arr < 0x80)
-    lengths = np.diff(ends, prepend=-1)
-    if int(lengths.max()) > 10:
-        raise _Malformed(f"varint longer than 10 bytes in packed {what}")
-    if bool(np.any(arr[ends[lengths == 10]] > 1)):
-        raise _Malformed(f"varint overflows 64 bits in packed {what}")
-    return int(ends.size)
-
-
-def _to_int64(value: int) -> int:
-    """Reinterpret an unsigned 64-bit varint as a signed int64."""
-    return value - _UINT64 if value >= _INT64_MIN_UNSIGNED else value
-
-
-def _text(raw: int | memoryview, limit: int = 120) -> str:
-    """A protobuf string field as printable text (undecodable bytes replaced)."""
-    if not isinstance(raw, memoryview):
-        return ""
-    text = bytes(raw[: limit * 4]).decode("utf-8", errors="replace")
-    return text if len(text) <= limit else text[:limit] + "..."
-
-
-def _last_string(fields: list[_Field], number: int) -> str:
-    """The last occurrence of a string field (protobuf's rule for singular fields)."""
-    found = ""
-    for field, wire, value in fields:
-        if field == number and wire == _LEN:
-            found = _text(value)
-    return found
 
 
 # --------------------------------------------------------------------------------------
@@ -299,14 +167,14 @@ class _Walker:
         self.source = source
 
     def model(self, buf: memoryview) -> None:
-        fields = _parse(buf, "ModelProto")
+        fields = parse(buf, "ModelProto")
         if not any(field == 7 for field, _, _ in fields):
             raise ModelLoadError(
                 f"{self.source}: not an ONNX model: it has no graph (ModelProto field 7)"
             )
         self._children("ModelProto", fields, depth=0, path="model")
 
-    def _children(self, message: str, fields: list[_Field], depth: int, path: str) -> None:
+    def _children(self, message: str, fields: list[Field], depth: int, path: str) -> None:
         """Follow the fields of ``message`` that lead to tensors."""
         schema = _SCHEMA[message]
         singular: dict[int, list[memoryview]] = {}
@@ -316,8 +184,8 @@ class _Walker:
             if entry is None:
                 continue
             name, child, repeated = entry
-            if wire != _LEN or not isinstance(value, memoryview):
-                raise _Malformed(
+            if wire != LEN or not isinstance(value, memoryview):
+                raise Malformed(
                     f"{message}.{name} (field {number}) has wire type {wire}, "
                     "expected 2 (length-delimited)"
                 )
@@ -334,74 +202,27 @@ class _Walker:
 
     def _message(self, message: str, buf: memoryview, depth: int, path: str) -> None:
         if depth > MAX_DEPTH:
-            raise _Malformed(f"messages nested deeper than {MAX_DEPTH} levels at {path}")
-        fields = _parse(buf, message)
+            raise Malformed(f"messages nested deeper than {MAX_DEPTH} levels at {path}")
+        fields = parse(buf, message)
         if message == "TensorProto":
             self._tensor(fields, depth, path)
             return
         if message == "NodeProto":
-            op_type = _last_string(fields, 4)
-            node_name = _last_string(fields, 3)
+            op_type = last_string(fields, 4)
+            node_name = last_string(fields, 3)
             path = f"{path} ({op_type or '?'}{f' {node_name!r}' if node_name else ''})"
         elif message == "AttributeProto":
-            attr_name = _last_string(fields, 1)
+            attr_name = last_string(fields, 1)
             if attr_name:
                 path = f"{path} ({attr_name!r})"
         self._children(message, fields, depth, path)
 
-    def _tensor(self, fields: list[_Field], depth: int, path: str) -> None:
-        dims: list[int] = []
-        data_type = 0
-        name = ""
-        raw_len: int | None = None
-        data_location = 0
-        external: list[tuple[str, str]] = []
-        counts = dict.fromkeys(_TYPED_FIELD_NAMES, 0)
-        for number, wire, value in fields:
-            allowed = _TENSOR_WIRE_TYPES.get(number)
-            if allowed is None:
-                continue
-            if wire not in allowed:
-                raise _Malformed(f"TensorProto field {number} has wire type {wire} at {path}")
-            if isinstance(value, memoryview):
-                if number == 1:
-                    pos = 0
-                    while pos < len(value):
-                        dim, pos = _read_varint(value, pos, len(value))
-                        dims.append(_to_int64(dim))
-                elif number in (4, 10):
-                    width = 4 if number == 4 else 8
-                    if len(value) % width:
-                        raise _Malformed(
-                            f"packed {_TYPED_FIELD_NAMES[number]} of {len(value)} bytes is "
-                            f"not a multiple of {width} at {path}"
-                        )
-                    counts[number] += len(value) // width
-                elif number in (5, 7, 11):
-                    counts[number] += _count_packed_varints(value, _TYPED_FIELD_NAMES[number])
-                elif number == 8:
-                    name = _text(value)
-                elif number == 9:
-                    raw_len = len(value)
-                elif number == 13:
-                    if depth + 1 > MAX_DEPTH:
-                        raise _Malformed(f"messages nested deeper than {MAX_DEPTH} levels")
-                    entry = _parse(value, "StringStringEntryProto")
-                    external.append((_last_string(entry, 1), _last_string(entry, 2)))
-            else:
-                if number == 1:
-                    dims.append(_to_int64(value))
-                elif number == 2:
-                    data_type = _to_int64(value)
-                elif number == 14:
-                    data_location = value
-                elif number in counts:
-                    counts[number] += 1
-        label = f"tensor {name!r}" if name else "an unnamed tensor"
+    def _tensor(self, fields: list[Field], depth: int, path: str) -> None:
+        t = _tensor_fields(fields, depth, path)
+        label = f"tensor {t.name!r}" if t.name else "an unnamed tensor"
         where = f"{label} (at {path})"
-
-        if data_location == 1 or external:
-            locations = [v for k, v in external if k == "location"]
+        if t.data_location == 1 or t.external:
+            locations = [v for k, v in t.external if k == "location"]
             loc = f"location {locations[-1]!r}" if locations else "no location given"
             raise ModelLoadError(
                 f"{self.source}: {where} refers to external data ({loc}); the runtime loads "
@@ -411,6 +232,11 @@ class _Walker:
                 "(onnx.save_model(model, path, save_as_external_data=False))."
             )
 
+        elements = self._elements(t.dims, where)
+        self._check_data(t, elements, where)
+
+    def _elements(self, dims: list[int], where: str) -> int:
+        """The element count of ``dims``, refusing negative and implausibly large shapes."""
         shown = _format_dims(dims)
         if any(d < 0 for d in dims):
             raise ModelLoadError(f"{self.source}: {where} has a negative dimension: dims {shown}")
@@ -426,20 +252,25 @@ class _Walker:
                         f"{MAX_ELEMENTS} (2**40) elements; refusing an implausibly large tensor"
                     )
 
-        spec = _DATA_TYPES.get(data_type)
+        return elements
+
+    def _check_data(self, t: _TensorFields, elements: int, where: str) -> None:
+        """The tensor's data (raw or typed) covers the ``elements`` its shape declares."""
+        spec = _DATA_TYPES.get(t.data_type)
         if spec is None:  # STRING, UNDEFINED or a type without a fixed byte size here
             return
         type_name, size, typed_field, per_element = spec
         declared = elements * size
-        if raw_len is not None:
-            present, held_in = raw_len, "raw_data"
+        shown = _format_dims(t.dims)
+        if t.raw_len is not None:
+            present, held_in = t.raw_len, "raw_data"
         else:
-            present = counts[typed_field] * size // per_element
+            present = t.counts[typed_field] * size // per_element
             held_in = _TYPED_FIELD_NAMES[typed_field]
         if declared > present:
             data = (
                 "no data at all"
-                if raw_len is None and present == 0
+                if t.raw_len is None and present == 0
                 else f"only {present} bytes of data in {held_in}"
             )
             raise ModelLoadError(
@@ -447,6 +278,67 @@ class _Walker:
                 f"({elements} elements x {size} bytes = {declared} bytes declared) but has "
                 f"{data} ({present} bytes present); a tensor's data must cover its shape"
             )
+
+
+@dataclass
+class _TensorFields:
+    """What :func:`_tensor_fields` reads of a TensorProto."""
+
+    dims: list[int] = dataclasses.field(default_factory=list)
+    data_type: int = 0
+    name: str = ""
+    raw_len: int | None = None
+    data_location: int = 0
+    external: list[tuple[str, str]] = dataclasses.field(default_factory=list)
+    counts: dict[int, int] = dataclasses.field(
+        default_factory=lambda: dict.fromkeys(_TYPED_FIELD_NAMES, 0)
+    )
+
+
+def _tensor_fields(fields: list[Field], depth: int, path: str) -> _TensorFields:
+    """Dims, type, name, data sizes and external-data entries of a TensorProto's fields."""
+    t = _TensorFields()
+    for number, wire, value in fields:
+        allowed = _TENSOR_WIRE_TYPES.get(number)
+        if allowed is None:
+            continue
+        if wire not in allowed:
+            raise Malformed(f"TensorProto field {number} has wire type {wire} at {path}")
+        if isinstance(value, memoryview):
+            if number == 1:
+                pos = 0
+                while pos < len(value):
+                    dim, pos = read_varint(value, pos, len(value))
+                    t.dims.append(to_int64(dim))
+            elif number in (4, 10):
+                width = 4 if number == 4 else 8
+                if len(value) % width:
+                    raise Malformed(
+                        f"packed {_TYPED_FIELD_NAMES[number]} of {len(value)} bytes is "
+                        f"not a multiple of {width} at {path}"
+                    )
+                t.counts[number] += len(value) // width
+            elif number in (5, 7, 11):
+                t.counts[number] += count_packed_varints(value, _TYPED_FIELD_NAMES[number])
+            elif number == 8:
+                t.name = text(value)
+            elif number == 9:
+                t.raw_len = len(value)
+            elif number == 13:
+                if depth + 1 > MAX_DEPTH:
+                    raise Malformed(f"messages nested deeper than {MAX_DEPTH} levels")
+                entry = parse(value, "StringStringEntryProto")
+                t.external.append((last_string(entry, 1), last_string(entry, 2)))
+        else:
+            if number == 1:
+                t.dims.append(to_int64(value))
+            elif number == 2:
+                t.data_type = to_int64(value)
+            elif number == 14:
+                t.data_location = value
+            elif number in t.counts:
+                t.counts[number] += 1
+    return t
 
 
 def _format_dims(dims: Sequence[int], limit: int = 8) -> str:
@@ -496,5 +388,5 @@ def check_onnx_bytes(data: bytes, *, source: str) -> None:
         raise ModelLoadError(f"{source}: not an ONNX model: expected bytes, got {exc}") from None
     try:
         _Walker(source).model(buf)
-    except _Malformed as exc:
+    except Malformed as exc:
         raise ModelLoadError(f"{source}: not an ONNX model (malformed protobuf: {exc})") from None
