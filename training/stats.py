@@ -45,6 +45,7 @@ __all__ = [
     "least_squares",
     "regression_metrics",
     "regression_statistics",
+    "statistics_from_parts",
     "summary_table",
 ]
 
@@ -160,21 +161,60 @@ def regression_statistics(
     else:
         tss = float(w @ (y - np.average(y, weights=w)) ** 2) if fit_intercept else float(w @ y**2)
         n_eff = float(w.sum())
+    optimum = ls.solve(y)
+    return statistics_from_parts(
+        names=(["intercept"] if fit_intercept else []) + names,
+        params=params,
+        rss=rss,
+        tss=tss,
+        n_samples=n,
+        n_eff=n_eff,
+        inverse_gram=ls.inverse_gram(),
+        condition_number=ls.condition_number(),
+        optimum=optimum,
+        optimum_rss=float(np.sum(ls.residuals(y, optimum) ** 2)),
+        fit_intercept=fit_intercept,
+        level=level,
+    )
+
+
+def statistics_from_parts(
+    *,
+    names: list[str],
+    params: np.ndarray,
+    rss: float,
+    tss: float,
+    n_samples: int,
+    n_eff: float,
+    inverse_gram: np.ndarray,
+    condition_number: float,
+    optimum: np.ndarray,
+    optimum_rss: float,
+    fit_intercept: bool,
+    level: float = 0.95,
+) -> RegressionStatistics:
+    """The summary statistics from their building blocks (module docstring).
+
+    params, optimum : (p,) intercept first; inverse_gram : (p, p) ``(ZᵀZ)⁻¹``; ``rss``
+    at ``params`` and ``optimum_rss`` at the least-squares ``optimum``; ``tss`` centered
+    with an intercept; ``n_eff`` the sum of the weights (``n_samples`` without).
+    In-memory fits (:func:`regression_statistics`), chunked and Dask fits all end here.
+    """
+    n, p = n_samples, params.size
+    k = p - 1 if fit_intercept else p
+    df = n - p
     s2 = rss / df
-    cov = s2 * ls.inverse_gram()
+    cov = s2 * inverse_gram
     se = np.sqrt(np.diag(cov))
     with np.errstate(divide="ignore", invalid="ignore"):
         t = params / se
     q = float(sps.t.ppf(0.5 + level / 2.0, df))
     r2 = 1.0 - rss / tss
     f = ((tss - rss) / k) / s2
-    optimum = ls.solve(y)
-    ls_rss = float(np.sum(ls.residuals(y, optimum) ** 2))
-    cond = ls.condition_number()
-    if cond > CONDITION_WARNING_THRESHOLD:
-        warnings.warn(CollinearityWarning(_condition_note(cond)), stacklevel=2)
+    if condition_number > CONDITION_WARNING_THRESHOLD:
+        warnings.warn(CollinearityWarning(_condition_note(condition_number)), stacklevel=3)
     return RegressionStatistics(
-        names=(["intercept"] if fit_intercept else []) + names,
+        names=names,
         params=params,
         std_errors=se,
         t_values=t,
@@ -197,16 +237,16 @@ def regression_statistics(
         t_quantiles={f"{lv:.2f}": float(sps.t.ppf(0.5 + lv / 2.0, df)) for lv in INTERVAL_LEVELS},
         least_squares={
             "params": optimum.tolist(),
-            "r2": float(1.0 - ls_rss / tss),
-            "mse": ls_rss / n_eff,
+            "r2": float(1.0 - optimum_rss / tss),
+            "mse": optimum_rss / n_eff,
             "max_abs_param_diff": float(np.abs(params - optimum).max()),
             "max_rel_param_diff": float(
                 np.max(np.abs(params - optimum) / np.maximum(np.abs(optimum), 1e-12))
             ),
-            "mse_excess": float(rss / n_eff - ls_rss / n_eff),
+            "mse_excess": float(rss / n_eff - optimum_rss / n_eff),
         },
         fit_intercept=fit_intercept,
-        condition_number=cond,
+        condition_number=condition_number,
     )
 
 
