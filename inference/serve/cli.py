@@ -50,6 +50,13 @@ def register(subparsers: Any) -> None:
         default=None,
         help="intra-op threads per session (default: CPUs / workers)",
     )
+    _add_limits(p, d)
+    _add_operations(p, d)
+    p.set_defaults(func=run)
+
+
+def _add_limits(p: argparse.ArgumentParser, d: Settings) -> None:
+    """Request size limits and timeouts."""
     p.add_argument(
         "--max-body-bytes",
         type=_positive(int),
@@ -81,6 +88,10 @@ def register(subparsers: Any) -> None:
         help="on SIGTERM, seconds in-flight requests get to finish "
         f"(default {d.graceful_timeout:g})",
     )
+
+
+def _add_operations(p: argparse.ArgumentParser, d: Settings) -> None:
+    """Micro-batching, hot reload, authentication and logging."""
     p.add_argument(
         "--max-batch-delay-us",
         type=_positive(int),
@@ -115,7 +126,6 @@ def register(subparsers: Any) -> None:
         action="store_false",
         help="no JSON access log line per request",
     )
-    p.set_defaults(func=run)
 
 
 def settings_from_args(args: argparse.Namespace) -> Settings:

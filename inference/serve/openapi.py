@@ -17,6 +17,7 @@ from starlette.responses import FileResponse, HTMLResponse, Response
 from starlette.routing import Route
 
 import inference
+from inference.intervals import KINDS
 from inference.serve.registry import LoadedModel
 from inference.serve.responses import dumps
 from inference.serve.v2 import DATATYPES
@@ -41,21 +42,22 @@ def _assets_dir() -> Path | None:
 
 
 def _model_schemas(model: LoadedModel) -> dict[str, Any]:
+    """The request schemas of one model's endpoints, from its features and dtype."""
     p = model.predictor
     number = {"type": "number", "format": "float" if p.dtype.itemsize == 4 else "double"}
-    k = len(p.features)
+    features, k = list(p.features), len(p.features)
     record = {
         "type": "object",
-        "description": f"one row of {model.name}: {', '.join(p.features)}",
-        "properties": {f: number for f in p.features},
-        "required": list(p.features),
+        "description": f"one row of {model.name}: {', '.join(features)}",
+        "properties": {f: number for f in features},
+        "required": features,
         "additionalProperties": False,
-        "example": {f: 1.0 for f in p.features},
+        "example": {f: 1.0 for f in features},
     }
     columns = {
         "type": "object",
-        "properties": {f: {"type": "array", "items": number} for f in p.features},
-        "required": list(p.features),
+        "properties": {f: {"type": "array", "items": number} for f in features},
+        "required": features,
         "additionalProperties": False,
     }
     rows = {
@@ -63,21 +65,30 @@ def _model_schemas(model: LoadedModel) -> dict[str, Any]:
         "items": {"type": "array", "items": number, "minItems": k, "maxItems": k},
     }
     inputs = {"anyOf": [record, {"type": "array", "items": record}, columns, rows]}
-    predict = {
-        "anyOf": [
-            *inputs["anyOf"],
-            {
-                "type": "object",
-                "properties": {
-                    "inputs": inputs,
-                    "interval": {"type": "string", "enum": ["confidence", "prediction"]},
-                    "level": {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1},
-                },
-                "required": ["inputs"],
-                "additionalProperties": False,
-            },
-        ]
+    return {
+        "predict": _predict_schema(inputs),
+        "infer": _infer_schema(number, k, "FP32" if p.dtype.itemsize == 4 else "FP64"),
+        "mlflow": _mlflow_schema(features, record, rows, inputs),
     }
+
+
+def _predict_schema(inputs: dict[str, Any]) -> dict[str, Any]:
+    """``/predict``: the inputs alone, or wrapped with ``interval`` and ``level``."""
+    wrapped = {
+        "type": "object",
+        "properties": {
+            "inputs": inputs,
+            "interval": {"type": "string", "enum": list(KINDS)},
+            "level": {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1},
+        },
+        "required": ["inputs"],
+        "additionalProperties": False,
+    }
+    return {"anyOf": [*inputs["anyOf"], wrapped]}
+
+
+def _infer_schema(number: dict[str, Any], k: int, datatype: str) -> dict[str, Any]:
+    """V2 ``/infer`` with JSON tensors."""
     tensor = {
         "type": "object",
         "properties": {
@@ -88,14 +99,9 @@ def _model_schemas(model: LoadedModel) -> dict[str, Any]:
             "parameters": {"type": "object"},
         },
         "required": ["name", "shape", "datatype"],
-        "example": {
-            "name": "features",
-            "shape": [1, k],
-            "datatype": "FP32" if p.dtype.itemsize == 4 else "FP64",
-            "data": [1.0] * k,
-        },
+        "example": {"name": "features", "shape": [1, k], "datatype": datatype, "data": [1.0] * k},
     }
-    infer = {
+    return {
         "type": "object",
         "properties": {
             "id": {"type": "string"},
@@ -105,13 +111,19 @@ def _model_schemas(model: LoadedModel) -> dict[str, Any]:
         },
         "required": ["inputs"],
     }
-    mlflow = {
+
+
+def _mlflow_schema(
+    features: list[str], record: dict[str, Any], rows: dict[str, Any], inputs: dict[str, Any]
+) -> dict[str, Any]:
+    """MLflow's ``/invocations`` JSON: exactly one of its four formats."""
+    return {
         "type": "object",
         "properties": {
             "dataframe_split": {
                 "type": "object",
                 "properties": {
-                    "columns": {"type": "array", "items": {"type": "string", "enum": p.features}},
+                    "columns": {"type": "array", "items": {"type": "string", "enum": features}},
                     "data": rows,
                 },
                 "required": ["columns", "data"],
@@ -123,7 +135,6 @@ def _model_schemas(model: LoadedModel) -> dict[str, Any]:
         "minProperties": 1,
         "maxProperties": 1,
     }
-    return {"predict": predict, "infer": infer, "mlflow": mlflow}
 
 
 def _json_body(schema: dict[str, Any]) -> dict[str, Any]:
@@ -161,7 +172,7 @@ def build_document(models: dict[str, LoadedModel]) -> dict[str, Any]:
                     {
                         "name": "interval",
                         "in": "query",
-                        "schema": {"type": "string", "enum": ["confidence", "prediction"]},
+                        "schema": {"type": "string", "enum": list(KINDS)},
                     },
                     {"name": "level", "in": "query", "schema": {"type": "number"}},
                 ],
