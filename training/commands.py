@@ -64,7 +64,7 @@ def _train(args: argparse.Namespace) -> int:
             )
         _export_and_show(args, run)
     if engine != "memory":
-        from training.streaming import rows_per_second
+        from training.chunked_run import rows_per_second
 
         print(rows_per_second(run), flush=True)
         _freeze_objects()

@@ -33,16 +33,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from training.chunked_run import finish_run, fit_options
+from training.chunks import SAMPLE_ROWS, Measurement, PassLog, single_threaded_torch
 from training.data import DataError
-from training.streaming import (
-    SAMPLE_ROWS,
-    Measurement,
-    PassLog,
-    _options,
-    finish_run,
-    run_epochs,
-    single_threaded_torch,
-)
+from training.streaming import run_epochs
 from training.tsqr import ChunkSummary, Factor, combine_all, summarize
 
 if TYPE_CHECKING:
@@ -163,7 +157,7 @@ def fit_dask(
                 source_name=source_name,
                 **overrides,
             )
-    opts = _options(preset, overrides)
+    opts = fit_options(preset, overrides)
     if opts["batch_size"] is not None:
         raise ValueError(
             "batch_size is not available on Dask: the fit is distributed full-batch "

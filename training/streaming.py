@@ -24,36 +24,46 @@ values as the in-memory fit's; the in-memory fit adds extended-precision refinem
 steps, which a stream would pay one more pass each for, so a streamed fit is as
 accurate as the QR factor (``κ ε`` relative), not beyond.
 
-Sources are callables returning one pass's iterator of ``(X (m, k), y (m,))``
-float64 chunks: :func:`array_chunks` (arrays in memory) and :func:`file_chunks`
-(a CSV, TSV or Parquet file read by the batch scoring reader, with bad cells
-reported by file, line, row and column). :func:`fit_file` and :func:`fit_arrays`
-return a :class:`~training.pipeline.TrainingRun` ready to print and export.
+Sources of chunks live in :mod:`training.chunks`; :func:`fit_file` and
+:func:`fit_arrays` return a :class:`~training.pipeline.TrainingRun` ready to print
+and export (:mod:`training.chunked_run`).
 """
 
 from __future__ import annotations
 
 import math
 import os
-import sys
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager, nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from training.chunked_run import finish_run, fit_options
+from training.chunks import (
+    DEFAULT_CHUNK_ROWS,
+    SAMPLE_ROWS,
+    CachedChunks,
+    ChunkSource,
+    Measurement,
+    PassLog,
+    Sample,
+    array_chunks,
+    file_chunks,
+    single_threaded_blas,
+    single_threaded_torch,
+    timed_pass,
+)
 from training.data import DataError
-from training.tsqr import ChunkSummary, Factor, combine, statistics, summarize
+from training.tsqr import ChunkSummary, Factor, combine, summarize
 
 if TYPE_CHECKING:
     import torch
 
-    from training.fit import LinearRegressionSGD
     from training.pipeline import TrainingRun
 
 __all__ = [
@@ -62,7 +72,6 @@ __all__ = [
     "STREAMING_THRESHOLD_BYTES",
     "CachedChunks",
     "ChunkSource",
-    "Measurement",
     "array_chunks",
     "file_chunks",
     "fit_arrays",
@@ -70,11 +79,6 @@ __all__ = [
     "fit_file",
 ]
 
-#: rows per chunk by default: 8,192 rows of 16 float64 features are 1 MiB (the reader
-#: keeps a few chunks in flight per thread, so this bounds the memory)
-DEFAULT_CHUNK_ROWS = 8_192
-#: rows kept (a uniform random sample) for the export's verification and plots
-SAMPLE_ROWS = 10_000
 #: threads factoring chunks in the factor pass (half the CPUs: the reader has its own)
 FACTOR_THREADS = max(1, min((os.cpu_count() or 1) // 2, 4))
 #: ``linreg train`` streams a file of at least this many bytes (``--engine auto``):
@@ -83,170 +87,8 @@ FACTOR_THREADS = max(1, min((os.cpu_count() or 1) // 2, 4))
 #: precision refinement, which would cost a pass each step)
 STREAMING_THRESHOLD_BYTES = 64 << 20
 
-#: one pass over the data: ``source()`` iterates ``(X (m, k), y (m,))`` float64 chunks
-ChunkSource = Callable[[], Iterable[tuple[np.ndarray, np.ndarray]]]
-
-
-@dataclass
-class Measurement:
-    """One measuring pass at fixed parameters, in the standardized target's units.
-
-    loss : Σ r² / n with ``r = U θ + b - t``; grad_theta (k,), grad_bias: the MSE
-    gradient; abs_sum : Σ |r|; y_sum : Σ y (raw); max_row : max_i |u_i|² (+1 with an
-    intercept); rows : n.
-    """
-
-    loss: float
-    grad_theta: np.ndarray
-    grad_bias: float
-    abs_sum: float
-    y_sum: float
-    max_row: float
-    rows: int
-
-
-@dataclass
-class PassLog:
-    """Passes over the data and their rows, for the rows-per-second line."""
-
-    passes: list[tuple[str, int, float]] = field(default_factory=list)
-
-    def add(self, name: str, rows: int, seconds: float) -> None:
-        self.passes.append((name, rows, seconds))
-
-    @property
-    def rows(self) -> int:
-        return sum(r for _, r, _ in self.passes)
-
-    @property
-    def seconds(self) -> float:
-        return sum(s for _, _, s in self.passes)
-
-
-# --- sources ----------------------------------------------------------------------------
-
-
-def array_chunks(X: np.ndarray, y: np.ndarray, chunk_rows: int = DEFAULT_CHUNK_ROWS) -> ChunkSource:
-    """Chunks of arrays in memory (views): X (n, k), y (n,)."""
-    X = np.asarray(X, dtype=np.float64)
-    y = np.asarray(y, dtype=np.float64)
-    if X.ndim == 1:
-        X = X.reshape(-1, 1)
-
-    def one_pass() -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        for lo in range(0, X.shape[0], chunk_rows):
-            yield X[lo : lo + chunk_rows], y[lo : lo + chunk_rows]
-
-    return one_pass
-
-
-def file_chunks(
-    path: str | Path,
-    *,
-    target: str,
-    features: Sequence[str] | None = None,
-    chunk_rows: int | None = DEFAULT_CHUNK_ROWS,
-) -> tuple[ChunkSource, list[str]]:
-    """Chunks of a CSV, TSV or Parquet file and the feature names; each pass reads
-    the file again. Bad data raise :class:`~training.data.DataError` as
-    :func:`training.data.load_table` words them (file, column, row, line)."""
-    from training.data import iter_table_chunks, table_columns
-
-    wanted = table_columns(path, target=target, features=features)
-
-    def one_pass() -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        return iter_table_chunks(path, target=target, features=wanted, chunk_rows=chunk_rows)
-
-    return one_pass, wanted
-
-
-class CachedChunks:
-    """A chunk source that keeps the chunks of its first pass in memory and serves the
-    later passes from there: the data are read (and parsed) once, held once, in
-    chunks, never copied into one array."""
-
-    def __init__(self, source: ChunkSource) -> None:
-        self.source = source
-        self.chunks: list[tuple[np.ndarray, np.ndarray]] | None = None
-
-    def __call__(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        if self.chunks is not None:
-            return iter(self.chunks)
-        return self._first()
-
-    def _first(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        kept: list[tuple[np.ndarray, np.ndarray]] = []
-        for X, y in self.source():
-            # own compact copies: a chunk may be a view of a larger block
-            pair = (np.ascontiguousarray(X), np.ascontiguousarray(y))
-            kept.append(pair)
-            yield pair
-        self.chunks = kept
-
-
-# --- progress ---------------------------------------------------------------------------
-
-
-def _bar(desc: str, total: int | None, progress: bool | None) -> Any:
-    show = sys.stderr.isatty() if progress is None else progress
-    if not show:
-        return None
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, desc=desc, unit=" rows", unit_scale=True, leave=False)
-
-
-def _timed_pass(
-    source: ChunkSource,
-    name: str,
-    log: PassLog,
-    progress: bool | None,
-    total: int | None,
-    fn: Callable[[np.ndarray, np.ndarray], None],
-) -> int:
-    """Run ``fn`` on every chunk of one pass, with a bar; returns the rows seen."""
-    started = time.perf_counter()
-    bar = _bar(name, total, progress)
-    rows = 0
-    try:
-        for X, y in source():
-            fn(X, y)
-            rows += len(y)
-            if bar is not None:
-                bar.update(len(y))
-    finally:
-        if bar is not None:
-            bar.close()
-    log.add(name, rows, time.perf_counter() - started)
-    return rows
-
 
 # --- the factor pass --------------------------------------------------------------------
-
-
-class _Sample:
-    """A uniform random sample of ``size`` rows: the rows with the smallest random keys."""
-
-    def __init__(self, size: int, seed: int) -> None:
-        self.size = size
-        self.rng = np.random.default_rng(seed)
-        self.keys = np.empty(0)
-        self.X: np.ndarray | None = None
-        self.y = np.empty(0)
-
-    def add(self, X: np.ndarray, y: np.ndarray) -> None:
-        keys = self.rng.random(len(y))
-        if self.X is None:
-            self.X = np.empty((0, X.shape[1]))
-        if self.size <= 0:
-            return
-        keep = np.argsort(keys)[: self.size]  # at most `size` from this chunk
-        allkeys = np.concatenate([self.keys, keys[keep]])
-        allX = np.concatenate([self.X, X[keep]])
-        ally = np.concatenate([self.y, y[keep]])
-        order = np.argsort(allkeys, kind="stable")[: self.size]
-        order.sort()  # keep the file's order
-        self.keys, self.X, self.y = allkeys[order], allX[order], ally[order]
 
 
 def factor_pass(
@@ -266,7 +108,7 @@ def factor_pass(
     releases the GIL), a few chunks in flight at most, while the reader reads ahead.
     """
     state: dict[str, ChunkSummary] = {}
-    sample = _Sample(sample_rows, seed)
+    sample = Sample(sample_rows, seed)
     k = len(features)
     pool = ThreadPoolExecutor(max_workers=FACTOR_THREADS, thread_name_prefix="linreg-qr")
     pending: deque[Future[ChunkSummary]] = deque()
@@ -283,7 +125,7 @@ def factor_pass(
             fold(pending.popleft().result())
 
     try:
-        _timed_pass(source, "factor", log or PassLog(), progress, total, add)
+        timed_pass(source, "factor", log or PassLog(), progress, total, add)
         while pending:
             fold(pending.popleft().result())
     finally:
@@ -349,7 +191,7 @@ def _measure_torch(
         acc["abs"] += float(r.detach().abs().sum())
         acc["y"] += float(y.sum())
 
-    rows = _timed_pass(source, "epoch", log, progress, n, add)
+    rows = timed_pass(source, "epoch", log, progress, n, add)
     if rows != n:
         raise DataError(f"a pass over the data gave {rows} rows, the first gave {n}")
     grad_b = float(module.bias.grad) if module.bias is not None else 0.0  # type: ignore[arg-type]
@@ -389,7 +231,7 @@ def _minibatch_pass(
             loss_fn(module(U[idx]), t[idx]).backward()
             optimizer.step()
 
-    _timed_pass(source, "mini-batches", log, progress, factor.n, add)
+    timed_pass(source, "mini-batches", log, progress, factor.n, add)
 
 
 @dataclass
@@ -480,88 +322,6 @@ def run_epochs(
     return result, module
 
 
-def fitted_estimator(
-    result: EpochsResult,
-    factor: Factor,
-    *,
-    started: float,
-    **params: Any,
-) -> LinearRegressionSGD:
-    """A fitted :class:`~training.fit.LinearRegressionSGD` holding the streamed result:
-    the raw ``nn.Linear`` and the learned attributes its ``fit`` sets."""
-    import torch
-
-    from training.fit import LinearRegressionSGD
-    from training.sgd import TORCH_DTYPES
-
-    est = LinearRegressionSGD(**params)
-    p = result.params
-    k = p.size - 1
-    raw = torch.nn.Linear(k, 1, dtype=TORCH_DTYPES[est.dtype])
-    with torch.no_grad():
-        raw.weight.copy_(torch.from_numpy(p[1:].reshape(1, k)))
-        raw.bias.fill_(float(p[0]))
-    raw.eval()
-    est.module_ = raw
-    est.coef_ = p[1:].copy()
-    est.intercept_ = float(p[0])
-    est.n_features_in_ = k
-    est.n_epochs_ = result.epochs
-    est.refinement_steps_ = 0
-    est.converged_ = bool(result.converged)
-    est.lr_ = result.lr
-    est.loss_history_ = list(result.history)
-    est.fit_seconds_ = time.perf_counter() - started
-    est.hessian_eigenvalues_ = (2.0, 2.0)
-    return est
-
-
-_EST_PARAMS = (
-    "lr",
-    "max_epochs",
-    "tol",
-    "early_stop",
-    "batch_size",
-    "momentum",
-    "fit_intercept",
-    "seed",
-    "dtype",
-    "progress",
-)
-
-
-def _options(preset: str, overrides: dict[str, Any]) -> dict[str, Any]:
-    if preset == "default":  # no overrides: training.fit (torch) is not imported yet
-        PRESETS: dict[str, dict[str, Any]] = {"default": {}}
-    else:
-        from training.fit import PRESETS
-    if preset not in PRESETS:
-        raise ValueError(f"unknown preset {preset!r}; expected one of {sorted(PRESETS)}")
-    opts: dict[str, Any] = {
-        "lr": None,
-        "max_epochs": 10_000,
-        "tol": 1e-6,
-        "early_stop": True,
-        "batch_size": None,
-        "momentum": 0.0,
-        "fit_intercept": True,
-        "seed": 0,
-        "dtype": "float64",
-        "progress": None,
-    }
-    merged = {**PRESETS[preset], **overrides}
-    if merged.get("standardize") is False or merged.get("orthogonalize") is False:
-        raise ValueError(
-            "a chunked fit always preconditions (standardize and orthogonalize); "
-            "raw-feature presets need the data in memory"
-        )
-    unknown = set(merged) - set(opts) - {"standardize", "orthogonalize"}
-    if unknown:
-        raise ValueError(f"unknown option(s) {sorted(unknown)} for a chunked fit")
-    opts.update({key: value for key, value in merged.items() if key in opts})
-    return opts
-
-
 def fit_chunks(
     source: ChunkSource,
     *,
@@ -584,7 +344,7 @@ def fit_chunks(
     (name, rows, seconds).
     """
 
-    opts = _options(preset, overrides)
+    opts = fit_options(preset, overrides)
     with single_threaded_blas():
         return _fit_chunks(
             source,
@@ -674,105 +434,10 @@ def _fit_chunks(
     )
 
 
-@contextmanager
-def single_threaded_blas() -> Iterator[None]:
-    """BLAS on one thread while inside: the chunks are small (a GEMM or QR of a few
-    MiB), and BLAS threads would fight the reader's threads for the cores (on a busy
-    2-core machine one chunk's QR measured 0.3 s on 2 threads, 0.04 s on one). Through
-    threadpoolctl when it is installed (scikit-learn brings it); else nothing changes."""
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # pragma: no cover - without it BLAS keeps its threads
-        limits: Any = nullcontext()
-    else:
-        limits = threadpool_limits(1, user_api="blas")
-    with limits:
-        yield
-
-
-@contextmanager
-def single_threaded_torch() -> Iterator[None]:
-    """torch's intra-op threads at one while inside (same reason as BLAS's)."""
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
-
-
 def _generator(seed: int) -> torch.Generator:
     import torch
 
     return torch.Generator().manual_seed(seed)
-
-
-def finish_run(
-    result: EpochsResult,
-    factor: Factor,
-    X_sample: np.ndarray,
-    y_sample: np.ndarray,
-    *,
-    features: Sequence[str],
-    target: str,
-    preset: str,
-    source_name: str,
-    opts: dict[str, Any],
-    started: float,
-    log: PassLog,
-    engine: str,
-) -> TrainingRun:
-    """The :class:`TrainingRun` of a chunked fit: statistics from the factor and the
-    final measurement, metrics of all rows, the sample as ``X_train``/``y_train``."""
-    import warnings
-
-    from training.fit import ConvergenceWarning
-    from training.pipeline import TrainingRun
-
-    n = factor.n
-    final = result.final
-    scale = factor.y_scale
-    rss = final.loss * n * scale**2
-    st = statistics(factor, result.params, rss, features=list(features))
-    y_mean = final.y_sum / n
-    # regression_metrics' R² is always against the centered total sum of squares
-    centered_tss = factor.tss if factor.fit_intercept else factor.tss - n * y_mean**2
-    metrics: dict[str, Any] = {
-        "train": {
-            "n_samples": n,
-            "mse": rss / n,
-            "rmse": float(np.sqrt(rss / n)),
-            "mae": final.abs_sum * scale / n,
-            "r2": float(1.0 - rss / centered_tss) if centered_tss > 0 else float("nan"),
-        },
-        "heldout": None,
-    }
-    if not result.converged:
-        warnings.warn(
-            ConvergenceWarning(
-                f"SGD did not converge in {result.epochs} epochs: the largest gradient "
-                f"component is {result.grad_max:.3g} > tol={opts['tol']:g}"
-            ),
-            stacklevel=3,
-        )
-    est = fitted_estimator(
-        result, factor, started=started, **{key: opts[key] for key in _EST_PARAMS}
-    )
-    data = {
-        "source": source_name,
-        "n_train": n,
-        "n_heldout": 0,
-        "test_size": 0.0,
-        "n_rows": n,
-        "engine": engine,
-        "sample_rows": int(len(y_sample)),
-        "passes": [
-            {"pass": name, "rows": rows, "seconds": round(sec, 6)} for name, rows, sec in log.passes
-        ],
-    }
-    return TrainingRun(est, list(features), target, X_sample, y_sample, st, metrics, preset, data)
 
 
 def fit_arrays(
@@ -831,16 +496,4 @@ def fit_file(
         source_name=str(path),
         engine="chunked" if in_memory else "streaming",
         **overrides,
-    )
-
-
-def rows_per_second(run: TrainingRun) -> str:
-    """The final line: rows read, passes and the rate."""
-    passes = run.data.get("passes", [])
-    rows = sum(p["rows"] for p in passes)
-    seconds = sum(p["seconds"] for p in passes)
-    rate = rows / seconds if seconds > 0 else float("inf")
-    return (
-        f"{run.data.get('n_rows', 0):,} rows, {len(passes)} passes ({rows:,} rows read) in "
-        f"{seconds:.2f} s: {rate:,.0f} rows/s"
     )
