@@ -126,6 +126,104 @@ def _returned_bytes(results: Sequence[Any]) -> int:
     return sum(len(pickle.dumps(r, protocol=pickle.HIGHEST_PROTOCOL)) for r in results)
 
 
+#: the estimator options :func:`training.streaming.run_epochs` takes
+_EPOCH_OPTIONS = (
+    "lr",
+    "momentum",
+    "max_epochs",
+    "tol",
+    "early_stop",
+    "fit_intercept",
+    "seed",
+    "dtype",
+)
+
+
+def _feature_columns(
+    frame: Any, target: str, features: Sequence[str] | None, source_name: str
+) -> list[str]:
+    """The feature columns (all but the target by default), all present in ``frame``."""
+    columns = [str(c) for c in frame.columns]
+    wanted = [c for c in columns if c != target] if features is None else list(features)
+    missing = [c for c in [*wanted, target] if c not in columns]
+    if missing:
+        raise DataError(f"{source_name}: missing column(s) {missing}; the frame has {columns}")
+    return wanted
+
+
+def _factor_pass(
+    client: Any,
+    arrays: list[Any],
+    wanted: list[str],
+    opts: dict[str, Any],
+    sample_rows: int,
+    log: PassLog,
+) -> tuple[Factor, np.ndarray, np.ndarray, int]:
+    """Each partition's factor and sample, combined on the client: the factor, the
+    sample rows (X, y) and the bytes the tasks returned."""
+    quota = max(1, math.ceil(sample_rows / max(len(arrays), 1))) if sample_rows > 0 else 0
+    t0 = time.perf_counter()
+    firsts = client.gather(
+        [
+            client.submit(_partition_summary, a, opts["fit_intercept"], quota, opts["seed"])
+            for a in arrays
+        ]
+    )
+    summary = combine_all(s for s, _, _ in firsts)
+    factor_bytes = _returned_bytes([s for s, _, _ in firsts])
+    log.add("factor", summary.n, time.perf_counter() - t0)
+    k = len(wanted)
+    p = k + 1 if opts["fit_intercept"] else k
+    if summary.n <= p:
+        raise DataError(
+            f"{summary.n} row(s) is too few: a model with {k} feature(s) has {p} parameters "
+            f"and needs at least {p + 1} rows (one residual degree of freedom)"
+        )
+    factor = Factor(summary, wanted)
+    X_sample = np.concatenate([x for _, x, _ in firsts]) if firsts else np.empty((0, k))
+    y_sample = np.concatenate([y for _, _, y in firsts]) if firsts else np.empty(0)
+    if len(y_sample) > sample_rows:
+        keep = np.sort(np.random.default_rng(opts["seed"]).permutation(len(y_sample))[:sample_rows])
+        X_sample, y_sample = X_sample[keep], y_sample[keep]
+    return factor, X_sample, y_sample, factor_bytes
+
+
+def _measurer(
+    client: Any, arrays: list[Any], shared: Any, factor: Factor, log: PassLog, per_epoch: list[int]
+) -> Any:
+    """``measure(module, first)`` for :func:`training.streaming.run_epochs`: each
+    partition's loss and gradient sums at the module's parameters, reduced here."""
+    n, k = factor.n, factor.k
+
+    def measure(module: Any, first: bool) -> Measurement:
+        t1 = time.perf_counter()
+        theta = module.weight.detach().double().numpy().reshape(-1).copy()
+        bias = float(module.bias.detach().double()) if module.bias is not None else 0.0
+        results = client.gather(
+            [
+                client.submit(_partition_sums, a, shared, theta, bias, first, pure=False)
+                for a in arrays
+            ]
+        )
+        per_epoch.append(_returned_bytes(results))
+        total = np.sum(results, axis=0)
+        rows = int(total[-1])
+        if rows != n:
+            raise DataError(f"an epoch saw {rows} rows, the factor pass {n}")
+        log.add("epoch", rows, time.perf_counter() - t1)
+        return Measurement(
+            loss=float(total[0]) / n,
+            grad_theta=2.0 * total[1 : k + 1] / n,
+            grad_bias=2.0 * float(total[k + 1]) / n if factor.fit_intercept else 0.0,
+            abs_sum=float(total[k + 2]),
+            y_sum=float(total[k + 3]),
+            max_row=float(max(r[k + 4] for r in results)),
+            rows=rows,
+        )
+
+    return measure
+
+
 def fit_dask(
     frame: Any,
     *,
@@ -163,11 +261,7 @@ def fit_dask(
             "batch_size is not available on Dask: the fit is distributed full-batch "
             "gradient descent (leave batch_size unset)"
         )
-    columns = [str(c) for c in frame.columns]
-    wanted = [c for c in columns if c != target] if features is None else list(features)
-    missing = [c for c in [*wanted, target] if c not in columns]
-    if missing:
-        raise DataError(f"{source_name}: missing column(s) {missing}; the frame has {columns}")
+    wanted = _feature_columns(frame, target, features, source_name)
     started = time.perf_counter()
     log = PassLog()
     needed = [*wanted, target]
@@ -176,75 +270,16 @@ def fit_dask(
     arrays = [
         client.submit(_partition_arrays, f, needed, i, pure=False) for i, f in enumerate(frames)
     ]
-    quota = max(1, math.ceil(sample_rows / max(len(arrays), 1))) if sample_rows > 0 else 0
-    t0 = time.perf_counter()
-    firsts = client.gather(
-        [
-            client.submit(_partition_summary, a, opts["fit_intercept"], quota, opts["seed"])
-            for a in arrays
-        ]
+    factor, X_sample, y_sample, factor_bytes = _factor_pass(
+        client, arrays, wanted, opts, sample_rows, log
     )
     del frames
-    summary = combine_all(s for s, _, _ in firsts)
-    factor_bytes = _returned_bytes([s for s, _, _ in firsts])
-    log.add("factor", summary.n, time.perf_counter() - t0)
-    k = len(wanted)
-    p = k + 1 if opts["fit_intercept"] else k
-    if summary.n <= p:
-        raise DataError(
-            f"{summary.n} row(s) is too few: a model with {k} feature(s) has {p} parameters "
-            f"and needs at least {p + 1} rows (one residual degree of freedom)"
-        )
-    factor = Factor(summary, wanted)
-    X_sample = np.concatenate([x for _, x, _ in firsts]) if firsts else np.empty((0, k))
-    y_sample = np.concatenate([y for _, _, y in firsts]) if firsts else np.empty(0)
-    if len(y_sample) > sample_rows:
-        keep = np.sort(np.random.default_rng(opts["seed"]).permutation(len(y_sample))[:sample_rows])
-        X_sample, y_sample = X_sample[keep], y_sample[keep]
     shared = client.scatter(factor, broadcast=True)
     per_epoch: list[int] = []
-    n = factor.n
-
-    def measure(module: Any, first: bool) -> Measurement:
-        t1 = time.perf_counter()
-        theta = module.weight.detach().double().numpy().reshape(-1).copy()
-        bias = float(module.bias.detach().double()) if module.bias is not None else 0.0
-        results = client.gather(
-            [
-                client.submit(_partition_sums, a, shared, theta, bias, first, pure=False)
-                for a in arrays
-            ]
-        )
-        per_epoch.append(_returned_bytes(results))
-        total = np.sum(results, axis=0)
-        rows = int(total[-1])
-        if rows != n:
-            raise DataError(f"an epoch saw {rows} rows, the factor pass {n}")
-        log.add("epoch", rows, time.perf_counter() - t1)
-        return Measurement(
-            loss=float(total[0]) / n,
-            grad_theta=2.0 * total[1 : k + 1] / n,
-            grad_bias=2.0 * float(total[k + 1]) / n if factor.fit_intercept else 0.0,
-            abs_sum=float(total[k + 2]),
-            y_sum=float(total[k + 3]),
-            max_row=float(max(r[k + 4] for r in results)),
-            rows=rows,
-        )
-
+    measure = _measurer(client, arrays, shared, factor, log, per_epoch)
     try:
         with single_threaded_torch():
-            result, _ = run_epochs(
-                factor,
-                measure,
-                lr=opts["lr"],
-                momentum=opts["momentum"],
-                max_epochs=opts["max_epochs"],
-                tol=opts["tol"],
-                early_stop=opts["early_stop"],
-                fit_intercept=opts["fit_intercept"],
-                seed=opts["seed"],
-                dtype=opts["dtype"],
-            )
+            result, _ = run_epochs(factor, measure, **{key: opts[key] for key in _EPOCH_OPTIONS})
     finally:
         client.cancel(arrays)
     run = finish_run(
