@@ -9,7 +9,14 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from inference.cli_common import EXIT_DATA, EXIT_USAGE, add_progress_flags, csv_list, fail
+from inference.cli_common import (
+    EXIT_DATA,
+    EXIT_USAGE,
+    add_cluster_flags,
+    add_progress_flags,
+    csv_list,
+    fail,
+)
 from inference.errors import ModelLoadError
 from inference.intervals import KINDS
 from inference.manifest import Manifest
@@ -247,12 +254,7 @@ def _register_predict(subparsers: Any) -> None:
         default="stream",
         help="stream (this process, the default) or dask (a cluster)",
     )
-    q.add_argument("--scheduler", metavar="ADDRESS", help="Dask scheduler, e.g. tcp://host:8786")
-    q.add_argument(
-        "--workers",
-        type=int,
-        help="without --scheduler: worker processes of the local Dask cluster (2)",
-    )
+    add_cluster_flags(q)
     add_progress_flags(q)
     q.set_defaults(func=_predict)
 

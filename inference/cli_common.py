@@ -15,11 +15,13 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import Any
 
 __all__ = [
     "EXIT_DATA",
     "EXIT_USAGE",
     "CommandError",
+    "add_cluster_flags",
     "add_progress_flags",
     "csv_list",
     "fail",
@@ -77,3 +79,16 @@ def add_progress_flags(parser: argparse.ArgumentParser) -> None:
         help="show a progress bar (default: only on a terminal)",
     )
     bar.add_argument("--no-progress", dest="progress", action="store_false")
+
+
+def add_cluster_flags(parser: Any) -> None:
+    """Add ``--scheduler ADDRESS`` and ``--workers N`` (a Dask cluster to use, or the
+    size of a local one) to ``parser`` (an ``ArgumentParser`` or an argument group)."""
+    parser.add_argument(
+        "--scheduler", metavar="ADDRESS", help="Dask scheduler, e.g. tcp://host:8786"
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        help="without --scheduler: worker processes of the local Dask cluster (2)",
+    )

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from inference.cli_common import EXIT_USAGE, add_progress_flags, csv_list, fail
+from inference.cli_common import EXIT_USAGE, add_cluster_flags, add_progress_flags, csv_list, fail
 from training.data import DATASETS
 
 if TYPE_CHECKING:
@@ -300,6 +300,30 @@ def _regenerate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_big_data_flags(p: argparse.ArgumentParser) -> None:
+    """``--streaming``, ``--chunk-rows``, ``--engine`` and the Dask cluster's flags."""
+    big = p.add_argument_group(
+        "big data",
+        "files of 64 MiB or more are streamed (read again on each pass, memory bounded "
+        "by the chunk size); --engine picks another way",
+    )
+    big.add_argument(
+        "--streaming",
+        action="store_true",
+        help="stream the file whatever its size: memory bounded by --chunk-rows",
+    )
+    big.add_argument("--chunk-rows", type=int, help="rows per chunk when fitting in chunks (8192)")
+    big.add_argument(
+        "--engine",
+        choices=["auto", "memory", "chunked", "streaming", "dask"],
+        default="auto",
+        help="auto (streaming from 64 MiB, the default), memory (load, in-memory fit), chunked "
+        "(read once, held in chunks), streaming (read on each pass; same as --streaming) or "
+        "dask (a cluster: partitions send their factors and gradient sums, never rows)",
+    )
+    add_cluster_flags(big)
+
+
 def register(subparsers: Any) -> None:
     p = subparsers.add_parser(
         "train",
@@ -347,31 +371,7 @@ def register(subparsers: Any) -> None:
     )
     p.add_argument("--no-plots", dest="plots", action="store_false")
     p.add_argument("--show", type=int, default=5, help="rows to predict after export")
-    big = p.add_argument_group(
-        "big data",
-        "files of 64 MiB or more are streamed (read again on each pass, memory bounded "
-        "by the chunk size); --engine picks another way",
-    )
-    big.add_argument(
-        "--streaming",
-        action="store_true",
-        help="stream the file whatever its size: memory bounded by --chunk-rows",
-    )
-    big.add_argument("--chunk-rows", type=int, help="rows per chunk when fitting in chunks (8192)")
-    big.add_argument(
-        "--engine",
-        choices=["auto", "memory", "chunked", "streaming", "dask"],
-        default="auto",
-        help="auto (streaming from 64 MiB, the default), memory (load, in-memory fit), chunked "
-        "(read once, held in chunks), streaming (read on each pass; same as --streaming) or "
-        "dask (a cluster: partitions send their factors and gradient sums, never rows)",
-    )
-    big.add_argument("--scheduler", metavar="ADDRESS", help="Dask scheduler, e.g. tcp://host:8786")
-    big.add_argument(
-        "--workers",
-        type=int,
-        help="without --scheduler: worker processes of the local Dask cluster (2)",
-    )
+    _add_big_data_flags(p)
     add_progress_flags(p)
     p.set_defaults(func=_train)
 
