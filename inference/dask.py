@@ -39,6 +39,7 @@ from inference.intervals import IntervalPrediction
 from inference.predictor import Predictor
 
 __all__ = [
+    "local_client",
     "clear_cache",
     "get_predictor",
     "load_count",
@@ -289,7 +290,7 @@ def score_file_dask(
         threads=threads,
     )[plan.out_names]
     schema = pa.Schema.from_pandas(scored._meta, preserve_index=False)
-    with _client(scheduler, workers) as client:
+    with local_client(scheduler, workers) as client:
         depth = in_flight or 2 * (len(client.scheduler_info().get("workers", {})) or workers)
         rows = _write_all(client, scored, schema, dest, out_fmt, src, progress, depth)
     return batch.BatchReport(
@@ -305,7 +306,7 @@ def score_file_dask(
 
 
 @contextlib.contextmanager
-def _client(scheduler: str | None, workers: int) -> Iterator[Any]:
+def local_client(scheduler: str | None = None, workers: int = 2) -> Iterator[Any]:
     """A client of ``scheduler``, or of a local cluster of ``workers`` processes (one
     thread each, on 127.0.0.1) stopped at the end."""
     from distributed import Client, LocalCluster

@@ -23,16 +23,16 @@ Mini-batches are not available here (this is full-batch descent by design).
 
 from __future__ import annotations
 
-import contextlib
 import math
 import pickle
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from inference.dask import local_client
 from training.chunked_run import finish_run, fit_options
 from training.chunks import SAMPLE_ROWS, Measurement, PassLog, single_threaded_torch
 from training.data import DataError
@@ -94,32 +94,6 @@ def _partition_sums(
 
 
 # --- the client ------------------------------------------------------------------------
-
-
-@contextlib.contextmanager
-def local_client(scheduler: str | None = None, workers: int = 2) -> Iterator[Any]:
-    """A client of ``scheduler``, or of a local cluster of ``workers`` processes (one
-    thread each, on 127.0.0.1) that is stopped at the end."""
-    from distributed import Client, LocalCluster
-
-    cluster = None
-    if scheduler is None:
-        cluster = LocalCluster(
-            n_workers=workers,
-            threads_per_worker=1,
-            processes=True,
-            host="127.0.0.1",
-            dashboard_address=None,
-        )
-    try:
-        client = Client(cluster if cluster is not None else scheduler, set_as_default=False)
-        try:
-            yield client
-        finally:
-            client.close()
-    finally:
-        if cluster is not None:
-            cluster.close()
 
 
 def _returned_bytes(results: Sequence[Any]) -> int:
