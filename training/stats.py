@@ -33,7 +33,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
-from scipy import stats as sps
+from scipy import special
 
 from training.data import DataError
 from training.lstsq import CONDITION_WARNING_THRESHOLD, LeastSquares
@@ -208,7 +208,7 @@ def statistics_from_parts(
     se = np.sqrt(np.diag(cov))
     with np.errstate(divide="ignore", invalid="ignore"):
         t = params / se
-    q = float(sps.t.ppf(0.5 + level / 2.0, df))
+    q = float(special.stdtrit(df, 0.5 + level / 2.0))
     r2 = 1.0 - rss / tss
     f = ((tss - rss) / k) / s2
     if condition_number > CONDITION_WARNING_THRESHOLD:
@@ -218,7 +218,7 @@ def statistics_from_parts(
         params=params,
         std_errors=se,
         t_values=t,
-        p_values=2.0 * sps.t.sf(np.abs(t), df),
+        p_values=2.0 * special.stdtr(df, -np.abs(t)),
         conf_int=np.column_stack([params - q * se, params + q * se]),
         level=level,
         n_samples=n,
@@ -232,9 +232,11 @@ def statistics_from_parts(
         r2=r2,
         adj_r2=1.0 - (1.0 - r2) * (n - (1 if fit_intercept else 0)) / df,
         f_statistic=float(f),
-        f_pvalue=float(sps.f.sf(f, k, df)),
+        f_pvalue=float(special.fdtrc(k, df, f)),
         covariance=cov,
-        t_quantiles={f"{lv:.2f}": float(sps.t.ppf(0.5 + lv / 2.0, df)) for lv in INTERVAL_LEVELS},
+        t_quantiles={
+            f"{lv:.2f}": float(special.stdtrit(df, 0.5 + lv / 2.0)) for lv in INTERVAL_LEVELS
+        },
         least_squares={
             "params": optimum.tolist(),
             "r2": float(1.0 - optimum_rss / tss),

@@ -26,7 +26,6 @@ diagonal is ``Qᵀy`` and its corner is the least-squares residual norm.
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -277,70 +276,23 @@ def statistics(
     """:class:`~training.stats.RegressionStatistics` at ``params`` (``[intercept, *coef]``),
     with ``rss`` the residual sum of squares measured at them; everything else comes
     from the factor. Definitions as :func:`training.stats.regression_statistics`."""
-    from scipy import special
+    from training.stats import statistics_from_parts
 
-    from training.lstsq import CONDITION_WARNING_THRESHOLD
-    from training.stats import (
-        INTERVAL_LEVELS,
-        CollinearityWarning,
-        RegressionStatistics,
-        _condition_note,
-    )
-
-    n, k, p = factor.n, factor.k, factor.p
-    df = n - p
-    if df < 1:
+    n, p = factor.n, factor.p
+    if n - p < 1:
         raise DataError(f"{n} rows leave no residual degrees of freedom for {p} parameters")
     params = np.asarray(params, dtype=np.float64)
-    theta = params if factor.fit_intercept else params[1:]
-    tss = factor.tss
-    s2 = rss / df
-    cov = s2 * factor.inverse_gram()
-    se = np.sqrt(np.diag(cov))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        t = theta / se
-    q = float(special.stdtrit(df, 0.5 + level / 2.0))
-    r2 = 1.0 - rss / tss
-    f = ((tss - rss) / k) / s2
-    optimum = factor.optimum()
-    ls_rss = factor.rss_optimum
-    cond = factor.condition_number()
-    if cond > CONDITION_WARNING_THRESHOLD:
-        warnings.warn(CollinearityWarning(_condition_note(cond)), stacklevel=2)
-    return RegressionStatistics(
+    return statistics_from_parts(
         names=(["intercept"] if factor.fit_intercept else []) + list(features),
-        params=theta,
-        std_errors=se,
-        t_values=t,
-        p_values=2.0 * special.stdtr(df, -np.abs(t)),
-        conf_int=np.column_stack([theta - q * se, theta + q * se]),
-        level=level,
-        n_samples=n,
-        df_model=k,
-        df_resid=df,
+        params=params if factor.fit_intercept else params[1:],
         rss=float(rss),
-        tss=tss,
-        mse=rss / n,
-        residual_variance=s2,
-        residual_std_error=float(np.sqrt(s2)),
-        r2=r2,
-        adj_r2=1.0 - (1.0 - r2) * (n - (1 if factor.fit_intercept else 0)) / df,
-        f_statistic=float(f),
-        f_pvalue=float(special.fdtrc(k, df, f)),
-        covariance=cov,
-        t_quantiles={
-            f"{lv:.2f}": float(special.stdtrit(df, 0.5 + lv / 2.0)) for lv in INTERVAL_LEVELS
-        },
-        least_squares={
-            "params": optimum.tolist(),
-            "r2": float(1.0 - ls_rss / tss),
-            "mse": ls_rss / n,
-            "max_abs_param_diff": float(np.abs(theta - optimum).max()),
-            "max_rel_param_diff": float(
-                np.max(np.abs(theta - optimum) / np.maximum(np.abs(optimum), 1e-12))
-            ),
-            "mse_excess": float(rss / n - ls_rss / n),
-        },
+        tss=factor.tss,
+        n_samples=n,
+        n_eff=float(n),
+        inverse_gram=factor.inverse_gram(),
+        condition_number=factor.condition_number(),
+        optimum=factor.optimum(),
+        optimum_rss=factor.rss_optimum,
         fit_intercept=factor.fit_intercept,
-        condition_number=cond,
+        level=level,
     )
