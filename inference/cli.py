@@ -49,7 +49,8 @@ def _model_lines(m: Manifest, directory: Path) -> list[str]:
         f"model       {m.name}  (format {m.format_version}, created {m.created_at})",
         f"directory   {directory}",
         f"predicts    {m.target} from {', '.join(m.features)}",
-        f"dtype       {m.dtype}",
+        f"dtype       {m.dtype}"
+        + (f" ({m.data['dtype_reason']})" if m.data.get("dtype_reason") else ""),
         f"onnx        {m.onnx_file}: input {m.input_name} {inp.get('shape')} -> output "
         f"{m.output_name} {out.get('shape')}, opset {onnx.get('opset')}",
         f"            graph {onnx.get('graph', '?')}",
@@ -72,6 +73,12 @@ def _fit_lines(m: Manifest) -> list[str]:
             f"{tr.get('batch_size') or 'full'}, seed {tr.get('seed')}, standardize "
             f"{tr.get('standardize')}, converged {tr.get('converged')}"
         )
+        if "fit_intercept" in tr:
+            lines.append(
+                f"            trained in {tr.get('dtype')}, intercept {tr.get('fit_intercept')}, "
+                f"orthogonalize {tr.get('orthogonalize')}, "
+                f"{tr.get('refinement_steps')} refinement step(s)"
+            )
     if st:
         lines.append(
             f"fit         R² {_fmt(st.get('r2'))}, adj. R² {_fmt(st.get('adj_r2'))}, "
