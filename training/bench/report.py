@@ -219,7 +219,7 @@ def markdown(run: BenchRun) -> str:
     rows = targets(run)
     if rows:
         lines += [
-            "### Targets (issue 4)",
+            "### Targets",
             "",
             "| target | measured | reference (same run) | verdict |",
             "|---|---|---|---|",
