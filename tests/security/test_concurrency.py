@@ -6,6 +6,7 @@ flat (resident set size, ``VmRSS`` of ``/proc/self/status``, after a warm-up).
 
 from __future__ import annotations
 
+import gc
 import json
 import subprocess
 import sys
@@ -90,9 +91,13 @@ def test_16_threads_x_10000_predict_one_calls_equal_serial_and_memory_is_flat(mo
     predictor = Predictor.load(model_dir, providers="cpu")
     rows = [rows_for(t) for t in range(THREADS)]
     serial = np.array([[predictor.predict_one(r) for r in rows[t]] for t in range(THREADS)])
-    run_threads(predictor, rows, 1_000)  # warm-up: thread-local buffers, arenas, caches
+    # warm-up as long as the measured run: thread-local buffers, and malloc's per-thread
+    # arenas, which a busy machine's scheduling may otherwise first grow mid-measurement
+    run_threads(predictor, rows, CALLS)
+    gc.collect()
     before = rss()
     got = run_threads(predictor, rows, CALLS)
+    gc.collect()
     after = rss()
     expected = np.tile(serial, CALLS // DISTINCT)
     np.testing.assert_array_equal(got, expected)  # bit-identical, no NaN left unset
