@@ -34,20 +34,13 @@ def fitted_estimator(
 ) -> LinearRegressionSGD:
     """A fitted :class:`~training.fit.LinearRegressionSGD` holding the streamed result:
     the raw ``nn.Linear`` and the learned attributes its ``fit`` sets."""
-    import torch
-
     from training.fit import LinearRegressionSGD
-    from training.sgd import TORCH_DTYPES
+    from training.sgd import linear_module
 
     est = LinearRegressionSGD(**params)
     p = result.params
     k = p.size - 1
-    raw = torch.nn.Linear(k, 1, dtype=TORCH_DTYPES[est.dtype])
-    with torch.no_grad():
-        raw.weight.copy_(torch.from_numpy(p[1:].reshape(1, k)))
-        raw.bias.fill_(float(p[0]))
-    raw.eval()
-    est.module_ = raw
+    est.module_ = linear_module(p[1:], float(p[0]), est.dtype)
     est.coef_ = p[1:].copy()
     est.intercept_ = float(p[0])
     est.n_features_in_ = k

@@ -58,7 +58,14 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from training.data import DataError, validate_xy
 from training.lstsq import EXTENDED, RefinementState
 from training.precondition import Prepared, intercept_last, learning_rate, prepare, residuals
-from training.sgd import TORCH_DTYPES, DivergenceError, progress_bar, run_sgd, sgd_projection
+from training.sgd import (
+    TORCH_DTYPES,
+    DivergenceError,
+    linear_module,
+    progress_bar,
+    run_sgd,
+    sgd_projection,
+)
 
 __all__ = [
     "EXPECTED_FAILED_CHECKS",
@@ -325,7 +332,7 @@ class LinearRegressionSGD(RegressorMixin, BaseEstimator):
                 ),
                 stacklevel=2,
             )
-        self._set_fitted(params, tdtype, lr, prep, result, steps, history, started)
+        self._set_fitted(params, lr, prep, result, steps, history, started)
         return self
 
     def _refine(
@@ -356,7 +363,6 @@ class LinearRegressionSGD(RegressorMixin, BaseEstimator):
     def _set_fitted(
         self,
         params: np.ndarray,
-        tdtype: torch.dtype,
         lr: float,
         prep: Prepared,
         result: Any,
@@ -364,13 +370,7 @@ class LinearRegressionSGD(RegressorMixin, BaseEstimator):
         history: list[float],
         started: float,
     ) -> None:
-        k = params.size - 1
-        raw = torch.nn.Linear(k, 1, dtype=tdtype)
-        with torch.no_grad():
-            raw.weight.copy_(torch.from_numpy(params[1:].reshape(1, k)))
-            raw.bias.fill_(float(params[0]))
-        raw.eval()
-        self.module_ = raw
+        self.module_ = linear_module(params[1:], float(params[0]), self.dtype)
         self.coef_ = params[1:].copy()
         self.intercept_ = float(params[0])
         self.n_epochs_ = result.epochs + steps

@@ -18,9 +18,28 @@ from typing import Any
 import numpy as np
 import torch
 
-__all__ = ["TORCH_DTYPES", "DivergenceError", "SGDResult", "progress_bar", "run_sgd"]
+__all__ = [
+    "TORCH_DTYPES",
+    "DivergenceError",
+    "SGDResult",
+    "linear_module",
+    "progress_bar",
+    "run_sgd",
+]
 
 TORCH_DTYPES = {"float32": torch.float32, "float64": torch.float64}
+
+
+def linear_module(coef: np.ndarray, intercept: float, dtype: str) -> torch.nn.Linear:
+    """An ``nn.Linear(k, 1)`` in eval mode holding ``coef`` (k,) and ``intercept``, in
+    ``dtype`` ("float32" or "float64"). Built without a random initialization (the
+    parameters are overwritten), so the global torch RNG is left as it was."""
+    coef = np.asarray(coef, dtype=np.float64).reshape(1, -1)
+    module = torch.nn.utils.skip_init(torch.nn.Linear, coef.shape[1], 1, dtype=TORCH_DTYPES[dtype])
+    with torch.no_grad():
+        module.weight.copy_(torch.from_numpy(coef))
+        module.bias.fill_(float(intercept))
+    return module.eval()
 
 
 class DivergenceError(RuntimeError):

@@ -19,13 +19,13 @@ import torch
 from inference.manifest import TORCHSCRIPT_NAME
 from training.errors import ExportError
 from training.pipeline import TrainingRun
+from training.sgd import TORCH_DTYPES, linear_module
 
 __all__ = ["VERIFY_RANDOM_ROWS", "VERIFY_RTOL", "choose_dtype", "export_module", "verify"]
 
 #: artifacts must agree with the eager model to this relative error
 VERIFY_RTOL = 1e-5
 VERIFY_RANDOM_ROWS = 10_000
-_DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
 
 def _relative_error(actual: np.ndarray, expected: np.ndarray) -> float:
@@ -55,13 +55,7 @@ def _fit_predictions(run: TrainingRun, X: np.ndarray) -> np.ndarray:
 
 def export_module(run: TrainingRun, dtype: str) -> torch.nn.Linear:
     """The fitted ``nn.Linear`` (on raw features) in the export dtype."""
-    est = run.estimator
-    k = est.coef_.size
-    module = torch.nn.Linear(k, 1, dtype=_DTYPES[dtype])
-    with torch.no_grad():
-        module.weight.copy_(torch.from_numpy(np.asarray(est.coef_, dtype=np.float64).reshape(1, k)))
-        module.bias.fill_(float(est.intercept_))
-    return module.eval()
+    return linear_module(run.estimator.coef_, run.estimator.intercept_, dtype)
 
 
 def _dtype_error(run: TrainingRun, dtype: str) -> float:
@@ -80,7 +74,7 @@ def choose_dtype(run: TrainingRun, dtype: str = "auto") -> tuple[str, str]:
     """The export dtype and why: ``"auto"`` exports float32 when a float32 model
     reproduces the fit within :data:`VERIFY_RTOL`, else float64. An explicit
     ``"float32"`` that cannot reproduce the fit raises :class:`ExportError`."""
-    if dtype not in ("auto", *_DTYPES):
+    if dtype not in ("auto", *TORCH_DTYPES):
         raise ExportError(f"dtype must be 'auto', 'float32' or 'float64', got {dtype!r}")
     if dtype == "float64":
         return "float64", "asked for"
@@ -108,7 +102,8 @@ def verify(directory: Path, run: TrainingRun, module: torch.nn.Linear) -> dict[s
         warnings.simplefilter("ignore", DeprecationWarning)
         scripted = torch.jit.load(str(directory / TORCHSCRIPT_NAME), map_location="cpu")
     errors: dict[str, float] = {"onnx": 0.0, "torchscript": 0.0, "fit": 0.0}
-    for what, X in _verification_inputs(run).items():
+    inputs = _verification_inputs(run)
+    for what, X in inputs.items():
         xt = torch.from_numpy(X).to(dtype)
         with torch.no_grad():
             eager = module(xt).numpy().reshape(-1)
@@ -131,7 +126,7 @@ def verify(directory: Path, run: TrainingRun, module: torch.nn.Linear) -> dict[s
     return {
         "tolerance": VERIFY_RTOL,
         "measure": "max |artifact - eager| / max |eager|; fit: eager against the float64 fit",
-        "rows": {what: int(len(X)) for what, X in _verification_inputs(run).items()},
+        "rows": {what: int(len(X)) for what, X in inputs.items()},
         "max_relative_error": errors,
         "onnx_loaded_with": "inference.Predictor (onnxruntime, CPUExecutionProvider)",
         "torchscript_loaded_with": "torch.jit.load",
