@@ -14,6 +14,7 @@ from inference.cli_common import (
     EXIT_USAGE,
     add_cluster_flags,
     add_progress_flags,
+    check_cluster_flags,
     csv_list,
     fail,
 )
@@ -151,8 +152,7 @@ def _terminate(signum: int, frame: Any) -> None:
 
 def _check_engine_flags(args: argparse.Namespace) -> None:
     """Refuse flags of the other engine (a usage error)."""
-    if args.engine == "stream" and (args.scheduler or args.workers is not None):
-        raise fail("predict", "--scheduler and --workers need --engine dask", EXIT_USAGE)
+    check_cluster_flags("predict", args, dask=args.engine == "dask")
     if args.engine == "dask" and (args.bad_rows != "error" or args.parse_threads is not None):
         raise fail("predict", "--bad-rows and --parse-threads are for --engine stream", EXIT_USAGE)
 

@@ -22,6 +22,7 @@ __all__ = [
     "EXIT_USAGE",
     "CommandError",
     "add_cluster_flags",
+    "check_cluster_flags",
     "add_progress_flags",
     "csv_list",
     "fail",
@@ -92,3 +93,9 @@ def add_cluster_flags(parser: Any) -> None:
         type=int,
         help="without --scheduler: worker processes of the local Dask cluster (2)",
     )
+
+
+def check_cluster_flags(command: str, args: argparse.Namespace, dask: bool) -> None:
+    """Refuse ``--scheduler`` / ``--workers`` when the engine is not Dask (usage error)."""
+    if not dask and (args.scheduler or args.workers is not None):
+        raise fail(command, "--scheduler and --workers need --engine dask", EXIT_USAGE)

@@ -3,10 +3,19 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from inference.cli_common import EXIT_USAGE, add_cluster_flags, add_progress_flags, csv_list, fail
+from inference.cli_common import (
+    EXIT_USAGE,
+    add_cluster_flags,
+    add_progress_flags,
+    check_cluster_flags,
+    csv_list,
+    fail,
+)
 from training.data import DATASETS
 
 if TYPE_CHECKING:
@@ -97,10 +106,9 @@ def _engine(args: argparse.Namespace) -> str:
     """
     from training.streaming import STREAMING_THRESHOLD_BYTES
 
+    check_cluster_flags("train", args, dask=args.engine == "dask")
     if args.engine == "dask":
         return "dask"
-    if args.scheduler or args.workers is not None:
-        raise fail("train", "--scheduler and --workers need --engine dask", EXIT_USAGE)
     if args.streaming or args.engine == "streaming":
         return "streaming"
     if args.engine in ("memory", "chunked"):
@@ -148,15 +156,12 @@ def _fit_chunked(args: argparse.Namespace, engine: str) -> TrainingRun:
     when something was raised, and warnings are collected, then the expected ones
     (convergence and collinearity, shown in the summary) dropped.
     """
-    import warnings
-
     from training.data import DataError
 
     overrides = _overrides(args)
     features = csv_list(args.features) if args.features else None
     try:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
+        with _warnings_shown_in_summary():
             if engine == "dask":
                 from training.dask_fit import fit_dask_file
 
@@ -189,24 +194,34 @@ def _fit_chunked(args: argparse.Namespace, engine: str) -> TrainingRun:
         if isinstance(exc, DivergenceError):
             raise fail("train", exc, TRAIN_ERROR_STATUS) from exc
         raise
+    return run
+
+
+@contextmanager
+def _warnings_shown_in_summary() -> Iterator[None]:
+    """Warnings raised inside are collected, then re-emitted, except the convergence
+    and collinearity ones, which the summary shows in its own lines. Their classes are
+    looked up only afterwards, so this imports neither torch nor scikit-learn before
+    the data are read (the chunked path preloads them meanwhile)."""
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        yield
     from training.fit import ConvergenceWarning
     from training.stats import CollinearityWarning
 
     for w in caught:
         if not issubclass(w.category, ConvergenceWarning | CollinearityWarning):
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
-    return run
 
 
 def _fit(args: argparse.Namespace) -> TrainingRun:
     """Load the data ``args`` name and train on it; an unconverged fit's warning is
     shown in the summary (:func:`_summary`), not as a Python warning."""
-    import warnings
-
     from training.data import DataError, load_dataset, load_table
-    from training.fit import ConvergenceWarning, DivergenceError
+    from training.fit import DivergenceError
     from training.pipeline import train
-    from training.stats import CollinearityWarning
 
     try:
         if args.data:
@@ -217,9 +232,7 @@ def _fit(args: argparse.Namespace) -> TrainingRun:
             )
         else:
             table = load_dataset(args.dataset)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", ConvergenceWarning)
-            warnings.simplefilter("ignore", CollinearityWarning)
+        with _warnings_shown_in_summary():
             return train(table, preset=args.preset, test_size=args.test_size, **_overrides(args))
     except (DataError, DivergenceError, ValueError) as exc:
         raise fail("train", exc, TRAIN_ERROR_STATUS) from exc
