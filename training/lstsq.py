@@ -28,7 +28,10 @@ float64, as on Windows and Apple silicon, refinement cannot gain digits), and a
 correction is solved with the same factor. With ``b = y, c = 0`` it gives the
 least-squares parameters and residuals; with ``b = 0, c = e_j`` it gives
 ``x = -(AᵀA)⁻¹ e_j``, so the covariance comes from the triangular factor and
-refinement too, never from inverting ``ZᵀZ``.
+refinement too, never from inverting ``ZᵀZ``. The refinement of the covariance
+solves p systems over all n rows in extended precision, so it runs only where it
+gains digits: when ``κ(R̂)`` exceeds :data:`REFINE_COVARIANCE_ABOVE`; below that
+``R̂⁻¹ R̂⁻ᵀ`` is already accurate to about ``κ ε`` (2e-12).
 
 **Weights.** With ``sample_weight`` ``w`` the problem is weighted least squares:
 every row of ``Z`` and of the target is multiplied by ``√w``, so the intercept
@@ -56,6 +59,7 @@ from training.data import DataError
 
 __all__ = [
     "CONDITION_WARNING_THRESHOLD",
+    "REFINE_COVARIANCE_ABOVE",
     "EXTENDED",
     "LeastSquares",
     "RefinementState",
@@ -63,6 +67,8 @@ __all__ = [
 
 #: statsmodels' threshold for its "The condition number is large" note.
 CONDITION_WARNING_THRESHOLD = 1000.0
+#: Above this condition number of the scaled design the covariance is refined.
+REFINE_COVARIANCE_ABOVE = 1e4
 #: The higher precision that residuals are computed in.
 EXTENDED = np.longdouble
 _EPS = float(np.finfo(np.float64).eps)
@@ -333,16 +339,20 @@ class LeastSquares:
         return self.to_params(np.asarray(state.x, dtype=np.float64))
 
     def inverse_gram(self, *, max_steps: int = 10) -> np.ndarray:
-        """``(ZᵀZ)⁻¹`` (``(ZᵀWZ)⁻¹`` with weights) of shape (p, p), from the factor and
-        refinement (never ``inv(ZᵀZ)``)."""
+        """``(ZᵀZ)⁻¹`` (``(ZᵀWZ)⁻¹`` with weights) of shape (p, p), from the factor,
+        refined when the scaled design is ill-conditioned (module docstring); never
+        ``inv(ZᵀZ)``."""
         p = self.p
+        d = self.scale
+        if np.linalg.cond(self.R_hat) <= REFINE_COVARIANCE_ABOVE:
+            r_inv = solve_triangular(self.R_hat, np.eye(p))
+            return (r_inv @ r_inv.T) / np.outer(d, d)
         state = RefinementState(
             np.zeros((p, p), dtype=EXTENDED), np.zeros((self.n, p), dtype=EXTENDED)
         )
         state, _ = self.refine(np.zeros((self.n, p)), np.eye(p), state, max_steps=max_steps)
         inv_a = -np.asarray(state.x, dtype=np.float64)
         inv_a = (inv_a + inv_a.T) / 2.0
-        d = self.scale
         return inv_a / np.outer(d, d)
 
     def condition_number(self) -> float:
