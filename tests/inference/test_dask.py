@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 dd = pytest.importorskip("dask.dataframe")
-distributed = pytest.importorskip("distributed")
+pytest.importorskip("distributed")
 
 from inference import InputError, Predictor  # noqa: E402
 from inference.batch import score_file  # noqa: E402
@@ -30,19 +30,10 @@ RTOL, ATOL = 1e-5, 1e-6
 
 @pytest.fixture(scope="module")
 def client():
-    cluster = distributed.LocalCluster(
-        n_workers=2,
-        threads_per_worker=1,
-        processes=True,
-        host="127.0.0.1",
-        dashboard_address=None,
-    )
-    client = distributed.Client(cluster, set_as_default=False)
-    try:
+    from inference.dask import local_client
+
+    with local_client(workers=2) as client:  # 2 worker processes on 127.0.0.1
         yield client
-    finally:
-        client.close()
-        cluster.close()
 
 
 @pytest.fixture(scope="module")

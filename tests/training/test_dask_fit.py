@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 dd = pytest.importorskip("dask.dataframe")
-distributed = pytest.importorskip("distributed")
+pytest.importorskip("distributed")
 pd = pytest.importorskip("pandas")
 
 from training.dask_fit import fit_dask  # noqa: E402
@@ -24,19 +24,10 @@ FEATURES = ["area", "latitude", "dist"]
 
 @pytest.fixture(scope="module")
 def client():
-    cluster = distributed.LocalCluster(
-        n_workers=2,
-        threads_per_worker=1,
-        processes=True,
-        host="127.0.0.1",
-        dashboard_address=None,
-    )
-    client = distributed.Client(cluster, set_as_default=False)
-    try:
+    from inference.dask import local_client
+
+    with local_client(workers=2) as client:  # 2 worker processes on 127.0.0.1
         yield client
-    finally:
-        client.close()
-        cluster.close()
 
 
 def make(n: int, seed: int = 1):
