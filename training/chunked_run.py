@@ -8,6 +8,7 @@ the model on and draws its plots from.
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -29,11 +30,12 @@ def fitted_estimator(
     result: EpochsResult,
     factor: Factor,
     *,
-    started: float,
+    seconds: float,
     **params: Any,
 ) -> LinearRegressionSGD:
     """A fitted :class:`~training.fit.LinearRegressionSGD` holding the streamed result:
-    the raw ``nn.Linear`` and the learned attributes its ``fit`` sets."""
+    the raw ``nn.Linear`` and the learned attributes its ``fit`` sets (``seconds``: the
+    fit's time)."""
     from training.fit import LinearRegressionSGD
     from training.sgd import linear_module
 
@@ -49,7 +51,7 @@ def fitted_estimator(
     est.converged_ = bool(result.converged)
     est.lr_ = result.lr
     est.loss_history_ = list(result.history)
-    est.fit_seconds_ = time.perf_counter() - started
+    est.fit_seconds_ = seconds
     est.hessian_eigenvalues_ = (2.0, 2.0)
     return est
 
@@ -119,8 +121,7 @@ def finish_run(
     final measurement, metrics of all rows, the sample as ``X_train``/``y_train``."""
     import warnings
 
-    from training.fit import ConvergenceWarning
-    from training.pipeline import TrainingRun
+    from training.pipeline import FitReport, TrainingRun
 
     n = factor.n
     final = result.final
@@ -141,6 +142,8 @@ def finish_run(
         "heldout": None,
     }
     if not result.converged:
+        from training.fit import ConvergenceWarning
+
         warnings.warn(
             ConvergenceWarning(
                 f"SGD did not converge in {result.epochs} epochs: the largest gradient "
@@ -148,8 +151,19 @@ def finish_run(
             ),
             stacklevel=3,
         )
-    est = fitted_estimator(
-        result, factor, started=started, **{key: opts[key] for key in _EST_PARAMS}
+    seconds = time.perf_counter() - started
+    # built when first used (to export): the summary needs only the report
+    est = functools.partial(
+        fitted_estimator, result, factor, seconds=seconds, **{k: opts[k] for k in _EST_PARAMS}
+    )
+    report = FitReport(
+        lr=opts["lr"],
+        lr_used=float(result.lr),
+        epochs=int(result.epochs),
+        refinement_steps=0,
+        converged=bool(result.converged),
+        tol=float(opts["tol"]),
+        seconds=seconds,
     )
     data = {
         "source": source_name,
@@ -163,7 +177,9 @@ def finish_run(
             {"pass": name, "rows": rows, "seconds": round(sec, 6)} for name, rows, sec in log.passes
         ],
     }
-    return TrainingRun(est, list(features), target, X_sample, y_sample, st, metrics, preset, data)
+    return TrainingRun(
+        est, list(features), target, X_sample, y_sample, st, metrics, preset, data, report
+    )
 
 
 def rows_per_second(run: TrainingRun) -> str:

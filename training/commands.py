@@ -63,10 +63,10 @@ def _train(args: argparse.Namespace) -> int:
         run = _fit(args)
     print(_summary(args, run))
     if args.out is not None:
-        if not run.estimator.converged_ and not args.allow_unconverged:
+        if not run.report.converged and not args.allow_unconverged:
             raise fail(
                 "train",
-                f"the fit did not converge in {run.estimator.n_epochs_} epochs, so it was not "
+                f"the fit did not converge in {run.report.epochs} epochs, so it was not "
                 f"exported to {args.out}; raise --epochs, leave --lr unset, or pass "
                 "--allow-unconverged to export it anyway",
                 TRAIN_ERROR_STATUS,
@@ -101,10 +101,12 @@ def _engine(args: argparse.Namespace) -> str:
     """``memory`` (load, then the in-memory fit), ``chunked`` (read once, held in
     chunks), ``streaming`` (read the file again on each pass) or ``dask``.
 
-    ``--engine auto`` (the default) streams a file of at least
-    :data:`~training.streaming.STREAMING_THRESHOLD_BYTES` and loads a smaller one.
+    ``--engine auto`` (the default) loads a file under
+    :data:`~training.streaming.CHUNKED_THRESHOLD_BYTES`, streams one of at least
+    :data:`~training.streaming.STREAMING_THRESHOLD_BYTES`, and fits the sizes between
+    in chunks.
     """
-    from training.streaming import STREAMING_THRESHOLD_BYTES
+    from training.streaming import CHUNKED_THRESHOLD_BYTES, STREAMING_THRESHOLD_BYTES
 
     check_cluster_flags("train", args, dask=args.engine == "dask")
     if args.engine == "dask":
@@ -115,7 +117,10 @@ def _engine(args: argparse.Namespace) -> str:
         return str(args.engine)
     if args.data is None or not Path(args.data).is_file():
         return "memory"
-    return "streaming" if Path(args.data).stat().st_size >= STREAMING_THRESHOLD_BYTES else "memory"
+    size = Path(args.data).stat().st_size
+    if size >= STREAMING_THRESHOLD_BYTES:
+        return "streaming"
+    return "chunked" if size >= CHUNKED_THRESHOLD_BYTES else "memory"
 
 
 def _check_chunked_flags(args: argparse.Namespace, engine: str) -> None:
@@ -131,17 +136,15 @@ def _check_chunked_flags(args: argparse.Namespace, engine: str) -> None:
 
 
 def _preload_in_background() -> None:
-    """Import torch (and the ``torch._dynamo`` that the first ``torch.optim.SGD`` step
-    imports) and the statistics' scipy in a thread while the main thread reads and
-    factors the data: pyarrow parses without the GIL, so the imports overlap the I/O."""
+    """Import torch and the statistics' scipy in a thread while the main thread reads
+    and factors the data: pyarrow parses without the GIL, so the imports overlap the
+    I/O."""
     import threading
 
     def work() -> None:
         try:
-            import torch
-            import torch._dynamo  # noqa: F401
-
-            import training.stats  # noqa: F401
+            import training.sgd  # noqa: F401  (torch)
+            import training.stats  # noqa: F401  (scipy)
         except Exception:  # pragma: no cover - the main thread imports again and reports
             pass
 
@@ -151,10 +154,11 @@ def _preload_in_background() -> None:
 def _fit_chunked(args: argparse.Namespace, engine: str) -> TrainingRun:
     """Fit ``args.data`` in chunks (``chunked``, ``streaming``) or on Dask.
 
-    torch, scikit-learn and scipy are not imported here before the data are read (the
-    preloading thread imports them meanwhile): the error classes are looked up only
-    when something was raised, and warnings are collected, then the expected ones
-    (convergence and collinearity, shown in the summary) dropped.
+    torch and scipy are not imported here before the data are read (the preloading
+    thread imports them meanwhile), and scikit-learn not at all unless the run is
+    exported: the error classes are looked up only when something was raised, and
+    warnings are collected, then the expected ones (convergence and collinearity,
+    shown in the summary) dropped.
     """
     from training.data import DataError
 
@@ -200,19 +204,25 @@ def _fit_chunked(args: argparse.Namespace, engine: str) -> TrainingRun:
 @contextmanager
 def _warnings_shown_in_summary() -> Iterator[None]:
     """Warnings raised inside are collected, then re-emitted, except the convergence
-    and collinearity ones, which the summary shows in its own lines. Their classes are
-    looked up only afterwards, so this imports neither torch nor scikit-learn before
-    the data are read (the chunked path preloads them meanwhile)."""
+    and collinearity ones, which the summary shows in its own lines.
+
+    Nothing here imports scikit-learn, which defines the convergence warning's base
+    class: when ``training.fit`` was never imported (a chunked fit that converged),
+    no such warning can have been raised."""
+    import sys
     import warnings
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         yield
-    from training.fit import ConvergenceWarning
     from training.stats import CollinearityWarning
 
+    shown: tuple[type[Warning], ...] = (CollinearityWarning,)
+    fit_module = sys.modules.get("training.fit")
+    if fit_module is not None:
+        shown += (fit_module.ConvergenceWarning,)
     for w in caught:
-        if not issubclass(w.category, ConvergenceWarning | CollinearityWarning):
+        if not issubclass(w.category, shown):
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
 
 
@@ -242,13 +252,13 @@ def _summary(args: argparse.Namespace, run: TrainingRun) -> str:
     """The statsmodels-style table, with how training went and the held-out metrics."""
     from training.stats import summary_table
 
-    est = run.estimator
+    fit = run.report
     extra = {
-        "Training": f"preset {args.preset}, lr {est.lr_:.6g}"
-        f"{' (chosen)' if est.lr is None else ''}, {est.n_epochs_} epoch(s), "
-        f"{'converged' if est.converged_ else 'NOT CONVERGED'} (tol {est.tol:g}), "
-        f"{getattr(est, 'refinement_steps_', 0)} of them refinement steps, "
-        f"{est.fit_seconds_:.3f} s",
+        "Training": f"preset {args.preset}, lr {fit.lr_used:.6g}"
+        f"{' (chosen)' if fit.lr is None else ''}, {fit.epochs} epoch(s), "
+        f"{'converged' if fit.converged else 'NOT CONVERGED'} (tol {fit.tol:g}), "
+        f"{fit.refinement_steps} of them refinement steps, "
+        f"{fit.seconds:.3f} s",
     }
     engine = run.data.get("engine")
     if engine:
@@ -256,9 +266,9 @@ def _summary(args: argparse.Namespace, run: TrainingRun) -> str:
             f"{run.data['n_rows']:,} rows fitted {engine} ({len(run.data['passes'])} passes); "
             f"the export is verified on a sample of {run.data['sample_rows']:,} rows"
         )
-    if not est.converged_:
+    if not fit.converged:
         extra["Warning"] = (
-            f"SGD did not converge in {est.n_epochs_} epochs: the parameters and the "
+            f"SGD did not converge in {fit.epochs} epochs: the parameters and the "
             "statistics above are not the least-squares fit"
         )
     if run.metrics["heldout"]:
@@ -309,7 +319,7 @@ def _regenerate(args: argparse.Namespace) -> int:
             out = export_model(run, Path(args.dir) / name, name=name, overwrite=True)
         except (ValueError, DivergenceError, ExportError, OSError) as exc:
             raise fail("regenerate", f"{name}: {exc}") from exc
-        print(f"{out}: {run.estimator.n_epochs_} epochs, R² {run.statistics.r2:.7f}")
+        print(f"{out}: {run.report.epochs} epochs, R² {run.statistics.r2:.7f}")
     return 0
 
 
@@ -317,8 +327,9 @@ def _add_big_data_flags(p: argparse.ArgumentParser) -> None:
     """``--streaming``, ``--chunk-rows``, ``--engine`` and the Dask cluster's flags."""
     big = p.add_argument_group(
         "big data",
-        "files of 64 MiB or more are streamed (read again on each pass, memory bounded "
-        "by the chunk size); --engine picks another way",
+        "files from 64 MiB are fitted in chunks (read once), files from 1 GiB are streamed "
+        "(read again on each pass, memory bounded by the chunk size); --engine picks another "
+        "way",
     )
     big.add_argument(
         "--streaming",
@@ -330,9 +341,10 @@ def _add_big_data_flags(p: argparse.ArgumentParser) -> None:
         "--engine",
         choices=["auto", "memory", "chunked", "streaming", "dask"],
         default="auto",
-        help="auto (streaming from 64 MiB, the default), memory (load, in-memory fit), chunked "
-        "(read once, held in chunks), streaming (read on each pass; same as --streaming) or "
-        "dask (a cluster: partitions send their factors and gradient sums, never rows)",
+        help="auto (the default: memory below 64 MiB, chunked below 1 GiB, streaming above), "
+        "memory (load, in-memory fit), chunked (read once, held in chunks), streaming "
+        "(read on each pass; same as --streaming) or dask (a cluster: partitions send their "
+        "factors and gradient sums, never rows)",
     )
     add_cluster_flags(big)
 

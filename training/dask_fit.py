@@ -13,10 +13,10 @@ on the workers (persisted). Then:
    the current parameters of its ``torch.nn.Linear``; each partition returns its
    sums (``Σ r²``, ``Uᵀr``, ``Σ r``, ``Σ |r|``, ``Σ y``: ``k + 6`` numbers), and the
    client puts the reduced gradient in ``.grad`` and steps ``torch.optim.SGD``
-   (``lr = 1/2``: one step is exact on the orthogonalized features). Workers never
-   send rows back, so the bytes per epoch do not grow with the row count
-   (``run.data["bytes_per_epoch"]`` records them: the pickled size of what the tasks
-   returned).
+   (:class:`~training.sgd.EagerSGD`; ``lr = 1/2``: one step is exact on the
+   orthogonalized features). Workers never send rows back, so the bytes per epoch
+   do not grow with the row count (``run.data["bytes_per_epoch"]`` records them:
+   the pickled size of what the tasks returned).
 
 Mini-batches are not available here (this is full-batch descent by design).
 """

@@ -9,9 +9,10 @@ what the refinement steps of :mod:`training.lstsq` take.
 
 from __future__ import annotations
 
+import inspect
 import math
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,6 +23,7 @@ __all__ = [
     "TORCH_DTYPES",
     "DivergenceError",
     "SGDResult",
+    "EagerSGD",
     "linear_module",
     "progress_bar",
     "run_sgd",
@@ -40,6 +42,42 @@ def linear_module(coef: np.ndarray, intercept: float, dtype: str) -> torch.nn.Li
         module.weight.copy_(torch.from_numpy(coef))
         module.bias.fill_(float(intercept))
     return module.eval()
+
+
+class EagerSGD(torch.optim.SGD):
+    """``torch.optim.SGD``, stepping in eager mode without torch.compile's hooks.
+
+    The update is SGD's own (``torch.optim.SGD.step``, hence ``torch.optim.sgd.sgd``);
+    what is left out is the wrapping that serves only code traced by torch.compile:
+    ``step`` calls ``torch._dynamo.graph_break()`` around the update, and
+    ``add_param_group`` and ``zero_grad`` are ``torch._disable_dynamo`` functions. The
+    first call of any of them imports ``torch._dynamo``: 1.6 s and 70 MB on this
+    project's 2-core machine, more than the whole fit of a million rows. Training
+    here is never compiled, so ``step`` runs under ``torch.no_grad()`` (what the
+    wrapper sets for a non-differentiable optimizer) and the others run unwrapped.
+    The step pre/post hooks and the profiler label still apply. Where a torch release
+    does not expose the wrapped functions (``__wrapped__``), the public ones are used.
+    """
+
+    def __init__(self, params: Iterable[Any], lr: float, momentum: float = 0.0) -> None:
+        super().__init__(params, lr=lr, momentum=momentum)
+
+    def add_param_group(self, param_group: dict[str, Any]) -> None:
+        _unwrapped(torch.optim.Optimizer.add_param_group)(self, param_group)
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        _unwrapped(torch.optim.Optimizer.zero_grad)(self, set_to_none)
+
+    def step(self, closure: Any = None) -> Any:  # type: ignore[override]
+        if self.defaults["differentiable"]:  # pragma: no cover - never set here
+            return torch.optim.SGD.step(self, closure)
+        with torch.no_grad():
+            return _unwrapped(torch.optim.SGD.step)(self, closure)
+
+
+def _unwrapped(function: Callable[..., Any]) -> Callable[..., Any]:
+    """The function under ``functools.wraps`` decorators (``function`` itself if none)."""
+    return inspect.unwrap(function)
 
 
 class DivergenceError(RuntimeError):
@@ -95,7 +133,7 @@ def run_sgd(
     """
     n = features.shape[0]
     loss_fn = torch.nn.MSELoss()
-    optimizer = torch.optim.SGD(module.parameters(), lr=lr, momentum=momentum)
+    optimizer = EagerSGD(module.parameters(), lr=lr, momentum=momentum)
     full_batch = batch_size is None or batch_size >= n
     history: list[float] = []
     converged, epoch, rising, grad_max = False, 0, 0, math.inf
@@ -165,7 +203,7 @@ def sgd_projection(
         with torch.no_grad():
             for p in layer.parameters():
                 p.zero_()
-        optimizer = torch.optim.SGD(layer.parameters(), lr=0.5)
+        optimizer = EagerSGD(layer.parameters(), lr=0.5)
         optimizer.zero_grad()
         loss_fn(layer(features), t).backward()
         optimizer.step()

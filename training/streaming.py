@@ -69,6 +69,7 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULT_CHUNK_ROWS",
     "SAMPLE_ROWS",
+    "CHUNKED_THRESHOLD_BYTES",
     "STREAMING_THRESHOLD_BYTES",
     "CachedChunks",
     "ChunkSource",
@@ -81,11 +82,16 @@ __all__ = [
 
 #: threads factoring chunks in the factor pass (half the CPUs: the reader has its own)
 FACTOR_THREADS = max(1, min((os.cpu_count() or 1) // 2, 4))
-#: ``linreg train`` streams a file of at least this many bytes (``--engine auto``):
-#: about 400,000 rows of 16 features as CSV text. Its memory is then bounded by the
-#: chunk size, and the fit is the in-memory one's to rounding (without its extended-
-#: precision refinement, which would cost a pass each step)
-STREAMING_THRESHOLD_BYTES = 64 << 20
+#: ``linreg train`` (``--engine auto``) fits a file of at least this many bytes in
+#: chunks: about 400,000 rows of 16 features as CSV text. The chunked fit reads the
+#: file once and holds its float64 values (about the CSV text's size), but never
+#: builds the table, and the command line then summarizes the fit without importing
+#: scikit-learn. The fit is the in-memory one's to rounding, without its
+#: extended-precision refinement (which would cost a pass each step).
+CHUNKED_THRESHOLD_BYTES = 64 << 20
+#: ... and streams a file of at least this many bytes: read again on each of its
+#: three passes, memory bounded by the chunk size, not the file
+STREAMING_THRESHOLD_BYTES = 1 << 30
 
 
 # --- the factor pass --------------------------------------------------------------------
@@ -271,7 +277,7 @@ def run_epochs(
     """
     import torch
 
-    from training.sgd import TORCH_DTYPES, DivergenceError
+    from training.sgd import TORCH_DTYPES, DivergenceError, EagerSGD
 
     tdtype = TORCH_DTYPES[dtype]
     k = factor.k
@@ -300,7 +306,7 @@ def run_epochs(
         if optimizer is None:
             if chosen is None:
                 chosen = 1.0 / m.max_row if minibatch else 0.5  # 2 / (λmax + λmin), H = 2I
-            optimizer = torch.optim.SGD(module.parameters(), lr=chosen, momentum=momentum)
+            optimizer = EagerSGD(module.parameters(), lr=chosen, momentum=momentum)
         if minibatch:
             assert step_pass is not None
             step_pass(module, optimizer)

@@ -161,3 +161,39 @@ def test_no_intercept_fit_equals_lstsq_through_the_origin(mlr_data):
     np.testing.assert_allclose(m.coef_, ref, rtol=1e-10)
     assert m.intercept_ == 0.0
     np.testing.assert_allclose(m.predict(mlr_data.X), mlr_data.X @ ref, rtol=1e-10)
+
+
+@pytest.mark.parametrize(
+    ("momentum", "batch"), [(0.0, None), (0.9, None), (0.0, 7), (0.9, 7)], ids=str
+)
+def test_eager_sgd_steps_as_torch_optim_sgd(momentum, batch):
+    """training.sgd.EagerSGD skips only torch.compile's hooks: on the same data,
+    seed and schedule its parameters equal torch.optim.SGD's bit for bit."""
+    import torch
+
+    from training.sgd import EagerSGD
+
+    rng = np.random.default_rng(3)
+    X = torch.from_numpy(rng.standard_normal((40, 3)))
+    y = torch.from_numpy(rng.standard_normal((40, 1)))
+
+    def train(optimizer_class):
+        torch.manual_seed(0)
+        layer = torch.nn.Linear(3, 1, dtype=torch.float64)
+        opt = optimizer_class(layer.parameters(), lr=0.05, momentum=momentum)
+        gen = torch.Generator().manual_seed(1)
+        for _ in range(5):
+            batches = (
+                [torch.arange(40)]
+                if batch is None
+                else torch.randperm(40, generator=gen).split(batch)
+            )
+            for idx in batches:
+                opt.zero_grad()
+                torch.nn.functional.mse_loss(layer(X[idx]), y[idx]).backward()
+                opt.step()
+        return torch.cat([layer.weight.detach().reshape(-1), layer.bias.detach()]).numpy()
+
+    ours, theirs = train(EagerSGD), train(torch.optim.SGD)
+    assert not np.allclose(ours, 0.0)
+    np.testing.assert_array_equal(ours, theirs)
