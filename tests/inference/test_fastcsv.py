@@ -1,0 +1,359 @@
+"""inference.batch.fastcsv: values equal Python's correctly rounded ``float(text)`` and
+pyarrow's CSV reader bit for bit; every block outside the plain grammar answers None."""
+
+from __future__ import annotations
+
+import importlib.util
+import io
+import random
+import struct
+from concurrent.futures import ThreadPoolExecutor
+from decimal import Decimal, localcontext
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from inference.batch import fastcsv
+
+pytestmark = pytest.mark.skipif(
+    not fastcsv.available(),
+    reason="the C extension inference.batch._fastcsv is not built (pip install -e . builds it)",
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def parse_texts(texts: list[str], dtype: type = np.float64) -> np.ndarray | None:
+    """The numbers as one column of one block: the values, or None if the block bailed."""
+    block = ("\n".join(texts) + "\n").encode("ascii")
+    out = np.full((len(texts), 1), np.nan, dtype=dtype)
+    rows = fastcsv.parse_block(block, 1, ",", [0], out)
+    if rows is None:
+        return None
+    assert rows == len(texts)
+    return out[:, 0]
+
+
+def expected(texts: list[str], dtype: type) -> np.ndarray:
+    """Python's float() (correctly rounded), cast like numpy's astype for float32."""
+    values = np.array([float(t) for t in texts], dtype=np.float64)
+    return values if dtype is np.float64 else values.astype(np.float32)
+
+
+def assert_same_bits(texts: list[str], dtype: type) -> None:
+    # values beyond the dtype's range (1e309; 1e39 for float32) legitimately bail: left out
+    with np.errstate(over="ignore"):
+        texts = [t for t in texts if np.isfinite(dtype(float(t)))]
+    got = parse_texts(texts, dtype)
+    assert got is not None, f"bailed on {len(texts)} ordinary numbers, e.g. {texts[:3]}"
+    want = expected(texts, dtype)
+    bits = np.uint64 if dtype is np.float64 else np.uint32
+    wrong = np.flatnonzero(got.view(bits) != want.view(bits))
+    examples = [(texts[i], got[i], want[i]) for i in wrong[:5]]
+    assert wrong.size == 0, f"{wrong.size} of {len(texts)} differ: {examples}"
+
+
+def random_doubles(rng: np.random.Generator, n: int) -> np.ndarray:
+    """Every finite double equally likely by bit pattern: all exponents, subnormals."""
+    bits = rng.integers(0, 2**64, size=n, dtype=np.uint64, endpoint=False)
+    values = bits.view(np.float64)
+    return values[np.isfinite(values)]
+
+
+def extremes() -> list[float]:
+    tiny = 5e-324
+    big = np.finfo(np.float64).max
+    out = [tiny, 2 * tiny, 3 * tiny, 2.2250738585072014e-308, 2.225073858507201e-308]
+    out += [big, np.nextafter(big, 0), 1.7976931348623157e308 / 3, 1e308, 8.98846567431158e307]
+    out += [np.finfo(np.float32).max, np.finfo(np.float32).tiny, 1.401298464324817e-45]
+    return [float(v) for v in out]
+
+
+def swap_exponent_style(texts: list[str], rng: random.Random) -> list[str]:
+    """Python writes ``e+05``: also use ``e05``, ``E+05`` and ``e5``."""
+    out = []
+    for t in texts:
+        style = rng.randrange(4)
+        if style == 1:
+            t = t.replace("e+", "e")
+        elif style == 2:
+            t = t.replace("e", "E")
+        elif style == 3 and "e" in t:
+            mantissa, exp = t.split("e")
+            t = f"{mantissa}e{int(exp)}"
+        out.append(t)
+    return out
+
+
+def digit_strings(rng: random.Random, n: int, exponents: range) -> list[str]:
+    """1..19 significant digits, leading zeros, a point anywhere, a random exponent."""
+    out = []
+    for _ in range(n):
+        count = rng.randint(1, 19)
+        digits = str(rng.randint(1, 9)) + "".join(
+            rng.choice("0123456789") for _ in range(count - 1)
+        )
+        digits = "0" * rng.choice([0, 0, 0, 1, 3, 12]) + digits
+        point = rng.randint(1, len(digits))
+        text = digits if point == len(digits) else f"{digits[:point]}.{digits[point:]}"
+        if rng.random() < 0.8:
+            text += f"e{rng.choice(exponents)}"
+        if rng.random() < 0.5:
+            text = "-" + text
+        out.append(text)
+    return out
+
+
+def halfway_texts(rng: np.random.Generator, n: int) -> list[str]:
+    """Decimal midpoints between consecutive doubles: exact when they have at most 19
+    significant digits, else cut to 19 digits and rounded up (just below and above)."""
+    values = np.concatenate(
+        [
+            random_doubles(rng, n // 2),
+            # doubles with ulp 2**-3 .. 2**11, where exact midpoints have <= 19 digits
+            np.ldexp(rng.integers(2**52, 2**53, size=n // 2), rng.integers(-3, 12, size=n // 2)),
+        ]
+    )
+    out = []
+    with localcontext() as ctx:
+        ctx.prec = 1200
+        for x in np.abs(values):
+            x = float(x)
+            up = float(np.nextafter(x, np.inf))
+            if not np.isfinite(up):
+                continue
+            mid = (Decimal(x) + Decimal(up)) / 2
+            sign, digits, exp = mid.normalize().as_tuple()
+            if len(digits) <= 19:
+                out.append(str(mid.normalize()))
+                continue
+            head = int("".join(map(str, digits[:19])))
+            shift = exp + len(digits) - 19
+            out.append(f"{head}e{shift}")
+            out.append(f"{head + 1}e{shift}")
+    return out
+
+
+DTYPES = [np.float64, np.float32]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_repr_of_random_doubles(dtype):
+    rng = np.random.default_rng(0)
+    values = np.concatenate([random_doubles(rng, 100_000), rng.normal(size=20_000)])
+    texts = [repr(float(v)) for v in values] + [repr(v) for v in extremes()]
+    texts += [repr(-v) for v in extremes()]
+    assert_same_bits(texts, dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("fmt", ["%.17g", "%.9g", "%.3e", "%.16e", "%.19g"])
+def test_printf_formats(dtype, fmt):
+    rng = np.random.default_rng(1)
+    values = np.concatenate([random_doubles(rng, 20_000), rng.normal(size=5_000) * 1e5])
+    texts = [fmt % v for v in values] + [fmt % v for v in extremes()]
+    assert_same_bits(swap_exponent_style(texts, random.Random(1)), dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_random_digit_strings(dtype):
+    rng = random.Random(2)
+    texts = digit_strings(rng, 40_000, range(-30, 31))
+    texts += digit_strings(rng, 40_000, range(-360, 330))
+    assert_same_bits(texts, dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_halfway_cases(dtype):
+    texts = ["9007199254740993", "9007199254740995", "-9007199254740993", "9.007199254740993e15"]
+    texts += ["900719925474099.3e1", "0.9007199254740993e16", "4503599627370496.5"]
+    texts += ["4503599627370497.5", "2.2250738585072011e-308", "2.4703282292062328e-324"]
+    texts += halfway_texts(np.random.default_rng(3), 10_000)
+    assert_same_bits(texts, dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_powers_of_ten_integers_and_zeros(dtype):
+    texts = [f"1e{q}" for q in range(-400, 309)] + [
+        f"-9.999999999999999999e{q}" for q in range(-400, 308)
+    ]
+    rng = random.Random(4)
+    texts += [str(rng.randrange(10 ** rng.randint(1, 19))) for _ in range(20_000)]
+    texts += [str(2**k) for k in range(64)] + [str(2**k - 1) for k in range(1, 64)]
+    texts += ["0", "-0", "-0.000", "0.0", "000", "-0e5", "0e-999", "-0.0e+0", "00012", "0.5e1"]
+    texts += ["1" + "0" * 18, "9" * 19, "0." + "0" * 30 + "1234567890123456789", "-0" * 1]
+    assert_same_bits(texts, dtype)
+    zeros = parse_texts(["-0", "-0.000", "0", "-0e7"])
+    assert zeros is not None
+    assert list(np.signbit(zeros)) == [True, True, False, True]
+
+
+def feature_table(rng: np.random.Generator, n: int):
+    """An id column and 16 float64 features: normal, wide exponents, integers."""
+    pa = pytest.importorskip("pyarrow")
+    X = rng.normal(size=(n, 16))
+    X[:, 3] *= 10.0 ** rng.integers(-50, 35, size=n)  # float32: subnormals, no overflow
+    X[:, 7] = np.round(X[:, 7] * 1000)
+    X[:, 11] = rng.normal(size=n).astype(np.float32)
+    columns = {"id": pa.array(np.arange(n) * 7919)}
+    columns.update({f"x{i}": pa.array(X[:, i]) for i in range(16)})
+    return pa.table(columns)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("delimiter", [",", "\t"])
+def test_blocks_equal_pyarrow(dtype, delimiter):
+    pa = pytest.importorskip("pyarrow")
+    pacsv = pytest.importorskip("pyarrow.csv")
+    table = feature_table(np.random.default_rng(5), 3000)
+    sink = io.BytesIO()
+    pacsv.write_csv(table, sink, pacsv.WriteOptions(delimiter=delimiter))
+    text = sink.getvalue()
+    body = pa.py_buffer(text[text.index(b"\n") + 1 :])
+    names = [f"x{i}" for i in range(16)]
+    read = pacsv.read_csv(
+        io.BytesIO(text),
+        parse_options=pacsv.ParseOptions(delimiter=delimiter),
+        convert_options=pacsv.ConvertOptions(
+            include_columns=names, column_types=dict.fromkeys(names, pa.float64())
+        ),
+    )
+    want = np.column_stack([read.column(n).to_numpy() for n in names]).astype(dtype)
+    # the features in reverse order, to check the column map
+    columns = [-1] + list(range(15, -1, -1))
+    out = np.empty((table.num_rows + 5, 16), dtype=dtype)
+    rows = fastcsv.parse_block(body, 17, delimiter, columns, out)
+    assert rows == table.num_rows
+    bits = np.uint64 if dtype is np.float64 else np.uint32
+    np.testing.assert_array_equal(out[:rows, ::-1].view(bits), want.view(bits))
+
+
+def test_last_line_without_newline_and_empty_block():
+    out = np.zeros((3, 2))
+    assert fastcsv.parse_block(b"a,1.5,2\nb,-3,4e1", 3, ",", [-1, 0, 1], out) == 2
+    np.testing.assert_array_equal(out[:2], [[1.5, 2.0], [-3.0, 40.0]])
+    assert fastcsv.parse_block(b"", 3, ",", [-1, 0, 1], out) == 0
+    assert fastcsv.parse_block(memoryview(b"x\t7\n"), 2, "\t", [-1, 0], out[:, :1].copy()) == 1
+
+
+BAIL = {
+    "empty line": b"a,1,2\n\nb,3,4\n",
+    "only a newline": b"\n",
+    "empty last line after text": b"a,1,2\n\n",
+    "too many fields": b"a,1,2,3\n",
+    "too few fields": b"a,1\n",
+    "other delimiter": b"a;1;2\n",
+    "space before": b"a, 1,2\n",
+    "space after": b"a,1 ,2\n",
+    "plus sign": b"a,+1,2\n",
+    "no integer digit": b"a,.5,2\n",
+    "no fraction digit": b"a,5.,2\n",
+    "bare minus": b"a,-,2\n",
+    "double minus": b"a,--1,2\n",
+    "nan": b"a,nan,2\n",
+    "NaN": b"a,NaN,2\n",
+    "inf": b"a,inf,2\n",
+    "-inf": b"a,-inf,2\n",
+    "empty read field": b"a,,2\n",
+    "exponent without digits": b"a,1e,2\n",
+    "exponent sign only": b"a,1e+,2\n",
+    "point then exponent": b"a,1.e5,2\n",
+    "five exponent digits": b"a,1e00001,2\n",
+    "two points": b"a,1.2.3,2\n",
+    "hex": b"a,0x10,2\n",
+    "underscore": b"a,1_000,2\n",
+    "20 significant digits": b"a,12345678901234567890,2\n",
+    "20 digits after leading zeros": b"a,0.00012345678901234567890,2\n",
+    "quote in unread field": b'"a",1,2\n',
+    "quote inside unread field": b'a"b,1,2\n',
+    "quoted number": b'a,"1",2\n',
+    "carriage return": b"a,1,2\r\n",
+    "carriage return in unread field": b"a\rb,1,2\n",
+    "UTF-8 in unread field": "é,1,2\n".encode(),
+    "double overflow": b"a,1e309,2\n",
+    "negative double overflow": b"a,-1.8e308,2\n",
+    "tab in a comma block": b"a,1\t,2\n",
+}
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("case", sorted(BAIL))
+def test_not_plain_bails(case, dtype):
+    out = np.zeros((8, 2), dtype=dtype)
+    assert fastcsv.parse_block(BAIL[case], 3, ",", [-1, 0, 1], out) is None
+    # the same block made plain parses: the bail is about that one defect
+    assert fastcsv.parse_block(b"a,1,2\nb,3,4\n", 3, ",", [-1, 0, 1], out) == 2
+
+
+def test_float32_overflow_bails_only_for_float32():
+    block = b"a,1e39,2\n"
+    assert fastcsv.parse_block(block, 3, ",", [-1, 0, 1], np.zeros((1, 2), np.float32)) is None
+    out = np.zeros((1, 2))
+    assert fastcsv.parse_block(block, 3, ",", [-1, 0, 1], out) == 1
+    assert out[0, 0] == 1e39
+
+
+def test_rows_beyond_capacity_bail():
+    out = np.zeros((2, 1))
+    assert fastcsv.parse_block(b"1\n2\n", 1, ",", [0], out) == 2
+    assert fastcsv.parse_block(b"1\n2\n3", 1, ",", [0], out) is None
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"delimiter": ",,"}, "delimiter"),
+        ({"delimiter": "."}, "delimiter"),
+        ({"columns": [-1, 0, 0]}, "columns"),
+        ({"columns": [-1, 0, 2]}, "columns"),
+        ({"columns": [0, 1]}, "columns"),
+        ({"out": np.zeros((2, 2), np.int64)}, "dtype"),
+        ({"out": np.zeros((2, 2))[:, ::-1]}, "C-contiguous"),
+        ({"out": np.zeros(4)}, "2-dimensional"),
+    ],
+)
+def test_wrong_arguments_raise(kwargs, match):
+    args = {"delimiter": ",", "columns": [-1, 0, 1], "out": np.zeros((2, 2))} | kwargs
+    with pytest.raises(ValueError, match=match):
+        fastcsv.parse_block(b"a,1,2\n", 3, args["delimiter"], args["columns"], args["out"])
+
+
+def test_threads_parse_at_once():
+    """The GIL is released while parsing: several threads, each its own result."""
+    rng = np.random.default_rng(6)
+    blocks = []
+    for _ in range(4):
+        values = rng.normal(size=(20_000, 4))
+        text = "".join(
+            f"r{i}," + ",".join(repr(float(v)) for v in row) + "\n" for i, row in enumerate(values)
+        )
+        blocks.append((text.encode(), values))
+
+    def work(i: int) -> tuple[int | None, np.ndarray]:
+        out = np.empty((20_000, 4))
+        return fastcsv.parse_block(blocks[i][0], 5, ",", [-1, 0, 1, 2, 3], out), out
+
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(work, range(4)))
+    for (rows, out), (_, values) in zip(results, blocks, strict=True):
+        assert rows == 20_000
+        np.testing.assert_array_equal(out, values)
+
+
+def test_pow5_table_is_generated():
+    """_pow5.h is what scripts/gen_pow5_table.py writes (Python big integers)."""
+    spec = importlib.util.spec_from_file_location(
+        "gen_pow5_table", ROOT / "scripts/gen_pow5_table.py"
+    )
+    assert spec is not None and spec.loader is not None
+    gen = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(gen)
+    assert (ROOT / "inference/batch/_pow5.h").read_text(encoding="ascii") == gen.render()
+    # spot checks of the definition: 5**q truncated, and 1/5 rounded up
+    assert gen.power_of_five_128(0) == 1 << 127
+    assert gen.power_of_five_128(1) == 5 << 125
+    assert gen.power_of_five_128(-1) == (2**130 // 5) + 1
+    entry = gen.power_of_five_128(100)
+    assert entry >> 127 == 1 and 5**100 >> (5**100).bit_length() - 128 == entry
+    assert struct.calcsize("Q") == 8
