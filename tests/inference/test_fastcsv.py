@@ -7,6 +7,8 @@ import importlib.util
 import io
 import random
 import struct
+import subprocess
+import sys
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal, localcontext
 from pathlib import Path
@@ -357,3 +359,18 @@ def test_pow5_table_is_generated():
     entry = gen.power_of_five_128(100)
     assert entry >> 127 == 1 and 5**100 >> (5**100).bit_length() - 128 == entry
     assert struct.calcsize("Q") == 8
+
+
+def test_benchmark_script_runs():
+    """benchmarks/bench_fastcsv.py at a tiny size (it checks both parsers agree)."""
+    pytest.importorskip("pyarrow")
+    script = ROOT / "benchmarks" / "bench_fastcsv.py"
+    done = subprocess.run(
+        [sys.executable, str(script), "--rows", "3000", "--repeats", "1"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "fastcsv" in done.stdout and "pyarrow" in done.stdout
