@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib.util
 import io
 import random
+import re
 import struct
 import subprocess
 import sys
@@ -286,6 +287,84 @@ def test_not_plain_bails(case, dtype):
     assert fastcsv.parse_block(BAIL[case], 3, ",", [-1, 0, 1], out) is None
     # the same block made plain parses: the bail is about that one defect
     assert fastcsv.parse_block(b"a,1,2\nb,3,4\n", 3, ",", [-1, 0, 1], out) == 2
+
+
+NUMBER = re.compile(rb"-?([0-9]+)(?:\.([0-9]+))?(?:[eE][+-]?([0-9]+))?")
+
+
+def reference_parse(block: bytes, columns: list[int], capacity: int, dtype: type):
+    """The grammar of the module docstring, in Python: the rows, or None if not plain."""
+    lines = block.split(b"\n")
+    if block.endswith(b"\n") or not block:
+        lines.pop()
+    if len(lines) > capacity:
+        return None
+    rows = []
+    for line in lines:
+        fields = line.split(b",")
+        if not line or len(fields) != len(columns):
+            return None
+        row = [0.0] * sum(c >= 0 for c in columns)
+        for text, c in zip(fields, columns, strict=True):
+            if c < 0:
+                if b'"' in text or b"\r" in text or not text.isascii():
+                    return None
+                continue
+            m = NUMBER.fullmatch(text)
+            if m is None or len((m[1] + (m[2] or b"")).lstrip(b"0")) > 19:
+                return None
+            if m[3] is not None and len(m[3]) > 4:
+                return None
+            with np.errstate(over="ignore"):
+                value = dtype(float(text))
+            if not np.isfinite(value):
+                return None
+            row[c] = value
+        rows.append(row)
+    return rows
+
+
+def random_field(rng: random.Random) -> bytes:
+    """Mostly numbers (some broken on purpose), sometimes other text."""
+    kind = rng.random()
+    if kind < 0.85:
+        text = rng.choice(["", "-"]) + str(rng.randint(0, 10 ** rng.randint(0, 21)))
+        if rng.random() < 0.5:
+            text += "." + str(rng.randint(0, 10 ** rng.randint(0, 8))).zfill(rng.randint(1, 6))
+        if rng.random() < 0.4:
+            text += rng.choice("eE") + rng.choice(["", "+", "-"]) + str(rng.randint(0, 400))
+        text = text.encode()
+    else:
+        text = bytes(rng.choice(b'0123456789.-+eE \t"\rxn\xc3') for _ in range(rng.randint(0, 4)))
+    if rng.random() < 0.04 and text:  # one byte changed
+        i = rng.randrange(len(text))
+        text = text[:i] + bytes([rng.choice(b'0.-e,\n "')]) + text[i + 1 :]
+    return text
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_random_blocks_match_the_grammar(dtype):
+    """Differential test on random, often broken blocks against :func:`reference_parse`."""
+    rng = random.Random(7)
+    columns = [-1, 1, 0]
+    outcomes = {"parsed": 0, "bailed": 0}
+    for _ in range(4000):
+        lines = [b",".join(random_field(rng) for _ in range(3)) for _ in range(rng.randint(0, 3))]
+        block = b"\n".join(lines) + (b"\n" if rng.random() < 0.7 else b"")
+        capacity = rng.randint(0, 4)
+        out = np.zeros((capacity, 2), dtype=dtype)
+        rows = fastcsv.parse_block(block, 3, ",", columns, out)
+        want = reference_parse(block, columns, capacity, dtype)
+        if want is None:
+            assert rows is None, block
+            outcomes["bailed"] += 1
+        else:
+            assert rows == len(want), block
+            expected = np.array(want, dtype=dtype).reshape(rows, 2)
+            np.testing.assert_array_equal(out[:rows], expected, err_msg=repr(block))
+            assert np.array_equal(np.signbit(out[:rows]), np.signbit(expected)), block
+            outcomes["parsed"] += 1
+    assert min(outcomes.values()) > 200, outcomes  # both sides exercised
 
 
 def test_float32_overflow_bails_only_for_float32():
