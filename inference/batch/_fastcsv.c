@@ -42,7 +42,11 @@
 #define INLINE static inline
 #endif
 
-#if defined(__BYTE_ORDER__) && defined(__ORDER_LITTLE_ENDIAN__) && \
+/* FASTCSV_PORTABLE (a -D flag) compiles the plain C fallbacks of the compiler
+ * builtins and of the 8-digits-at-a-time parsing, to test them. */
+#if defined(FASTCSV_PORTABLE)
+#define FASTCSV_SWAR 0
+#elif defined(__BYTE_ORDER__) && defined(__ORDER_LITTLE_ENDIAN__) && \
     __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
 #define FASTCSV_SWAR 1
 #elif defined(_MSC_VER) && (defined(_M_X64) || defined(_M_ARM64))
@@ -71,7 +75,7 @@ typedef struct {
 
 INLINE u128 full_multiplication(uint64_t a, uint64_t b) {
     u128 r;
-#if defined(__SIZEOF_INT128__)
+#if defined(__SIZEOF_INT128__) && !defined(FASTCSV_PORTABLE)
     unsigned __int128 p = (unsigned __int128)a * b;
     r.high = (uint64_t)(p >> 64);
     r.low = (uint64_t)p;
@@ -86,7 +90,7 @@ INLINE u128 full_multiplication(uint64_t a, uint64_t b) {
 }
 
 INLINE int leading_zeroes(uint64_t x) { /* x != 0 */
-#if defined(__GNUC__) || defined(__clang__)
+#if (defined(__GNUC__) || defined(__clang__)) && !defined(FASTCSV_PORTABLE)
     return __builtin_clzll(x);
 #else
     int n = 0;
