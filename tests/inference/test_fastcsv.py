@@ -7,9 +7,10 @@ import importlib.util
 import io
 import random
 import re
-import struct
+import shutil
 import subprocess
 import sys
+import sysconfig
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal, localcontext
 from pathlib import Path
@@ -422,6 +423,41 @@ def test_threads_parse_at_once():
         np.testing.assert_array_equal(out, values)
 
 
+@pytest.fixture(scope="module")
+def portable_extension(tmp_path_factory):
+    """The extension compiled with -DFASTCSV_PORTABLE: the plain C fallbacks of the
+    128-bit product, the leading-zero count and the 8-digit parsing (what compilers
+    without those builtins, or big-endian machines, run)."""
+    ldshared = (sysconfig.get_config_var("LDSHARED") or "").split()
+    if not ldshared or shutil.which(ldshared[0]) is None:
+        pytest.skip("no C compiler to build the portable variant")
+    target = (
+        tmp_path_factory.mktemp("portable") / f"_fastcsv{sysconfig.get_config_var('EXT_SUFFIX')}"
+    )
+    source = ROOT / "inference" / "batch" / "_fastcsv.c"
+    include = sysconfig.get_paths()["include"]
+    command = [*ldshared, "-fPIC", "-O2", "-DFASTCSV_PORTABLE", f"-I{include}", str(source)]
+    done = subprocess.run([*command, "-o", str(target)], capture_output=True, text=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot build the portable variant: {done.stderr[-500:]}")
+    spec = importlib.util.spec_from_file_location("_fastcsv", target)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_portable_fallbacks_convert_the_same(portable_extension, monkeypatch, dtype):
+    monkeypatch.setattr(fastcsv, "_ext", portable_extension)
+    rng = np.random.default_rng(8)
+    texts = [repr(float(v)) for v in random_doubles(rng, 20_000)]
+    texts += digit_strings(random.Random(8), 20_000, range(-360, 330))
+    texts += halfway_texts(rng, 2_000) + [f"1e{q}" for q in range(-400, 309)]
+    assert_same_bits(texts, dtype)
+    assert fastcsv.parse_block(b"a,1,2\n\n", 3, ",", [-1, 0, 1], np.zeros((2, 2))) is None
+
+
 def test_pow5_table_is_generated():
     """_pow5.h is what scripts/gen_pow5_table.py writes (Python big integers)."""
     spec = importlib.util.spec_from_file_location(
@@ -437,7 +473,6 @@ def test_pow5_table_is_generated():
     assert gen.power_of_five_128(-1) == (2**130 // 5) + 1
     entry = gen.power_of_five_128(100)
     assert entry >> 127 == 1 and 5**100 >> (5**100).bit_length() - 128 == entry
-    assert struct.calcsize("Q") == 8
 
 
 def test_benchmark_script_runs():
