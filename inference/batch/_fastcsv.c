@@ -151,7 +151,8 @@ INLINE int decimal_to_double(uint64_t w, int64_t q, int negative, double *value)
     /* The product might be too close to call: older releases of fast_float fall back
      * to a slower algorithm here. Mushtak and Lemire ("Fast number parsing without
      * fallback", 2023) proved that it never is; kept as a conservative "cannot
-     * decide" (5**q is exact in 128 bits for q in [-27, 55]). */
+     * decide". For q in [-27, 55] the table's entry is exact enough: 5**q < 2**128,
+     * or 5**-q < 2**64 and its 128-bit reciprocal. */
     if (UNLIKELY(product.low == 0xFFFFFFFFFFFFFFFFu) && !(q >= -27 && q <= 55)) {
         return 0;
     }
