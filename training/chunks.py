@@ -180,28 +180,63 @@ def timed_pass(
 
 
 class Sample:
-    """A uniform random sample of ``size`` rows: the rows with the smallest random keys."""
+    """A uniform random sample of ``size`` rows: the rows with the smallest random keys,
+    in the order they came. ``X`` (m, k) and ``y`` (m,), m = min(size, rows seen)."""
 
     def __init__(self, size: int, seed: int) -> None:
         self.size = size
         self.rng = np.random.default_rng(seed)
-        self.keys = np.empty(0)
-        self.X: np.ndarray | None = None
-        self.y = np.empty(0)
+        self._keys: list[np.ndarray] = []
+        self._X: list[np.ndarray] = []
+        self._y: list[np.ndarray] = []
+        self._held = 0
+        # Every key below the size-th smallest so far is a candidate; this bound is at
+        # least that key (it is refreshed when the candidates are pruned).
+        self._bound = np.inf
+        self._k: int | None = None
 
     def add(self, X: np.ndarray, y: np.ndarray) -> None:
         keys = self.rng.random(len(y))
-        if self.X is None:
-            self.X = np.empty((0, X.shape[1]))
+        if self._k is None:
+            self._k = X.shape[1]
         if self.size <= 0:
             return
-        keep = np.argsort(keys)[: self.size]  # at most `size` from this chunk
-        allkeys = np.concatenate([self.keys, keys[keep]])
-        allX = np.concatenate([self.X, X[keep]])
-        ally = np.concatenate([self.y, y[keep]])
-        order = np.argsort(allkeys, kind="stable")[: self.size]
-        order.sort()  # keep the file's order
-        self.keys, self.X, self.y = allkeys[order], allX[order], ally[order]
+        # After the first chunks only a few rows per chunk fall below the bound: they
+        # are kept aside and pruned now and then, not merged chunk by chunk.
+        take = np.flatnonzero(keys < self._bound)
+        if take.size == 0:
+            return
+        self._keys.append(keys[take])
+        self._X.append(X[take])
+        self._y.append(y[take])
+        self._held += take.size
+        if self._held >= 2 * self.size:
+            self._prune()
+
+    def _prune(self) -> None:
+        if len(self._keys) <= 1 and self._held <= self.size:
+            return
+        keys = np.concatenate(self._keys)
+        X, y = np.concatenate(self._X), np.concatenate(self._y)
+        if len(keys) > self.size:
+            keep = np.argpartition(keys, self.size - 1)[: self.size]
+            keep.sort()  # the order the rows came in
+            keys, X, y = keys[keep], X[keep], y[keep]
+            self._bound = float(keys.max())
+        self._keys, self._X, self._y, self._held = [keys], [X], [y], len(keys)
+
+    @property
+    def X(self) -> np.ndarray | None:
+        """The sampled rows' features (None before the first chunk)."""
+        if self._k is None:
+            return None
+        self._prune()
+        return self._X[0] if self._X else np.empty((0, self._k))
+
+    @property
+    def y(self) -> np.ndarray:
+        self._prune()
+        return self._y[0] if self._y else np.empty(0)
 
 
 @contextmanager

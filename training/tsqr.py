@@ -65,8 +65,25 @@ class ChunkSummary:
 
 
 def _triangle(stacked: np.ndarray, width: int) -> np.ndarray:
-    """The (width, width) R factor of ``stacked`` (padded with zero rows when short)."""
-    r = np.linalg.qr(stacked, mode="r")
+    """The (width, width) R factor of ``stacked`` (padded with zero rows when short);
+    ``stacked`` is scratch: it may be overwritten.
+
+    A tall block goes to LAPACK's ``dgeqrt``: the same Householder reflections as
+    ``numpy.linalg.qr`` (``dgeqrf``), applied in blocks with matrix-matrix products.
+    ``dgeqrf`` falls back to its unblocked form for fewer than 32 columns, and takes
+    about five times as long on a chunk of 8,192 rows × 17 (it was most of the
+    factor pass's time).
+    """
+    m, n = stacked.shape
+    if m >= n > 0:
+        from scipy.linalg.lapack import dgeqrt
+
+        a, _, info = dgeqrt(min(n, 32), np.asfortranarray(stacked, dtype=np.float64), 1)
+        if info != 0:  # pragma: no cover - only for invalid arguments
+            raise RuntimeError(f"LAPACK dgeqrt failed (info {info})")
+        r = np.triu(a[:n])
+    else:
+        r = np.linalg.qr(stacked, mode="r")
     out = np.zeros((width, width))
     out[: r.shape[0]] = r[:width]
     return out
@@ -77,7 +94,7 @@ def summarize(X: np.ndarray, y: np.ndarray, *, fit_intercept: bool = True) -> Ch
     X = np.asarray(X, dtype=np.float64)
     y = np.asarray(y, dtype=np.float64)
     m, k = X.shape
-    data = np.empty((m, k + 1))
+    data = np.empty((m, k + 1), order="F")  # the layout LAPACK takes without a copy
     data[:, :k] = X
     data[:, k] = y
     if m == 0:

@@ -291,3 +291,24 @@ def test_cli_chunked_fit_imports_neither_sklearn_nor_dynamo(tmp_path, data):
     assert done.returncode == 0, done.stderr
     assert (out / "manifest.json").is_file()
     assert done.stdout.splitlines()[-1].startswith("IMPORTED True")
+
+
+@pytest.mark.parametrize(
+    ("n", "size", "chunk"), [(300_000, 10_000, 8192), (5_000, 10_000, 700), (25_000, 10_000, 3_000)]
+)
+def test_sample_is_the_rows_with_the_smallest_keys_in_file_order(n, size, chunk):
+    """training.chunks.Sample against the definition: draw the same keys chunk by chunk,
+    take the ``size`` smallest over the whole data, in file order."""
+    from training.chunks import Sample
+
+    rng = np.random.default_rng(5)
+    X, y = rng.normal(size=(n, 3)), rng.normal(size=n)
+    sample = Sample(size, seed=0)
+    for lo in range(0, n, chunk):
+        sample.add(X[lo : lo + chunk], y[lo : lo + chunk])
+    draw = np.random.default_rng(0)
+    keys = np.concatenate([draw.random(len(y[lo : lo + chunk])) for lo in range(0, n, chunk)])
+    rows = np.sort(np.argsort(keys)[:size])
+    assert len(rows) == min(n, size)
+    np.testing.assert_array_equal(sample.X, X[rows])
+    np.testing.assert_array_equal(sample.y, y[rows])
