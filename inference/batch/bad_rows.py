@@ -48,7 +48,8 @@ def _describe_row(chunk: Chunk, i: int, chunk_row: int, dtype: np.dtype) -> tupl
     if i in chunk.failures:
         return chunk.failures[i]
     for j, name in enumerate(chunk.names):
-        if not chunk.feature_arrays[j][i].is_valid:
+        # (a chunk of the C fast path has no arrays: it holds no missing value)
+        if chunk.feature_arrays and not chunk.feature_arrays[j][i].is_valid:
             return name, "missing value (an empty field)"
         if not np.isfinite(chunk.X[i, j]):
             written = chunk.value(i, chunk_row, name)

@@ -27,7 +27,7 @@ from inference.batch.parquet_reader import read_parquet
 from inference.batch.plan import Plan, plan_job
 from inference.batch.progress import Progress
 from inference.batch.threads import iterate_closing
-from inference.batch.writers import open_writer
+from inference.batch.writers import BackgroundWriter, open_writer
 from inference.intervals import KINDS, IntervalPrediction
 from inference.predictor import Predictor
 
@@ -293,7 +293,7 @@ def _stream(
     pool = pa.default_memory_pool()
     try:
         with cleanup_on_failure(out.tmp, bad_out.tmp if bad_out else None) as still_open:
-            writer = open_writer(out.tmp, scoring.plan.out_schema, out_fmt)
+            writer = BackgroundWriter(open_writer(out.tmp, scoring.plan.out_schema, out_fmt))
             still_open.append(writer)
             bad_writer = None
             if bad_out is not None:

@@ -62,13 +62,22 @@ def inspect_parquet(path: Path, fmt: FileFormat) -> Part:
 
 def read_parquet(part: Part, plan: Plan, chunk_rows: int | None) -> Iterator[ParquetChunk]:
     """The chunks of a Parquet part in order, ``chunk_rows`` rows each (default
-    :data:`DEFAULT_PARQUET_ROWS`), decoded a batch ahead in a thread while the caller
-    predicts and writes."""
-    return prefetch(_parquet_chunks(part, plan, chunk_rows or DEFAULT_PARQUET_ROWS))
+    :data:`DEFAULT_PARQUET_ROWS`). A thread decodes the record batches a few ahead
+    (with Arrow's threads) while the caller converts, predicts and writes: the
+    conversion runs in the caller, so the decoding never waits for it."""
+    first = 1
+    batches = prefetch(_batches(part, plan, chunk_rows or DEFAULT_PARQUET_ROWS), depth=3)
+    try:
+        for batch in batches:
+            yield _prepare_parquet(part, plan, first, batch)
+            first += batch.num_rows
+    finally:
+        batches.close()
 
 
-def _parquet_chunks(part: Part, plan: Plan, rows: int) -> Iterator[ParquetChunk]:
-    """The chunks of a Parquet file, read ``rows`` at a time (64 KiB column buffers)."""
+def _batches(part: Part, plan: Plan, rows: int) -> Iterator[Any]:
+    """The record batches of the needed columns, ``rows`` at a time (64 KiB column
+    buffers); a read error names the first row of the batch that failed."""
     pa, pq = import_pyarrow(), import_parquet()
     pf = pq.ParquetFile(str(part.path), buffer_size=64 << 10, pre_buffer=False)
     first = 1
@@ -81,7 +90,7 @@ def _parquet_chunks(part: Part, plan: Plan, rows: int) -> Iterator[ParquetChunk]
                 return
             except pa.ArrowException as exc:
                 raise BatchError(f"cannot read it ({exc})", file=part.name, row=first) from exc
-            yield _prepare_parquet(part, plan, first, batch)
+            yield batch
             first += batch.num_rows
     finally:
         pf.close()

@@ -13,7 +13,7 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 
-def prefetch(items: Iterator[T], depth: int = 2) -> Iterator[T]:
+def prefetch(items: Iterator[T], depth: int = 2) -> Generator[T, None, None]:
     """Iterate ``items`` in a background thread, at most ``depth`` items ahead."""
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="linreg-read")
     pending: deque[Future[T]] = deque()

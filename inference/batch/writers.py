@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import csv
 import io
+import queue
 import re
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +20,14 @@ import numpy as np
 from inference.batch.arrow import arrow_mask, import_parquet, import_pyarrow, text_scalar
 from inference.batch.formats import FileFormat
 
-__all__ = ["ROW_GROUP_BYTES", "ROW_GROUP_ROWS", "CsvWriter", "ParquetWriter", "open_writer"]
+__all__ = [
+    "ROW_GROUP_BYTES",
+    "ROW_GROUP_ROWS",
+    "BackgroundWriter",
+    "CsvWriter",
+    "ParquetWriter",
+    "open_writer",
+]
 
 #: a Parquet output gathers chunks into row groups of about this many rows (or bytes)
 ROW_GROUP_ROWS = 1 << 20
@@ -122,3 +131,48 @@ def open_writer(path: Path, schema: Any, fmt: FileFormat) -> CsvWriter | Parquet
     if fmt.kind == "parquet":
         return ParquetWriter(path, schema, fmt)
     return CsvWriter(path, schema, fmt)
+
+
+class BackgroundWriter:
+    """A writer whose ``write`` runs on its own thread, at most ``depth`` batches behind.
+
+    Formatting CSV text or encoding a Parquet row group (pyarrow releases the GIL for
+    both) then overlaps the reading and scoring of the next chunks, instead of
+    stopping them. Batches are written in the order given. An error of the thread is
+    raised by the next ``write`` or by ``close``; the batches after it are dropped.
+    ``close`` waits for the batches given, then closes the writer.
+    """
+
+    def __init__(self, writer: CsvWriter | ParquetWriter, depth: int = 4) -> None:
+        self._writer = writer
+        self._queue: queue.Queue[Any] = queue.Queue(maxsize=depth)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="linreg-write", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            batch = self._queue.get()
+            if batch is None:
+                return
+            if self._error is None:  # after an error, keep taking batches: write() never blocks
+                try:
+                    self._writer.write(batch)
+                except BaseException as exc:  # re-raised in the caller's thread
+                    self._error = exc
+
+    def _raise(self) -> None:
+        if self._error is not None:
+            raise self._error
+
+    def write(self, batch: Any) -> None:
+        self._raise()
+        self._queue.put(batch)
+
+    def close(self) -> None:
+        try:
+            self._queue.put(None)
+            self._thread.join()
+        finally:
+            self._writer.close()
+        self._raise()

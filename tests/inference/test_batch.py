@@ -281,7 +281,7 @@ def test_a_missing_column_is_reported_before_any_data_is_read(tmp_path, frame, m
         raise AssertionError("data was read")
 
     monkeypatch.setattr(csv_reader, "_csv_blocks", no_reading)
-    monkeypatch.setattr(parquet_reader, "_parquet_chunks", no_reading)
+    monkeypatch.setattr(parquet_reader, "_batches", no_reading)
     for suffix in (".csv", ".parquet"):
         source = write(frame.drop(columns="latitude"), tmp_path / f"in{suffix}")
         with pytest.raises(BatchError, match=r"column 'latitude': no such column") as info:
