@@ -262,6 +262,9 @@ def main() -> int:
     if free < need:
         print(f"{args.dir}: {free / 1e9:.1f} GB free, the files need {need / 1e9:.1f} GB")
         return 1
+    from bench_batch import compile_bytecode  # this directory is sys.path[0]
+
+    compile_bytecode()
     work = Path(tempfile.mkdtemp(prefix="bench-train-scale-", dir=args.dir))
     try:
         if "csv" not in args.skip:
