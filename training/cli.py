@@ -9,35 +9,47 @@ reports a failure by raising :class:`inference.cli_common.CommandError`
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 from collections.abc import Sequence
 
-from inference import cli as inference_cli
 from inference.cli_common import run_command
-from inference.serve import cli as serve_cli
 
 __all__ = ["build_parser", "main"]
 
+#: the module whose ``register(subparsers)`` adds each subcommand, in the order
+#: ``linreg --help`` lists them
+SUBCOMMANDS = {
+    "train": "training.commands",
+    "regenerate": "training.commands",
+    "predict": "inference.cli",
+    "info": "inference.cli",
+    "bench": "training.bench.cli",
+    "serve": "inference.serve.cli",
+}
 
-def build_parser() -> argparse.ArgumentParser:
-    from training import bench, commands
 
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """``linreg``'s parser; with a known ``command``, only the module that adds that
+    subcommand is imported (the others cost a short job such as ``linreg predict``
+    about 20 ms of imports), else all of them (for ``--help`` and usage errors)."""
     parser = argparse.ArgumentParser(
         prog="linreg",
         description="Fit a PyTorch linear regression, export it to ONNX and TorchScript, "
         "and serve it with ONNX Runtime.",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    commands.register(sub)
-    inference_cli.register(sub)
-    bench.register(sub)
-    serve_cli.register(sub)
+    wanted = SUBCOMMANDS.get(command or "")
+    for module in dict.fromkeys(SUBCOMMANDS.values()):
+        if wanted is None or module == wanted:
+            importlib.import_module(module).register(sub)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``linreg`` with ``argv`` (default: ``sys.argv[1:]``); the exit status."""
-    return run_command(build_parser().parse_args(argv))
+    args = list(sys.argv[1:] if argv is None else argv)
+    return run_command(build_parser(args[0] if args else None).parse_args(args))
 
 
 if __name__ == "__main__":

@@ -30,8 +30,8 @@ __all__ = [
 ]
 
 #: a Parquet output gathers chunks into row groups of about this many rows (or bytes)
-ROW_GROUP_ROWS = 1 << 20
-ROW_GROUP_BYTES = 16 << 20
+ROW_GROUP_ROWS = 1 << 17
+ROW_GROUP_BYTES = 4 << 20
 
 
 class CsvWriter:
