@@ -96,6 +96,25 @@ def _partition_sums(
 # --- the client ------------------------------------------------------------------------
 
 
+def _gather(client: Any, futures: list[Any], desc: str, progress: bool | None) -> list[Any]:
+    """The futures' results in order; with a bar of the partitions done (on a terminal,
+    or when ``progress`` is True)."""
+    from training.sgd import progress_bar
+
+    bar = progress_bar(len(futures), progress, desc=desc, unit="partition")
+    if bar is not None:
+        try:  # polled: distributed's as_completed and wait need a default client
+            done = 0
+            while done < len(futures):
+                time.sleep(0.02)
+                now = sum(f.done() for f in futures)
+                bar.update(now - done)
+                done = now
+        finally:
+            bar.close()
+    return list(client.gather(futures))
+
+
 def _returned_bytes(results: Sequence[Any]) -> int:
     return sum(len(pickle.dumps(r, protocol=pickle.HIGHEST_PROTOCOL)) for r in results)
 
@@ -137,11 +156,14 @@ def _factor_pass(
     sample rows (X, y) and the bytes the tasks returned."""
     quota = max(1, math.ceil(sample_rows / max(len(arrays), 1))) if sample_rows > 0 else 0
     t0 = time.perf_counter()
-    firsts = client.gather(
+    firsts = _gather(
+        client,
         [
             client.submit(_partition_summary, a, opts["fit_intercept"], quota, opts["seed"])
             for a in arrays
-        ]
+        ],
+        "factor",
+        opts["progress"],
     )
     summary = combine_all(s for s, _, _ in firsts)
     factor_bytes = _returned_bytes([s for s, _, _ in firsts])
@@ -163,7 +185,13 @@ def _factor_pass(
 
 
 def _measurer(
-    client: Any, arrays: list[Any], shared: Any, factor: Factor, log: PassLog, per_epoch: list[int]
+    client: Any,
+    arrays: list[Any],
+    shared: Any,
+    factor: Factor,
+    log: PassLog,
+    per_epoch: list[int],
+    progress: bool | None,
 ) -> Any:
     """``measure(module, first)`` for :func:`training.streaming.run_epochs`: each
     partition's loss and gradient sums at the module's parameters, reduced here."""
@@ -173,11 +201,14 @@ def _measurer(
         t1 = time.perf_counter()
         theta = module.weight.detach().double().numpy().reshape(-1).copy()
         bias = float(module.bias.detach().double()) if module.bias is not None else 0.0
-        results = client.gather(
+        results = _gather(
+            client,
             [
                 client.submit(_partition_sums, a, shared, theta, bias, first, pure=False)
                 for a in arrays
-            ]
+            ],
+            "epoch",
+            progress,
         )
         per_epoch.append(_returned_bytes(results))
         total = np.sum(results, axis=0)
@@ -250,7 +281,7 @@ def fit_dask(
     del frames
     shared = client.scatter(factor, broadcast=True)
     per_epoch: list[int] = []
-    measure = _measurer(client, arrays, shared, factor, log, per_epoch)
+    measure = _measurer(client, arrays, shared, factor, log, per_epoch, opts["progress"])
     try:
         with single_threaded_torch():
             result, _ = run_epochs(factor, measure, **{key: opts[key] for key in _EPOCH_OPTIONS})

@@ -96,14 +96,16 @@ class SGDResult:
     grad_max: float = math.nan
 
 
-def progress_bar(total: int, progress: bool | None, desc: str = "epochs") -> Any:
+def progress_bar(
+    total: int, progress: bool | None, desc: str = "epochs", unit: str = "epoch"
+) -> Any:
     """A tqdm bar on stderr, or None: ``progress=None`` shows it only on a terminal."""
     show = sys.stderr.isatty() if progress is None else progress
     if not show:
         return None
     from tqdm.auto import tqdm
 
-    return tqdm(total=total, desc=desc, unit="epoch", leave=True)
+    return tqdm(total=total, desc=desc, unit=unit, leave=True)
 
 
 def run_sgd(

@@ -92,3 +92,14 @@ def test_cli_engine_dask(tmp_path, capsys):
     assert "3,000 rows fitted dask" in out and "rows/s" in out
     expected = np.linalg.lstsq(np.column_stack([np.ones(len(y)), X]), y, rcond=None)[0]
     assert f"{expected[1]:.6f}" in out
+
+
+def test_progress_bars_count_the_partitions_of_each_pass(client, capsys):
+    X, y = make(3_000)
+    run = fit_dask(frame(X, y, 3), target="y", client=client, progress=True)
+    err = capsys.readouterr().err
+    passes = [p["pass"] for p in run.data["passes"]]
+    assert passes[0] == "factor" and passes.count("epoch") >= 2
+    assert "factor: 100%" in err and "3/3" in err
+    # one bar per epoch pass, each ending at the 3 partitions
+    assert err.count("epoch: 100%") == passes.count("epoch")
