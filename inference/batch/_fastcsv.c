@@ -206,34 +206,141 @@ INLINE uint64_t load8(const unsigned char *p) {
     return v;
 }
 
-INLINE int eight_digits(uint64_t v) {
-    return !(((v + 0x4646464646464646u) | (v - 0x3030303030303030u)) & 0x8080808080808080u);
+/* 0x80 in each byte of v that is not an ASCII digit. Carries and borrows only move
+ * upward from a non-digit byte, so the lowest flag is exact (the higher ones may not
+ * be). */
+INLINE uint64_t non_digits(uint64_t v) {
+    return ((v + 0x4646464646464646u) | (v - 0x3030303030303030u)) & 0x8080808080808080u;
 }
 
-/* the value of eight ASCII digits, the first in the lowest byte */
-INLINE uint32_t parse_eight_digits(uint64_t v) {
+/* the value of eight decimal digits given as byte values 0..9, the first in the
+ * lowest byte */
+INLINE uint32_t eight_digit_values(uint64_t v) {
     const uint64_t mask = 0x000000FF000000FFu;
     const uint64_t mul1 = 0x000F424000000064u; /* 100 + (1000000 << 32) */
     const uint64_t mul2 = 0x0000271000000001u; /* 1 + (10000 << 32) */
-    v -= 0x3030303030303030u;
     v = (v * 10) + (v >> 8);
     v = (((v & mask) * mul1) + (((v >> 16) & mask) * mul2)) >> 32;
     return (uint32_t)v;
 }
+
+INLINE int trailing_zeroes(uint64_t x) { /* x != 0 */
+#if defined(__GNUC__) || defined(__clang__)
+    return __builtin_ctzll(x);
+#else
+    int n = 0;
+    while (!(x & 1)) {
+        x >>= 1;
+        n++;
+    }
+    return n;
+#endif
+}
+
+static const uint64_t small_powers_of_ten[8] = {
+    1, 10, 100, 1000, 10000, 100000, 1000000, 10000000,
+};
+#endif
+
+#if defined(__SSE2__) && FASTCSV_SWAR
+#define FASTCSV_SSE2 1
+#include <emmintrin.h>
+
+/* loaded at keep_last + n: 0xFF in the last n of 16 bytes, 0 before them */
+static const unsigned char keep_last[32] = {
+    0,    0,    0,    0,    0,    0,    0,    0,    0,    0,    0,    0,    0,    0,    0,    0,
+    0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF,
+};
+
+static const uint64_t powers_of_ten_16[17] = {
+    1u,
+    10u,
+    100u,
+    1000u,
+    10000u,
+    100000u,
+    1000000u,
+    10000000u,
+    100000000u,
+    1000000000u,
+    10000000000u,
+    100000000000u,
+    1000000000000u,
+    10000000000000u,
+    100000000000000u,
+    1000000000000000u,
+    10000000000000000u,
+};
+
+/* a bit set for each of the 16 bytes that is not a digit value 0..9 (exact: no
+ * carries between bytes) */
+INLINE int non_digit_mask16(__m128i values) {
+    return _mm_movemask_epi8(_mm_adds_epu8(values, _mm_set1_epi8(0x76)));
+}
+
+/* the value of sixteen digit values 0..9, the first (most significant) in byte 0:
+ * pairs, then fours, then eights by 16-bit multiply-adds (all SSE2) */
+INLINE uint64_t sixteen_digit_values(__m128i d) {
+    const __m128i zero = _mm_setzero_si128();
+    __m128i lo = _mm_madd_epi16(_mm_unpacklo_epi8(d, zero), _mm_set1_epi32(0x0001000A));
+    __m128i hi = _mm_madd_epi16(_mm_unpackhi_epi8(d, zero), _mm_set1_epi32(0x0001000A));
+    __m128i fours = _mm_madd_epi16(_mm_packs_epi32(lo, hi), _mm_set1_epi32(0x00010064));
+    __m128i eights = _mm_madd_epi16(_mm_packs_epi32(fours, fours), _mm_set1_epi32(0x00012710));
+    uint64_t first = (uint32_t)_mm_cvtsi128_si32(eights);
+    uint64_t second = (uint32_t)_mm_cvtsi128_si32(_mm_srli_si128(eights, 4));
+    return first * 100000000u + second;
+}
+#else
+#define FASTCSV_SSE2 0
 #endif
 
 /* Digits from p on, accumulated into *w (modulo 2**64). Returns the end of them. */
-INLINE const unsigned char *scan_digits(const unsigned char *p, const unsigned char *end,
-                                        uint64_t *w) {
+INLINE const unsigned char *scan_digits(const unsigned char *p, const unsigned char *begin,
+                                        const unsigned char *end, uint64_t *w) {
     uint64_t acc = *w;
-#if FASTCSV_SWAR
-    while (end - p >= 8) {
-        uint64_t v = load8(p);
-        if (!eight_digits(v)) {
+#if FASTCSV_SSE2
+    /* sixteen bytes at a time; a run's last 0..15 digits as the 16 bytes that end
+     * with them (unless that starts before the block), those before masked out */
+    while (LIKELY(end - p >= 16)) {
+        __m128i values = _mm_sub_epi8(_mm_loadu_si128((const __m128i *)p), _mm_set1_epi8('0'));
+        int flags = non_digit_mask16(values);
+        if (flags == 0) {
+            acc = acc * powers_of_ten_16[16] + sixteen_digit_values(values);
+            p += 16;
+            continue;
+        }
+        int n = trailing_zeroes((uint64_t)flags);
+        if (UNLIKELY(p + n - begin < 16)) {
             break;
         }
-        acc = acc * 100000000u + parse_eight_digits(v);
-        p += 8;
+        __m128i last = _mm_sub_epi8(_mm_loadu_si128((const __m128i *)(p + n - 16)),
+                                    _mm_set1_epi8('0'));
+        last = _mm_and_si128(last, _mm_loadu_si128((const __m128i *)(keep_last + n)));
+        *w = acc * powers_of_ten_16[n] + sixteen_digit_values(last);
+        return p + n;
+    }
+#else
+    (void)begin;
+#endif
+#if FASTCSV_SWAR
+    /* eight bytes at a time; the run's last 0..7 digits from the same load, shifted
+     * to the top with zeros (digit values) below them: no loop over single bytes */
+    while (LIKELY(end - p >= 8)) {
+        uint64_t v = load8(p);
+        uint64_t flags = non_digits(v);
+        uint64_t values = v - 0x3030303030303030u;
+        if (flags == 0) {
+            acc = acc * 100000000u + eight_digit_values(values);
+            p += 8;
+            continue;
+        }
+        int n = trailing_zeroes(flags) >> 3; /* digits before the first non-digit */
+        /* no branch on n (how many digits end a run varies from number to number);
+         * two shifts so that n == 0 shifts everything out */
+        acc = acc * small_powers_of_ten[n] +
+              eight_digit_values((values << (63 - 8 * n)) << 1);
+        *w = acc;
+        return p + n;
     }
 #endif
     while (p < end && is_digit(*p)) {
@@ -246,24 +353,28 @@ INLINE const unsigned char *scan_digits(const unsigned char *p, const unsigned c
 
 /* One number from p on into *value. Returns the byte after it, or NULL when the
  * text there is not a plain number or its value cannot be given. */
-INLINE const unsigned char *parse_number(const unsigned char *p, const unsigned char *end,
-                                         double *value) {
-    int negative = 0;
-    if (p < end && *p == '-') {
-        negative = 1;
-        p++;
-    }
+INLINE const unsigned char *parse_number(const unsigned char *p, const unsigned char *begin,
+                                         const unsigned char *end, double *value) {
+    /* no branch on the sign: it is random in most data */
+    int negative = p < end && *p == '-';
+    p += negative;
     const unsigned char *start = p;
     uint64_t w = 0;
-    p = scan_digits(p, end, &w);
-    if (UNLIKELY(p == start)) {
-        return NULL;
+    if (end - p >= 2 && (is_digit(p[0]) & !is_digit(p[1]))) {
+        /* one integer digit, as in most floating point data: no 8-byte scan */
+        w = (uint64_t)(p[0] - '0');
+        p++;
+    } else {
+        p = scan_digits(p, begin, end, &w);
+        if (UNLIKELY(p == start)) {
+            return NULL;
+        }
     }
     size_t digits = (size_t)(p - start);
     int64_t exponent = 0;
     if (p < end && *p == '.') {
         const unsigned char *fraction = ++p;
-        p = scan_digits(p, end, &w);
+        p = scan_digits(p, begin, end, &w);
         if (UNLIKELY(p == fraction)) {
             return NULL;
         }
@@ -311,6 +422,7 @@ INLINE const unsigned char *parse_number(const unsigned char *p, const unsigned 
 INLINE Py_ssize_t parse_lines(const unsigned char *p, const unsigned char *end, int n_columns,
                               const int *columns, unsigned char delimiter, char *out,
                               Py_ssize_t k, Py_ssize_t capacity, int single) {
+    const unsigned char *begin = p;
     Py_ssize_t row = 0;
     while (p < end) {
         if (UNLIKELY(row >= capacity || *p == '\n')) {
@@ -322,7 +434,7 @@ INLINE Py_ssize_t parse_lines(const unsigned char *p, const unsigned char *end, 
             int c = columns[j];
             if (c >= 0) {
                 double v;
-                p = parse_number(p, end, &v);
+                p = parse_number(p, begin, end, &v);
                 if (UNLIKELY(p == NULL)) {
                     return -1;
                 }
