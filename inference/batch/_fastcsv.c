@@ -43,7 +43,8 @@
 #endif
 
 /* FASTCSV_PORTABLE (a -D flag) compiles the plain C fallbacks of the compiler
- * builtins and of the 8-digits-at-a-time parsing, to test them. */
+ * builtins and of the 8-digits-at-a-time parsing, FASTCSV_NO_SIMD the 8-digit SWAR
+ * code without the SSE2 code, to test them. */
 #if defined(FASTCSV_PORTABLE)
 #define FASTCSV_SWAR 0
 #elif defined(__BYTE_ORDER__) && defined(__ORDER_LITTLE_ENDIAN__) && \
@@ -242,7 +243,7 @@ static const uint64_t small_powers_of_ten[8] = {
 };
 #endif
 
-#if defined(__SSE2__) && FASTCSV_SWAR
+#if defined(__SSE2__) && FASTCSV_SWAR && !defined(FASTCSV_NO_SIMD)
 #define FASTCSV_SSE2 1
 #include <emmintrin.h>
 
@@ -417,6 +418,33 @@ INLINE const unsigned char *parse_number(const unsigned char *p, const unsigned 
 
 /* ---------------------------------------------------------------- lines */
 
+/* The first byte from p on that may end or spoil an unread field (the delimiter, '\n',
+ * '"', '\r' or a byte >= 0x80), or a byte before it: the bytes in between are ones
+ * the byte-by-byte loop would pass over. */
+INLINE const unsigned char *skip_plain_bytes(const unsigned char *p, const unsigned char *end,
+                                             unsigned char delimiter) {
+#if FASTCSV_SSE2
+    const __m128i d = _mm_set1_epi8((char)delimiter), nl = _mm_set1_epi8('\n');
+    const __m128i quote = _mm_set1_epi8('"'), cr = _mm_set1_epi8('\r');
+    while (end - p >= 16) {
+        __m128i x = _mm_loadu_si128((const __m128i *)p);
+        __m128i stop = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(x, d), _mm_cmpeq_epi8(x, nl)),
+                                    _mm_or_si128(_mm_cmpeq_epi8(x, quote), _mm_cmpeq_epi8(x, cr)));
+        /* movemask also takes each byte's high bit: the bytes >= 0x80 */
+        int flags = _mm_movemask_epi8(_mm_or_si128(stop, x));
+        if (flags != 0) {
+            return p + trailing_zeroes((uint64_t)flags);
+        }
+        p += 16;
+    }
+#else
+    (void)end;
+    (void)delimiter;
+#endif
+    return p;
+}
+
+
 /* Rows parsed from [p, end) into out (capacity rows of k values, float32 when
  * single), or -1 when the block is not plain. */
 INLINE Py_ssize_t parse_lines(const unsigned char *p, const unsigned char *end, int n_columns,
@@ -448,6 +476,7 @@ INLINE Py_ssize_t parse_lines(const unsigned char *p, const unsigned char *end, 
                     out64[c] = v;
                 }
             } else {
+                p = skip_plain_bytes(p, end, delimiter);
                 while (p < end && *p != delimiter && *p != '\n') {
                     unsigned char b = *p;
                     if (UNLIKELY(b == '"' || b == '\r' || b >= 0x80)) {

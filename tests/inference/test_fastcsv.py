@@ -3,8 +3,10 @@ pyarrow's CSV reader bit for bit; every block outside the plain grammar answers 
 
 from __future__ import annotations
 
+import ctypes
 import importlib.util
 import io
+import mmap
 import random
 import re
 import shutil
@@ -14,6 +16,8 @@ import sysconfig
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal, localcontext
 from pathlib import Path
+from types import ModuleType
+from typing import Any
 
 import numpy as np
 import pytest
@@ -423,23 +427,27 @@ def test_threads_parse_at_once():
         np.testing.assert_array_equal(out, values)
 
 
-@pytest.fixture(scope="module")
-def portable_extension(tmp_path_factory):
-    """The extension compiled with -DFASTCSV_PORTABLE: the plain C fallbacks of the
-    128-bit product, the leading-zero count and the 8-digit parsing (what compilers
-    without those builtins, or big-endian machines, run)."""
+VARIANTS = {
+    # the plain C fallbacks of the 128-bit product, the leading-zero count and the
+    # digit parsing (what compilers without those builtins, or big-endian machines, run)
+    "portable": "-DFASTCSV_PORTABLE",
+    # 8-digit SWAR parsing and byte-by-byte field skipping, without the SSE2 code
+    "no-simd": "-DFASTCSV_NO_SIMD",
+}
+
+
+def build_variant(tmp_path_factory: pytest.TempPathFactory, name: str) -> ModuleType:
+    """The extension compiled with one of :data:`VARIANTS`' flags, in a temporary folder."""
     ldshared = (sysconfig.get_config_var("LDSHARED") or "").split()
     if not ldshared or shutil.which(ldshared[0]) is None:
-        pytest.skip("no C compiler to build the portable variant")
-    target = (
-        tmp_path_factory.mktemp("portable") / f"_fastcsv{sysconfig.get_config_var('EXT_SUFFIX')}"
-    )
+        pytest.skip(f"no C compiler to build the {name} variant")
+    target = tmp_path_factory.mktemp(name) / f"_fastcsv{sysconfig.get_config_var('EXT_SUFFIX')}"
     source = ROOT / "inference" / "batch" / "_fastcsv.c"
     include = sysconfig.get_paths()["include"]
-    command = [*ldshared, "-fPIC", "-O2", "-DFASTCSV_PORTABLE", f"-I{include}", str(source)]
+    command = [*ldshared, "-fPIC", "-O2", VARIANTS[name], f"-I{include}", str(source)]
     done = subprocess.run([*command, "-o", str(target)], capture_output=True, text=True)
     if done.returncode != 0:
-        pytest.skip(f"cannot build the portable variant: {done.stderr[-500:]}")
+        pytest.skip(f"cannot build the {name} variant: {done.stderr[-500:]}")
     spec = importlib.util.spec_from_file_location("_fastcsv", target)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
@@ -447,15 +455,133 @@ def portable_extension(tmp_path_factory):
     return module
 
 
+@pytest.fixture(scope="module", params=sorted(VARIANTS))
+def variant_extension(request, tmp_path_factory):
+    return build_variant(tmp_path_factory, request.param)
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_portable_fallbacks_convert_the_same(portable_extension, monkeypatch, dtype):
-    monkeypatch.setattr(fastcsv, "_ext", portable_extension)
+def test_variants_convert_the_same(variant_extension, monkeypatch, dtype):
+    monkeypatch.setattr(fastcsv, "_ext", variant_extension)
     rng = np.random.default_rng(8)
     texts = [repr(float(v)) for v in random_doubles(rng, 20_000)]
     texts += digit_strings(random.Random(8), 20_000, range(-360, 330))
     texts += halfway_texts(rng, 2_000) + [f"1e{q}" for q in range(-400, 309)]
     assert_same_bits(texts, dtype)
     assert fastcsv.parse_block(b"a,1,2\n\n", 3, ",", [-1, 0, 1], np.zeros((2, 2))) is None
+
+
+def vector_edge_field(rng: random.Random) -> bytes:
+    """Digit runs and unread text of 0..40 bytes, so that numbers, runs of digits and
+    the bytes that end a field fall anywhere in and across 16-byte loads."""
+    kind = rng.random()
+    if kind < 0.6:
+        zeros = "0" * rng.choice([0, 0, 0, 1, 5, 15, 16, 17, 31])
+        head = zeros + str(rng.randint(0, 10 ** rng.randint(0, 19)))
+        text = rng.choice(["", "-"]) + head
+        if rng.random() < 0.7:
+            fraction = "0" * rng.choice([0, 0, 1, 7, 15, 16]) + str(rng.randint(0, 10**19))
+            text += "." + fraction[: rng.randint(1, rng.choice([17, 40]))]
+        if rng.random() < 0.2:
+            text += rng.choice("eE") + rng.choice(["", "+", "-"]) + str(rng.randint(0, 300))
+        out = text.encode()
+    elif kind < 0.95:
+        out = bytes(rng.choice(b"abcxyz019.-+ _/") for _ in range(rng.randint(0, 40)))
+    else:
+        out = bytes(rng.choice(b'abc019.-,"\r\t\x80\xff') for _ in range(rng.randint(0, 40)))
+    if rng.random() < 0.03 and out:  # one byte changed
+        i = rng.randrange(len(out))
+        out = out[:i] + bytes([rng.choice(b'0.-e,\n"\r\x80')]) + out[i + 1 :]
+    return out
+
+
+def random_vector_edge_blocks(seed: int, count: int) -> list[tuple[bytes, list[int], int]]:
+    """(block, columns, capacity): 1..4 fields a line, any of them read or not."""
+    rng = random.Random(seed)
+    out = []
+    for _ in range(count):
+        n_columns = rng.randint(1, 4)
+        read = [j for j in range(n_columns) if rng.random() < 0.7]
+        columns = [-1] * n_columns
+        for c, j in enumerate(read):
+            columns[j] = c
+        lines = [
+            b",".join(vector_edge_field(rng) for _ in range(n_columns))
+            for _ in range(rng.randint(0, 4))
+        ]
+        block = b"\n".join(lines) + (b"\n" if rng.random() < 0.7 else b"")
+        out.append((block, columns, rng.randint(0, 6)))
+    return out
+
+
+def parse_with(module: ModuleType, block: Any, columns: list[int], capacity: int, dtype: type):
+    k = sum(c >= 0 for c in columns)
+    out = np.zeros((capacity, k), dtype=dtype)
+    rows = module.parse_block(block, len(columns), ord(","), tuple(columns), out)
+    return None if rows is None else out[:rows]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_vector_code_matches_the_variants_and_the_grammar(variant_extension, dtype):
+    """Differential test of the built extension (SSE2 digit runs and field skipping on
+    x86-64) against a variant without that code and against :func:`reference_parse`,
+    on blocks whose fields straddle 16-byte boundaries and whose lengths are anything."""
+    outcomes = {"parsed": 0, "bailed": 0}
+    bits = np.uint64 if dtype is np.float64 else np.uint32
+    for block, columns, capacity in random_vector_edge_blocks(11, 4000):
+        got = parse_with(fastcsv._ext, block, columns, capacity, dtype)
+        other = parse_with(variant_extension, block, columns, capacity, dtype)
+        want = reference_parse(block, columns, capacity, dtype)
+        if want is None:
+            assert got is None and other is None, block
+            outcomes["bailed"] += 1
+            continue
+        assert got is not None and other is not None, block
+        expected = np.array(want, dtype=dtype).reshape(got.shape)
+        np.testing.assert_array_equal(got.view(bits), expected.view(bits), err_msg=repr(block))
+        np.testing.assert_array_equal(other.view(bits), expected.view(bits), err_msg=repr(block))
+        outcomes["parsed"] += 1
+    assert min(outcomes.values()) > 300, outcomes  # both sides exercised
+
+
+@pytest.fixture
+def guarded_pages():
+    """Three pages of memory, the first and the last unreadable (Linux: mprotect), as
+    (writable view of the middle page, page size); a read past either end crashes."""
+    if not sys.platform.startswith("linux"):
+        pytest.skip("guard pages by mprotect are set up on Linux only")
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.mprotect.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+    page = mmap.PAGESIZE
+    memory = mmap.mmap(-1, 3 * page)
+    base = ctypes.addressof(ctypes.c_char.from_buffer(memory))
+    for address in (base, base + 2 * page):
+        assert libc.mprotect(address, page, 0) == 0, ctypes.get_errno()  # PROT_NONE
+    view = memoryview(memory)[page : 2 * page]
+    yield view, page
+    view.release()
+    for address in (base, base + 2 * page):
+        libc.mprotect(address, page, 3)  # PROT_READ | PROT_WRITE, so it can be unmapped
+    memory.close()
+
+
+@pytest.mark.parametrize("at", ["page start", "page end"])
+def test_blocks_between_unreadable_pages(guarded_pages, at):
+    """No load starts before the block or ends after it (this process would crash)."""
+    view, page = guarded_pages
+    cases = [(b, c, k) for b, c, k in random_vector_edge_blocks(12, 1500) if b]
+    cases += [(b"1", [0], 1), (b"-0.1234567890123456", [0], 1), (b"a" * 40, [-1], 1)]
+    cases += [(b"1.00000000000000000000000001", [0], 1), (b"0" * 50 + b"7\n", [0], 1)]
+    for block, columns, capacity in cases:
+        start = 0 if at == "page start" else page - len(block)
+        view[start : start + len(block)] = block
+        got = parse_with(fastcsv._ext, view[start : start + len(block)], columns, capacity, float)
+        want = reference_parse(block, columns, capacity, float)
+        if want is None:
+            assert got is None, block
+        else:
+            assert got is not None, block
+            np.testing.assert_array_equal(got, np.array(want).reshape(got.shape))
 
 
 def test_pow5_table_is_generated():
