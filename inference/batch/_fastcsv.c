@@ -300,6 +300,31 @@ INLINE const unsigned char *scan_digits(const unsigned char *p, const unsigned c
                                         const unsigned char *end, uint64_t *w) {
     uint64_t acc = *w;
 #if FASTCSV_SSE2
+    if (LIKELY(end - p >= 32)) {
+        /* a run shorter than 32 digits (as in most data) without a branch on its
+         * length, which varies from number to number: its first min(n, 16) digits and
+         * the rest, each as the 16 bytes that end with them, those before masked out */
+        const __m128i zero_digit = _mm_set1_epi8('0');
+        __m128i a = _mm_sub_epi8(_mm_loadu_si128((const __m128i *)p), zero_digit);
+        __m128i b = _mm_sub_epi8(_mm_loadu_si128((const __m128i *)(p + 16)), zero_digit);
+        uint32_t flags =
+            (uint32_t)non_digit_mask16(a) | ((uint32_t)non_digit_mask16(b) << 16);
+        if (LIKELY(flags != 0)) {
+            int n = trailing_zeroes(flags);
+            int head = n < 16 ? n : 16;
+            if (LIKELY(p + head - begin >= 16)) {
+                __m128i first = _mm_and_si128(
+                    _mm_sub_epi8(_mm_loadu_si128((const __m128i *)(p + head - 16)), zero_digit),
+                    _mm_loadu_si128((const __m128i *)(keep_last + head)));
+                __m128i rest = _mm_and_si128(
+                    _mm_sub_epi8(_mm_loadu_si128((const __m128i *)(p + n - 16)), zero_digit),
+                    _mm_loadu_si128((const __m128i *)(keep_last + (n - head))));
+                acc = acc * powers_of_ten_16[head] + sixteen_digit_values(first);
+                *w = acc * powers_of_ten_16[n - head] + sixteen_digit_values(rest);
+                return p + n;
+            }
+        }
+    }
     /* sixteen bytes at a time; a run's last 0..15 digits as the 16 bytes that end
      * with them (unless that starts before the block), those before masked out */
     while (LIKELY(end - p >= 16)) {
