@@ -1,7 +1,7 @@
 """A fast path for plain numeric CSV blocks: a C parser straight into a float matrix.
 
 :func:`parse_block` parses a block of whole CSV lines whose read fields are plain
-decimal numbers into a float32 or float64 matrix, with about a third of the CPU time
+decimal numbers into a float32 or float64 matrix, with about a quarter of the CPU time
 of ``pyarrow.csv`` on 17-digit features (``benchmarks/bench_fastcsv.py``), and answers
 ``None`` for any block that is not plain: the caller then parses that block the usual
 way (which also reports what is wrong). It runs in the C extension
