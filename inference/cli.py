@@ -17,6 +17,7 @@ from inference.cli_common import (
     check_cluster_flags,
     csv_list,
     fail,
+    freeze_at_exit,
 )
 from inference.errors import ModelLoadError
 from inference.intervals import KINDS
@@ -177,6 +178,7 @@ def _predict(args: argparse.Namespace) -> int:
         if main_thread:
             signal.signal(signal.SIGTERM, previous)
     print(report.summary(), file=sys.stderr)
+    freeze_at_exit()
     return 0
 
 

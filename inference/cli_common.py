@@ -26,6 +26,7 @@ __all__ = [
     "add_progress_flags",
     "csv_list",
     "fail",
+    "freeze_at_exit",
     "run_command",
 ]
 
@@ -99,3 +100,21 @@ def check_cluster_flags(command: str, args: argparse.Namespace, dask: bool) -> N
     """Refuse ``--scheduler`` / ``--workers`` when the engine is not Dask (usage error)."""
     if not dask and (args.scheduler or args.workers is not None):
         raise fail(command, "--scheduler and --workers need --engine dask", EXIT_USAGE)
+
+
+def freeze_at_exit() -> None:
+    """At interpreter exit, move every object still alive to the garbage collector's
+    permanent generation before the final collections run.
+
+    For a short process, such as a big-data ``linreg train`` or a ``linreg predict``,
+    the collections at shutdown would walk every object its imports made: torch's,
+    scipy's and scikit-learn's take 2.0 s without this and 0.2 s with it (measured
+    on this project's 2-core machine), numpy's, pyarrow's and ONNX Runtime's about
+    15 ms. An atexit handler runs before them; finalizers and the other handlers run
+    as usual, and a process that calls ``main`` and goes on is not affected.
+    """
+    import atexit
+    import gc
+
+    atexit.unregister(gc.freeze)  # once, however often main runs
+    atexit.register(gc.freeze)

@@ -15,6 +15,7 @@ from inference.cli_common import (
     check_cluster_flags,
     csv_list,
     fail,
+    freeze_at_exit,
 )
 from training.data import DATASETS
 
@@ -76,25 +77,8 @@ def _train(args: argparse.Namespace) -> int:
         from training.chunked_run import rows_per_second
 
         print(rows_per_second(run), flush=True)
-        _freeze_objects()
+        freeze_at_exit()
     return 0
-
-
-def _freeze_objects() -> None:
-    """At interpreter exit, move every object still alive to the garbage collector's
-    permanent generation before the final collections run.
-
-    The big-data path runs as a short process: the collections at shutdown would then
-    walk the hundreds of thousands of objects of torch, ``torch._dynamo``, scipy and
-    scikit-learn (measured: exit 2.0 s without, 0.2 s with, on this project's 2-core
-    machine). An atexit handler runs before them; finalizers and the other handlers
-    run as usual, and a process that calls ``main`` and goes on is not affected.
-    """
-    import atexit
-    import gc
-
-    atexit.unregister(gc.freeze)  # once, however often main runs
-    atexit.register(gc.freeze)
 
 
 def _engine(args: argparse.Namespace) -> str:

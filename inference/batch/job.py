@@ -172,7 +172,7 @@ def score_file(
     bad_rows : "error" (stop at the first bad row), "skip" (drop and count them), or a
         path: drop them and write them there as CSV (columns :data:`BAD_ROWS_COLUMNS`)
     chunk_rows : rows per chunk (CSV: about that many; default 2 MiB of text; Parquet:
-        32,768)
+        65,536)
     progress : a tqdm bar on stderr; None shows it only when stderr is a terminal
     overwrite : replace an existing output (else ValueError)
     input_format : "csv", "tsv" or "parquet" when the extension does not say

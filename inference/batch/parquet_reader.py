@@ -24,8 +24,10 @@ if TYPE_CHECKING:
 
 __all__ = ["DEFAULT_PARQUET_ROWS", "ParquetChunk", "inspect_parquet", "read_parquet"]
 
-#: rows per Parquet chunk when ``chunk_rows`` is not given
-DEFAULT_PARQUET_ROWS = 32_768
+#: rows per Parquet chunk when ``chunk_rows`` is not given: a batch of 17 float64
+#: columns is then about 9 MiB (a few are in flight); 32,768 rows took a fifth more
+#: decoding CPU per row
+DEFAULT_PARQUET_ROWS = 65_536
 
 
 @dataclass
