@@ -148,3 +148,30 @@ def test_background_writer_raises_the_threads_error_and_still_closes():
             writer.close()
     assert inner.closed
     assert inner.batches == [0, 1, 2]
+
+
+@pytest.mark.parametrize("rows", [70_003, 98_321])
+def test_parquet_batch_size_does_not_change_the_predictions(tmp_path, rows):
+    """The default Parquet batch (65,536 rows) gives the bytes of the former default
+    (32,768): every batch but the last is a multiple of ONNX Runtime's row blocks, and
+    the last one ends on the same rows."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rng = np.random.default_rng(7)
+    X = rng.normal(size=(rows, 3)) * [1.0, 5.0, 80.0] + [1.0, 40.0, 100.0]
+    table = pa.table(
+        {
+            "id": np.arange(rows),
+            **dict(zip(["area", "latitude", "dist_mainland"], X.T, strict=True)),
+        }
+    )
+    source = tmp_path / "in.parquet"
+    pq.write_table(table, source, row_group_size=30_000)
+    predictions = []
+    for chunk_rows in (None, 32_768):
+        out = tmp_path / f"out-{chunk_rows}.parquet"
+        score_file(MODEL, source, out, id_columns=["id"], chunk_rows=chunk_rows, progress=False)
+        predictions.append(pq.read_table(out).column("prediction").to_numpy())
+    assert len(predictions[0]) == rows
+    np.testing.assert_array_equal(predictions[0].view(np.uint32), predictions[1].view(np.uint32))
