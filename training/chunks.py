@@ -22,8 +22,10 @@ from typing import Any
 import numpy as np
 
 __all__ = [
+    "CHUNKED_THRESHOLD_BYTES",
     "DEFAULT_CHUNK_ROWS",
     "SAMPLE_ROWS",
+    "STREAMING_THRESHOLD_BYTES",
     "CachedChunks",
     "ChunkSource",
     "Measurement",
@@ -41,6 +43,15 @@ __all__ = [
 DEFAULT_CHUNK_ROWS = 8_192
 #: rows kept (a uniform random sample) for the export's verification and plots
 SAMPLE_ROWS = 10_000
+#: ``linreg train --engine auto`` fits a file of at least this many bytes in chunks:
+#: about 400,000 rows of 16 features as CSV text. The chunked fit reads the file once
+#: and holds its float64 values (about the CSV text's size) but never builds the
+#: table, and the summary needs no scikit-learn. The fit is the in-memory one's to
+#: rounding, without its extended-precision refinement (a pass each step).
+CHUNKED_THRESHOLD_BYTES = 64 << 20
+#: ... and streams a file of at least this many bytes: read again on each of the
+#: three passes, memory bounded by the chunk size, not the file
+STREAMING_THRESHOLD_BYTES = 1 << 30
 #: one pass over the data: ``source()`` iterates ``(X (m, k), y (m,))`` float64 chunks
 ChunkSource = Callable[[], Iterable[tuple[np.ndarray, np.ndarray]]]
 

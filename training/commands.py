@@ -86,11 +86,11 @@ def _engine(args: argparse.Namespace) -> str:
     chunks), ``streaming`` (read the file again on each pass) or ``dask``.
 
     ``--engine auto`` (the default) loads a file under
-    :data:`~training.streaming.CHUNKED_THRESHOLD_BYTES`, streams one of at least
-    :data:`~training.streaming.STREAMING_THRESHOLD_BYTES`, and fits the sizes between
-    in chunks.
+    :data:`~training.chunks.CHUNKED_THRESHOLD_BYTES`, streams one of at least
+    :data:`~training.chunks.STREAMING_THRESHOLD_BYTES`, and fits the sizes between in
+    chunks.
     """
-    from training.streaming import CHUNKED_THRESHOLD_BYTES, STREAMING_THRESHOLD_BYTES
+    from training.chunks import CHUNKED_THRESHOLD_BYTES, STREAMING_THRESHOLD_BYTES
 
     check_cluster_flags("train", args, dask=args.engine == "dask")
     if args.engine == "dask":

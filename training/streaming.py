@@ -47,6 +47,7 @@ from training.chunked_run import finish_run, fit_options
 from training.chunks import (
     DEFAULT_CHUNK_ROWS,
     SAMPLE_ROWS,
+    STREAMING_THRESHOLD_BYTES,
     CachedChunks,
     ChunkSource,
     Measurement,
@@ -68,9 +69,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_CHUNK_ROWS",
-    "SAMPLE_ROWS",
-    "CHUNKED_THRESHOLD_BYTES",
     "STREAMING_THRESHOLD_BYTES",
+    "SAMPLE_ROWS",
     "CachedChunks",
     "ChunkSource",
     "array_chunks",
@@ -82,16 +82,6 @@ __all__ = [
 
 #: threads factoring chunks in the factor pass (half the CPUs: the reader has its own)
 FACTOR_THREADS = max(1, min((os.cpu_count() or 1) // 2, 4))
-#: ``linreg train`` (``--engine auto``) fits a file of at least this many bytes in
-#: chunks: about 400,000 rows of 16 features as CSV text. The chunked fit reads the
-#: file once and holds its float64 values (about the CSV text's size), but never
-#: builds the table, and the command line then summarizes the fit without importing
-#: scikit-learn. The fit is the in-memory one's to rounding, without its
-#: extended-precision refinement (which would cost a pass each step).
-CHUNKED_THRESHOLD_BYTES = 64 << 20
-#: ... and streams a file of at least this many bytes: read again on each of its
-#: three passes, memory bounded by the chunk size, not the file
-STREAMING_THRESHOLD_BYTES = 1 << 30
 
 
 # --- the factor pass --------------------------------------------------------------------

@@ -241,7 +241,7 @@ def test_cli_streaming_prints_summary_and_rate(tmp_path, data, capsys):
 
 
 def test_cli_auto_engine_chunks_then_streams_by_file_size(tmp_path, data, capsys, monkeypatch):
-    import training.streaming
+    import training.chunks
     from training.cli import main
 
     X, y = data
@@ -249,10 +249,10 @@ def test_cli_auto_engine_chunks_then_streams_by_file_size(tmp_path, data, capsys
     write(path, X, y)
     assert main(["train", "--data", str(path), "--target", "y"]) == 0
     assert "rows fitted" not in capsys.readouterr().out  # small: loaded, the in-memory fit
-    monkeypatch.setattr(training.streaming, "CHUNKED_THRESHOLD_BYTES", path.stat().st_size)
+    monkeypatch.setattr(training.chunks, "CHUNKED_THRESHOLD_BYTES", path.stat().st_size)
     assert main(["train", "--data", str(path), "--target", "y"]) == 0
     assert "5,000 rows fitted chunked" in capsys.readouterr().out
-    monkeypatch.setattr(training.streaming, "STREAMING_THRESHOLD_BYTES", path.stat().st_size)
+    monkeypatch.setattr(training.chunks, "STREAMING_THRESHOLD_BYTES", path.stat().st_size)
     assert main(["train", "--data", str(path), "--target", "y"]) == 0
     assert "5,000 rows fitted streaming" in capsys.readouterr().out
     assert main(["train", "--data", str(path), "--target", "y", "--engine", "chunked"]) == 0
