@@ -69,8 +69,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_CHUNK_ROWS",
-    "STREAMING_THRESHOLD_BYTES",
     "SAMPLE_ROWS",
+    "STREAMING_THRESHOLD_BYTES",
     "CachedChunks",
     "ChunkSource",
     "array_chunks",

@@ -286,14 +286,14 @@ def _read_block(part: Part, plan: Plan, block: Any, invalid: list[Rejected], quo
         return parse(typed=False)
 
 
-def _parse_plain(part: Part, plan: Plan, block: Any) -> CsvChunk | None:
-    """The block parsed by the C fast path, when the job copies no column and the
-    block is plain numeric CSV (:mod:`inference.batch.fastcsv`); else None, and the
-    block goes to pyarrow. A plain block has no blank, short or long line and no value
-    that is not a finite number of the model's dtype, so it has no bad row."""
+def _parse_plain(part: Part, plan: Plan, block: Any, newlines: int) -> CsvChunk | None:
+    """The block (holding ``newlines`` line ends) parsed by the C fast path, when the
+    job copies no column and the block is plain numeric CSV
+    (:mod:`inference.batch.fastcsv`); else None, and the block goes to pyarrow. A plain
+    block has no blank, short or long line and no value that is not a finite number of
+    the model's dtype, so it has no bad row."""
     if plan.kept or not fastcsv.available():
         return None
-    newlines = count_newlines(block)
     lines = newlines + (1 if block.size and last_byte(block) != NEWLINE else 0)
     X = np.empty((lines, len(plan.features)), dtype=plan.dtype)
     position = {name: j for j, name in enumerate(plan.features)}
@@ -315,12 +315,12 @@ def _parse_plain(part: Part, plan: Plan, block: Any) -> CsvChunk | None:
 
 
 def _prepare_csv(part: Part, plan: Plan, block: Any) -> CsvChunk:
-    plain = _parse_plain(part, plan, block)
+    newlines = count_newlines(block)
+    plain = _parse_plain(part, plan, block, newlines)
     if plain is not None:
         return plain
     pa = import_pyarrow()
     invalid: list[Rejected] = []
-    newlines = count_newlines(block)
 
     def failed(error: Exception | None, fatal: tuple[int, str | None, str] | None) -> CsvChunk:
         return CsvChunk(
