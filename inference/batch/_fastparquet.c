@@ -1,0 +1,1301 @@
+/*
+ * inference.batch._fastparquet: one flat numeric Parquet column chunk decoded page by
+ * page straight into a column of a C-contiguous matrix.
+ *
+ * ColumnChunkReader(fd, offset, length, physical_type, codec, max_definition_level,
+ *                   num_values)
+ *     .read(out, column, rows) -> bool
+ *     .close()
+ *
+ * The chunk's bytes [offset, offset + length) are read with pread(2), so readers of
+ * several chunks may share one file descriptor. A reader holds at most three buffers:
+ * the raw bytes of the current page (its header, its body and a little lookahead for
+ * the next header), the decompressed page, and the dictionary's values; each is
+ * bounded by MAX_PAGE_BYTES (plus MAX_HEADER_BYTES for the raw one).
+ *
+ * What is decoded (anything else makes read() answer False, and the reader is spent):
+ *   - page headers in the Thrift compact protocol (parquet.thrift's PageHeader), with
+ *     unknown fields of any type skipped;
+ *   - DICTIONARY_PAGE (PLAIN or PLAIN_DICTIONARY values), first in the chunk;
+ *   - DATA_PAGE (v1) and DATA_PAGE_V2 with PLAIN, PLAIN_DICTIONARY or RLE_DICTIONARY
+ *     values and, for an optional column (max definition level 1), RLE definition
+ *     levels that are all 1 (no nulls); no repetition levels;
+ *   - codecs UNCOMPRESSED and SNAPPY (raw snappy blocks, decoded here).
+ * Every length read from the file is checked against the bytes that hold it; the
+ * dictionary indices against the dictionary's size.
+ *
+ * The values are stored in the host's byte order, so the reader works on
+ * little-endian hosts only: elsewhere the constructor raises ValueError.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#if defined(__GNUC__) || defined(__clang__)
+#define LIKELY(x) __builtin_expect(!!(x), 1)
+#define UNLIKELY(x) __builtin_expect(!!(x), 0)
+#else
+#define LIKELY(x) (x)
+#define UNLIKELY(x) (x)
+#endif
+
+#if defined(__BYTE_ORDER__) && defined(__ORDER_LITTLE_ENDIAN__) && \
+    __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#define FASTPARQUET_LITTLE_ENDIAN 1
+#else
+#define FASTPARQUET_LITTLE_ENDIAN 0
+#endif
+
+/* parquet.thrift enums */
+enum { T_INT32 = 1, T_INT64 = 2, T_FLOAT = 4, T_DOUBLE = 5 };
+enum { C_UNCOMPRESSED = 0, C_SNAPPY = 1 };
+enum { P_DATA = 0, P_INDEX = 1, P_DICTIONARY = 2, P_DATA_V2 = 3 };
+enum { E_PLAIN = 0, E_PLAIN_DICTIONARY = 2, E_RLE = 3, E_RLE_DICTIONARY = 8 };
+
+#define MAX_PAGE_BYTES ((int64_t)256 << 20)
+#define MAX_HEADER_BYTES ((int64_t)1 << 20)
+/* bytes read past a page's body, so the next page header usually comes with it */
+#define LOOKAHEAD_BYTES 1024
+/* the first look at a page header */
+#define HEADER_PROBE_BYTES 1024
+#define THRIFT_MAX_DEPTH 32
+#define INDEX_BATCH 1024
+
+/* output kinds: (physical type, out item) */
+enum { K_D2D, K_D2F, K_F2F, K_F2D, K_I64, K_I32 };
+
+/* ------------------------------------------------------------- thrift compact */
+
+typedef struct {
+    const uint8_t *p;
+    const uint8_t *end;
+    int bad; /* ran out of bytes or met something malformed */
+} Cursor;
+
+static uint64_t read_varint(Cursor *c) {
+    uint64_t v = 0;
+    for (int shift = 0; shift < 64; shift += 7) {
+        if (c->p >= c->end) {
+            c->bad = 1;
+            return 0;
+        }
+        uint8_t b = *c->p++;
+        v |= (uint64_t)(b & 0x7f) << shift;
+        if (!(b & 0x80)) {
+            return v;
+        }
+    }
+    c->bad = 1;
+    return 0;
+}
+
+static int64_t read_zigzag(Cursor *c) {
+    uint64_t u = read_varint(c);
+    return (int64_t)(u >> 1) ^ -(int64_t)(u & 1);
+}
+
+static int32_t read_i32(Cursor *c) {
+    int64_t v = read_zigzag(c);
+    if (v < INT32_MIN || v > INT32_MAX) {
+        c->bad = 1;
+        return 0;
+    }
+    return (int32_t)v;
+}
+
+static void skip_bytes(Cursor *c, uint64_t n) {
+    if (c->bad || n > (uint64_t)(c->end - c->p)) {
+        c->bad = 1;
+        return;
+    }
+    c->p += n;
+}
+
+/* compact types */
+enum {
+    CT_STOP = 0,
+    CT_TRUE = 1,
+    CT_FALSE = 2,
+    CT_BYTE = 3,
+    CT_I16 = 4,
+    CT_I32 = 5,
+    CT_I64 = 6,
+    CT_DOUBLE = 7,
+    CT_BINARY = 8,
+    CT_LIST = 9,
+    CT_SET = 10,
+    CT_MAP = 11,
+    CT_STRUCT = 12,
+    CT_UUID = 13,
+};
+
+static void skip_value(Cursor *c, int type, int depth);
+
+static void skip_struct(Cursor *c, int depth) {
+    if (depth > THRIFT_MAX_DEPTH) {
+        c->bad = 1;
+        return;
+    }
+    while (!c->bad) {
+        if (c->p >= c->end) {
+            c->bad = 1;
+            return;
+        }
+        uint8_t b = *c->p++;
+        if (b == 0) {
+            return;
+        }
+        if ((b >> 4) == 0) {
+            read_zigzag(c); /* explicit field id */
+        }
+        skip_value(c, b & 0x0f, depth + 1);
+    }
+}
+
+/* a value of a container element or a field; booleans in a field carry no byte */
+static void skip_elements(Cursor *c, int type, uint64_t n, int depth) {
+    /* every element takes at least one byte, so more elements than bytes is short */
+    if (n > (uint64_t)(c->end - c->p)) {
+        c->bad = 1;
+        return;
+    }
+    for (uint64_t i = 0; i < n && !c->bad; i++) {
+        if (type == CT_TRUE || type == CT_FALSE) {
+            skip_bytes(c, 1); /* a boolean element is one byte */
+        } else {
+            skip_value(c, type, depth);
+        }
+    }
+}
+
+static void skip_value(Cursor *c, int type, int depth) {
+    if (depth > THRIFT_MAX_DEPTH) {
+        c->bad = 1;
+        return;
+    }
+    switch (type) {
+    case CT_TRUE:
+    case CT_FALSE:
+        return;
+    case CT_BYTE:
+        skip_bytes(c, 1);
+        return;
+    case CT_I16:
+    case CT_I32:
+    case CT_I64:
+        read_varint(c);
+        return;
+    case CT_DOUBLE:
+        skip_bytes(c, 8);
+        return;
+    case CT_UUID:
+        skip_bytes(c, 16);
+        return;
+    case CT_BINARY:
+        skip_bytes(c, read_varint(c));
+        return;
+    case CT_LIST:
+    case CT_SET: {
+        if (c->p >= c->end) {
+            c->bad = 1;
+            return;
+        }
+        uint8_t b = *c->p++;
+        uint64_t n = b >> 4;
+        if (n == 15) {
+            n = read_varint(c);
+        }
+        if (!c->bad) {
+            skip_elements(c, b & 0x0f, n, depth + 1);
+        }
+        return;
+    }
+    case CT_MAP: {
+        uint64_t n = read_varint(c);
+        if (c->bad || n == 0) {
+            return;
+        }
+        if (c->p >= c->end) {
+            c->bad = 1;
+            return;
+        }
+        uint8_t kv = *c->p++;
+        if (n > (uint64_t)(c->end - c->p)) {
+            c->bad = 1;
+            return;
+        }
+        for (uint64_t i = 0; i < n && !c->bad; i++) {
+            skip_elements(c, kv >> 4, 1, depth + 1);
+            skip_elements(c, kv & 0x0f, 1, depth + 1);
+        }
+        return;
+    }
+    case CT_STRUCT:
+        skip_struct(c, depth + 1);
+        return;
+    default:
+        c->bad = 1;
+        return;
+    }
+}
+
+/* Reads the next field header: returns 0 at STOP (or when bad), else 1 with *id and
+ * *type set; *last is the previous field id (the compact protocol sends deltas). */
+static int next_field(Cursor *c, int *last, int *id, int *type) {
+    if (c->bad) {
+        return 0;
+    }
+    if (c->p >= c->end) {
+        c->bad = 1;
+        return 0;
+    }
+    uint8_t b = *c->p++;
+    if (b == 0) {
+        return 0;
+    }
+    int delta = b >> 4;
+    if (delta == 0) {
+        int64_t v = read_zigzag(c);
+        if (v < INT16_MIN || v > INT16_MAX) {
+            c->bad = 1;
+            return 0;
+        }
+        *id = (int)v;
+    } else {
+        *id = *last + delta;
+    }
+    *last = *id;
+    *type = b & 0x0f;
+    return !c->bad;
+}
+
+typedef struct {
+    int has_type, has_usize, has_csize;
+    int32_t type, uncompressed_size, compressed_size;
+    /* DataPageHeader (v1) or DataPageHeaderV2 or DictionaryPageHeader */
+    int has_sub;
+    int32_t num_values, encoding, def_encoding;
+    int has_num_values, has_encoding, has_def_encoding;
+    /* v2 */
+    int32_t num_nulls, num_rows, def_len, rep_len;
+    int has_num_nulls, has_num_rows, has_def_len, has_rep_len;
+    int is_compressed;
+} PageHeader;
+
+static int32_t field_i32(Cursor *c, int type) {
+    if (type != CT_I32) {
+        c->bad = 1;
+        return 0;
+    }
+    return read_i32(c);
+}
+
+/* DataPageHeader (which = P_DATA), DictionaryPageHeader (P_DICTIONARY) or
+ * DataPageHeaderV2 (P_DATA_V2), the fields this reader needs. */
+static void parse_sub_header(Cursor *c, int which, PageHeader *h) {
+    int last = 0, id, type;
+    while (next_field(c, &last, &id, &type)) {
+        if (id == 1) {
+            h->num_values = field_i32(c, type);
+            h->has_num_values = 1;
+        } else if (which == P_DATA && id == 2) {
+            h->encoding = field_i32(c, type);
+            h->has_encoding = 1;
+        } else if (which == P_DATA && id == 3) {
+            h->def_encoding = field_i32(c, type);
+            h->has_def_encoding = 1;
+        } else if (which == P_DICTIONARY && id == 2) {
+            h->encoding = field_i32(c, type);
+            h->has_encoding = 1;
+        } else if (which == P_DATA_V2 && id == 2) {
+            h->num_nulls = field_i32(c, type);
+            h->has_num_nulls = 1;
+        } else if (which == P_DATA_V2 && id == 3) {
+            h->num_rows = field_i32(c, type);
+            h->has_num_rows = 1;
+        } else if (which == P_DATA_V2 && id == 4) {
+            h->encoding = field_i32(c, type);
+            h->has_encoding = 1;
+        } else if (which == P_DATA_V2 && id == 5) {
+            h->def_len = field_i32(c, type);
+            h->has_def_len = 1;
+        } else if (which == P_DATA_V2 && id == 6) {
+            h->rep_len = field_i32(c, type);
+            h->has_rep_len = 1;
+        } else if (which == P_DATA_V2 && id == 7) {
+            if (type == CT_TRUE) {
+                h->is_compressed = 1;
+            } else if (type == CT_FALSE) {
+                h->is_compressed = 0;
+            } else {
+                c->bad = 1;
+            }
+        } else {
+            skip_value(c, type, 1);
+        }
+    }
+}
+
+/* Parses a PageHeader from [p, end): 1 with *size the header's bytes, 0 if malformed
+ * or cut short. */
+static int parse_page_header(const uint8_t *p, const uint8_t *end, PageHeader *h,
+                             int64_t *size) {
+    memset(h, 0, sizeof(*h));
+    h->is_compressed = 1;
+    Cursor c = {p, end, 0};
+    int last = 0, id, type;
+    while (next_field(&c, &last, &id, &type)) {
+        switch (id) {
+        case 1:
+            h->type = field_i32(&c, type);
+            h->has_type = 1;
+            break;
+        case 2:
+            h->uncompressed_size = field_i32(&c, type);
+            h->has_usize = 1;
+            break;
+        case 3:
+            h->compressed_size = field_i32(&c, type);
+            h->has_csize = 1;
+            break;
+        case 5:
+        case 7:
+        case 8:
+            /* the sub-header of the page's type (field 1 comes first); any other is
+             * skipped, and a page without its own sub-header is refused later */
+            if (type != CT_STRUCT) {
+                c.bad = 1;
+                break;
+            }
+            if (!h->has_type || h->has_sub ||
+                !((id == 5 && h->type == P_DATA) || (id == 7 && h->type == P_DICTIONARY) ||
+                  (id == 8 && h->type == P_DATA_V2))) {
+                skip_value(&c, type, 0);
+                break;
+            }
+            h->has_sub = 1;
+            parse_sub_header(&c, h->type, h);
+            break;
+        default:
+            skip_value(&c, type, 0);
+            break;
+        }
+    }
+    if (c.bad || !h->has_type || !h->has_usize || !h->has_csize) {
+        return 0;
+    }
+    *size = c.p - p;
+    return 1;
+}
+
+/* ------------------------------------------------------------------ snappy */
+
+static inline uint32_t load_le(const uint8_t *p, int n) {
+    uint32_t v = 0;
+    for (int i = 0; i < n; i++) {
+        v |= (uint32_t)p[i] << (8 * i);
+    }
+    return v;
+}
+
+/* Decompresses a raw snappy block of exactly dst_len bytes: 1 on success. */
+static int snappy_decompress(const uint8_t *src, size_t src_len, uint8_t *dst, size_t dst_len) {
+    Cursor c = {src, src + src_len, 0};
+    uint64_t ulen = read_varint(&c);
+    if (c.bad || ulen != dst_len) {
+        return 0;
+    }
+    const uint8_t *ip = c.p, *iend = src + src_len;
+    uint8_t *op = dst, *oend = dst + dst_len;
+    while (ip < iend) {
+        uint8_t tag = *ip++;
+        size_t len, off;
+        switch (tag & 3) {
+        case 0: {
+            len = tag >> 2;
+            if (len >= 60) {
+                int nb = (int)len - 59;
+                if (iend - ip < nb) {
+                    return 0;
+                }
+                len = load_le(ip, nb);
+                ip += nb;
+            }
+            len += 1;
+            if ((size_t)(iend - ip) < len || (size_t)(oend - op) < len) {
+                return 0;
+            }
+            memcpy(op, ip, len);
+            op += len;
+            ip += len;
+            continue;
+        }
+        case 1:
+            if (ip >= iend) {
+                return 0;
+            }
+            len = 4 + ((tag >> 2) & 7);
+            off = ((size_t)(tag >> 5) << 8) | *ip++;
+            break;
+        case 2:
+            if (iend - ip < 2) {
+                return 0;
+            }
+            len = (size_t)(tag >> 2) + 1;
+            off = load_le(ip, 2);
+            ip += 2;
+            break;
+        default:
+            if (iend - ip < 4) {
+                return 0;
+            }
+            len = (size_t)(tag >> 2) + 1;
+            off = load_le(ip, 4);
+            ip += 4;
+            break;
+        }
+        if (off == 0 || off > (size_t)(op - dst) || len > (size_t)(oend - op)) {
+            return 0;
+        }
+        const uint8_t *from = op - off;
+        if (off >= len) {
+            memcpy(op, from, len);
+            op += len;
+        } else if (off >= 8) {
+            /* overlapping: 8 bytes at a time never read bytes not yet written */
+            while (len >= 8) {
+                memcpy(op, from, 8);
+                op += 8;
+                from += 8;
+                len -= 8;
+            }
+            while (len--) {
+                *op++ = *from++;
+            }
+        } else {
+            while (len--) {
+                *op++ = *from++;
+            }
+        }
+    }
+    return op == oend;
+}
+
+/* ------------------------------------------------- RLE / bit-packed hybrid */
+
+typedef struct {
+    const uint8_t *p, *end;
+    int bit_width;
+    int packed;            /* current run: bit-packed (1) or RLE (0) */
+    int64_t left;          /* values left in the current run */
+    uint32_t value;        /* the RLE run's value */
+    const uint8_t *run;    /* bit-packed: the run's bytes */
+    const uint8_t *run_end;
+    uint64_t bit;          /* bit-packed: the next value's bit offset in the run */
+} Hybrid;
+
+static void hybrid_init(Hybrid *h, const uint8_t *p, const uint8_t *end, int bit_width) {
+    memset(h, 0, sizeof(*h));
+    h->p = p;
+    h->end = end;
+    h->bit_width = bit_width;
+}
+
+/* Starts the next run: 0 if there is none or it is malformed. */
+static int hybrid_next_run(Hybrid *h) {
+    Cursor c = {h->p, h->end, 0};
+    uint64_t header = read_varint(&c);
+    if (c.bad) {
+        return 0;
+    }
+    int bw = h->bit_width;
+    if (header & 1) {
+        uint64_t groups = header >> 1;
+        if (groups == 0 || groups > ((uint64_t)1 << 40)) {
+            return 0;
+        }
+        uint64_t bytes = groups * (uint64_t)bw;
+        uint64_t avail = (uint64_t)(h->end - c.p);
+        uint64_t values = groups * 8;
+        if (bytes > avail) {
+            /* a final run cut short: only the values whose bits are all there */
+            bytes = avail;
+            if (bw > 0) {
+                values = avail * 8 / (uint64_t)bw;
+            }
+        }
+        if (values == 0) {
+            return 0;
+        }
+        h->packed = 1;
+        h->run = c.p;
+        h->run_end = c.p + bytes;
+        h->bit = 0;
+        h->left = (int64_t)values;
+        h->p = c.p + bytes;
+    } else {
+        uint64_t count = header >> 1;
+        int nb = (bw + 7) / 8;
+        if (count == 0 || count > ((uint64_t)1 << 40) || h->end - c.p < nb) {
+            return 0;
+        }
+        h->packed = 0;
+        h->value = load_le(c.p, nb);
+        h->left = (int64_t)count;
+        h->p = c.p + nb;
+    }
+    return 1;
+}
+
+/* the bit-packed value at h->bit (its bits lie within the run) */
+static inline uint32_t hybrid_unpack(const Hybrid *h) {
+    uint64_t byte = h->bit >> 3;
+    int shift = (int)(h->bit & 7);
+    uint64_t word = 0;
+    size_t avail = (size_t)(h->run_end - h->run) - byte;
+    if (LIKELY(avail >= 8)) {
+        memcpy(&word, h->run + byte, 8);
+    } else {
+        for (size_t i = 0; i < avail; i++) {
+            word |= (uint64_t)h->run[byte + i] << (8 * i);
+        }
+    }
+    return (uint32_t)((word >> shift) & (((uint64_t)1 << h->bit_width) - 1));
+}
+
+/* Checks that the next n levels (bit width 1) are all 1: 1 if so. */
+static int levels_all_one(Hybrid *h, int64_t n) {
+    while (n > 0) {
+        if (h->left == 0 && !hybrid_next_run(h)) {
+            return 0;
+        }
+        int64_t k = h->left < n ? h->left : n;
+        if (!h->packed) {
+            if (h->value != 1) {
+                return 0;
+            }
+        } else {
+            for (int64_t i = 0; i < k; i++) {
+                if (!((h->run[h->bit >> 3] >> (h->bit & 7)) & 1)) {
+                    return 0;
+                }
+                h->bit++;
+            }
+        }
+        h->left -= k;
+        n -= k;
+    }
+    return 1;
+}
+
+/* ----------------------------------------------------------------- reader */
+
+typedef struct {
+    PyObject_HEAD
+    int fd;
+    int physical_type, codec, max_def;
+    int value_size;
+    int64_t chunk_end;
+    int64_t num_values;
+    int64_t delivered;    /* values handed to the caller */
+    int64_t paged;        /* values in the data pages met so far */
+    int64_t next_page;    /* file offset of the next page header */
+    int spent, busy, closed;
+    int data_seen;
+    /* raw file bytes [raw_pos, raw_pos + raw_len) */
+    uint8_t *raw;
+    int64_t raw_cap, raw_pos, raw_len;
+    /* decompressed page */
+    uint8_t *page;
+    int64_t page_cap;
+    /* dictionary values */
+    uint8_t *dict;
+    int64_t dict_cap, dict_n;
+    int has_dict;
+    /* the current data page */
+    int64_t page_left;
+    int dict_encoded;
+    const uint8_t *vals, *vals_end;
+    Hybrid idx;
+} Reader;
+
+static int grow(uint8_t **buf, int64_t *cap, int64_t need) {
+    if (need <= *cap) {
+        return 1;
+    }
+    int64_t n = *cap * 2 > need ? *cap * 2 : need;
+    if (n > MAX_PAGE_BYTES + MAX_HEADER_BYTES + LOOKAHEAD_BYTES) {
+        n = need;
+    }
+    uint8_t *b = malloc((size_t)n);
+    if (b == NULL) {
+        return 0;
+    }
+    free(*buf);
+    *buf = b;
+    *cap = n;
+    return 1;
+}
+
+static int pread_all(int fd, uint8_t *buf, int64_t n, int64_t pos) {
+    while (n > 0) {
+        ssize_t got = pread(fd, buf, (size_t)n, (off_t)pos);
+        if (got < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            return 0;
+        }
+        if (got == 0) {
+            return 0; /* the file ends before the chunk does */
+        }
+        buf += got;
+        pos += got;
+        n -= got;
+    }
+    return 1;
+}
+
+/* Makes raw hold the file bytes [pos, pos + n) (within the chunk): 1 on success. */
+static int ensure_raw(Reader *r, int64_t pos, int64_t n) {
+    if (pos >= r->raw_pos && pos + n <= r->raw_pos + r->raw_len) {
+        return 1;
+    }
+    int64_t keep = 0;
+    if (pos >= r->raw_pos && pos < r->raw_pos + r->raw_len) {
+        keep = r->raw_pos + r->raw_len - pos;
+    }
+    if (n > r->raw_cap) {
+        uint8_t *b = malloc((size_t)n);
+        if (b == NULL) {
+            return 0;
+        }
+        if (keep) {
+            memcpy(b, r->raw + (pos - r->raw_pos), (size_t)keep);
+        }
+        free(r->raw);
+        r->raw = b;
+        r->raw_cap = n;
+    } else if (keep) {
+        memmove(r->raw, r->raw + (pos - r->raw_pos), (size_t)keep);
+    }
+    r->raw_pos = pos;
+    r->raw_len = keep;
+    if (!pread_all(r->fd, r->raw + keep, n - keep, pos + keep)) {
+        r->raw_len = 0;
+        return 0;
+    }
+    r->raw_len = n;
+    return 1;
+}
+
+static int encoding_of_values(int32_t e) {
+    return e == E_PLAIN || e == E_PLAIN_DICTIONARY || e == E_RLE_DICTIONARY;
+}
+
+/* The body [body, body + csize) of a page decompressed to usize bytes: the result
+ * points into raw (uncompressed) or into dst (grown as needed); NULL on failure. */
+static const uint8_t *decompress(Reader *r, int compressed, const uint8_t *body, int64_t csize,
+                                 int64_t usize, uint8_t **dst, int64_t *dst_cap) {
+    if (!compressed || r->codec == C_UNCOMPRESSED) {
+        return csize == usize ? body : NULL;
+    }
+    if (!grow(dst, dst_cap, usize > 0 ? usize : 1)) {
+        return NULL;
+    }
+    if (!snappy_decompress(body, (size_t)csize, *dst, (size_t)usize)) {
+        return NULL;
+    }
+    return *dst;
+}
+
+/* Loads pages until one with values: 1 on success, 0 if the data is not plain. */
+static int load_page(Reader *r) {
+    for (;;) {
+        int64_t pos = r->next_page;
+        int64_t left = r->chunk_end - pos;
+        if (left <= 0) {
+            return 0;
+        }
+        PageHeader h;
+        int64_t hsize = 0;
+        int64_t probe = left < HEADER_PROBE_BYTES ? left : HEADER_PROBE_BYTES;
+        if (!ensure_raw(r, pos, probe)) {
+            return 0;
+        }
+        /* whatever raw already holds past pos is looked at too */
+        int64_t have = r->raw_pos + r->raw_len - pos;
+        const uint8_t *hp = r->raw + (pos - r->raw_pos);
+        if (!parse_page_header(hp, hp + have, &h, &hsize)) {
+            int64_t most = left < MAX_HEADER_BYTES ? left : MAX_HEADER_BYTES;
+            if (have >= most || !ensure_raw(r, pos, most)) {
+                return 0;
+            }
+            hp = r->raw + (pos - r->raw_pos);
+            if (!parse_page_header(hp, hp + most, &h, &hsize)) {
+                return 0;
+            }
+        }
+        int64_t csize = h.compressed_size, usize = h.uncompressed_size;
+        if (csize < 0 || usize < 0 || csize > MAX_PAGE_BYTES || usize > MAX_PAGE_BYTES ||
+            csize > left - hsize) {
+            return 0;
+        }
+        int64_t after = left - hsize - csize;
+        int64_t look = after < LOOKAHEAD_BYTES ? after : LOOKAHEAD_BYTES;
+        if (!ensure_raw(r, pos, hsize + csize + look)) {
+            return 0;
+        }
+        const uint8_t *body = r->raw + (pos - r->raw_pos) + hsize;
+        r->next_page = pos + hsize + csize;
+
+        if (h.type == P_DICTIONARY) {
+            if (!h.has_sub || !h.has_num_values || r->has_dict || r->data_seen ||
+                h.num_values < 0 || !h.has_encoding ||
+                (h.encoding != E_PLAIN && h.encoding != E_PLAIN_DICTIONARY) ||
+                (int64_t)h.num_values * r->value_size != usize) {
+                return 0;
+            }
+            const uint8_t *v = decompress(r, 1, body, csize, usize, &r->dict, &r->dict_cap);
+            if (v == NULL) {
+                return 0;
+            }
+            if (v != r->dict) { /* uncompressed: the values are in raw, which moves */
+                if (!grow(&r->dict, &r->dict_cap, usize > 0 ? usize : 1)) {
+                    return 0;
+                }
+                memcpy(r->dict, v, (size_t)usize);
+            }
+            r->dict_n = h.num_values;
+            r->has_dict = 1;
+            continue;
+        }
+        if (h.type != P_DATA && h.type != P_DATA_V2) {
+            return 0;
+        }
+        if (!h.has_sub || !h.has_num_values || h.num_values < 0 || !h.has_encoding ||
+            !encoding_of_values(h.encoding) || h.num_values > r->num_values - r->paged) {
+            return 0;
+        }
+        r->data_seen = 1;
+        int64_t n = h.num_values;
+        const uint8_t *levels, *levels_end, *values, *values_end;
+        if (h.type == P_DATA) {
+            if (r->max_def == 1 && (!h.has_def_encoding || h.def_encoding != E_RLE)) {
+                return 0;
+            }
+            const uint8_t *p = decompress(r, 1, body, csize, usize, &r->page, &r->page_cap);
+            if (p == NULL) {
+                return 0;
+            }
+            const uint8_t *end = p + usize;
+            if (r->max_def == 1) {
+                if (usize < 4) {
+                    return 0;
+                }
+                uint32_t len = load_le(p, 4);
+                if (len > (uint64_t)(usize - 4)) {
+                    return 0;
+                }
+                levels = p + 4;
+                levels_end = levels + len;
+            } else {
+                levels = levels_end = p;
+            }
+            values = levels_end;
+            values_end = end;
+        } else {
+            if (!h.has_num_nulls || !h.has_num_rows || !h.has_def_len || !h.has_rep_len ||
+                h.num_nulls != 0 || h.num_rows != h.num_values || h.rep_len != 0 ||
+                h.def_len < 0 || h.def_len > csize || h.def_len > usize ||
+                (r->max_def == 0 && h.def_len != 0)) {
+                return 0;
+            }
+            levels = body;
+            levels_end = body + h.def_len;
+            values = decompress(r, h.is_compressed, body + h.def_len, csize - h.def_len,
+                                usize - h.def_len, &r->page, &r->page_cap);
+            if (values == NULL) {
+                return 0;
+            }
+            values_end = values + (usize - h.def_len);
+        }
+        if (r->max_def == 1) {
+            Hybrid lv;
+            hybrid_init(&lv, levels, levels_end, 1);
+            if (!levels_all_one(&lv, n)) {
+                return 0;
+            }
+        }
+        r->paged += n;
+        if (h.encoding == E_PLAIN) {
+            if (values_end - values != n * r->value_size) {
+                return 0;
+            }
+            r->dict_encoded = 0;
+            r->vals = values;
+            r->vals_end = values_end;
+        } else {
+            if (!r->has_dict) {
+                return 0;
+            }
+            if (n > 0) {
+                if (values_end - values < 1 || values[0] > 32) {
+                    return 0;
+                }
+                hybrid_init(&r->idx, values + 1, values_end, values[0]);
+            }
+            r->dict_encoded = 1;
+        }
+        r->page_left = n;
+        if (n > 0) {
+            return 1;
+        }
+    }
+}
+
+/* n values from src (plain, the physical type) to out's column, stride in items */
+static void convert(int kind, const uint8_t *src, int64_t n, char *dst, int64_t stride) {
+    int64_t i;
+    switch (kind) {
+    case K_D2D: {
+        double *o = (double *)dst;
+        for (i = 0; i < n; i++) {
+            double v;
+            memcpy(&v, src + 8 * i, 8);
+            o[i * stride] = v;
+        }
+        return;
+    }
+    case K_D2F: {
+        float *o = (float *)dst;
+        for (i = 0; i < n; i++) {
+            double v;
+            memcpy(&v, src + 8 * i, 8);
+            o[i * stride] = (float)v;
+        }
+        return;
+    }
+    case K_F2F: {
+        float *o = (float *)dst;
+        for (i = 0; i < n; i++) {
+            float v;
+            memcpy(&v, src + 4 * i, 4);
+            o[i * stride] = v;
+        }
+        return;
+    }
+    case K_F2D: {
+        double *o = (double *)dst;
+        for (i = 0; i < n; i++) {
+            float v;
+            memcpy(&v, src + 4 * i, 4);
+            o[i * stride] = (double)v;
+        }
+        return;
+    }
+    case K_I64: {
+        int64_t *o = (int64_t *)dst;
+        for (i = 0; i < n; i++) {
+            int64_t v;
+            memcpy(&v, src + 8 * i, 8);
+            o[i * stride] = v;
+        }
+        return;
+    }
+    default: {
+        int32_t *o = (int32_t *)dst;
+        for (i = 0; i < n; i++) {
+            int32_t v;
+            memcpy(&v, src + 4 * i, 4);
+            o[i * stride] = v;
+        }
+        return;
+    }
+    }
+}
+
+/* the dictionary's values at idx[0..n) to out's column */
+static void gather(int kind, const uint8_t *dict, const uint32_t *idx, int64_t n, char *dst,
+                   int64_t stride) {
+    int64_t i;
+    switch (kind) {
+    case K_D2D:
+    case K_I64: {
+        uint64_t *o = (uint64_t *)dst;
+        for (i = 0; i < n; i++) {
+            memcpy(&o[i * stride], dict + 8 * (size_t)idx[i], 8);
+        }
+        return;
+    }
+    case K_D2F: {
+        float *o = (float *)dst;
+        for (i = 0; i < n; i++) {
+            double v;
+            memcpy(&v, dict + 8 * (size_t)idx[i], 8);
+            o[i * stride] = (float)v;
+        }
+        return;
+    }
+    case K_F2D: {
+        double *o = (double *)dst;
+        for (i = 0; i < n; i++) {
+            float v;
+            memcpy(&v, dict + 4 * (size_t)idx[i], 4);
+            o[i * stride] = (double)v;
+        }
+        return;
+    }
+    default: {
+        uint32_t *o = (uint32_t *)dst;
+        for (i = 0; i < n; i++) {
+            memcpy(&o[i * stride], dict + 4 * (size_t)idx[i], 4);
+        }
+        return;
+    }
+    }
+}
+
+/* n dictionary-encoded values of the current page to out's column: 1 on success */
+static int decode_indexed(Reader *r, int kind, int64_t n, char *dst, int64_t stride,
+                          int out_size) {
+    uint32_t idx[INDEX_BATCH];
+    Hybrid *h = &r->idx;
+    const uint32_t dict_n = (uint32_t)r->dict_n;
+    while (n > 0) {
+        if (h->left == 0 && !hybrid_next_run(h)) {
+            return 0;
+        }
+        int64_t k = h->left < n ? h->left : n;
+        if (!h->packed) {
+            if (h->value >= dict_n) {
+                return 0;
+            }
+            uint32_t v = h->value;
+            for (int64_t done = 0; done < k;) {
+                int64_t m = k - done < INDEX_BATCH ? k - done : INDEX_BATCH;
+                for (int64_t i = 0; i < m; i++) {
+                    idx[i] = v;
+                }
+                gather(kind, r->dict, idx, m, dst, stride);
+                dst += m * stride * out_size;
+                done += m;
+            }
+        } else {
+            for (int64_t done = 0; done < k;) {
+                int64_t m = k - done < INDEX_BATCH ? k - done : INDEX_BATCH;
+                uint32_t bad = 0;
+                for (int64_t i = 0; i < m; i++) {
+                    uint32_t v = hybrid_unpack(h);
+                    h->bit += (uint64_t)h->bit_width;
+                    bad |= v >= dict_n;
+                    idx[i] = v;
+                }
+                if (bad) {
+                    return 0;
+                }
+                gather(kind, r->dict, idx, m, dst, stride);
+                dst += m * stride * out_size;
+                done += m;
+            }
+        }
+        h->left -= k;
+        n -= k;
+    }
+    return 1;
+}
+
+/* rows values to out's column (dst its first cell): 1 on success, 0 if not plain */
+static int read_values(Reader *r, int kind, int64_t rows, char *dst, int64_t stride,
+                       int out_size) {
+    while (rows > 0) {
+        if (r->page_left == 0 && !load_page(r)) {
+            return 0;
+        }
+        int64_t k = r->page_left < rows ? r->page_left : rows;
+        if (r->dict_encoded) {
+            if (!decode_indexed(r, kind, k, dst, stride, out_size)) {
+                return 0;
+            }
+        } else {
+            convert(kind, r->vals, k, dst, stride);
+            r->vals += k * r->value_size;
+        }
+        r->page_left -= k;
+        rows -= k;
+        dst += k * stride * out_size;
+    }
+    return 1;
+}
+
+static void free_buffers(Reader *r) {
+    free(r->raw);
+    free(r->page);
+    free(r->dict);
+    r->raw = r->page = r->dict = NULL;
+    r->raw_cap = r->page_cap = r->dict_cap = 0;
+    r->raw_len = 0;
+}
+
+static void reader_dealloc(Reader *r) {
+    free_buffers(r);
+    Py_TYPE(r)->tp_free((PyObject *)r);
+}
+
+static int reader_init(Reader *r, PyObject *args, PyObject *kwds) {
+    static char *kwlist[] = {"fd",    "offset", "length", "physical_type", "codec",
+                             "max_definition_level", "num_values", NULL};
+    int fd, physical_type, codec, max_def;
+    long long offset, length, num_values;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "iLLiiiL:ColumnChunkReader", kwlist, &fd,
+                                     &offset, &length, &physical_type, &codec, &max_def,
+                                     &num_values)) {
+        return -1;
+    }
+    if (!FASTPARQUET_LITTLE_ENDIAN) {
+        PyErr_SetString(PyExc_ValueError,
+                        "ColumnChunkReader: this host is big-endian, expected little-endian");
+        return -1;
+    }
+    if (fd < 0 || offset < 0 || length < 0 || num_values < 0 ||
+        offset > (long long)INT64_MAX - length) {
+        PyErr_Format(PyExc_ValueError,
+                     "ColumnChunkReader: got fd=%d, offset=%lld, length=%lld, num_values=%lld, "
+                     "expected non-negative values with offset + length in range",
+                     fd, offset, length, num_values);
+        return -1;
+    }
+    int size;
+    switch (physical_type) {
+    case T_INT32:
+    case T_FLOAT:
+        size = 4;
+        break;
+    case T_INT64:
+    case T_DOUBLE:
+        size = 8;
+        break;
+    default:
+        PyErr_Format(PyExc_ValueError,
+                     "physical_type: got %d, expected INT32=1, INT64=2, FLOAT=4 or DOUBLE=5",
+                     physical_type);
+        return -1;
+    }
+    if (codec != C_UNCOMPRESSED && codec != C_SNAPPY) {
+        PyErr_Format(PyExc_ValueError, "codec: got %d, expected UNCOMPRESSED=0 or SNAPPY=1",
+                     codec);
+        return -1;
+    }
+    if (max_def != 0 && max_def != 1) {
+        PyErr_Format(PyExc_ValueError, "max_definition_level: got %d, expected 0 or 1", max_def);
+        return -1;
+    }
+    if (r->busy) {
+        PyErr_SetString(PyExc_ValueError, "ColumnChunkReader: re-initialised while reading");
+        return -1;
+    }
+    free_buffers(r);
+    r->fd = fd;
+    r->physical_type = physical_type;
+    r->codec = codec;
+    r->max_def = max_def;
+    r->value_size = size;
+    r->chunk_end = offset + length;
+    r->num_values = num_values;
+    r->delivered = r->paged = 0;
+    r->next_page = offset;
+    r->spent = r->closed = r->data_seen = 0;
+    r->raw_pos = 0;
+    r->raw_len = 0;
+    r->dict_n = 0;
+    r->has_dict = 0;
+    r->page_left = 0;
+    r->dict_encoded = 0;
+    r->vals = r->vals_end = NULL;
+    return 0;
+}
+
+/* the output kind for a physical type and a buffer format, or -1 */
+static int output_kind(int physical_type, const char *format, Py_ssize_t itemsize) {
+    if (format == NULL) {
+        return -1;
+    }
+    if (*format == '@' || *format == '=' || *format == '<') {
+        format++;
+    }
+    if (format[0] == '\0' || format[1] != '\0') {
+        return -1;
+    }
+    char f = format[0];
+    int is_float = f == 'f' || f == 'd';
+    int is_int = f == 'b' || f == 'h' || f == 'i' || f == 'l' || f == 'q' || f == 'n';
+    switch (physical_type) {
+    case T_DOUBLE:
+        if (is_float && itemsize == 8) {
+            return K_D2D;
+        }
+        return is_float && itemsize == 4 ? K_D2F : -1;
+    case T_FLOAT:
+        if (is_float && itemsize == 4) {
+            return K_F2F;
+        }
+        return is_float && itemsize == 8 ? K_F2D : -1;
+    case T_INT64:
+        return is_int && itemsize == 8 ? K_I64 : -1;
+    default:
+        return is_int && itemsize == 4 ? K_I32 : -1;
+    }
+}
+
+static const char *type_name(int physical_type) {
+    switch (physical_type) {
+    case T_INT32:
+        return "INT32";
+    case T_INT64:
+        return "INT64";
+    case T_FLOAT:
+        return "FLOAT";
+    default:
+        return "DOUBLE";
+    }
+}
+
+static PyObject *reader_read(Reader *r, PyObject *args) {
+    PyObject *out_obj;
+    Py_ssize_t column, rows;
+    if (!PyArg_ParseTuple(args, "Onn:read", &out_obj, &column, &rows)) {
+        return NULL;
+    }
+    if (r->value_size == 0) {
+        PyErr_SetString(PyExc_ValueError, "ColumnChunkReader: not initialised");
+        return NULL;
+    }
+    if (r->busy) {
+        PyErr_SetString(PyExc_ValueError,
+                        "ColumnChunkReader.read: the reader is already reading in another "
+                        "thread, expected one reader per thread at a time");
+        return NULL;
+    }
+    Py_buffer out;
+    if (PyObject_GetBuffer(out_obj, &out, PyBUF_C_CONTIGUOUS | PyBUF_WRITABLE | PyBUF_FORMAT) <
+        0) {
+        return NULL;
+    }
+    PyObject *result = NULL;
+    int kind = output_kind(r->physical_type, out.format, out.itemsize);
+    if (out.ndim != 2) {
+        PyErr_Format(PyExc_ValueError, "out: got a %d-dimensional buffer, expected 2",
+                     out.ndim);
+        goto done;
+    }
+    if (kind < 0) {
+        PyErr_Format(PyExc_ValueError,
+                     "out: got format '%s' of %zd bytes for a %s column, expected %s",
+                     out.format ? out.format : "?", out.itemsize, type_name(r->physical_type),
+                     r->physical_type == T_DOUBLE || r->physical_type == T_FLOAT
+                         ? "float32 or float64"
+                         : (r->physical_type == T_INT64 ? "int64" : "int32"));
+        goto done;
+    }
+    if (column < 0 || column >= out.shape[1] || rows < 0 || rows > out.shape[0]) {
+        PyErr_Format(PyExc_ValueError,
+                     "read: got column=%zd, rows=%zd for out of shape (%zd, %zd), expected "
+                     "0 <= column < %zd and 0 <= rows <= %zd",
+                     column, rows, out.shape[0], out.shape[1], out.shape[1], out.shape[0]);
+        goto done;
+    }
+    if (rows > r->num_values - r->delivered) {
+        PyErr_Format(PyExc_ValueError,
+                     "read: got rows=%zd, expected at most the %lld values left of the chunk",
+                     rows, (long long)(r->num_values - r->delivered));
+        goto done;
+    }
+    if (r->spent || r->closed) {
+        result = Py_False;
+        Py_INCREF(result);
+        goto done;
+    }
+    int ok;
+    int64_t stride = out.shape[1];
+    char *dst = (char *)out.buf + column * out.itemsize;
+    int size = (int)out.itemsize;
+    r->busy = 1;
+    Py_BEGIN_ALLOW_THREADS;
+    ok = read_values(r, kind, rows, dst, stride, size);
+    Py_END_ALLOW_THREADS;
+    r->busy = 0;
+    if (ok) {
+        r->delivered += rows;
+    } else {
+        r->spent = 1;
+        free_buffers(r);
+    }
+    result = ok ? Py_True : Py_False;
+    Py_INCREF(result);
+done:
+    PyBuffer_Release(&out);
+    return result;
+}
+
+static PyObject *reader_close(Reader *r, PyObject *Py_UNUSED(ignored)) {
+    if (r->busy) {
+        PyErr_SetString(PyExc_ValueError,
+                        "ColumnChunkReader.close: the reader is reading in another thread");
+        return NULL;
+    }
+    free_buffers(r);
+    r->closed = 1;
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef reader_methods[] = {
+    {"read", (PyCFunction)reader_read, METH_VARARGS,
+     "read(out, column, rows) -> bool\n\nDecode the next `rows` values into out[:rows, "
+     "column]; False when the data is not plain (the reader is then spent)."},
+    {"close", (PyCFunction)reader_close, METH_NOARGS,
+     "close()\n\nFree the buffers (the file descriptor stays open)."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyTypeObject ReaderType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "inference.batch._fastparquet.ColumnChunkReader",
+    .tp_basicsize = sizeof(Reader),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "ColumnChunkReader(fd, offset, length, physical_type, codec, "
+              "max_definition_level, num_values)\n\nOne flat column chunk of an open file.",
+    .tp_new = PyType_GenericNew,
+    .tp_init = (initproc)reader_init,
+    .tp_dealloc = (destructor)reader_dealloc,
+    .tp_methods = reader_methods,
+};
+
+static struct PyModuleDef fastparquet_module = {
+    PyModuleDef_HEAD_INIT,
+    "_fastparquet",
+    "Flat numeric Parquet column chunks decoded into a matrix column "
+    "(see inference.batch.fastparquet).",
+    -1,
+    NULL,
+};
+
+PyMODINIT_FUNC PyInit__fastparquet(void) {
+    if (PyType_Ready(&ReaderType) < 0) {
+        return NULL;
+    }
+    PyObject *m = PyModule_Create(&fastparquet_module);
+    if (m == NULL) {
+        return NULL;
+    }
+    Py_INCREF(&ReaderType);
+    if (PyModule_AddObject(m, "ColumnChunkReader", (PyObject *)&ReaderType) < 0) {
+        Py_DECREF(&ReaderType);
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
+}
