@@ -31,6 +31,7 @@
 #include <Python.h>
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -486,6 +487,53 @@ static int snappy_decompress(const uint8_t *src, size_t src_len, uint8_t *dst, s
     return op == oend;
 }
 
+/* A piece of a PLAIN page's values: the page is the concatenation of its pieces. */
+typedef struct {
+    const uint8_t *p, *end;
+} Seg;
+
+/* pieces at most (a page that snappy could not compress is a literal per 64 KiB) */
+#define MAX_SEGS 64
+
+/* If the snappy block [src, src + src_len) holds only literals (at most MAX_SEGS) and
+ * decompresses to dst_len bytes, sets segs to them and returns their count; else 0.
+ * The page's bytes are then read where they lie, without decompressing them. */
+static int snappy_literals(const uint8_t *src, size_t src_len, size_t dst_len, Seg *segs) {
+    Cursor c = {src, src + src_len, 0};
+    uint64_t ulen = read_varint(&c);
+    if (c.bad || ulen != dst_len) {
+        return 0;
+    }
+    const uint8_t *ip = c.p, *iend = src + src_len;
+    size_t total = 0;
+    int k = 0;
+    while (ip < iend) {
+        uint8_t tag = *ip++;
+        if ((tag & 3) != 0 || k == MAX_SEGS) {
+            return 0;
+        }
+        size_t len = tag >> 2;
+        if (len >= 60) {
+            int nb = (int)len - 59;
+            if (iend - ip < nb) {
+                return 0;
+            }
+            len = load_le(ip, nb);
+            ip += nb;
+        }
+        len += 1;
+        if ((size_t)(iend - ip) < len) {
+            return 0;
+        }
+        segs[k].p = ip;
+        segs[k].end = ip + len;
+        k++;
+        ip += len;
+        total += len;
+    }
+    return k > 0 && total == dst_len ? k : 0;
+}
+
 /* ------------------------------------------------- RLE / bit-packed hybrid */
 
 typedef struct {
@@ -620,23 +668,88 @@ typedef struct {
     /* the current data page */
     int64_t page_left;
     int dict_encoded;
-    const uint8_t *vals, *vals_end;
+    const uint8_t *vals, *vals_end; /* PLAIN: the current piece's values left */
+    Seg segs[MAX_SEGS];             /* PLAIN: the page's pieces */
+    int nseg, seg_i;                /* how many; the next one */
     Hybrid idx;
 } Reader;
 
+/* ------------------------------------------------------------ buffer pool */
+
+/* Page buffers freed by finished readers are kept (up to POOL_SLOTS buffers and
+ * POOL_BYTES bytes) for the next readers: a fresh buffer costs a page fault per 4 KiB
+ * page, as much as decoding it. The pool is shared by threads, hence the lock. */
+#define POOL_SLOTS 64
+#define POOL_BYTES ((int64_t)64 << 20)
+/* capacities are rounded up to this, so pages of slightly different sizes share them */
+#define BUFFER_ROUND ((int64_t)64 << 10)
+
+static struct {
+    uint8_t *buf;
+    int64_t cap;
+} pool[POOL_SLOTS];
+static int pool_n;
+static int64_t pool_bytes;
+static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* A buffer of at least need bytes (*cap set to its size), or NULL. */
+static uint8_t *buffer_get(int64_t need, int64_t *cap) {
+    uint8_t *b = NULL;
+    pthread_mutex_lock(&pool_lock);
+    int best = -1;
+    for (int i = 0; i < pool_n; i++) {
+        if (pool[i].cap >= need && (best < 0 || pool[i].cap < pool[best].cap)) {
+            best = i;
+        }
+    }
+    if (best >= 0) {
+        b = pool[best].buf;
+        *cap = pool[best].cap;
+        pool_bytes -= pool[best].cap;
+        pool[best] = pool[--pool_n];
+    }
+    pthread_mutex_unlock(&pool_lock);
+    if (b != NULL) {
+        return b;
+    }
+    int64_t n = (need + BUFFER_ROUND - 1) / BUFFER_ROUND * BUFFER_ROUND;
+    b = malloc((size_t)n);
+    if (b != NULL) {
+        *cap = n;
+    }
+    return b;
+}
+
+/* Gives a buffer back (NULL is fine): to the pool if it has room, else to free(). */
+static void buffer_put(uint8_t *b, int64_t cap) {
+    if (b == NULL) {
+        return;
+    }
+    pthread_mutex_lock(&pool_lock);
+    if (pool_n < POOL_SLOTS && pool_bytes + cap <= POOL_BYTES) {
+        pool[pool_n].buf = b;
+        pool[pool_n].cap = cap;
+        pool_n++;
+        pool_bytes += cap;
+        b = NULL;
+    }
+    pthread_mutex_unlock(&pool_lock);
+    free(b);
+}
+
+/* Makes *buf hold at least need bytes; its contents are not kept. */
 static int grow(uint8_t **buf, int64_t *cap, int64_t need) {
     if (need <= *cap) {
         return 1;
     }
-    int64_t n = *cap * 2 > need ? *cap * 2 : need;
-    if (n > MAX_PAGE_BYTES + MAX_HEADER_BYTES + LOOKAHEAD_BYTES) {
-        n = need;
-    }
-    uint8_t *b = malloc((size_t)n);
+    buffer_put(*buf, *cap);
+    *buf = NULL;
+    *cap = 0;
+    int64_t n;
+    uint8_t *b = buffer_get(need, &n);
     if (b == NULL) {
         return 0;
     }
-    free(*buf);
     *buf = b;
     *cap = n;
     return 1;
@@ -671,16 +784,17 @@ static int ensure_raw(Reader *r, int64_t pos, int64_t n) {
         keep = r->raw_pos + r->raw_len - pos;
     }
     if (n > r->raw_cap) {
-        uint8_t *b = malloc((size_t)n);
+        int64_t cap;
+        uint8_t *b = buffer_get(n, &cap);
         if (b == NULL) {
             return 0;
         }
         if (keep) {
             memcpy(b, r->raw + (pos - r->raw_pos), (size_t)keep);
         }
-        free(r->raw);
+        buffer_put(r->raw, r->raw_cap);
         r->raw = b;
-        r->raw_cap = n;
+        r->raw_cap = cap;
     } else if (keep) {
         memmove(r->raw, r->raw + (pos - r->raw_pos), (size_t)keep);
     }
@@ -785,21 +899,40 @@ static int load_page(Reader *r) {
         r->data_seen = 1;
         int64_t n = h.num_values;
         const uint8_t *levels, *levels_end, *values, *values_end;
+        /* PLAIN values that snappy left as literals are read where they lie */
+        int plain_snappy = h.encoding == E_PLAIN && r->codec == C_SNAPPY;
+        int nseg = 0;
         if (h.type == P_DATA) {
             if (r->max_def == 1 && (!h.has_def_encoding || h.def_encoding != E_RLE)) {
                 return 0;
             }
-            const uint8_t *p = decompress(r, 1, body, csize, usize, &r->page, &r->page_cap);
-            if (p == NULL) {
-                return 0;
+            if (plain_snappy) {
+                nseg = snappy_literals(body, (size_t)csize, (size_t)usize, r->segs);
             }
-            const uint8_t *end = p + usize;
+            if (nseg > 0 && r->max_def == 1) {
+                /* the levels must lie in the first piece, else the page is decompressed */
+                int64_t first = r->segs[0].end - r->segs[0].p;
+                if (first < 4 || load_le(r->segs[0].p, 4) > (uint64_t)(first - 4)) {
+                    nseg = 0;
+                }
+            }
+            const uint8_t *p, *first_end;
+            if (nseg > 0) {
+                p = r->segs[0].p;
+                first_end = r->segs[0].end;
+            } else {
+                p = decompress(r, 1, body, csize, usize, &r->page, &r->page_cap);
+                if (p == NULL) {
+                    return 0;
+                }
+                first_end = p + usize;
+            }
             if (r->max_def == 1) {
-                if (usize < 4) {
+                if (first_end - p < 4) {
                     return 0;
                 }
                 uint32_t len = load_le(p, 4);
-                if (len > (uint64_t)(usize - 4)) {
+                if (len > (uint64_t)(first_end - p - 4)) {
                     return 0;
                 }
                 levels = p + 4;
@@ -808,7 +941,10 @@ static int load_page(Reader *r) {
                 levels = levels_end = p;
             }
             values = levels_end;
-            values_end = end;
+            values_end = nseg > 0 ? first_end : p + usize;
+            if (nseg > 0) {
+                r->segs[0].p = values;
+            }
         } else {
             if (!h.has_num_nulls || !h.has_num_rows || !h.has_def_len || !h.has_rep_len ||
                 h.num_nulls != 0 || h.num_rows != h.num_values || h.rep_len != 0 ||
@@ -818,12 +954,21 @@ static int load_page(Reader *r) {
             }
             levels = body;
             levels_end = body + h.def_len;
-            values = decompress(r, h.is_compressed, body + h.def_len, csize - h.def_len,
-                                usize - h.def_len, &r->page, &r->page_cap);
-            if (values == NULL) {
-                return 0;
+            if (plain_snappy && h.is_compressed) {
+                nseg = snappy_literals(body + h.def_len, (size_t)(csize - h.def_len),
+                                       (size_t)(usize - h.def_len), r->segs);
             }
-            values_end = values + (usize - h.def_len);
+            if (nseg > 0) {
+                values = r->segs[0].p;
+                values_end = r->segs[0].end;
+            } else {
+                values = decompress(r, h.is_compressed, body + h.def_len, csize - h.def_len,
+                                    usize - h.def_len, &r->page, &r->page_cap);
+                if (values == NULL) {
+                    return 0;
+                }
+                values_end = values + (usize - h.def_len);
+            }
         }
         if (r->max_def == 1) {
             Hybrid lv;
@@ -834,12 +979,23 @@ static int load_page(Reader *r) {
         }
         r->paged += n;
         if (h.encoding == E_PLAIN) {
-            if (values_end - values != n * r->value_size) {
+            if (nseg == 0) {
+                r->segs[0].p = values;
+                r->segs[0].end = values_end;
+                nseg = 1;
+            }
+            int64_t bytes = 0;
+            for (int i = 0; i < nseg; i++) {
+                bytes += r->segs[i].end - r->segs[i].p;
+            }
+            if (bytes != n * r->value_size) {
                 return 0;
             }
             r->dict_encoded = 0;
-            r->vals = values;
-            r->vals_end = values_end;
+            r->nseg = nseg;
+            r->seg_i = 1;
+            r->vals = r->segs[0].p;
+            r->vals_end = r->segs[0].end;
         } else {
             if (!r->has_dict) {
                 return 0;
@@ -1010,6 +1166,46 @@ static int decode_indexed(Reader *r, int kind, int64_t n, char *dst, int64_t str
     return 1;
 }
 
+/* n PLAIN values of the current page to out's column: 1 on success */
+static int read_plain(Reader *r, int kind, int64_t n, char *dst, int64_t stride,
+                      int out_size) {
+    const int size = r->value_size;
+    while (n > 0) {
+        int64_t whole = (r->vals_end - r->vals) / size;
+        if (LIKELY(whole > 0)) {
+            int64_t m = whole < n ? whole : n;
+            convert(kind, r->vals, m, dst, stride);
+            r->vals += m * size;
+            dst += m * stride * out_size;
+            n -= m;
+            continue;
+        }
+        /* a value split between pieces, or the piece's end */
+        uint8_t value[8];
+        int have = 0;
+        while (have < size) {
+            int64_t left = r->vals_end - r->vals;
+            if (left == 0) {
+                if (r->seg_i >= r->nseg) {
+                    return 0;
+                }
+                r->vals = r->segs[r->seg_i].p;
+                r->vals_end = r->segs[r->seg_i].end;
+                r->seg_i++;
+                continue;
+            }
+            int take = left < size - have ? (int)left : size - have;
+            memcpy(value + have, r->vals, (size_t)take);
+            r->vals += take;
+            have += take;
+        }
+        convert(kind, value, 1, dst, stride);
+        dst += stride * out_size;
+        n--;
+    }
+    return 1;
+}
+
 /* rows values to out's column (dst its first cell): 1 on success, 0 if not plain */
 static int read_values(Reader *r, int kind, int64_t rows, char *dst, int64_t stride,
                        int out_size) {
@@ -1022,9 +1218,8 @@ static int read_values(Reader *r, int kind, int64_t rows, char *dst, int64_t str
             if (!decode_indexed(r, kind, k, dst, stride, out_size)) {
                 return 0;
             }
-        } else {
-            convert(kind, r->vals, k, dst, stride);
-            r->vals += k * r->value_size;
+        } else if (!read_plain(r, kind, k, dst, stride, out_size)) {
+            return 0;
         }
         r->page_left -= k;
         rows -= k;
@@ -1034,9 +1229,9 @@ static int read_values(Reader *r, int kind, int64_t rows, char *dst, int64_t str
 }
 
 static void free_buffers(Reader *r) {
-    free(r->raw);
-    free(r->page);
-    free(r->dict);
+    buffer_put(r->raw, r->raw_cap);
+    buffer_put(r->page, r->page_cap);
+    buffer_put(r->dict, r->dict_cap);
     r->raw = r->page = r->dict = NULL;
     r->raw_cap = r->page_cap = r->dict_cap = 0;
     r->raw_len = 0;
@@ -1117,6 +1312,7 @@ static int reader_init(Reader *r, PyObject *args, PyObject *kwds) {
     r->page_left = 0;
     r->dict_encoded = 0;
     r->vals = r->vals_end = NULL;
+    r->nseg = r->seg_i = 0;
     return 0;
 }
 
@@ -1165,75 +1361,94 @@ static const char *type_name(int physical_type) {
     }
 }
 
+/* Checks a reader and its target (out's buffer, column, rows): 1 with *kind set, or 0
+ * with an exception set. */
+static int check_target(Reader *r, Py_buffer *out, Py_ssize_t column, Py_ssize_t rows,
+                        int *kind) {
+    if (r->value_size == 0) {
+        PyErr_SetString(PyExc_ValueError, "ColumnChunkReader: not initialised");
+        return 0;
+    }
+    if (r->busy) {
+        PyErr_SetString(PyExc_ValueError,
+                        "ColumnChunkReader.read: the reader is already reading (in another "
+                        "thread, or given twice), expected one reader per thread at a time");
+        return 0;
+    }
+    if (out->ndim != 2) {
+        PyErr_Format(PyExc_ValueError, "out: got a %d-dimensional buffer, expected 2",
+                     out->ndim);
+        return 0;
+    }
+    *kind = output_kind(r->physical_type, out->format, out->itemsize);
+    if (*kind < 0) {
+        PyErr_Format(PyExc_ValueError,
+                     "out: got format '%s' of %zd bytes for a %s column, expected %s",
+                     out->format ? out->format : "?", out->itemsize,
+                     type_name(r->physical_type),
+                     r->physical_type == T_DOUBLE || r->physical_type == T_FLOAT
+                         ? "float32 or float64"
+                         : (r->physical_type == T_INT64 ? "int64" : "int32"));
+        return 0;
+    }
+    if (column < 0 || column >= out->shape[1] || rows < 0 || rows > out->shape[0]) {
+        PyErr_Format(PyExc_ValueError,
+                     "read: got column=%zd, rows=%zd for out of shape (%zd, %zd), expected "
+                     "0 <= column < %zd and 0 <= rows <= %zd",
+                     column, rows, out->shape[0], out->shape[1], out->shape[1],
+                     out->shape[0]);
+        return 0;
+    }
+    if (rows > r->num_values - r->delivered) {
+        PyErr_Format(PyExc_ValueError,
+                     "read: got rows=%zd, expected at most the %lld values left of the chunk",
+                     rows, (long long)(r->num_values - r->delivered));
+        return 0;
+    }
+    return 1;
+}
+
+/* After a read (GIL held): counts the values, or spends the reader. */
+static void finish_read(Reader *r, int ok, Py_ssize_t rows) {
+    r->busy = 0;
+    if (ok) {
+        r->delivered += rows;
+        if (r->delivered == r->num_values) {
+            free_buffers(r); /* for the next chunk's reader */
+        }
+    } else {
+        r->spent = 1;
+        free_buffers(r);
+    }
+}
+
+#define BUFFER_FLAGS (PyBUF_C_CONTIGUOUS | PyBUF_WRITABLE | PyBUF_FORMAT)
+
 static PyObject *reader_read(Reader *r, PyObject *args) {
     PyObject *out_obj;
     Py_ssize_t column, rows;
     if (!PyArg_ParseTuple(args, "Onn:read", &out_obj, &column, &rows)) {
         return NULL;
     }
-    if (r->value_size == 0) {
-        PyErr_SetString(PyExc_ValueError, "ColumnChunkReader: not initialised");
-        return NULL;
-    }
-    if (r->busy) {
-        PyErr_SetString(PyExc_ValueError,
-                        "ColumnChunkReader.read: the reader is already reading in another "
-                        "thread, expected one reader per thread at a time");
-        return NULL;
-    }
     Py_buffer out;
-    if (PyObject_GetBuffer(out_obj, &out, PyBUF_C_CONTIGUOUS | PyBUF_WRITABLE | PyBUF_FORMAT) <
-        0) {
+    if (PyObject_GetBuffer(out_obj, &out, BUFFER_FLAGS) < 0) {
         return NULL;
     }
     PyObject *result = NULL;
-    int kind = output_kind(r->physical_type, out.format, out.itemsize);
-    if (out.ndim != 2) {
-        PyErr_Format(PyExc_ValueError, "out: got a %d-dimensional buffer, expected 2",
-                     out.ndim);
+    int kind;
+    if (!check_target(r, &out, column, rows, &kind)) {
         goto done;
     }
-    if (kind < 0) {
-        PyErr_Format(PyExc_ValueError,
-                     "out: got format '%s' of %zd bytes for a %s column, expected %s",
-                     out.format ? out.format : "?", out.itemsize, type_name(r->physical_type),
-                     r->physical_type == T_DOUBLE || r->physical_type == T_FLOAT
-                         ? "float32 or float64"
-                         : (r->physical_type == T_INT64 ? "int64" : "int32"));
-        goto done;
-    }
-    if (column < 0 || column >= out.shape[1] || rows < 0 || rows > out.shape[0]) {
-        PyErr_Format(PyExc_ValueError,
-                     "read: got column=%zd, rows=%zd for out of shape (%zd, %zd), expected "
-                     "0 <= column < %zd and 0 <= rows <= %zd",
-                     column, rows, out.shape[0], out.shape[1], out.shape[1], out.shape[0]);
-        goto done;
-    }
-    if (rows > r->num_values - r->delivered) {
-        PyErr_Format(PyExc_ValueError,
-                     "read: got rows=%zd, expected at most the %lld values left of the chunk",
-                     rows, (long long)(r->num_values - r->delivered));
-        goto done;
-    }
-    if (r->spent || r->closed) {
-        result = Py_False;
-        Py_INCREF(result);
-        goto done;
-    }
-    int ok;
-    int64_t stride = out.shape[1];
-    char *dst = (char *)out.buf + column * out.itemsize;
-    int size = (int)out.itemsize;
-    r->busy = 1;
-    Py_BEGIN_ALLOW_THREADS;
-    ok = read_values(r, kind, rows, dst, stride, size);
-    Py_END_ALLOW_THREADS;
-    r->busy = 0;
-    if (ok) {
-        r->delivered += rows;
-    } else {
-        r->spent = 1;
-        free_buffers(r);
+    int ok = 0;
+    if (!r->spent && !r->closed) {
+        int64_t stride = out.shape[1];
+        char *dst = (char *)out.buf + column * out.itemsize;
+        int size = (int)out.itemsize;
+        r->busy = 1;
+        Py_BEGIN_ALLOW_THREADS;
+        ok = read_values(r, kind, rows, dst, stride, size);
+        Py_END_ALLOW_THREADS;
+        finish_read(r, ok, rows);
     }
     result = ok ? Py_True : Py_False;
     Py_INCREF(result);
@@ -1241,6 +1456,121 @@ done:
     PyBuffer_Release(&out);
     return result;
 }
+
+static PyTypeObject ReaderType;
+
+/* rows decoded per reader in turn by read_columns: the targets' rows of a tile stay in
+ * the L2 cache while every column is written into them */
+#define TILE_BYTES ((int64_t)256 << 10)
+#define MIN_TILE_ROWS 256
+
+PyDoc_STRVAR(read_columns_doc,
+             "read_columns(readers, outs, columns, rows) -> bool\n\n"
+             "read(outs[k], columns[k], rows) of each readers[k], interleaved a few thousand "
+             "rows\nat a time (faster for a wide C-contiguous matrix). False when any "
+             "reader's data is\nnot plain: every reader given is then spent.");
+
+static PyObject *fastparquet_read_columns(PyObject *self, PyObject *args) {
+    PyObject *readers_obj, *outs_obj, *columns_obj;
+    Py_ssize_t rows;
+    if (!PyArg_ParseTuple(args, "O!O!O!n:read_columns", &PyTuple_Type, &readers_obj,
+                          &PyTuple_Type, &outs_obj, &PyTuple_Type, &columns_obj, &rows)) {
+        return NULL;
+    }
+    Py_ssize_t n = PyTuple_GET_SIZE(readers_obj);
+    if (PyTuple_GET_SIZE(outs_obj) != n || PyTuple_GET_SIZE(columns_obj) != n) {
+        PyErr_Format(PyExc_ValueError,
+                     "read_columns: got %zd readers, %zd outs and %zd columns, expected as "
+                     "many of each",
+                     n, PyTuple_GET_SIZE(outs_obj), PyTuple_GET_SIZE(columns_obj));
+        return NULL;
+    }
+    for (Py_ssize_t k = 0; k < n; k++) {
+        if (!PyObject_TypeCheck(PyTuple_GET_ITEM(readers_obj, k), &ReaderType)) {
+            PyErr_Format(PyExc_ValueError, "readers[%zd]: got %s, expected a ColumnChunkReader",
+                         k, Py_TYPE(PyTuple_GET_ITEM(readers_obj, k))->tp_name);
+            return NULL;
+        }
+    }
+    Py_buffer *outs = PyMem_Calloc((size_t)(n > 0 ? n : 1), sizeof(Py_buffer));
+    int *kinds = PyMem_Calloc((size_t)(n > 0 ? n : 1), sizeof(int));
+    char **dsts = PyMem_Calloc((size_t)(n > 0 ? n : 1), sizeof(char *));
+    if (outs == NULL || kinds == NULL || dsts == NULL) {
+        PyMem_Free(outs);
+        PyMem_Free(kinds);
+        PyMem_Free(dsts);
+        return PyErr_NoMemory();
+    }
+    PyObject *result = NULL;
+    Py_ssize_t got = 0, marked = 0;
+    int usable = 1;
+    int64_t row_bytes = 0;
+    for (; got < n; got++) {
+        if (PyObject_GetBuffer(PyTuple_GET_ITEM(outs_obj, got), &outs[got], BUFFER_FLAGS) < 0) {
+            goto done;
+        }
+    }
+    for (; marked < n; marked++) {
+        Reader *r = (Reader *)PyTuple_GET_ITEM(readers_obj, marked);
+        Py_ssize_t column = PyLong_AsSsize_t(PyTuple_GET_ITEM(columns_obj, marked));
+        if (column == -1 && PyErr_Occurred()) {
+            goto done;
+        }
+        if (!check_target(r, &outs[marked], column, rows, &kinds[marked])) {
+            goto done;
+        }
+        r->busy = 1; /* also catches a reader given twice */
+        usable &= !r->spent && !r->closed;
+        dsts[marked] = (char *)outs[marked].buf + column * outs[marked].itemsize;
+        int seen = 0;
+        for (Py_ssize_t i = 0; i < marked; i++) {
+            seen |= outs[i].buf == outs[marked].buf;
+        }
+        if (!seen) {
+            row_bytes += outs[marked].shape[1] * outs[marked].itemsize;
+        }
+    }
+    int ok = usable;
+    if (ok && n > 0) {
+        int64_t tile = row_bytes > 0 ? TILE_BYTES / row_bytes : rows;
+        if (tile < MIN_TILE_ROWS) {
+            tile = MIN_TILE_ROWS;
+        }
+        Py_BEGIN_ALLOW_THREADS;
+        for (int64_t start = 0; ok && start < rows; start += tile) {
+            int64_t m = rows - start < tile ? rows - start : tile;
+            for (Py_ssize_t k = 0; ok && k < n; k++) {
+                Reader *r = (Reader *)PyTuple_GET_ITEM(readers_obj, k);
+                Py_buffer *o = &outs[k];
+                ok = read_values(r, kinds[k], m, dsts[k] + start * o->shape[1] * o->itemsize,
+                                 o->shape[1], (int)o->itemsize);
+            }
+        }
+        Py_END_ALLOW_THREADS;
+    }
+    for (Py_ssize_t k = 0; k < n; k++) {
+        finish_read((Reader *)PyTuple_GET_ITEM(readers_obj, k), ok, rows);
+    }
+    marked = 0;
+    result = ok ? Py_True : Py_False;
+    Py_INCREF(result);
+done:
+    for (Py_ssize_t k = 0; k < marked; k++) {
+        ((Reader *)PyTuple_GET_ITEM(readers_obj, k))->busy = 0;
+    }
+    for (Py_ssize_t k = 0; k < got; k++) {
+        PyBuffer_Release(&outs[k]);
+    }
+    PyMem_Free(outs);
+    PyMem_Free(kinds);
+    PyMem_Free(dsts);
+    return result;
+}
+
+static PyMethodDef fastparquet_methods[] = {
+    {"read_columns", fastparquet_read_columns, METH_VARARGS, read_columns_doc},
+    {NULL, NULL, 0, NULL},
+};
 
 static PyObject *reader_close(Reader *r, PyObject *Py_UNUSED(ignored)) {
     if (r->busy) {
@@ -1280,7 +1610,7 @@ static struct PyModuleDef fastparquet_module = {
     "Flat numeric Parquet column chunks decoded into a matrix column "
     "(see inference.batch.fastparquet).",
     -1,
-    NULL,
+    fastparquet_methods,
 };
 
 PyMODINIT_FUNC PyInit__fastparquet(void) {

@@ -27,10 +27,17 @@ Values
 
 Memory and threads
     A reader holds at most three buffers: the raw bytes of the current page, the
-    page decompressed, and the dictionary's values, each about a page (1 MiB with
-    pyarrow's defaults); pages above 256 MiB are refused. Readers of different
-    chunks may share one file descriptor (reads are positional) and run in
-    different threads; one reader is used by one thread at a time.
+    page decompressed (not needed for a PLAIN page that snappy stored as literals,
+    the usual case for random floats), and the dictionary's values, each about a
+    page (1 MiB with pyarrow's defaults); pages above 256 MiB are refused. The
+    buffers are freed when the chunk's last value is read, on False, on
+    :meth:`ColumnChunkReader.close` or when the reader is collected, into a pool
+    shared by the process (at most 64 buffers, 64 MiB) that the next readers draw
+    from. Readers of different chunks may share one file descriptor (reads are
+    positional) and run in different threads; one reader is used by one thread at a
+    time (a second concurrent call raises ValueError). :func:`read_columns` fills
+    several columns of one matrix with a single call, a cache-sized tile of rows at
+    a time.
 
 The fast path needs a little-endian host: elsewhere the constructor raises
 ValueError.
@@ -39,6 +46,7 @@ ValueError.
 from __future__ import annotations
 
 import importlib
+from collections.abc import Sequence
 from types import ModuleType
 
 import numpy as np
@@ -60,6 +68,7 @@ __all__ = [
     "UNCOMPRESSED",
     "ColumnChunkReader",
     "available",
+    "read_columns",
 ]
 
 #: Parquet physical types (parquet.thrift's ``Type``) this reader decodes
@@ -184,6 +193,14 @@ class ColumnChunkReader:
             When the arguments are wrong: ``out``'s dtype, shape or layout, ``column``,
             or ``rows`` beyond ``capacity`` or beyond the values left.
         """
+        self._check(out, column, rows)
+        if self._reader is None:
+            return False
+        ok: bool = self._reader.read(out, column, rows)
+        return ok
+
+    def _check(self, out: np.ndarray, column: int, rows: int) -> None:
+        """ValueError unless ``read(out, column, rows)`` has the arguments it allows."""
         if not isinstance(out, np.ndarray) or out.ndim != 2:
             raise ValueError(f"out: got {type(out).__name__}, expected a 2-dimensional ndarray")
         if out.dtype not in _OUT_DTYPES[self._physical_type]:
@@ -199,18 +216,68 @@ class ColumnChunkReader:
                 f"read: got column={column}, rows={rows} for out of shape {out.shape}, "
                 f"expected 0 <= column < {out.shape[1]} and 0 <= rows <= {out.shape[0]}"
             )
-        if self._reader is None:
-            if rows > self._num_values:
-                raise ValueError(
-                    f"read: got rows={rows}, expected at most the {self._num_values} "
-                    "values of the chunk"
-                )
-            return False
-        ok: bool = self._reader.read(out, column, rows)
-        return ok
+        if self._reader is None and rows > self._num_values:
+            raise ValueError(
+                f"read: got rows={rows}, expected at most the {self._num_values} values of "
+                "the chunk"
+            )
 
     def close(self) -> None:
         """Free the reader's buffers (also done when it is garbage collected); the
         file descriptor stays open."""
         if self._reader is not None:
             self._reader.close()
+
+
+def read_columns(
+    readers: Sequence[ColumnChunkReader],
+    outs: Sequence[np.ndarray],
+    columns: Sequence[int],
+    rows: int,
+) -> bool:
+    """``readers[k].read(outs[k], columns[k], rows)`` for every k, a tile of rows at a time.
+
+    The same values as the separate reads, with less CPU when several columns of one
+    wide matrix are filled: the readers take turns a few thousand rows at a time, so
+    the matrix's rows being written stay in the CPU's cache. The GIL is released
+    once for the whole call.
+
+    Parameters
+    ----------
+    readers : sequence of ColumnChunkReader
+        Each at most once.
+    outs : sequence of ndarray, one per reader
+        As for :meth:`ColumnChunkReader.read`; several readers may share one matrix
+        (different columns of it).
+    columns : sequence of int, one per reader
+        The column of ``outs[k]`` that ``readers[k]`` fills.
+    rows : int
+        Values read by each reader.
+
+    Returns
+    -------
+    bool
+        True when every reader wrote its values; False when any reader's data is not
+        plain (or the extension is missing): every reader given is then spent.
+
+    Raises
+    ------
+    ValueError
+        When the arguments are wrong (as for :meth:`ColumnChunkReader.read`), a reader
+        is given twice, or the sequences differ in length.
+    """
+    if not len(readers) == len(outs) == len(columns):
+        raise ValueError(
+            f"read_columns: got {len(readers)} readers, {len(outs)} outs and {len(columns)} "
+            "columns, expected as many of each"
+        )
+    if len({id(r) for r in readers}) != len(readers):
+        raise ValueError("read_columns: got a reader twice, expected each at most once")
+    for reader, out, column in zip(readers, outs, columns, strict=True):
+        reader._check(out, column, rows)
+    if _ext is None:
+        return False
+    ok: bool = _ext.read_columns(
+        tuple(r._reader for r in readers), tuple(outs), tuple(int(c) for c in columns), rows
+    )
+    return ok

@@ -226,17 +226,88 @@ def test_batch_sizes(tmp_path: Path, sizes: tuple[int, ...]) -> None:
     assert check_file(path, sizes=sizes) == 2 * 9
 
 
-def test_defaults_and_a_one_column_matrix(tmp_path: Path) -> None:
-    """pyarrow's defaults (dictionary, snappy, 1 MiB pages); out of width 1."""
+@pytest.mark.parametrize("version", ["1.0", "2.0"])
+def test_defaults_and_a_one_column_matrix(tmp_path: Path, version: str) -> None:
+    """pyarrow's defaults (dictionary, snappy, 1 MiB pages: literals split into 64 KiB
+    pieces, values straddling them); out of width 1."""
     path = tmp_path / "t.parquet"
-    pq.write_table(make_table(n=300_000, nullable=True), path)
+    pq.write_table(make_table(n=300_000), path, data_page_version=version)
     pf = pq.ParquetFile(str(path))
     fd = os.open(path, os.O_RDONLY)
     try:
-        got = decode_chunk(fd, chunk_args(pf, 0, 0), np.float32, (65_536,), width=1, column=0)
+        for j in range(6):
+            dtype = OUT_DTYPES[pf.metadata.row_group(0).column(j).physical_type][0]
+            got = decode_chunk(fd, chunk_args(pf, 0, j), dtype, (65_536,), width=1, column=0)
+            assert got is not None and same_bits(got, expected(pf, 0, j, dtype)), j
     finally:
         os.close(fd)
-    assert got is not None and same_bits(got, expected(pf, 0, 0, np.float32))
+
+
+def test_read_columns_fills_a_matrix_like_separate_reads(tmp_path: Path) -> None:
+    """Three matrices (float64, int64, int32), row tiles crossing batch and page ends."""
+    path = tmp_path / "t.parquet"
+    pq.write_table(make_table(n=150_000), path, row_group_size=100_000)
+    pf = pq.ParquetFile(str(path))
+    targets = [(0, 0), (1, 0), (4, 0), (2, 1), (5, 1), (3, 2)]  # (column j, matrix)
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        for g in range(pf.metadata.num_row_groups):
+            n = pf.metadata.row_group(g).num_rows
+            readers = [reader(fd, chunk_args(pf, g, j)) for j, _ in targets]
+            got = [np.zeros((n, 3)), np.zeros((n, 2), dtype=np.int64), np.zeros((n, 1), np.int32)]
+            for start, size in _starts(schedule(n, (40_000, 1, 0))):
+                views = [m[start : start + size] for m in got]
+                outs = [views[m] for _, m in targets]
+                columns = [
+                    sum(1 for _, mm in targets[:k] if mm == m) for k, (_, m) in enumerate(targets)
+                ]
+                assert fp.read_columns(readers, outs, columns, size)
+            for k, (j, m) in enumerate(targets):
+                column = sum(1 for _, mm in targets[:k] if mm == m)
+                want = expected(pf, g, j, got[m].dtype.type)
+                assert same_bits(np.ascontiguousarray(got[m][:, column]), want), (g, j)
+    finally:
+        os.close(fd)
+
+
+def _starts(sizes: Iterator[int]) -> Iterator[tuple[int, int]]:
+    start = 0
+    for size in sizes:
+        yield start, size
+        start += size
+
+
+def test_read_columns_false_spends_every_reader(tmp_path: Path) -> None:
+    path = tmp_path / "t.parquet"
+    mask = np.zeros(3_000, dtype=bool)
+    mask[2_500] = True
+    table = pa.table({"x": np.arange(3_000.0), "y": pa.array(np.arange(3_000.0), mask=mask)})
+    pq.write_table(table, path, data_page_size=1_024)
+    pf = pq.ParquetFile(str(path))
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        readers = [reader(fd, chunk_args(pf, 0, j)) for j in range(2)]
+        out = np.empty((3_000, 2))
+        assert fp.read_columns(readers, [out, out], [0, 1], 2_000)
+        assert not fp.read_columns(readers, [out, out], [0, 1], 1_000)
+        assert not readers[0].read(out, 0, 0)  # spent, though its own data was plain
+        with pytest.raises(ValueError, match="a reader twice"):
+            fp.read_columns([readers[0], readers[0]], [out, out], [0, 1], 1)
+        with pytest.raises(ValueError, match="as many of each"):
+            fp.read_columns(readers, [out], [0, 1], 1)
+        with pytest.raises(ValueError, match="column=2"):
+            fp.read_columns(readers, [out, out], [0, 2], 1)
+        assert fp.read_columns([], [], [], 5)
+        ext = fp._ext
+        assert ext is not None
+        fresh = ext.ColumnChunkReader(fd, **{**chunk_args(pf, 0, 0)})
+        with pytest.raises(ValueError, match="already reading"):  # the C side's own check
+            ext.read_columns((fresh, fresh), (out, out), (0, 1), 1)
+        assert fresh.read(out, 0, 3_000)  # and it was left usable
+        with pytest.raises(ValueError, match="expected a ColumnChunkReader"):
+            ext.read_columns((object(),), (out,), (0,), 1)
+    finally:
+        os.close(fd)
 
 
 def test_empty_chunk(tmp_path: Path) -> None:
