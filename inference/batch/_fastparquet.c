@@ -416,6 +416,40 @@ static int snappy_decompress(const uint8_t *src, size_t src_len, uint8_t *dst, s
     while (ip < iend) {
         uint8_t tag = *ip++;
         size_t len, off;
+        /* Short literals and copies (most tags of a compressible page) move 16 bytes
+         * unconditionally while both buffers have room to spare; the bytes written
+         * past the tag's end are overwritten by the next tags. */
+        if (LIKELY(iend - ip >= 20 && oend - op >= 20)) {
+            if ((tag & 3) == 0 && (tag >> 2) < 16) {
+                len = (size_t)(tag >> 2) + 1;
+                memcpy(op, ip, 16);
+                op += len;
+                ip += len;
+                continue;
+            }
+            if ((tag & 3) == 1) {
+                len = 4 + ((tag >> 2) & 7);
+                off = ((size_t)(tag >> 5) << 8) | *ip++;
+            } else if ((tag & 3) == 2) {
+                len = (size_t)(tag >> 2) + 1;
+                off = load_le(ip, 2);
+                ip += 2;
+            } else {
+                goto slow; /* a long literal, or a copy with a 4-byte offset */
+            }
+            if (off == 0 || off > (size_t)(op - dst) || len > (size_t)(oend - op)) {
+                return 0;
+            }
+            if (len <= 16 && off >= 8) {
+                /* the second 8 bytes may start in the first: those are written */
+                memcpy(op, op - off, 8);
+                memcpy(op + 8, op - off + 8, 8);
+                op += len;
+                continue;
+            }
+            goto copy;
+        }
+    slow:
         switch (tag & 3) {
         case 0: {
             len = tag >> 2;
@@ -463,6 +497,7 @@ static int snappy_decompress(const uint8_t *src, size_t src_len, uint8_t *dst, s
         if (off == 0 || off > (size_t)(op - dst) || len > (size_t)(oend - op)) {
             return 0;
         }
+    copy:;
         const uint8_t *from = op - off;
         if (off >= len) {
             memcpy(op, from, len);

@@ -243,6 +243,25 @@ def test_defaults_and_a_one_column_matrix(tmp_path: Path, version: str) -> None:
         os.close(fd)
 
 
+@pytest.mark.parametrize("version", ["1.0", "2.0"])
+def test_compressible_columns(tmp_path: Path, version: str) -> None:
+    """Snappy copies of every kind: overlapping ones (a constant int32: offset 4), short
+    and long ones, 2-byte offsets, runs across the 64 KiB blocks of a 1 MiB page."""
+    n = 200_000
+    rng = np.random.default_rng(3)
+    columns = {
+        "const32": np.full(n, 7, dtype=np.int32),
+        "period3": np.tile(np.array([1, -2, 3], dtype=np.int32), n // 3 + 1)[:n],
+        "ramp": np.arange(n, dtype=np.int64) * 3,
+        "blocks": np.repeat(rng.normal(size=n // 37 + 1), 37)[:n],
+        "mixed": np.where(rng.random(n) < 0.5, 1.5, rng.normal(size=n)),
+        "small32": rng.integers(0, 4, size=n).astype(np.float32),
+    }
+    path = tmp_path / "t.parquet"
+    pq.write_table(pa.table(columns), path, use_dictionary=False, data_page_version=version)
+    assert check_file(path, sizes=(65_536,)) == 3 + 3 * 2
+
+
 def test_read_columns_fills_a_matrix_like_separate_reads(tmp_path: Path) -> None:
     """Three matrices (float64, int64, int32), row tiles crossing batch and page ends."""
     path = tmp_path / "t.parquet"
