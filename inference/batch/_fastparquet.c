@@ -1648,9 +1648,19 @@ static struct PyModuleDef fastparquet_module = {
     fastparquet_methods,
 };
 
+/* A child forked while another thread held the lock would wait for it forever. */
+static void pool_after_fork_in_child(void) {
+    pthread_mutex_t fresh = PTHREAD_MUTEX_INITIALIZER;
+    memcpy(&pool_lock, &fresh, sizeof(fresh));
+}
+
 PyMODINIT_FUNC PyInit__fastparquet(void) {
     if (PyType_Ready(&ReaderType) < 0) {
         return NULL;
+    }
+    static int fork_handler;
+    if (!fork_handler) {
+        fork_handler = pthread_atfork(NULL, NULL, pool_after_fork_in_child) == 0;
     }
     PyObject *m = PyModule_Create(&fastparquet_module);
     if (m == NULL) {

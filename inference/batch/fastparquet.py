@@ -91,6 +91,8 @@ _OUT_DTYPES: dict[int, tuple[np.dtype, ...]] = {
     INT32: (np.dtype(np.int32),),
 }
 _TYPE_NAMES = {code: name for name, code in PHYSICAL_TYPES.items()}
+_INT_MAX = 2**31 - 1
+_INT64_MAX = 2**63 - 1
 
 
 def available() -> bool:
@@ -150,10 +152,15 @@ class ColumnChunkReader:
                 f"max_definition_level: got {max_definition_level!r}, expected 0 or 1 "
                 "(flat columns only)"
             )
-        if min(fd, offset, length, num_values) < 0:
+        if (
+            min(fd, offset, length, num_values) < 0
+            or fd > _INT_MAX
+            or max(offset + length, num_values) > _INT64_MAX
+        ):
             raise ValueError(
                 f"ColumnChunkReader: got fd={fd}, offset={offset}, length={length}, "
-                f"num_values={num_values}, expected non-negative values"
+                f"num_values={num_values}, expected non-negative values, offset + length "
+                "and num_values below 2**63"
             )
         self._physical_type = physical_type
         self._num_values = num_values

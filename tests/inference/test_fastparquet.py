@@ -412,6 +412,8 @@ def test_other_codecs_raise(codec: int) -> None:
         ({"length": -1}, "expected non-negative"),
         ({"num_values": -1}, "expected non-negative"),
         ({"offset": -4}, "expected non-negative"),
+        ({"offset": 2**63 - 50}, "below 2\\*\\*63"),
+        ({"num_values": 2**64}, "below 2\\*\\*63"),
     ],
 )
 def test_constructor_arguments(change: dict[str, int], match: str) -> None:
