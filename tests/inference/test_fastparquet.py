@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import os
 import random
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -604,3 +606,18 @@ def test_damaged_chunks_never_crash(tmp_path: Path, options: dict[str, Any], j: 
     assert False in answers  # the damage was seen at least sometimes
     # the intact file still decodes
     assert all(damaged_reads(data, args, dst, dtype))
+
+
+def test_benchmark_smoke_run() -> None:
+    """benchmarks/bench_fastparquet.py at a tiny size (its readers agree, it prints)."""
+    root = Path(__file__).resolve().parents[2]
+    proc = subprocess.run(
+        [sys.executable, str(root / "benchmarks" / "bench_fastparquet.py"), "--rows", "3000"]
+        + ["--repeats", "1"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=root,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "CPU s for 3,000 rows" in proc.stdout and "less CPU for fastparquet" in proc.stdout
