@@ -1181,12 +1181,27 @@ static int decode_indexed(Reader *r, int kind, int64_t n, char *dst, int64_t str
             for (int64_t done = 0; done < k;) {
                 int64_t m = k - done < INDEX_BATCH ? k - done : INDEX_BATCH;
                 uint32_t bad = 0;
+                const uint8_t *run = h->run;
+                const uint64_t run_len = (uint64_t)(h->run_end - h->run);
+                const int bw = h->bit_width;
+                const uint64_t mask = ((uint64_t)1 << bw) - 1;
+                uint64_t bit = h->bit;
                 for (int64_t i = 0; i < m; i++) {
-                    uint32_t v = hybrid_unpack(h);
-                    h->bit += (uint64_t)h->bit_width;
+                    uint64_t byte = bit >> 3;
+                    uint32_t v;
+                    if (LIKELY(byte + 8 <= run_len)) {
+                        uint64_t word;
+                        memcpy(&word, run + byte, 8);
+                        v = (uint32_t)((word >> (bit & 7)) & mask);
+                    } else { /* the run's last bytes */
+                        h->bit = bit;
+                        v = hybrid_unpack(h);
+                    }
+                    bit += (uint64_t)bw;
                     bad |= v >= dict_n;
                     idx[i] = v;
                 }
+                h->bit = bit;
                 if (bad) {
                     return 0;
                 }
@@ -1495,9 +1510,10 @@ done:
 static PyTypeObject ReaderType;
 
 /* rows decoded per reader in turn by read_columns: the targets' rows of a tile stay in
- * the L2 cache while every column is written into them */
-#define TILE_BYTES ((int64_t)256 << 10)
-#define MIN_TILE_ROWS 256
+ * the L1 cache while every column is written into them (a column written alone into a
+ * wide matrix touches a cache line per value) */
+#define TILE_BYTES ((int64_t)32 << 10)
+#define MIN_TILE_ROWS 64
 
 PyDoc_STRVAR(read_columns_doc,
              "read_columns(readers, outs, columns, rows) -> bool\n\n"
