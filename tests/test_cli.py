@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -135,3 +136,36 @@ def test_no_intercept_and_export_dtype_flags(tmp_path, capsys):
     t = load_dataset("plant_richness_lr")
     w = np.linalg.lstsq(t.X, t.y, rcond=None)[0]
     np.testing.assert_allclose(Predictor.load(out).predict(t.X), t.X @ w, rtol=1e-12)
+
+
+BLAS_PROBE = (
+    "import os, sys\n"
+    "from training.cli import main\n"
+    "try:\n"
+    "    main([sys.argv[1], '--help'])\n"
+    "except SystemExit:\n"
+    "    pass\n"
+    "from threadpoolctl import threadpool_info\n"
+    "blas = [p['num_threads'] for p in threadpool_info() if p['internal_api'] == 'openblas']\n"
+    "print(os.environ.get('OPENBLAS_NUM_THREADS'), blas)\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("command", "preset", "expected"),
+    [("predict", None, "1 [1]"), ("predict", "2", "2 [2]"), ("train", None, "None")],
+)
+def test_predict_runs_numpys_blas_on_one_thread_unless_told(command, preset, expected):
+    pytest.importorskip("threadpoolctl")
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
+    if preset is not None:
+        env["OPENBLAS_NUM_THREADS"] = preset
+    out = subprocess.run(
+        [sys.executable, "-c", BLAS_PROBE, command],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().splitlines()[-1].startswith(expected), out.stdout[-500:]

@@ -3,6 +3,8 @@
 The schema is read first (:func:`inspect_parquet`, no data); then the needed
 columns are read ``rows`` at a time with small column buffers, so memory stays
 flat, and a bad row is reported with its 1-based row number and the row as JSON.
+Plain numeric files are decoded by a C reader straight into the model's matrix
+(:mod:`inference.batch.parquet_fast`), the others by pyarrow.
 """
 
 from __future__ import annotations
@@ -10,12 +12,14 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
+from itertools import islice
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from inference.batch.arrow import import_parquet, import_pyarrow
 from inference.batch.chunks import Chunk, matrix
 from inference.batch.formats import FileFormat, Part
+from inference.batch.parquet_fast import ArrowReplay, DecodedBatch, NotPlain
 from inference.batch.threads import prefetch
 from inference.errors import BatchError
 
@@ -40,6 +44,27 @@ class ParquetChunk(Chunk):
         if self.batch is None:
             return ""
         return json.dumps(self.batch.slice(i, 1).to_pylist()[0], default=str)
+
+
+@dataclass
+class DecodedParquetChunk(ParquetChunk):
+    """A chunk the C reader decoded: its record batch (and the features as read) come
+    from pyarrow again, only when a bad row of the chunk is described."""
+
+    replay: ArrowReplay | None = None
+
+    def _read_batch(self) -> None:
+        if self.batch is None and self.replay is not None:
+            self.batch = self.replay.batch(self.first_row - 1, self.n)
+            self.feature_arrays = [self.batch.column(f) for f in self.names]
+
+    def value(self, i: int, chunk_row: int, name: str) -> Any:
+        self._read_batch()
+        return super().value(i, chunk_row, name)
+
+    def record(self, i: int, chunk_row: int) -> str:
+        self._read_batch()
+        return super().record(i, chunk_row)
 
 
 def inspect_parquet(path: Path, fmt: FileFormat) -> Part:
@@ -67,14 +92,63 @@ def read_parquet(part: Part, plan: Plan, chunk_rows: int | None) -> Iterator[Par
     :data:`DEFAULT_PARQUET_ROWS`). A thread decodes the record batches a few ahead
     (with Arrow's threads) while the caller converts, predicts and writes: the
     conversion runs in the caller, so the decoding never waits for it."""
+    rows = chunk_rows or DEFAULT_PARQUET_ROWS
     first = 1
-    batches = prefetch(_batches(part, plan, chunk_rows or DEFAULT_PARQUET_ROWS), depth=3)
+    replay: ArrowReplay | None = None
+    batches = prefetch(_decoded(part, plan, rows), depth=3)
     try:
         for batch in batches:
-            yield _prepare_parquet(part, plan, first, batch)
-            first += batch.num_rows
+            if isinstance(batch, DecodedBatch):
+                if replay is None:
+                    replay = ArrowReplay(part.path, plan.needed, rows)
+                yield _decoded_chunk(part, plan, batch, replay)
+                first += batch.X.shape[0]
+            else:
+                yield _prepare_parquet(part, plan, first, batch)
+                first += batch.num_rows
     finally:
         batches.close()
+        if replay is not None:
+            replay.close()
+
+
+def _decoded(part: Part, plan: Plan, rows: int) -> Iterator[Any]:
+    """The part's rows decoded by the C reader (:class:`DecodedBatch`) where it can, and
+    from where it cannot on, pyarrow's record batches."""
+    from inference.batch.parquet_fast import decoded_batches, fast_columns
+
+    pf = import_parquet().ParquetFile(str(part.path), pre_buffer=False)
+    try:
+        columns = fast_columns(pf, plan)
+        metadata = pf.metadata
+    finally:
+        pf.close()
+    done = 0
+    if columns is not None:
+        try:
+            for batch in decoded_batches(part.path, metadata, columns, plan, rows):
+                yield batch
+                done += 1
+            return
+        except NotPlain:
+            pass
+    yield from islice(_batches(part, plan, rows), done, None)
+
+
+def _decoded_chunk(
+    part: Part, plan: Plan, batch: DecodedBatch, replay: ArrowReplay
+) -> DecodedParquetChunk:
+    return DecodedParquetChunk(
+        part=part,
+        names=plan.features,
+        X=batch.X,
+        kept=batch.kept,
+        feature_arrays=[],
+        failures={},
+        first_row=batch.start + 1,
+        nbytes=batch.nbytes,
+        replay=replay,
+    )
 
 
 def _batches(part: Part, plan: Plan, rows: int) -> Iterator[Any]:
@@ -90,7 +164,7 @@ def _batches(part: Part, plan: Plan, rows: int) -> Iterator[Any]:
                 batch = next(batches)
             except StopIteration:
                 return
-            except pa.ArrowException as exc:
+            except (pa.ArrowException, OSError) as exc:  # a damaged page header: OSError
                 raise BatchError(f"cannot read it ({exc})", file=part.name, row=first) from exc
             yield batch
             first += batch.num_rows
