@@ -39,7 +39,9 @@ def table(n: int, *, seed: int = 0, feature_type=None, id_type=None, nullable=Tr
     return pa.Table.from_arrays(arrays, schema=pa.schema(fields))
 
 
-def score_both(tmp_path: Path, monkeypatch, source: Path, **options) -> tuple[dict, dict]:
+def score_both(
+    tmp_path: Path, monkeypatch, source: Path, suffix: str = ".parquet", **options
+) -> tuple[dict, dict]:
     """Score ``source`` with the fast path and with the extension hidden: the output
     bytes (and bad-rows file's), the error, the counts, and how many chunks the C reader
     decoded."""
@@ -59,7 +61,7 @@ def score_both(tmp_path: Path, monkeypatch, source: Path, **options) -> tuple[di
             if not fast:
                 m.setattr(fastparquet, "available", lambda: False)
             tag = "fast" if fast else "slow"
-            out = tmp_path / f"{tag}.parquet"
+            out = tmp_path / f"{tag}{suffix}"
             extra = dict(options)
             if extra.get("bad_rows") == "file":
                 extra["bad_rows"] = str(tmp_path / f"{tag}-bad.csv")
@@ -118,6 +120,20 @@ def test_other_numeric_types(tmp_path, monkeypatch, feature_type, id_type, nulla
     assert fast == {**slow, "decoded": 6}
     kept = pq.read_table(tmp_path / "slow.parquet").column("id")
     assert kept.type == id_type and kept.combine_chunks().equals(t.column("id").combine_chunks())
+
+
+@pytest.mark.parametrize(
+    ("suffix", "options"),
+    [(".csv", {}), (".parquet", {"interval": "prediction"}), (".tsv", {"interval": "confidence"})],
+)
+def test_csv_output_and_intervals(tmp_path, monkeypatch, suffix, options):
+    source = tmp_path / "in.parquet"
+    pq.write_table(table(9_000), source, row_group_size=4_000)
+    fast, slow = score_both(
+        tmp_path, monkeypatch, source, suffix, id_columns=["id"], chunk_rows=2_500, **options
+    )
+    assert fast["decoded"] == 4
+    assert fast == {**slow, "decoded": 4}
 
 
 def test_default_chunks_span_row_groups_as_pyarrows_batches_do(tmp_path, monkeypatch):
@@ -226,3 +242,19 @@ def test_a_damaged_page_is_reported_by_pyarrow(tmp_path, monkeypatch):
     assert fast["decoded"] == 2  # rows 1-8,000; the third chunk reaches the damage
     assert fast == {**slow, "decoded": 2}
     assert "row 8001" in fast["error"] and "cannot read it" in fast["error"]
+
+
+def test_a_directory_of_parts_mixes_decoded_and_pyarrow_parts(tmp_path, monkeypatch):
+    """Each part is read on its own: the plain ones by the C reader, the gzip one by
+    pyarrow, and the output holds every part in name order."""
+    source = tmp_path / "parts"
+    source.mkdir()
+    t = table(9_000, seed=5)
+    pq.write_table(t.slice(0, 4_000), source / "part-0.parquet", row_group_size=1_500)
+    pq.write_table(t.slice(4_000, 3_000), source / "part-1.parquet", compression="gzip")
+    pq.write_table(t.slice(7_000), source / "part-2.parquet", data_page_version="2.0")
+    fast, slow = score_both(tmp_path, monkeypatch, source, id_columns=["id"], chunk_rows=1_000)
+    assert fast["decoded"] == 6  # 4 chunks of part-0, 2 of part-2
+    assert fast == {**slow, "decoded": 6}
+    ids = pq.read_table(tmp_path / "fast.parquet").column("id").to_numpy()
+    np.testing.assert_array_equal(ids, t.column("id").to_numpy())
