@@ -19,6 +19,7 @@ from inference.batch.formats import Part, file_format
 from inference.batch.parquet_reader import inspect_parquet
 from inference.errors import BatchError
 from inference.predictor import Predictor
+from inference.session import Signature
 
 __all__ = ["Plan", "plan_job"]
 
@@ -52,7 +53,7 @@ def _numeric_or_text(pa: Any, t: Any) -> bool:
 def plan_job(
     paths: Sequence[Path],
     input_format: str | None,
-    predictor: Predictor,
+    predictor: Predictor | Signature,
     *,
     id_columns: Sequence[str] | None,
     keep_all: bool,
@@ -61,7 +62,9 @@ def plan_job(
 ) -> tuple[list[Part], Plan]:
     """Read every part's header (or Parquet schema), no data, and plan the output
     columns; a missing or repeated column raises :class:`BatchError` here, before
-    any row is read. Shared by the streaming and the Dask engines."""
+    any row is read. Only the model's ``features`` and ``dtype`` are used: a loaded
+    :class:`Predictor`, or the :class:`~inference.session.Signature` its manifest gives.
+    Shared by the streaming and the Dask engines."""
     parts = [
         (inspect_csv if fmt.kind == "csv" else inspect_parquet)(path, fmt)
         for path in paths
@@ -122,7 +125,7 @@ def _check_columns(parts: list[Part], features: list[str], kept: list[str], keep
 
 def _make_plan(
     parts: list[Part],
-    predictor: Predictor,
+    predictor: Predictor | Signature,
     *,
     id_columns: Sequence[str] | None,
     keep_all: bool,

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable, Generator, Iterable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any, TypeVar
+from concurrent.futures import Future, ThreadPoolExecutor, wait
+from typing import Any, Generic, TypeVar
 
-__all__ = ["iterate_closing", "ordered_map", "prefetch"]
+__all__ = ["Primed", "iterate_closing", "ordered_map", "prefetch"]
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -58,6 +58,43 @@ def ordered_map(fn: Callable[[T], R], items: Iterable[T], workers: int) -> Gener
         for fut in pending:
             fut.cancel()
         pool.shutdown(wait=True)
+
+
+class Primed(Generic[T]):
+    """An iterator whose first item is fetched at once, in a thread, while the caller
+    does something else (a batch job loads its model while the first chunk is read);
+    the later items come from ``items`` in the caller's thread. An error of the first
+    fetch is raised by the first ``next``."""
+
+    _END = object()
+
+    def __init__(self, items: Iterator[T]) -> None:
+        self._items = items
+        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="linreg-first")
+        self._first: Future[Any] | None = pool.submit(next, items, self._END)
+        pool.shutdown(wait=False)  # its thread ends after the one task
+
+    def __iter__(self) -> Primed[T]:
+        return self
+
+    def __next__(self) -> T:
+        first, self._first = self._first, None
+        if first is None:
+            return next(self._items)
+        item = first.result()
+        if item is self._END:
+            raise StopIteration
+        return item  # type: ignore[no-any-return]
+
+    def close(self) -> None:
+        """Wait for the first fetch (a generator cannot be closed while it runs), then
+        close ``items``."""
+        first, self._first = self._first, None
+        if first is not None:
+            wait([first])  # its error, if any, is not the caller's concern now
+        close = getattr(self._items, "close", None)
+        if close is not None:
+            close()
 
 
 def iterate_closing(items: Iterator[T]) -> Iterator[T]:
