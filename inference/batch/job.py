@@ -204,22 +204,21 @@ def score_file(
     parts_paths = input_parts(src, input_format)
     check_paths(src, parts_paths, dest, bad_path, overwrite=overwrite)
     n_workers = workers if workers is not None else min(os.cpu_count() or 1, 4)
+    columns = dict(id_columns=id_columns, keep_all=keep_all, prediction_column=prediction_column)
     model, parts, plan, chunks = _start(
         model,
         parts_paths,
         input_format,
-        dict(
-            id_columns=id_columns,
-            keep_all=keep_all,
-            prediction_column=prediction_column,
-            interval=interval,
-        ),
+        dict(columns, interval=interval),
         dict(providers=providers, threads=threads),
         (interval, level),
         (chunk_rows, n_workers),
     )
     scoring = _Scoring(model, plan, interval, level, mode)
-    counts = _stream(parts, scoring, dest, out_fmt, bad_path, chunks, progress)
+    try:
+        counts = _stream(parts, scoring, dest, out_fmt, bad_path, chunks, progress)
+    finally:
+        chunks.close()
     return counts.report(src, dest, len(parts), bad_path, started)
 
 
@@ -342,22 +341,8 @@ def _stream(
     progress: bool | None,
 ) -> _Counts:
     """Score every chunk into temporaries beside ``dest`` (and ``bad_path``), then
-    rename them into place; on any exception they are removed, and the reading stops."""
-    try:
-        return _score_chunks(parts, scoring, dest, out_fmt, bad_path, chunks, progress)
-    finally:
-        chunks.close()
-
-
-def _score_chunks(
-    parts: list[Part],
-    scoring: _Scoring,
-    dest: Path,
-    out_fmt: FileFormat,
-    bad_path: Path | None,
-    chunks: Primed[Chunk],
-    progress: bool | None,
-) -> _Counts:
+    rename them into place; on any exception they are removed (and the caller closes
+    ``chunks``, which stops the reading)."""
     pa = import_pyarrow()
     out = AtomicFile(dest)
     bad_out = AtomicFile(bad_path) if bad_path is not None else None
