@@ -16,6 +16,7 @@ from itertools import islice
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from inference.batch import parquet_fast
 from inference.batch.arrow import import_parquet, import_pyarrow
 from inference.batch.chunks import Chunk, matrix
 from inference.batch.formats import FileFormat, Part
@@ -115,18 +116,16 @@ def read_parquet(part: Part, plan: Plan, chunk_rows: int | None) -> Iterator[Par
 def _decoded(part: Part, plan: Plan, rows: int) -> Iterator[Any]:
     """The part's rows decoded by the C reader (:class:`DecodedBatch`) where it can, and
     from where it cannot on, pyarrow's record batches."""
-    from inference.batch.parquet_fast import decoded_batches, fast_columns
-
     pf = import_parquet().ParquetFile(str(part.path), pre_buffer=False)
     try:
-        columns = fast_columns(pf, plan)
+        columns = parquet_fast.fast_columns(pf, plan)
         metadata = pf.metadata
     finally:
         pf.close()
     done = 0
     if columns is not None:
         try:
-            for batch in decoded_batches(part.path, metadata, columns, plan, rows):
+            for batch in parquet_fast.decoded_batches(part.path, metadata, columns, plan, rows):
                 yield batch
                 done += 1
             return

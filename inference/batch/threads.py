@@ -1,4 +1,4 @@
-"""Iterators that run ahead on thread pools, and close them however the loop ends."""
+"""Iterators that run ahead on thread pools, and close their source when closed."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from collections.abc import Callable, Generator, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from typing import Any, Generic, TypeVar
 
-__all__ = ["Primed", "iterate_closing", "ordered_map", "prefetch"]
+__all__ = ["Primed", "ordered_map", "prefetch"]
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -93,15 +93,5 @@ class Primed(Generic[T]):
         if first is not None:
             wait([first])  # its error, if any, is not the caller's concern now
         close = getattr(self._items, "close", None)
-        if close is not None:
-            close()
-
-
-def iterate_closing(items: Iterator[T]) -> Iterator[T]:
-    """Iterate, and close the generator (its thread pool and file) however the loop ends."""
-    try:
-        yield from items
-    finally:
-        close = getattr(items, "close", None)
         if close is not None:
             close()
