@@ -1,4 +1,4 @@
-"""CPU time of parsing CSV blocks: ``inference.batch.fastcsv`` beside ``pyarrow.csv``.
+"""CPU time of parsing CSV blocks: ``inference.io.csv.native`` beside ``pyarrow.csv``.
 
 Run: ``.venv/bin/python benchmarks/bench_fastcsv.py --rows 1000000``
 
@@ -60,7 +60,7 @@ def blocks_of(text: bytes, size: int) -> list[tuple[Any, int]]:
 
 
 def parse_fastcsv(block: Any, lines: int) -> np.ndarray:
-    from inference.batch import fastcsv
+    from inference.io.csv import native as fastcsv
 
     out = np.empty((lines + 1, FEATURES), dtype=np.float32)
     rows = fastcsv.parse_block(block, FEATURES + 1, ",", [-1, *range(FEATURES)], out)
@@ -106,7 +106,7 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--repeats", type=int, default=2)
     args = parser.parse_args()
-    from inference.batch import fastcsv
+    from inference.io.csv import native as fastcsv
 
     if not fastcsv.available():
         raise SystemExit("the C extension is not built: pip install -e .")

@@ -1,4 +1,4 @@
-"""CPU time of decoding a Parquet file into a float32 matrix: ``inference.batch.fastparquet``
+"""CPU time of decoding a Parquet file into a float32 matrix: ``inference.io.parquet.native``
 beside ``pyarrow.parquet``.
 
 Run: ``.venv/bin/python benchmarks/bench_fastparquet.py --rows 5000000``
@@ -53,7 +53,7 @@ def batches_fastparquet(
 ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     import pyarrow.parquet as pq
 
-    from inference.batch import fastparquet as fp
+    from inference.io.parquet import native as fp
 
     meta = pq.ParquetFile(str(path)).metadata
     fd = os.open(path, os.O_RDONLY)
@@ -158,7 +158,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--path", type=Path, help="the file to read (written there if absent)")
     args = parser.parse_args()
-    from inference.batch import fastparquet
+    from inference.io.parquet import native as fastparquet
 
     if not fastparquet.available():
         raise SystemExit("the C extension is not built: pip install -e .")

@@ -19,8 +19,8 @@ import warnings
 
 import numpy as np
 
-from training.fit import LinearRegressionSGD
-from training.nist import NIST_NAMES, NistProblem, load_nist, lre, nist_lre
+from training.data.nist import NIST_NAMES, NistProblem, load_nist, lre, nist_lre
+from training.solver.estimator import LinearRegressionSGD
 from training.stats import regression_statistics
 
 

@@ -149,7 +149,7 @@ class Server:
         if kind == "script":
             cmd = [sys.executable, "-c", spec, str(MODEL), str(self.port)]
         else:
-            cmd = [sys.executable, "-m", "inference.serve", str(MODEL), "--port", str(self.port)]
+            cmd = [sys.executable, "-m", "linreg", "serve", str(MODEL), "--port", str(self.port)]
             cmd += list(spec)
         self.proc = subprocess.Popen(
             cmd, cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL

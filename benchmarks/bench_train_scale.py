@@ -13,7 +13,7 @@ table run interleaved, round after round, and the tables give medians over the r
    ``LinearRegression().fit``) and statsmodels (``pandas.read_csv`` +
    ``OLS(...).fit().summary()``).
 2. A Parquet file of ``--parquet-rows`` × 16: one plain ``pyarrow.dataset`` scan of it
-   against the streamed fit (``training.streaming.fit_file``: a factor pass and two
+   against the streamed fit (``training.chunked.streaming.fit_file``: a factor pass and two
    epochs). Its peak memory is also given above the process's own baseline (the
    memory after importing what the fit imports), since torch alone takes about 220 MB.
    Then the command a user runs, ``linreg train --data FILE --target y`` (which streams
@@ -143,8 +143,8 @@ print(json.dumps({"rows": n, "scan_s": time.perf_counter() - t}))
 
 STREAM = """
 import sys, json, time, resource, warnings
-import torch, training.sgd, training.pipeline, training.stats
-from training.streaming import fit_file
+import torch, training.solver.sgd, training.pipeline, training.stats
+from training.chunked.streaming import fit_file
 warnings.simplefilter("ignore")
 imported = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 t = time.perf_counter()

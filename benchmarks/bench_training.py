@@ -15,13 +15,14 @@ import time
 import numpy as np
 
 from training.data import DATASETS, load_dataset
-from training.fit import DivergenceError, LinearRegressionSGD
+from training.errors import DivergenceError
+from training.solver.estimator import LinearRegressionSGD
 
 
 def measure(name: str, preset: str, repeats: int) -> dict[str, object]:
     t = load_dataset(name)
     Z = np.column_stack([np.ones(len(t.y)), t.X])
-    ls = np.linalg.lstsq(Z, t.y, rcond=None)[0]  # independent of training.lstsq
+    ls = np.linalg.lstsq(Z, t.y, rcond=None)[0]  # independent of training.solver.lstsq
     ls_mse = float(np.mean((t.y - Z @ ls) ** 2))
     times = []
     for _ in range(repeats):

@@ -33,9 +33,9 @@ from typing import Any
 
 import numpy as np
 
-from inference.atomic import AtomicFile, cleanup_on_failure
 from inference.errors import BatchError, InputError, ModelLoadError
 from inference.intervals import IntervalPrediction
+from inference.io.atomic import AtomicFile, closing_on_failure
 from inference.predictor import Predictor
 
 __all__ = [
@@ -262,21 +262,21 @@ def score_file_dask(
     from inference import batch
 
     started = time.perf_counter()
-    src, dest = Path(input), Path(output)
-    out_fmt = batch.file_format(dest)
-    paths = batch.input_parts(src, input_format)
-    batch.check_paths(src, paths, dest, None, overwrite=overwrite)
-    predictor = get_predictor(model, providers=providers, threads=threads)
-    batch.check_interval_kind(interval)
-    parts, plan = batch.plan_job(
-        paths,
-        input_format,
-        predictor,
+    options = batch.ScoreOptions(
         id_columns=id_columns,
         keep_all=keep_all,
-        prediction_column=prediction_column,
         interval=interval,
+        level=level,
+        prediction_column=prediction_column,
+        overwrite=overwrite,
+        input_format=input_format,
+        providers=providers,
+        threads=threads,
+        progress=progress,
     )
+    files = batch.job_files(input, output, options)
+    predictor = get_predictor(model, **options.load_options)
+    parts, plan = batch.plan_job(files.parts, predictor, options)
     import pyarrow as pa
 
     ddf = _read(parts, plan, blocksize)
@@ -292,10 +292,10 @@ def score_file_dask(
     schema = pa.Schema.from_pandas(scored._meta, preserve_index=False)
     with local_client(scheduler, workers) as client:
         depth = in_flight or 2 * (len(client.scheduler_info().get("workers", {})) or workers)
-        rows = _write_all(client, scored, schema, dest, out_fmt, src, progress, depth)
+        rows = _write_all(client, scored, schema, files, progress, depth)
     return batch.BatchReport(
-        input=str(src),
-        output=str(dest),
+        input=str(files.src),
+        output=str(files.dest),
         parts=len(parts),
         rows_read=rows,
         rows_written=rows,
@@ -332,30 +332,26 @@ def local_client(scheduler: str | None = None, workers: int = 2) -> Iterator[Any
 
 
 def _write_all(
-    client: Any,
-    scored: Any,
-    schema: Any,
-    dest: Path,
-    out_fmt: Any,
-    src: Path,
-    progress: bool | None,
-    depth: int,
+    client: Any, scored: Any, schema: Any, files: Any, progress: bool | None, depth: int
 ) -> int:
     """Compute the partitions, ``depth`` ahead, and write them in order to a temporary
-    renamed to ``dest`` at the end; returns the rows written."""
+    renamed to the output at the end (``files``: the job's
+    :class:`~inference.batch.JobFiles`); returns the rows written."""
     import pyarrow as pa
 
     from inference import batch
 
-    out = AtomicFile(dest)
     bar = batch.Progress(progress, total_rows=None, total_bytes=None)
     rows = 0
     pending: deque[Any] = deque()
     try:
-        with cleanup_on_failure(out.tmp) as still_open:
+        with contextlib.ExitStack() as stack:
+            out = stack.enter_context(AtomicFile(files.dest))
+            writer = stack.enter_context(
+                closing_on_failure(batch.open_writer(out.tmp, schema, files.out_fmt))
+            )
+            src = files.src
             try:
-                writer = batch.open_writer(out.tmp, schema, out_fmt)
-                still_open.append(writer)
                 for index, part in enumerate(list(scored.to_delayed())):
                     pending.append((index, client.compute(part)))
                     if len(pending) >= depth:
@@ -366,7 +362,7 @@ def _write_all(
                 for _, future in pending:
                     future.cancel()
                 raise
-            still_open.pop().close()
+            writer.close()
             out.commit()
     finally:
         bar.close(rows)

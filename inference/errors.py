@@ -1,24 +1,35 @@
-"""Error types of the inference runtime. Each message says what came, what was
-expected and where (file, row, column)."""
+"""Error types of the inference runtime, and the base class of every error the project
+raises on purpose. Each message says what came, what was expected and where (file,
+row, column).
+
+``except LinregError`` catches all of them, the training package's included
+(:mod:`training.errors`); each also derives from the built-in exception a caller
+would expect (``ValueError`` for bad input, ``RuntimeError`` for a failed run), as
+scikit-learn's errors do.
+"""
 
 from __future__ import annotations
 
-__all__ = ["BatchError", "InputError", "ModelLoadError", "ProviderError"]
+__all__ = ["BatchError", "InputError", "LinregError", "ModelLoadError", "ProviderError"]
 
 
-class InputError(ValueError):
+class LinregError(Exception):
+    """The base class of every error linreg-onnx raises on purpose."""
+
+
+class InputError(LinregError, ValueError):
     """Input to ``Predictor.predict`` that cannot be scored."""
 
 
-class ModelLoadError(ValueError):
+class ModelLoadError(LinregError, ValueError):
     """A model directory, manifest or ONNX file that cannot be loaded safely."""
 
 
-class ProviderError(RuntimeError):
+class ProviderError(LinregError, RuntimeError):
     """The execution providers asked for cannot be had (strict mode, or unknown)."""
 
 
-class BatchError(ValueError):
+class BatchError(LinregError, ValueError):
     """A batch scoring job that cannot go on: a bad row, a missing column, an unreadable file.
 
     Attributes

@@ -1,13 +1,48 @@
-"""Shared fixtures: bundled data, fitted runs and exported models (built once per session)."""
+"""Shared fixtures: bundled data, fitted runs and exported models (built once per session).
+
+Also registers, once for the suite, the Hypothesis profile every property test runs
+under (reproducible: derandomized, no example database, no deadline), and checks the
+native readers: with ``LINREG_REQUIRE_NATIVE=1`` (CI) a reader whose C extension is
+missing fails the run instead of letting its tests skip.
+"""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-DATA = Path(__file__).resolve().parents[1] / "training" / "datasets"
+try:
+    from hypothesis import HealthCheck, settings
+except ImportError:  # the property tests skip without hypothesis
+    pass
+else:
+    settings.register_profile(
+        "linreg",
+        deadline=None,
+        derandomize=True,
+        database=None,
+        suppress_health_check=[
+            HealthCheck.too_slow,
+            HealthCheck.function_scoped_fixture,
+            HealthCheck.data_too_large,
+        ],
+    )
+    settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "linreg"))
+
+DATA = Path(__file__).resolve().parents[1] / "training" / "data" / "bundled"
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    if os.environ.get("LINREG_REQUIRE_NATIVE", "") in ("", "0"):
+        return
+    from inference.io import native_status
+
+    missing = {k: v for k, v in native_status().items() if v != "active"}
+    if missing:
+        raise pytest.UsageError(f"LINREG_REQUIRE_NATIVE=1, but native readers are not: {missing}")
 
 
 def lstsq(X: np.ndarray, y: np.ndarray) -> np.ndarray:

@@ -26,6 +26,10 @@ for _module in ("polars", "duckdb", "pandas"):
             allow_module_level=True,
         )
 
+#: starts processes (a cluster, a server, a browser): not in the fast subset
+pytestmark = pytest.mark.slow
+
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 import bench_batch  # noqa: E402  (after the skips)

@@ -21,8 +21,8 @@ pytest.importorskip("onnxruntime")
 pytest.importorskip("pytest_benchmark")
 pytest.importorskip("matplotlib")
 
+from linreg.main import main  # noqa: E402
 from training import bench  # noqa: E402  (after the skips)
-from training.cli import main  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 GPU = ("ort-cuda", "torch-cuda")
@@ -69,6 +69,7 @@ def test_unknown_backend_is_a_value_error(model_root):
         bench.make_backend("nope", model_root / "k1")
 
 
+@pytest.mark.slow
 def test_cold_start_child_imports_nothing_before_its_clock():
     """``python -m training.bench.coldstart`` imports its packages first: they stay light."""
     heavy = ("numpy", "onnxruntime", "torch", "inference", "subprocess")
@@ -78,6 +79,7 @@ def test_cold_start_child_imports_nothing_before_its_clock():
     assert proc.stdout.strip() == "[]"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("backend", ["numpy", "torchscript", "ort-session", "predictor"])
 def test_cold_start_child_predicts_the_row_of_ones(model_root, backend):
     k = max(bench.FEATURES)
@@ -105,6 +107,7 @@ def test_bandwidth_and_bound():
     assert bench.bound_seconds(1 << 20, 16, 1e9) == pytest.approx(17 * 4 * (1 << 20) / 1e9)
 
 
+@pytest.mark.slow
 def test_linreg_bench_quick_writes_table_plot_and_json(model_root, tmp_path):
     out = tmp_path / "out"
     argv = ["bench", "--quick", "--sizes", "1,64", "--rounds", "6", "--cold-repeats", "1"]
@@ -151,6 +154,7 @@ def test_linreg_bench_quick_writes_table_plot_and_json(model_root, tmp_path):
     assert "predictor[batch=1-k=16]" in compare.stdout
 
 
+@pytest.mark.slow
 def test_pytest_benchmark_suite_runs(model_root, tmp_path):
     out = tmp_path / "suite.json"
     proc = subprocess.run(

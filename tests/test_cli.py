@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from inference import Predictor
-from training.cli import main
+from linreg.main import main
 from training.data import load_dataset
 from training.pipeline import train
 
@@ -86,10 +86,11 @@ def test_info_prints_the_manifest(capsys):
     assert json.loads(capsys.readouterr().out)["features"] == ["area"]
 
 
+@pytest.mark.slow
 def test_info_and_predict_need_no_torch():
     code = (
         "import sys; sys.modules['torch'] = None\n"
-        "from training.cli import main\n"
+        "from linreg.main import main\n"
         "main(['info', 'exported_models/plant_richness_mlr'])\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
@@ -98,7 +99,7 @@ def test_info_and_predict_need_no_torch():
 
 
 def test_progress_bar_shows_epochs_and_loss(capsys):
-    from training.fit import LinearRegressionSGD
+    from training.solver.estimator import LinearRegressionSGD
 
     t = load_dataset("plant_richness_lr")
     LinearRegressionSGD(progress=True, max_epochs=120, early_stop=False).fit(t.X, t.y)
@@ -140,7 +141,7 @@ def test_no_intercept_and_export_dtype_flags(tmp_path, capsys):
 
 BLAS_PROBE = (
     "import os, sys\n"
-    "from training.cli import main\n"
+    "from linreg.main import main\n"
     "try:\n"
     "    main([sys.argv[1], '--help'])\n"
     "except SystemExit:\n"
@@ -151,6 +152,7 @@ BLAS_PROBE = (
 )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("command", "preset", "expected"),
     [("predict", None, "1 [1]"), ("predict", "2", "2 [2]"), ("train", None, "None")],
@@ -169,3 +171,20 @@ def test_predict_runs_numpys_blas_on_one_thread_unless_told(command, preset, exp
     )
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip().splitlines()[-1].startswith(expected), out.stdout[-500:]
+
+
+def test_version_says_whether_the_native_readers_are_active(capsys, monkeypatch):
+    from inference.io import native_status
+    from linreg.main import main
+
+    with pytest.raises(SystemExit) as done:
+        main(["--version"])
+    assert done.value.code == 0
+    out = capsys.readouterr().out
+    assert out.startswith("linreg-onnx ")
+    assert f"csv {native_status()['csv']}" in out
+    monkeypatch.setenv("LINREG_NO_NATIVE", "1")
+    assert set(native_status().values()) <= {
+        "disabled (LINREG_NO_NATIVE=1)",
+        "not built (pyarrow decodes)",
+    }

@@ -8,11 +8,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from training.data import DataError, Table
+from training.data.tables import Table
+from training.errors import DataError
 from training.stats import RegressionStatistics, regression_metrics, regression_statistics
 
 if TYPE_CHECKING:
-    from training.fit import LinearRegressionSGD
+    from training.solver.estimator import LinearRegressionSGD
 
 __all__ = ["FitReport", "TrainingRun", "train"]
 
@@ -31,7 +32,7 @@ class FitReport:
 
     @classmethod
     def of(cls, est: LinearRegressionSGD) -> FitReport:
-        """The report of a fitted :class:`~training.fit.LinearRegressionSGD`."""
+        """The report of a fitted :class:`~training.solver.estimator.LinearRegressionSGD`."""
         return cls(
             lr=est.lr,
             lr_used=float(est.lr_),
@@ -72,7 +73,7 @@ class TrainingRun:
 
     @property
     def estimator(self) -> LinearRegressionSGD:
-        """The fitted :class:`~training.fit.LinearRegressionSGD`."""
+        """The fitted :class:`~training.solver.estimator.LinearRegressionSGD`."""
         if isinstance(self._estimator, functools.partial):
             self._estimator = self._estimator()
         return self._estimator
@@ -98,20 +99,20 @@ class TrainingRun:
 
         estimator : a fitted :class:`LinearRegressionSGD`, or a fitted scikit-learn
         ``Pipeline`` of affine scalers followed by one, folded into one linear model
-        on raw features (:mod:`training.folding`); ``run.estimator`` is then that
+        on raw features (:mod:`training.solver.folding`); ``run.estimator`` is then that
         folded copy and ``run.data["pipeline"]`` lists the folded steps.
         X : array-like of shape (n_samples, n_features), raw features (a DataFrame's
         columns name the features); y : array-like of shape (n_samples,) (a Series'
         name names the target). ``features`` default to the names the model was
         fitted with, else ``x0, x1, ...``; ``target`` to ``"y"``. ``sample_weight``
         (n_samples,): the weights of a weighted fit, for WLS statistics. Raises
-        :class:`~training.folding.UnsupportedModelError` for any other model.
+        :class:`~training.solver.folding.UnsupportedModelError` for any other model.
         """
         columns = [str(c) for c in X.columns] if hasattr(X, "columns") else None
         if target is None:
             name = getattr(y, "name", None)
             target = str(name) if name is not None else "y"
-        from training.folding import fold
+        from training.solver.folding import fold
 
         X = np.array(X, dtype=np.float64)  # a copy: a DataFrame's values may be read-only
         y = np.array(y, dtype=np.float64)
@@ -159,7 +160,7 @@ def train(
     The split is a seeded permutation (the estimator's ``seed``). Statistics use the
     training rows; ``metrics["heldout"]`` the held-out ones.
     """
-    from training.fit import LinearRegressionSGD
+    from training.solver.estimator import LinearRegressionSGD
 
     if not 0.0 <= test_size < 1.0:
         raise ValueError(f"test_size must be in [0, 1), got {test_size}")

@@ -51,22 +51,35 @@ Speed
     threads parses with ``pyarrow.csv`` (feature columns read as text, then cast to
     float64 in C++), while the main thread predicts with one ONNX Runtime call per
 
-Modules: :mod:`~inference.batch.formats` (formats and part files),
+Modules: :mod:`~inference.io.formats` (formats and part files),
+:mod:`~inference.batch.options` (the options and paths of a job, checked first),
 :mod:`~inference.batch.plan` (columns, checked before any data is read),
-:mod:`~inference.batch.csv_reader` and :mod:`~inference.batch.csv_lines` (CSV),
-:mod:`~inference.batch.parquet_reader` (Parquet), :mod:`~inference.batch.chunks`
+:mod:`~inference.io.csv.reader` and :mod:`~inference.io.csv.lines` (CSV),
+:mod:`~inference.io.parquet.reader` (Parquet), :mod:`~inference.io.chunks`
 (a chunk and its conversion to a matrix), :mod:`~inference.batch.bad_rows`,
 :mod:`~inference.batch.writers`, :mod:`~inference.batch.progress`,
-:mod:`~inference.batch.threads` and :mod:`~inference.batch.job`
-(:func:`score_file`). Atomic output is :mod:`inference.atomic`'s.
+:mod:`~inference.io.threads` and :mod:`~inference.batch.job`
+(:func:`score_file`). Atomic output is :mod:`inference.io.atomic`'s.
 """
 
 from __future__ import annotations
 
-from inference.atomic import remove_stale_temporaries
 from inference.batch.bad_rows import BAD_ROWS_COLUMNS
-from inference.batch.csv_reader import DEFAULT_CSV_BLOCK
-from inference.batch.formats import (
+from inference.batch.job import RELEASE_EVERY, BatchReport, score_file
+from inference.batch.options import (
+    JobFiles,
+    ScoreOptions,
+    check_destination,
+    check_interval_kind,
+    check_paths,
+    job_files,
+)
+from inference.batch.plan import plan_job
+from inference.batch.progress import Progress
+from inference.batch.writers import ROW_GROUP_BYTES, ROW_GROUP_ROWS, open_writer
+from inference.io.atomic import remove_stale_temporaries
+from inference.io.csv.reader import DEFAULT_CSV_BLOCK
+from inference.io.formats import (
     COMPRESSIONS,
     CSV_DELIMITERS,
     PARQUET_SUFFIXES,
@@ -74,18 +87,7 @@ from inference.batch.formats import (
     file_format,
     input_parts,
 )
-from inference.batch.job import (
-    RELEASE_EVERY,
-    BatchReport,
-    check_destination,
-    check_interval_kind,
-    check_paths,
-    score_file,
-)
-from inference.batch.parquet_reader import DEFAULT_PARQUET_ROWS
-from inference.batch.plan import plan_job
-from inference.batch.progress import Progress
-from inference.batch.writers import ROW_GROUP_BYTES, ROW_GROUP_ROWS, open_writer
+from inference.io.parquet.reader import DEFAULT_PARQUET_ROWS
 
 __all__ = [
     "BAD_ROWS_COLUMNS",
@@ -99,12 +101,15 @@ __all__ = [
     "ROW_GROUP_ROWS",
     "BatchReport",
     "FileFormat",
+    "JobFiles",
     "Progress",
+    "ScoreOptions",
     "check_destination",
     "check_interval_kind",
     "check_paths",
     "file_format",
     "input_parts",
+    "job_files",
     "open_writer",
     "plan_job",
     "remove_stale_temporaries",

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from inference.batch.chunks import Chunk, shown
 from inference.errors import BatchError
+from inference.io.chunks import Chunk, shown
 
 __all__ = ["BAD_ROWS_COLUMNS", "BadRow", "BadRowsFile", "find_bad"]
 

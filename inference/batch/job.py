@@ -3,33 +3,32 @@
 The main thread predicts each chunk with one ONNX Runtime call and writes it while
 the readers prepare the next ones in threads; the output (and the bad-rows file)
 is written under a temporary name and renamed into place only when the whole
-input was scored (:mod:`inference.atomic`).
+input was scored (:mod:`inference.io.atomic`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from inference.atomic import AtomicFile, cleanup_on_failure, commit_together
-from inference.batch.arrow import arrow_mask, from_numpy, import_pyarrow
 from inference.batch.bad_rows import BadRow, BadRowsFile, find_bad
-from inference.batch.chunks import Chunk
-from inference.batch.csv_reader import read_csv
-from inference.batch.formats import FileFormat, Part, file_format, input_parts
-from inference.batch.parquet_reader import read_parquet
+from inference.batch.options import JobFiles, ScoreOptions, job_files
 from inference.batch.plan import Plan, plan_job
 from inference.batch.progress import Progress
-from inference.batch.threads import Primed
 from inference.batch.writers import BackgroundWriter, open_writer
 from inference.errors import ModelLoadError
-from inference.intervals import KINDS, IntervalPrediction
+from inference.intervals import IntervalPrediction
+from inference.io import Chunk, Part, read_parts
+from inference.io.arrow import arrow_mask, from_numpy, import_pyarrow
+from inference.io.atomic import AtomicFile, closing_on_failure, commit_together
+from inference.io.threads import Primed
 from inference.manifest import Manifest
 from inference.predictor import Predictor
 from inference.session import Signature
@@ -37,9 +36,6 @@ from inference.session import Signature
 __all__ = [
     "RELEASE_EVERY",
     "BatchReport",
-    "check_destination",
-    "check_interval_kind",
-    "check_paths",
     "score_file",
 ]
 
@@ -79,50 +75,7 @@ class BatchReport:
         return text
 
 
-def check_destination(output: Path, inputs: Sequence[Path], *, overwrite: bool) -> None:
-    """Usage checks on an output path (ValueError)."""
-    if output.is_dir():
-        raise ValueError(f"{output}: is a directory; expected an output file name")
-    if output.exists() and not overwrite:
-        raise ValueError(f"{output}: exists; pass overwrite=True (--overwrite) to replace it")
-    if not output.parent.is_dir():
-        raise ValueError(f"{output.parent}: no such directory for the output")
-    target = output.resolve()
-    for p in inputs:
-        if p.resolve() == target:
-            raise ValueError(f"{output}: is also the input; choose another output name")
-
-
-def check_paths(
-    src: Path, parts: Sequence[Path], dest: Path, bad_path: Path | None, *, overwrite: bool
-) -> None:
-    """Usage checks on the output and bad-rows paths (ValueError)."""
-    check_destination(dest, parts, overwrite=overwrite)
-    if src.is_dir() and dest.resolve().parent == src.resolve():
-        raise ValueError(
-            f"{dest}: is inside the input directory, where a later run would read it as a "
-            "part; write it elsewhere"
-        )
-    if bad_path is not None:
-        check_destination(bad_path, [*parts, dest], overwrite=overwrite)
-        if bad_path.resolve() == dest.resolve():
-            raise ValueError(f"{bad_path}: the bad-rows file cannot be the output")
-
-
-def _bad_rows_mode(bad_rows: str | Path) -> tuple[str, Path | None]:
-    if isinstance(bad_rows, str) and bad_rows in ("error", "skip"):
-        return bad_rows, None
-    return "file", Path(bad_rows)
-
-
-def check_interval_kind(interval: str | None) -> None:
-    """ValueError unless ``interval`` is None or one of :data:`inference.intervals.KINDS`."""
-    if interval is not None and interval not in KINDS:
-        raise ValueError(f"interval must be None, 'confidence' or 'prediction', got {interval!r}")
-
-
 def _check_interval(predictor: Predictor, interval: str | None, level: float) -> None:
-    check_interval_kind(interval)
     if interval is None:
         return
     # Fails here, before any output, when the model has no statistics or the level
@@ -132,13 +85,6 @@ def _check_interval(predictor: Predictor, interval: str | None, level: float) ->
         interval=interval,
         level=level,
     )
-
-
-def _check_options(chunk_rows: int | None, input_format: str | None) -> None:
-    if chunk_rows is not None and (isinstance(chunk_rows, bool) or int(chunk_rows) < 1):
-        raise ValueError(f"chunk_rows must be a positive integer, got {chunk_rows!r}")
-    if input_format is not None and input_format.lower() not in ("csv", "tsv", "parquet"):
-        raise ValueError(f"input_format must be 'csv', 'tsv' or 'parquet', got {input_format!r}")
 
 
 def score_file(
@@ -197,39 +143,33 @@ def score_file(
         A usage problem: an unknown extension, an existing output, a bad option.
     """
     started = time.perf_counter()
-    src, dest = Path(input), Path(output)
-    out_fmt = file_format(dest)
-    mode, bad_path = _bad_rows_mode(bad_rows)
-    _check_options(chunk_rows, input_format)
-    parts_paths = input_parts(src, input_format)
-    check_paths(src, parts_paths, dest, bad_path, overwrite=overwrite)
-    n_workers = workers if workers is not None else min(os.cpu_count() or 1, 4)
-    columns = dict(id_columns=id_columns, keep_all=keep_all, prediction_column=prediction_column)
-    model, parts, plan, chunks = _start(
-        model,
-        parts_paths,
-        input_format,
-        dict(columns, interval=interval),
-        dict(providers=providers, threads=threads),
-        (interval, level),
-        (chunk_rows, n_workers),
+    options = ScoreOptions(
+        id_columns=id_columns,
+        keep_all=keep_all,
+        interval=interval,
+        level=level,
+        prediction_column=prediction_column,
+        bad_rows=bad_rows,
+        chunk_rows=chunk_rows,
+        progress=progress,
+        overwrite=overwrite,
+        input_format=input_format,
+        providers=providers,
+        threads=threads,
+        workers=workers,
     )
-    scoring = _Scoring(model, plan, interval, level, mode)
+    files = job_files(input, output, options)
+    model, parts, plan, chunks = _start(model, files.parts, options)
+    scoring = _Scoring(model, plan, interval, level, options.bad_rows_mode)
     try:
-        counts = _stream(parts, scoring, dest, out_fmt, bad_path, chunks, progress)
+        counts = _stream(parts, scoring, files, chunks, progress)
     finally:
         chunks.close()
-    return counts.report(src, dest, len(parts), bad_path, started)
+    return counts.report(files, len(parts), started)
 
 
 def _start(
-    model: str | Path | Predictor,
-    paths: list[Path],
-    input_format: str | None,
-    plan_options: dict[str, Any],
-    load_options: dict[str, Any],
-    interval: tuple[str | None, float],
-    reading: tuple[int | None, int],
+    model: str | Path | Predictor, paths: list[Path], options: ScoreOptions
 ) -> tuple[Predictor, list[Part], Plan, Primed[Chunk]]:
     """Plan the job, start reading its first chunk, and load the model meanwhile.
 
@@ -245,20 +185,21 @@ def _start(
     else:
         signature = _manifest_signature(Path(model))
         if signature is None:
-            model = signature = Predictor.load(model, **load_options)
+            model = signature = Predictor.load(model, **options.load_options)
     if isinstance(model, Predictor):
-        _check_interval(model, *interval)
-    parts, plan = plan_job(paths, input_format, signature, **plan_options)
-    chunks = Primed(_chunks(parts, plan, *reading))
+        _check_interval(model, options.interval, options.level)
+    parts, plan = plan_job(paths, signature, options)
+    workers = options.workers if options.workers is not None else min(os.cpu_count() or 1, 4)
+    chunks = Primed(read_parts(parts, plan, options.chunk_rows, workers))
     try:
         if not isinstance(model, Predictor):
-            model = Predictor.load(model, **load_options)
+            model = Predictor.load(model, **options.load_options)
             if list(model.features) != plan.features or model.dtype != plan.dtype:
                 raise ModelLoadError(
                     f"{model.source}: the model reads {model.features} as {model.dtype}, its "
                     f"manifest says {plan.features} as {plan.dtype}"
                 )
-            _check_interval(model, *interval)
+            _check_interval(model, options.interval, options.level)
     except BaseException:
         chunks.close()
         raise
@@ -296,28 +237,17 @@ class _Counts:
     bytes: int = 0
     chunks: int = 0
 
-    def report(
-        self, src: Path, dest: Path, parts: int, bad_path: Path | None, started: float
-    ) -> BatchReport:
+    def report(self, files: JobFiles, parts: int, started: float) -> BatchReport:
         return BatchReport(
-            input=str(src),
-            output=str(dest),
+            input=str(files.src),
+            output=str(files.dest),
             parts=parts,
             rows_read=self.read,
             rows_written=self.written,
             rows_bad=self.bad,
             seconds=time.perf_counter() - started,
-            bad_rows_file=str(bad_path) if bad_path is not None else None,
+            bad_rows_file=str(files.bad_path) if files.bad_path is not None else None,
         )
-
-
-def _chunks(parts: list[Part], plan: Plan, chunk_rows: int | None, workers: int) -> Iterator[Chunk]:
-    """Every part's chunks, in order."""
-    for part in parts:
-        if part.fmt.kind == "csv":
-            yield from read_csv(part, plan, chunk_rows, workers)
-        else:
-            yield from read_parquet(part, plan, chunk_rows)
 
 
 def _progress(parts: list[Part], progress: bool | None) -> Progress:
@@ -334,30 +264,36 @@ def _progress(parts: list[Part], progress: bool | None) -> Progress:
 def _stream(
     parts: list[Part],
     scoring: _Scoring,
-    dest: Path,
-    out_fmt: FileFormat,
-    bad_path: Path | None,
+    files: JobFiles,
     chunks: Primed[Chunk],
     progress: bool | None,
 ) -> _Counts:
-    """Score every chunk into temporaries beside ``dest`` (and ``bad_path``), then
-    rename them into place; on any exception they are removed (and the caller closes
-    ``chunks``, which stops the reading)."""
+    """Score every chunk into temporaries beside the output (and the bad-rows file),
+    then rename them into place; on any exception they are removed (and the caller
+    closes ``chunks``, which stops the reading)."""
     pa = import_pyarrow()
-    out = AtomicFile(dest)
-    bad_out = AtomicFile(bad_path) if bad_path is not None else None
     bar = _progress(parts, progress)
     counts = _Counts()
     parquet_input = parts[0].fmt.kind == "parquet"
     pool = pa.default_memory_pool()
     try:
-        with cleanup_on_failure(out.tmp, bad_out.tmp if bad_out else None) as still_open:
-            writer = BackgroundWriter(open_writer(out.tmp, scoring.plan.out_schema, out_fmt))
-            still_open.append(writer)
-            bad_writer = None
-            if bad_out is not None:
-                bad_writer = BadRowsFile(bad_out.tmp)
-                still_open.append(bad_writer)
+        with contextlib.ExitStack() as stack:
+            out = stack.enter_context(AtomicFile(files.dest))
+            bad_out = (
+                stack.enter_context(AtomicFile(files.bad_path))
+                if files.bad_path is not None
+                else None
+            )
+            writer = stack.enter_context(
+                closing_on_failure(
+                    BackgroundWriter(open_writer(out.tmp, scoring.plan.out_schema, files.out_fmt))
+                )
+            )
+            bad_writer = (
+                stack.enter_context(closing_on_failure(BadRowsFile(bad_out.tmp)))
+                if bad_out is not None
+                else None
+            )
             for chunk in chunks:
                 batch, n_read, n_bad, bad = _score_chunk(chunk, scoring, pa)
                 if bad_writer is not None and bad:
@@ -371,8 +307,9 @@ def _stream(
                 counts.chunks += 1
                 if parquet_input and counts.chunks % RELEASE_EVERY == 0:
                     pool.release_unused()
-            while still_open:
-                still_open.pop(0).close()
+            writer.close()
+            if bad_writer is not None:
+                bad_writer.close()
             # The bad rows first: the output appears last, the sign that the job finished.
             commit_together([bad_out, out] if bad_out is not None else [out])
     finally:

@@ -11,31 +11,23 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from inference.batch.arrow import import_pyarrow
-from inference.batch.csv_reader import inspect_csv
-from inference.batch.formats import Part, file_format
-from inference.batch.parquet_reader import inspect_parquet
+from inference.batch.options import ScoreOptions
 from inference.errors import BatchError
+from inference.io import Part, ReadSpec, import_pyarrow, inspect_part
 from inference.predictor import Predictor
 from inference.session import Signature
 
 __all__ = ["Plan", "plan_job"]
 
 
-@dataclass
-class Plan:
-    """The columns of a job: ``features`` in the model's order, ``kept`` copied beside
-    the prediction, ``needed`` the ones read (kept, then features not kept), and the
-    output's names and Arrow schema; ``dtype`` is the model's."""
+@dataclass(frozen=True, kw_only=True)
+class Plan(ReadSpec):
+    """The columns of a job: what the readers read (:class:`~inference.io.ReadSpec`:
+    ``features`` in the model's order, ``kept`` copied beside the prediction, the
+    model's ``dtype``), and the output's names and Arrow schema."""
 
-    features: list[str]
-    kept: list[str]
-    needed: list[str]  # kept, then features not kept
     out_names: list[str]
     out_schema: Any
-    dtype: np.dtype
 
 
 def _numeric_or_text(pa: Any, t: Any) -> bool:
@@ -52,31 +44,22 @@ def _numeric_or_text(pa: Any, t: Any) -> bool:
 
 def plan_job(
     paths: Sequence[Path],
-    input_format: str | None,
     predictor: Predictor | Signature,
-    *,
-    id_columns: Sequence[str] | None,
-    keep_all: bool,
-    prediction_column: str,
-    interval: str | None,
+    options: ScoreOptions,
 ) -> tuple[list[Part], Plan]:
     """Read every part's header (or Parquet schema), no data, and plan the output
     columns; a missing or repeated column raises :class:`BatchError` here, before
     any row is read. Only the model's ``features`` and ``dtype`` are used: a loaded
     :class:`Predictor`, or the :class:`~inference.session.Signature` its manifest gives.
     Shared by the streaming and the Dask engines."""
-    parts = [
-        (inspect_csv if fmt.kind == "csv" else inspect_parquet)(path, fmt)
-        for path in paths
-        for fmt in [file_format(path, input_format)]
-    ]
+    parts = [inspect_part(path, options.input_format) for path in paths]
     plan = _make_plan(
         parts,
         predictor,
-        id_columns=id_columns,
-        keep_all=keep_all,
-        prediction_column=prediction_column,
-        interval=interval,
+        id_columns=options.id_columns,
+        keep_all=options.keep_all,
+        prediction_column=options.prediction_column,
+        interval=options.interval,
     )
     return parts, plan
 
@@ -156,5 +139,4 @@ def _make_plan(
     if interval is not None:
         out_types += [pa.float64(), pa.float64()]
     schema = pa.schema([pa.field(n, t) for n, t in zip(out_names, out_types, strict=True)])
-    needed = kept + [f for f in features if f not in kept]
-    return Plan(features, kept, needed, out_names, schema, predictor.dtype)
+    return Plan(features, kept, predictor.dtype, out_names=out_names, out_schema=schema)

@@ -17,8 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from inference.batch.arrow import arrow_mask, import_parquet, import_pyarrow, text_scalar
-from inference.batch.formats import FileFormat
+from inference.io.arrow import arrow_mask, import_parquet, import_pyarrow, text_scalar
+from inference.io.formats import FileFormat
 
 __all__ = [
     "ROW_GROUP_BYTES",

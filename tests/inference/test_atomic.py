@@ -1,7 +1,8 @@
-"""inference.atomic: temporary names, dead writers' leftovers, atomic files, clean-up."""
+"""inference.io.atomic: temporary names, dead writers' leftovers, atomic files, clean-up."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -10,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from inference.atomic import (
+from inference.io.atomic import (
     AtomicFile,
-    cleanup_on_failure,
+    closing_on_failure,
     dead_leftovers,
     parse_leftover,
     remove_stale_temporaries,
@@ -67,6 +68,7 @@ def test_unknown_kind_is_refused(tmp_path):
         temporary_name(tmp_path / "x", "new")
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(os.name != "posix", reason="dead writers are judged on POSIX only")
 def test_only_dead_writers_of_this_host_and_destination_are_leftovers(tmp_path):
     host, dead = _host(), _dead_pid()
@@ -110,24 +112,22 @@ class _Writer:
         self.file.close()
 
 
-def test_cleanup_on_failure_closes_writers_and_removes_temporaries(tmp_path):
-    out, staging = AtomicFile(tmp_path / "out.txt"), tmp_path / ".dir.tmp-x"
-    staging.mkdir()
-    (staging / "model.onnx").write_bytes(b"x")
-    writer = _Writer(out.tmp)
-    with pytest.raises(KeyboardInterrupt), cleanup_on_failure(out.tmp, staging, None) as still:
-        still.append(writer)
+def test_a_failure_closes_writers_and_removes_temporaries(tmp_path):
+    writer = None
+    with pytest.raises(KeyboardInterrupt), contextlib.ExitStack() as stack:
+        out = stack.enter_context(AtomicFile(tmp_path / "out.txt"))
+        bad = stack.enter_context(AtomicFile(tmp_path / "bad.txt"))
+        writer = stack.enter_context(closing_on_failure(_Writer(out.tmp)))
+        bad.tmp.write_text("x")
         raise KeyboardInterrupt
     assert writer.closed and list(tmp_path.iterdir()) == []
 
 
-def test_cleanup_on_failure_leaves_a_finished_job_alone(tmp_path):
-    out = AtomicFile(tmp_path / "out.txt")
-    with cleanup_on_failure(out.tmp) as still:
-        writer = _Writer(out.tmp)
-        still.append(writer)
+def test_a_finished_job_is_left_alone(tmp_path):
+    with contextlib.ExitStack() as stack:
+        out = stack.enter_context(AtomicFile(tmp_path / "out.txt"))
+        writer = stack.enter_context(closing_on_failure(_Writer(out.tmp)))
         writer.file.write("done")
-        still.remove(writer)
         writer.close()
         out.commit()
     assert (tmp_path / "out.txt").read_text() == "done"

@@ -18,9 +18,11 @@ import pyarrow.parquet as pq
 import pytest
 
 from inference import Predictor
-from inference.batch import BAD_ROWS_COLUMNS, csv_reader, parquet_reader, score_file
+from inference.batch import BAD_ROWS_COLUMNS, score_file
 from inference.errors import BatchError
-from training.cli import main
+from inference.io.csv import reader as csv_reader
+from inference.io.parquet import reader as parquet_reader
+from linreg.main import main
 
 ROOT = Path(__file__).resolve().parents[2]
 MODEL = ROOT / "exported_models" / "plant_richness_mlr"
@@ -281,7 +283,7 @@ def test_a_missing_column_is_reported_before_any_data_is_read(tmp_path, frame, m
         raise AssertionError("data was read")
 
     monkeypatch.setattr(csv_reader, "_csv_blocks", no_reading)
-    monkeypatch.setattr(parquet_reader, "_batches", no_reading)
+    monkeypatch.setattr(parquet_reader, "record_batches", no_reading)
     for suffix in (".csv", ".parquet"):
         source = write(frame.drop(columns="latitude"), tmp_path / f"in{suffix}")
         with pytest.raises(BatchError, match=r"column 'latitude': no such column") as info:
@@ -343,6 +345,7 @@ def test_progress_bar_counts_rows(tmp_path, frame, capsys):
     assert "scoring" in err and "rows/s" in err
 
 
+@pytest.mark.slow
 def test_sigkill_halfway_leaves_no_output_and_a_rerun_succeeds(tmp_path):
     rng = np.random.default_rng(1)
     n = 1_500_000
@@ -361,7 +364,7 @@ def test_sigkill_halfway_leaves_no_output_and_a_rerun_succeeds(tmp_path):
     out = out_dir / "scored.csv"
     code = (
         "import sys; sys.modules['torch'] = None\n"  # the command needs no torch
-        "from training.cli import main\n"
+        "from linreg.main import main\n"
         "sys.exit(main(sys.argv[1:]))\n"
     )
     args = [sys.executable, "-c", code, "predict", str(MODEL), str(source), "-o", str(out)]
@@ -394,6 +397,7 @@ def test_sigkill_halfway_leaves_no_output_and_a_rerun_succeeds(tmp_path):
     assert os.path.getsize(out) > 0
 
 
+@pytest.mark.slow
 def test_the_streaming_job_needs_neither_pandas_nor_torch(tmp_path, frame):
     source = write(frame, tmp_path / "in.csv")
     write(frame, tmp_path / "in.parquet")

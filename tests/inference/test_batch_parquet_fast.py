@@ -12,8 +12,10 @@ import pytest
 pa = pytest.importorskip("pyarrow")
 pq = pytest.importorskip("pyarrow.parquet")
 
-from inference.batch import fastparquet, parquet_fast, score_file  # noqa: E402
+from inference.batch import score_file  # noqa: E402
 from inference.errors import BatchError  # noqa: E402
+from inference.io.parquet import fast as parquet_fast  # noqa: E402
+from inference.io.parquet import native as fastparquet  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 MODEL = ROOT / "exported_models" / "plant_richness_mlr"
@@ -21,7 +23,7 @@ FEATURES = ["area", "latitude", "dist_mainland"]
 
 needs_extension = pytest.mark.skipif(
     not fastparquet.available(),
-    reason="the C extension inference.batch._fastparquet was not built",
+    reason="the C extension inference.io.parquet._fastparquet was not built",
 )
 pytestmark = needs_extension
 
@@ -59,7 +61,7 @@ def score_both(
         with monkeypatch.context() as m:
             m.setattr(parquet_fast, "decoded_batches", counting)
             if not fast:
-                m.setattr(fastparquet, "available", lambda: False)
+                m.setenv("LINREG_NO_NATIVE", "1")
             tag = "fast" if fast else "slow"
             out = tmp_path / f"{tag}{suffix}"
             extra = dict(options)

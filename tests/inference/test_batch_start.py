@@ -14,8 +14,8 @@ import pytest
 pytest.importorskip("pyarrow")
 
 from inference.batch import job, score_file  # noqa: E402
-from inference.batch.threads import Primed  # noqa: E402
 from inference.errors import BatchError, ModelLoadError  # noqa: E402
+from inference.io.threads import Primed  # noqa: E402
 from inference.predictor import Predictor  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -88,7 +88,7 @@ def test_a_model_directory_loads_while_the_first_chunk_is_read(tmp_path, monkeyp
     model = MODEL if model_kind == "directory" else MODEL / "model.onnx"
     reading = threading.Event()
     seen: list[bool] = []
-    chunks, load = job._chunks, Predictor.load.__func__
+    chunks, load = job.read_parts, Predictor.load.__func__
 
     def watched_chunks(*args, **kwargs):
         reading.set()
@@ -98,7 +98,7 @@ def test_a_model_directory_loads_while_the_first_chunk_is_read(tmp_path, monkeyp
         seen.append(reading.wait(2) if model_kind == "directory" else reading.is_set())
         return load(cls, *args, **kwargs)
 
-    monkeypatch.setattr(job, "_chunks", watched_chunks)
+    monkeypatch.setattr(job, "read_parts", watched_chunks)
     monkeypatch.setattr(Predictor, "load", classmethod(watched_load))
     source = write_csv(tmp_path / "in.csv")
     report = score_file(model, source, tmp_path / "out.csv", progress=False)

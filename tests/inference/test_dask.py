@@ -9,6 +9,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+#: starts processes (a cluster, a server, a browser): not in the fast subset
+pytestmark = pytest.mark.slow
+
+
 dd = pytest.importorskip("dask.dataframe")
 pytest.importorskip("distributed")
 
@@ -20,7 +24,7 @@ from inference.dask import (  # noqa: E402
     predict_dask,
     score_file_dask,
 )
-from training.cli import main  # noqa: E402
+from linreg.main import main  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 MODEL = ROOT / "exported_models" / "plant_richness_mlr"

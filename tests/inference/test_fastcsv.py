@@ -1,4 +1,4 @@
-"""inference.batch.fastcsv: values equal Python's correctly rounded ``float(text)`` and
+"""inference.io.csv.native: values equal Python's correctly rounded ``float(text)`` and
 pyarrow's CSV reader bit for bit; every block outside the plain grammar answers None."""
 
 from __future__ import annotations
@@ -22,11 +22,11 @@ from typing import Any
 import numpy as np
 import pytest
 
-from inference.batch import fastcsv
+from inference.io.csv import native as fastcsv
 
 pytestmark = pytest.mark.skipif(
     not fastcsv.available(),
-    reason="the C extension inference.batch._fastcsv is not built (pip install -e . builds it)",
+    reason="the C extension inference.io.csv._fastcsv is not built (pip install -e . builds it)",
 )
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -442,7 +442,7 @@ def build_variant(tmp_path_factory: pytest.TempPathFactory, name: str) -> Module
     if not ldshared or shutil.which(ldshared[0]) is None:
         pytest.skip(f"no C compiler to build the {name} variant")
     target = tmp_path_factory.mktemp(name) / f"_fastcsv{sysconfig.get_config_var('EXT_SUFFIX')}"
-    source = ROOT / "inference" / "batch" / "_fastcsv.c"
+    source = ROOT / "inference" / "io" / "csv" / "_fastcsv.c"
     include = sysconfig.get_paths()["include"]
     command = [*ldshared, "-fPIC", "-O2", VARIANTS[name], f"-I{include}", str(source)]
     done = subprocess.run([*command, "-o", str(target)], capture_output=True, text=True)
@@ -592,7 +592,7 @@ def test_pow5_table_is_generated():
     assert spec is not None and spec.loader is not None
     gen = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(gen)
-    assert (ROOT / "inference/batch/_pow5.h").read_text(encoding="ascii") == gen.render()
+    assert (ROOT / "inference/io/csv/_pow5.h").read_text(encoding="ascii") == gen.render()
     # spot checks of the definition: 5**q truncated, and 1/5 rounded up
     assert gen.power_of_five_128(0) == 1 << 127
     assert gen.power_of_five_128(1) == 5 << 125
@@ -601,6 +601,7 @@ def test_pow5_table_is_generated():
     assert entry >> 127 == 1 and 5**100 >> (5**100).bit_length() - 128 == entry
 
 
+@pytest.mark.slow
 def test_benchmark_script_runs():
     """benchmarks/bench_fastcsv.py at a tiny size (it checks both parsers agree)."""
     pytest.importorskip("pyarrow")

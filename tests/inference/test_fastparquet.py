@@ -1,4 +1,4 @@
-"""inference.batch.fastparquet: column chunks decode to the bytes pyarrow decodes (then
+"""inference.io.parquet.native: column chunks decode to the bytes pyarrow decodes (then
 cast by numpy), for files pyarrow writes; everything else answers False, never crashes."""
 
 from __future__ import annotations
@@ -15,14 +15,14 @@ from typing import Any
 import numpy as np
 import pytest
 
-from inference.batch import fastparquet as fp
+from inference.io.parquet import native as fp
 
 pa = pytest.importorskip("pyarrow", reason="pyarrow writes the test files")
 pq = pytest.importorskip("pyarrow.parquet", reason="pyarrow writes the test files")
 
 pytestmark = pytest.mark.skipif(
     not fp.available(),
-    reason="the C extension inference.batch._fastparquet is not built (pip install -e . "
+    reason="the C extension inference.io.parquet._fastparquet is not built (pip install -e . "
     "builds it on POSIX systems)",
 )
 
@@ -514,7 +514,7 @@ def test_the_c_type_checks_its_arguments_too(small_file: Path) -> None:
 def test_without_the_extension_read_answers_false(
     small_file: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(fp, "_ext", None)
+    monkeypatch.setenv("LINREG_NO_NATIVE", "1")
     pf = pq.ParquetFile(str(small_file))
     r = reader(0, chunk_args(pf, 0, 0))
     assert r.read(np.empty((5, 1)), 0, 5) is False
@@ -608,6 +608,7 @@ def test_damaged_chunks_never_crash(tmp_path: Path, options: dict[str, Any], j: 
     assert all(damaged_reads(data, args, dst, dtype))
 
 
+@pytest.mark.slow
 def test_benchmark_smoke_run() -> None:
     """benchmarks/bench_fastparquet.py at a tiny size (its readers agree, it prints)."""
     root = Path(__file__).resolve().parents[2]

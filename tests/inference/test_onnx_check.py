@@ -509,6 +509,7 @@ def test_fuzz_base_is_valid() -> None:
 # --------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_module_does_not_import_onnx_or_torch() -> None:
     code = (
         "import sys, inference.onnx_check\n"

@@ -277,6 +277,7 @@ def test_threads_share_one_predictor(mlr):
         np.testing.assert_array_equal(results[j], expected)
 
 
+@pytest.mark.slow
 def test_inference_runs_where_torch_cannot_be_imported():
     code = f"""
 import sys

@@ -184,6 +184,7 @@ print(json.dumps({"before": before, "after": after}))
 """
 
 
+@pytest.mark.slow
 def test_processes_scoring_different_files_at_once_equal_serial(model_dir, tmp_path):
     inputs = []
     for i in range(3):

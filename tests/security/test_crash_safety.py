@@ -53,8 +53,8 @@ HOOKS = r"""
 import json, os, signal, sys
 from pathlib import Path
 
-import training.export as ex
-import training.publish as pub
+import training.export.exporter as ex
+import training.export.publish as pub
 from training.data import load_dataset
 from training.pipeline import train
 
@@ -89,9 +89,9 @@ def install(mode):
     elif mode == "jit-save":
         ex.torch.jit.save = die_before(ex.torch.jit.save)
     elif mode == "plots":
-        import training.plots
+        import training.export.plots
 
-        training.plots.plot_loss = die_before(training.plots.plot_loss)
+        training.export.plots.plot_loss = die_before(training.export.plots.plot_loss)
     elif mode == "manifest-write":
         ex.Manifest.write = die_after(ex.Manifest.write)
     elif mode == "verify":
@@ -296,6 +296,7 @@ def progress(dest: Path) -> list[str]:
     return path.read_text().split("\n")[:-1] if path.exists() else []
 
 
+@pytest.mark.slow
 def test_sigkill_at_random_moments_of_training_and_export(references, zygote, tmp_path):
     rng = random.Random(20240607)
     outcomes = []

@@ -27,8 +27,8 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pytest
 
-from inference.atomic import host_tag
 from inference.batch import remove_stale_temporaries, score_file
+from inference.io.atomic import host_tag
 
 ROOT = Path(__file__).resolve().parents[2]
 MODEL = ROOT / "exported_models" / "plant_richness_mlr"
@@ -39,7 +39,7 @@ SEED = 20_260_611
 FRACTIONS = [(0.0, 0.1), (0.15, 0.4), (0.4, 0.65), (0.65, 0.9), (0.9, 1.0), (0.97, 1.03)]
 CODE = (
     "import sys; sys.modules['torch'] = None\n"  # the command needs no torch
-    "from training.cli import main\n"
+    "from linreg.main import main\n"
     "sys.exit(main(sys.argv[1:]))\n"
 )
 
@@ -55,11 +55,14 @@ HOOKED = (
     "    if len(calls) == die_after:\n"
     "        os.kill(os.getpid(), signal.SIGKILL)\n"
     "os.replace = replace\n"
-    "from training.cli import main\n"
+    "from linreg.main import main\n"
     "sys.exit(main(sys.argv[1:]))\n"
 )
 
-pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="SIGKILL and /proc: Linux")
+pytestmark = [
+    pytest.mark.skipif(sys.platform != "linux", reason="SIGKILL and /proc: Linux"),
+    pytest.mark.slow,
+]
 
 
 def temporaries(directory: Path) -> list[str]:

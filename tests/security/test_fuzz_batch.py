@@ -29,7 +29,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from hypothesis import HealthCheck, event, example, given, settings
+from hypothesis import event, example, given, settings
 from hypothesis import strategies as st
 
 from inference import Predictor
@@ -45,13 +45,7 @@ FEATURES: list[str] = MANIFEST["features"]
 PARAMS = np.abs(np.array(MANIFEST["statistics"]["params"], dtype=np.float64))  # intercept first
 FLOAT32_MAX = float(np.finfo(np.float32).max)
 
-FUZZ = settings(
-    max_examples=250,
-    deadline=None,
-    derandomize=True,
-    database=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
-)
+FUZZ = settings(max_examples=250)  # the rest: the suite's profile (tests/conftest.py)
 
 SEPARATORS = {".csv": ",", ".tsv": "\t"}
 #: an error message of a bad row, one of the documented reasons
@@ -910,7 +904,7 @@ def test_a_damaged_parquet_file_is_a_batch_error(scratch, predictor, cut):
 
 
 def test_the_cli_counts_and_reports_like_the_independent_reader(scratch, capsys):
-    from training.cli import main
+    from linreg.main import main
 
     doc = Doc(
         ".csv",

@@ -586,6 +586,7 @@ def _name(node: ast.AST) -> str:
     return node.id if isinstance(node, ast.Name) else ""
 
 
+@pytest.mark.slow
 def test_loading_and_predicting_neither_unpickles_nor_imports_torch(models):
     """In a fresh interpreter where ``import torch`` fails and every unpickling entry
     point raises: load a directory and a bare file, predict with arrays, a DataFrame,

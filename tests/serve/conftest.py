@@ -1,6 +1,6 @@
 """Real server processes on loopback for the ``linreg serve`` tests.
 
-Every server is started with ``python -m inference.serve`` on a free port and
+Every server is started with ``python -m linreg serve`` on a free port and
 always stopped (SIGTERM, then SIGKILL) by the fixture's finaliser.
 """
 
@@ -44,7 +44,7 @@ class ServerProcess:
         self.log_path = log
         self._log = open(log, "wb")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "inference.serve", *args, "--port", str(self.port)],
+            [sys.executable, "-m", "linreg", "serve", *args, "--port", str(self.port)],
             cwd=ROOT,
             stdout=self._log,
             stderr=subprocess.STDOUT,

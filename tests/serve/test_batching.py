@@ -92,6 +92,7 @@ def test_a_bad_row_fails_only_its_request(model):
     assert isinstance(b, InputError) and str(b) == str(local.value)
 
 
+@pytest.mark.slow
 def test_batching_server_answers_each_request(start_server, model_copies):
     model_dir = model_copies / "plant_richness_mlr"
     srv = start_server(

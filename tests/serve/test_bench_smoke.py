@@ -18,6 +18,7 @@ import pytest
 from tests.serve.conftest import ROOT, needs_serve
 
 pytestmark = [
+    pytest.mark.slow,
     needs_serve,
     pytest.mark.skipif(shutil.which("wrk") is None, reason="needs wrk (apt-get install wrk)"),
 ]

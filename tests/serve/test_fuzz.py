@@ -15,18 +15,13 @@ import pytest
 
 from tests.serve.conftest import needs_serve
 
-pytestmark = needs_serve
+pytestmark = [needs_serve, pytest.mark.slow]
 requests = pytest.importorskip("requests")
 hypothesis = pytest.importorskip("hypothesis")
-from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-FUZZ = settings(
-    max_examples=60,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-    derandomize=True,
-)
+FUZZ = settings(max_examples=60)  # the rest: the suite's profile (tests/conftest.py)
 OK = {200, 400, 404, 413, 415, 422}
 POSTS = [
     "/predict",

@@ -5,9 +5,11 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
+
 from tests.serve.conftest import BUNDLED, ROOT, needs_serve
 
-pytestmark = needs_serve
+pytestmark = [needs_serve, pytest.mark.slow]
 
 
 def _run(code: str) -> subprocess.CompletedProcess:
@@ -35,8 +37,8 @@ assert not any(m.split(".")[0] in ("torch", "training") for m in loaded), loaded
 def test_inference_core_does_not_import_the_server_stack():
     code = """
 import sys
-import inference, inference.cli
-from inference.serve import cli
+import inference, linreg.predict
+import linreg.serve as cli
 heavy = ("starlette", "uvicorn", "orjson", "prometheus_client", "fastapi", "pydantic")
 loaded = [m for m in sys.modules if m.split(".")[0] in heavy]
 assert not loaded, loaded

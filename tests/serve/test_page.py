@@ -16,6 +16,7 @@ from tests.serve.conftest import needs_serve
 
 CHROMIUM = "/usr/bin/chromium"
 pytestmark = [
+    pytest.mark.slow,
     needs_serve,
     pytest.mark.skipif(
         not os.path.exists(CHROMIUM),

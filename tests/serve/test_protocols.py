@@ -43,6 +43,7 @@ def rows(k: int, n: int, seed: int = 0) -> np.ndarray:
 
 
 # --- V2 -----------------------------------------------------------------------
+@pytest.mark.slow
 def test_v2_health_and_metadata(server, http, models):
     assert http.get(server.url + "/v2/health/live").json() == {"live": True}
     assert http.get(server.url + "/v2/health/ready").json() == {"ready": True}
@@ -64,6 +65,7 @@ def test_v2_health_and_metadata(server, http, models):
     assert "plant_richness_lr" in r.json()["error"]
 
 
+@pytest.mark.slow
 def test_v2_json_infer_matches_predictor(server, http, models, model_copies):
     X = rows(3, 7)
     body = {
@@ -79,6 +81,7 @@ def test_v2_json_infer_matches_predictor(server, http, models, model_copies):
     np.testing.assert_allclose(y, reference(model_copies / "plant_richness_mlr", X), rtol=1e-5)
 
 
+@pytest.mark.slow
 def test_v2_one_tensor_per_feature(server, http, models):
     X = rows(3, 4, seed=1)
     names = models["plant_richness_mlr"].features
@@ -94,6 +97,7 @@ def test_v2_one_tensor_per_feature(server, http, models):
     np.testing.assert_array_equal(y, models["plant_richness_mlr"].predict(X))
 
 
+@pytest.mark.slow
 def test_v2_intervals(server, http, models):
     X = rows(1, 3, seed=2)
     body = {
@@ -110,6 +114,7 @@ def test_v2_intervals(server, http, models):
     np.testing.assert_allclose(outs["upper"], expected.upper, rtol=1e-12)
 
 
+@pytest.mark.slow
 def test_tritonclient_binary_infer(server, models):
     httpclient = pytest.importorskip("tritonclient.http", reason="needs tritonclient[http]")
     client = httpclient.InferenceServerClient(url=server.url.removeprefix("http://"))
@@ -144,6 +149,7 @@ def test_tritonclient_binary_infer(server, models):
         client.close()
 
 
+@pytest.mark.slow
 def test_v2_binary_by_hand(server, http, models):
     """The binary extension without tritonclient: header length, raw bytes, binary output."""
     X = rows(1, 5, seed=4)
@@ -179,6 +185,7 @@ def tensor(shape: list[int], datatype: str, data: list) -> str:
     )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("body", "status", "words"),
     [
@@ -219,6 +226,7 @@ def test_v2_errors(server, http, body, status, words):
 
 
 # --- MLflow ---------------------------------------------------------------------
+@pytest.mark.slow
 def test_mlflow_formats(server, http, models):
     X = rows(1, 3, seed=5).astype(np.float64)
     expected = models["plant_richness_lr"].predict(X)
@@ -250,6 +258,7 @@ def test_mlflow_formats(server, http, models):
     )
 
 
+@pytest.mark.slow
 def test_mlflow_errors_and_health(server, http):
     r = http.post(server.url + "/invocations", json={"dataframe_records": [{"aera": 1.0}]})
     assert r.status_code == 422
@@ -268,6 +277,7 @@ def test_mlflow_errors_and_health(server, http):
 
 
 # --- /predict ---------------------------------------------------------------------
+@pytest.mark.slow
 def test_predict_formats(server, http, models):
     p = models["plant_richness_mlr"]
     X = rows(3, 4, seed=6).astype(np.float64)
@@ -285,6 +295,7 @@ def test_predict_formats(server, http, models):
     assert one["model"] == "plant_richness_mlr"
 
 
+@pytest.mark.slow
 def test_predict_intervals(server, http, models):
     p = models["plant_richness_lr"]
     X = rows(1, 5, seed=7)
@@ -301,6 +312,7 @@ def test_predict_intervals(server, http, models):
     np.testing.assert_allclose(q["lower"], expected.lower, rtol=1e-12)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("body", "query", "status", "words"),
     [
@@ -318,6 +330,7 @@ def test_predict_errors(server, http, models, body, query, status, words):
     assert words in r.json()["error"]
 
 
+@pytest.mark.slow
 def test_predict_error_is_the_predictors_message(server, http, models):
     body = [{"area": 1.0}, {"area": 1e40}]
     r = http.post(server.url + "/predict", json=body)
@@ -326,6 +339,7 @@ def test_predict_error_is_the_predictors_message(server, http, models):
     assert r.status_code == 422 and r.json()["error"] == str(local.value)
 
 
+@pytest.mark.slow
 def test_limits_and_unknown_routes(server, http):
     big = b'{"area": [' + b"1.0," * 600_000 + b"1.0]}"
     r = http.post(server.url + "/predict", data=big)
@@ -343,6 +357,7 @@ def test_limits_and_unknown_routes(server, http):
 
 
 # --- operations, documents, page -------------------------------------------------------
+@pytest.mark.slow
 def test_metrics(server, http):
     http.post(server.url + "/predict", json={"area": 1.0})
     http.post(server.url + "/predict", json={"area": "x"})
@@ -355,6 +370,7 @@ def test_metrics(server, http):
     assert 'linreg_model_info{model="plant_richness_mlr"' in text
 
 
+@pytest.mark.slow
 def test_access_log_is_json(server, http):
     http.post(server.url + "/models/plant_richness_mlr/predict", json=[[1, 2, 3]])
     import time
@@ -370,6 +386,7 @@ def test_access_log_is_json(server, http):
     assert hits[-1]["model"] == "plant_richness_mlr" and hits[-1]["ms"] >= 0
 
 
+@pytest.mark.slow
 def test_openapi_and_offline_docs(server, http, models):
     doc = http.get(server.url + "/openapi.json").json()
     schema = doc["paths"]["/models/plant_richness_mlr/predict"]["post"]["requestBody"]
@@ -390,6 +407,7 @@ def test_openapi_and_offline_docs(server, http, models):
     assert http.get(server.url + "/docs/assets/..%2Fsecret").status_code == 404
 
 
+@pytest.mark.slow
 def test_model_page_html(server, http):
     page = http.get(server.url + "/").text
     assert "plant_richness_mlr" in page and "dist_mainland" in page
@@ -399,6 +417,7 @@ def test_model_page_html(server, http):
     assert http.get(server.url + "/models/plant_richness_lr/plots/manifest.json").status_code == 404
 
 
+@pytest.mark.slow
 def test_token_and_slow_body(start_server, model_copies, tmp_path, http):
     import socket
     import time
@@ -431,12 +450,13 @@ def test_token_and_slow_body(start_server, model_copies, tmp_path, http):
 
 
 def test_bad_model_dir_is_a_command_error(tmp_path, capsys):
-    from inference.serve.__main__ import main
+    from linreg.main import main
 
-    assert main([str(tmp_path / "nope")]) == 1
+    assert main(["serve", str(tmp_path / "nope")]) == 1
     assert "linreg serve: error:" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_two_workers(start_server, model_copies, http, models):
     srv = start_server([str(model_copies / "plant_richness_lr"), "--workers", "2"])
     for area in (1.0, 2.0, 3.0, 4.0):

@@ -34,8 +34,8 @@ def test_reload_under_load(start_server, tmp_path):
     from inference import Predictor
     from training.data import load_dataset
     from training.export import export_model
+    from training.export.publish import exchange
     from training.pipeline import train
-    from training.publish import exchange
 
     table = load_dataset("plant_richness_lr")
     served = tmp_path / "plant"

@@ -21,7 +21,7 @@ import pytest
 from inference import Predictor
 from tests.serve.conftest import needs_serve
 
-pytestmark = needs_serve
+pytestmark = [needs_serve, pytest.mark.slow]
 requests = pytest.importorskip("requests")
 
 

@@ -1,4 +1,4 @@
-"""The Dask fit (training.dask_fit) on a LocalCluster of two worker processes (loopback
+"""The Dask fit (training.chunked.dask) on a LocalCluster of two worker processes (loopback
 only): the in-memory fit's coefficients and standard errors, and bytes per epoch that do
 not grow with the rows."""
 
@@ -13,11 +13,14 @@ dd = pytest.importorskip("dask.dataframe")
 pytest.importorskip("distributed")
 pd = pytest.importorskip("pandas")
 
-from training.dask_fit import fit_dask  # noqa: E402
+from training.chunked.dask import fit_dask  # noqa: E402
 from training.data import DataError, Table  # noqa: E402
 from training.pipeline import train  # noqa: E402
 
-pytestmark = pytest.mark.filterwarnings("ignore::training.stats.CollinearityWarning")
+pytestmark = [
+    pytest.mark.filterwarnings("ignore::training.stats.CollinearityWarning"),
+    pytest.mark.slow,
+]
 
 FEATURES = ["area", "latitude", "dist"]
 
@@ -79,7 +82,7 @@ def test_minibatches_and_bad_values_are_refused(client):
 
 
 def test_cli_engine_dask(tmp_path, capsys):
-    from training.cli import main
+    from linreg.main import main
 
     X, y = make(3_000)
     path = tmp_path / "d.csv"

@@ -160,6 +160,7 @@ def test_parquet_integer_and_float32_columns_load_as_float64(tmp_path):
     np.testing.assert_array_equal(t.X, frame[["a", "b"]].to_numpy(np.float64))
 
 
+@pytest.mark.slow
 def test_loading_a_clean_file_does_not_import_pandas(tmp_path):
     import subprocess
     import sys

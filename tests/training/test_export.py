@@ -16,12 +16,13 @@ import torch
 from onnx.reference import ReferenceEvaluator
 
 from inference import ModelLoadError, Predictor
-from inference.atomic import host_tag
+from inference.io.atomic import host_tag
 from inference.manifest import FORMAT_VERSION, Manifest, file_digest
-from training import export as export_mod
-from training import publish as publish_mod
 from training.data import load_dataset
-from training.export import ExportError, export_model, graph_description
+from training.export import ExportError, export_model
+from training.export import exporter as export_mod
+from training.export import publish as publish_mod
+from training.export.graph import graph_description
 from training.pipeline import train
 
 DATASETS = ["plant_richness_lr", "plant_richness_mlr"]
@@ -239,6 +240,7 @@ def _beside(dest):
     return sorted(p.name for p in dest.parent.iterdir() if p.name != dest.name)
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(os.name != "posix", reason="process ids are probed with os.kill(pid, 0)")
 def test_leftovers_of_dead_writers_are_removed_those_of_live_ones_kept(tmp_path):
     run = train(load_dataset("plant_richness_lr"), progress=False)
@@ -271,6 +273,7 @@ def test_leftovers_of_dead_writers_are_removed_those_of_live_ones_kept(tmp_path)
     Predictor.load(dest)
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(os.name != "posix", reason="process ids are probed with os.kill(pid, 0)")
 def test_missing_model_is_restored_from_a_dead_writers_old_copy(tmp_path):
     """A writer without renameat2 killed between its two renames: the model is complete
@@ -357,6 +360,7 @@ def _hash_seed_reordering_a_set():
     return next(seed for seed in range(1, 64) if order(seed) != order(0))
 
 
+@pytest.mark.slow
 def test_same_seed_same_bytes_in_two_processes(tmp_path):
     """The README's claim, across processes: every file the same with SOURCE_DATE_EPOCH;
     without it, the manifest differs only in ``created_at``.

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from training.data import DataError, load_dataset
-from training.fit import DivergenceError, LinearRegressionSGD, NotFittedError
+from training.errors import DivergenceError
+from training.solver.estimator import LinearRegressionSGD, NotFittedError
 
 from ..conftest import lstsq
 
@@ -140,7 +141,7 @@ def test_exact_collinearity_names_the_columns(mlr_data):
 
 
 def test_unconverged_fit_warns(lr_data):
-    from training.fit import ConvergenceWarning
+    from training.solver.estimator import ConvergenceWarning
 
     with pytest.warns(ConvergenceWarning, match=r"did not converge in 3 epochs"):
         m = LinearRegressionSGD(lr=0.01, max_epochs=3, progress=False).fit(lr_data.X, lr_data.y)
@@ -167,11 +168,11 @@ def test_no_intercept_fit_equals_lstsq_through_the_origin(mlr_data):
     ("momentum", "batch"), [(0.0, None), (0.9, None), (0.0, 7), (0.9, 7)], ids=str
 )
 def test_eager_sgd_steps_as_torch_optim_sgd(momentum, batch):
-    """training.sgd.EagerSGD skips only torch.compile's hooks: on the same data,
+    """training.solver.sgd.EagerSGD skips only torch.compile's hooks: on the same data,
     seed and schedule its parameters equal torch.optim.SGD's bit for bit."""
     import torch
 
-    from training.sgd import EagerSGD
+    from training.solver.sgd import EagerSGD
 
     rng = np.random.default_rng(3)
     X = torch.from_numpy(rng.standard_normal((40, 3)))

@@ -13,8 +13,8 @@ import warnings
 import numpy as np
 import pytest
 
-from training.fit import LinearRegressionSGD
-from training.nist import NIST_NAMES, load_nist, lre, nist_lre
+from training.data.nist import NIST_NAMES, load_nist, lre, nist_lre
+from training.solver.estimator import LinearRegressionSGD
 from training.stats import CollinearityWarning, regression_statistics
 
 MIN_LRE = 7.0

@@ -30,14 +30,14 @@ from sklearn.preprocessing import (  # noqa: E402
 from sklearn.utils.estimator_checks import check_estimator  # noqa: E402
 
 from training.data import DataError  # noqa: E402
-from training.fit import (  # noqa: E402
+from training.errors import UnsupportedModelError  # noqa: E402
+from training.pipeline import TrainingRun  # noqa: E402
+from training.solver.estimator import (  # noqa: E402
     EXPECTED_FAILED_CHECKS,
     ConvergenceWarning,
     LinearRegressionSGD,
     NotFittedError,
 )
-from training.folding import UnsupportedModelError  # noqa: E402
-from training.pipeline import TrainingRun  # noqa: E402
 from training.stats import regression_statistics  # noqa: E402
 
 CV = KFold(5, shuffle=True, random_state=0)

@@ -7,7 +7,7 @@ import pytest
 from scipy import stats as sps
 
 from training.data import load_dataset
-from training.fit import LinearRegressionSGD
+from training.solver.estimator import LinearRegressionSGD
 from training.stats import regression_metrics, regression_statistics, summary_table
 
 
@@ -111,7 +111,7 @@ def test_regression_metrics_and_summary():
 
 def test_summary_columns_stay_apart_for_any_magnitude():
     """Longley's intercept is -3.5e6: every coefficient row still splits into 7 cells."""
-    from training.nist import load_nist
+    from training.data.nist import load_nist
 
     p = load_nist("Longley")
     m = LinearRegressionSGD(progress=False).fit(p.X, p.y)

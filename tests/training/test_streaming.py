@@ -1,5 +1,6 @@
-"""The chunked and streamed fits (training.streaming, training.tsqr) against the in-memory
-fit and numpy, on files and arrays; bad cells named by line in a 2,000,000-row file."""
+"""The chunked and streamed fits (training.chunked.streaming, training.chunked.tsqr)
+against the in-memory fit and numpy, on files and arrays; bad cells named by line in a
+2,000,000-row file."""
 
 from __future__ import annotations
 
@@ -12,11 +13,11 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import pytest
 
+from training.chunked.streaming import CachedChunks, array_chunks, fit_arrays, fit_chunks, fit_file
+from training.chunked.tsqr import Factor, combine_all, summarize
 from training.data import DataError, Table, load_table
-from training.fit import ConvergenceWarning
 from training.pipeline import train
-from training.streaming import CachedChunks, array_chunks, fit_arrays, fit_chunks, fit_file
-from training.tsqr import Factor, combine_all, summarize
+from training.solver.estimator import ConvergenceWarning
 
 pytestmark = pytest.mark.filterwarnings("ignore::training.stats.CollinearityWarning")
 
@@ -221,7 +222,7 @@ def test_bad_cell_far_down_is_named_by_line_when_streaming(bad_csv):
 
 
 def test_cli_streaming_prints_summary_and_rate(tmp_path, data, capsys):
-    from training.cli import main
+    from linreg.main import main
 
     X, y = data
     path = tmp_path / "d.csv"
@@ -241,18 +242,18 @@ def test_cli_streaming_prints_summary_and_rate(tmp_path, data, capsys):
 
 
 def test_cli_auto_engine_chunks_then_streams_by_file_size(tmp_path, data, capsys, monkeypatch):
-    import training.chunks
-    from training.cli import main
+    import training.defaults
+    from linreg.main import main
 
     X, y = data
     path = tmp_path / "d.csv"
     write(path, X, y)
     assert main(["train", "--data", str(path), "--target", "y"]) == 0
     assert "rows fitted" not in capsys.readouterr().out  # small: loaded, the in-memory fit
-    monkeypatch.setattr(training.chunks, "CHUNKED_THRESHOLD_BYTES", path.stat().st_size)
+    monkeypatch.setattr(training.defaults, "CHUNKED_THRESHOLD_BYTES", path.stat().st_size)
     assert main(["train", "--data", str(path), "--target", "y"]) == 0
     assert "5,000 rows fitted chunked" in capsys.readouterr().out
-    monkeypatch.setattr(training.chunks, "STREAMING_THRESHOLD_BYTES", path.stat().st_size)
+    monkeypatch.setattr(training.defaults, "STREAMING_THRESHOLD_BYTES", path.stat().st_size)
     assert main(["train", "--data", str(path), "--target", "y"]) == 0
     assert "5,000 rows fitted streaming" in capsys.readouterr().out
     assert main(["train", "--data", str(path), "--target", "y", "--engine", "chunked"]) == 0
@@ -261,9 +262,10 @@ def test_cli_auto_engine_chunks_then_streams_by_file_size(tmp_path, data, capsys
     assert "need --data" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_cli_chunked_fit_imports_neither_sklearn_nor_dynamo(tmp_path, data):
     """``linreg train`` in chunks prints its summary without importing scikit-learn or
-    torch._dynamo (1 s and 1.6 s of a short job; see training.sgd.EagerSGD), and
+    torch._dynamo (1 s and 1.6 s of a short job; see training.solver.sgd.EagerSGD), and
     exporting the same run then builds the scikit-learn estimator."""
     import subprocess
     import sys
@@ -273,7 +275,7 @@ def test_cli_chunked_fit_imports_neither_sklearn_nor_dynamo(tmp_path, data):
     write(path, X, y)
     code = (
         "import sys\n"
-        "from training.cli import main\n"
+        "from linreg.main import main\n"
         "args = ['train', '--data', sys.argv[1], '--target', 'y', '--engine', 'chunked']\n"
         "if len(sys.argv) > 2: args += ['--out', sys.argv[2]]\n"
         "assert main(args) == 0\n"
@@ -297,9 +299,9 @@ def test_cli_chunked_fit_imports_neither_sklearn_nor_dynamo(tmp_path, data):
     ("n", "size", "chunk"), [(300_000, 10_000, 8192), (5_000, 10_000, 700), (25_000, 10_000, 3_000)]
 )
 def test_sample_is_the_rows_with_the_smallest_keys_in_file_order(n, size, chunk):
-    """training.chunks.Sample against the definition: draw the same keys chunk by chunk,
+    """training.chunked.sources.Sample against the definition: draw the same keys chunk by chunk,
     take the ``size`` smallest over the whole data, in file order."""
-    from training.chunks import Sample
+    from training.chunked.sources import Sample
 
     rng = np.random.default_rng(5)
     X, y = rng.normal(size=(n, 3)), rng.normal(size=n)

@@ -1,7 +1,7 @@
 """``linreg bench``: every backend side by side, from cold start to million-row batches.
 
 Each backend (:mod:`~training.bench.backends`) is fed the same seeded float32 array
-of shape (n, k) (:mod:`~training.bench.inputs`) and timed call by call, group by
+of shape (n, k) (:mod:`~training.bench.workload`) and timed call by call, group by
 group, against this machine's memory-bandwidth bound (:mod:`~training.bench.timing`);
 then each starts cold in a fresh process (:mod:`~training.bench.coldstart`).
 :func:`run_bench` (:mod:`~training.bench.run`) does all of it; the report
@@ -60,19 +60,19 @@ _WHERE = {
     "Unavailable": "training.bench.backends",
     "make_backend": "training.bench.backends",
     "to_json": "training.bench.benchjson",
-    "register": "training.bench.cli",
+    "register": "linreg.bench",
     "COLD_NOTES": "training.bench.coldstart",
     "COLD_START_BACKENDS": "training.bench.coldstart",
     "cold_start": "training.bench.coldstart",
-    "BATCH_SIZES": "training.bench.inputs",
-    "FEATURES": "training.bench.inputs",
-    "RTOL": "training.bench.inputs",
-    "SEED": "training.bench.inputs",
-    "make_input": "training.bench.inputs",
-    "make_models": "training.bench.inputs",
-    "model_parameters": "training.bench.inputs",
-    "reference_output": "training.bench.inputs",
-    "relative_error": "training.bench.inputs",
+    "BATCH_SIZES": "training.bench.workload",
+    "FEATURES": "training.bench.workload",
+    "RTOL": "training.bench.workload",
+    "SEED": "training.bench.workload",
+    "make_input": "training.bench.workload",
+    "make_models": "training.bench.workload",
+    "model_parameters": "training.bench.workload",
+    "reference_output": "training.bench.workload",
+    "relative_error": "training.bench.workload",
     "cpu_description": "training.bench.machine",
     "versions": "training.bench.machine",
     "markdown": "training.bench.report",

@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from inference.providers import CPU, CUDA
-from training.bench.inputs import model_parameters
+from training.bench.workload import model_parameters
 
 __all__ = ["BACKENDS", "BUILDERS", "Backend", "Builder", "Unavailable", "make_backend"]
 

@@ -14,10 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from training.bench.coldstart import COLD_NOTES
-from training.bench.inputs import SEED
 from training.bench.machine import cpu_description, versions
 from training.bench.run import BenchRun
 from training.bench.timing import Result, bound_seconds
+from training.bench.workload import SEED
 
 __all__ = ["to_json"]
 

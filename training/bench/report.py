@@ -11,13 +11,13 @@ import platform
 from collections.abc import Callable
 from pathlib import Path
 
-from inference.atomic import AtomicFile, cleanup_on_failure
+from inference.io.atomic import AtomicFile
 from training.bench.benchjson import to_json
 from training.bench.coldstart import COLD_NOTES
-from training.bench.inputs import BATCH_SIZES
 from training.bench.machine import cpu_description, versions
 from training.bench.run import BenchRun
 from training.bench.timing import bound_seconds
+from training.bench.workload import BATCH_SIZES
 
 __all__ = ["markdown", "plot", "targets", "write_report"]
 
@@ -299,8 +299,7 @@ def write_report(run: BenchRun, out: str | Path) -> dict[str, Path]:
         "json": lambda p: p.write_text(json.dumps(to_json(run), indent=2) + "\n", "utf-8"),
     }
     for key, path in paths.items():
-        file = AtomicFile(path)
-        with cleanup_on_failure(file.tmp):
+        with AtomicFile(path) as file:
             writers[key](file.tmp)
             file.commit()
     return paths

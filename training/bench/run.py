@@ -12,20 +12,20 @@ from typing import Any
 
 from training.bench.backends import BACKENDS, Backend, Unavailable, make_backend
 from training.bench.coldstart import COLD_START_BACKENDS, cold_start
-from training.bench.inputs import (
-    BATCH_SIZES,
-    FEATURES,
-    SEED,
-    make_input,
-    make_models,
-    reference_output,
-)
 from training.bench.timing import (
     BANDWIDTH_BYTES,
     Result,
     measure_bandwidth,
     time_group,
     wait_for_quiet,
+)
+from training.bench.workload import (
+    BATCH_SIZES,
+    FEATURES,
+    SEED,
+    make_input,
+    make_models,
+    reference_output,
 )
 
 __all__ = ["BenchRun", "run_bench"]

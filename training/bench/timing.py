@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from training.bench.backends import Backend
-from training.bench.inputs import RTOL, SEED, relative_error
+from training.bench.workload import RTOL, SEED, relative_error
 
 __all__ = [
     "BANDWIDTH_BYTES",

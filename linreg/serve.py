@@ -1,0 +1,207 @@
+"""``linreg serve MODEL_DIR [MODEL_DIR ...]``: the command line of the model server."""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import os
+from pathlib import Path
+from typing import Any
+
+from inference.errors import ModelLoadError
+from inference.serve.settings import SETTINGS_ENV, TOKEN_ENV, Settings
+from linreg.common import EXIT_USAGE, fail
+
+__all__ = ["register", "run", "settings_from_args"]
+
+DESCRIPTION = """Serve exported models over HTTP: the Open Inference Protocol (V2 REST,
+with Triton's binary tensor data), MLflow's /invocations, and /predict with
+intervals; Prometheus /metrics, OpenAPI at /openapi.json, docs at /docs, a model
+page at /. Each model is served under its directory name; a replaced model
+directory is verified and swapped in without a restart. Needs the 'serve' extra."""
+
+
+def _positive(kind: type) -> Any:
+    def parse(text: str) -> Any:
+        value = kind(text)
+        if value < 0:
+            raise argparse.ArgumentTypeError(f"{text!r}: expected a number >= 0")
+        return value
+
+    return parse
+
+
+def register(subparsers: Any) -> None:
+    """Add ``serve`` to ``linreg``'s subcommands."""
+    d = Settings()
+    p = subparsers.add_parser("serve", help="serve models over HTTP", description=DESCRIPTION)
+    p.add_argument("model_dirs", nargs="+", metavar="MODEL_DIR", help="exported model directories")
+    p.add_argument("--host", default=d.host, help=f"address to bind (default {d.host})")
+    p.add_argument("--port", type=int, default=d.port, help=f"port (default {d.port})")
+    p.add_argument(
+        "--workers",
+        type=_positive(int),
+        default=d.workers,
+        help="worker processes, each with its own sessions (default 1)",
+    )
+    p.add_argument(
+        "--threads",
+        type=_positive(int),
+        default=None,
+        help="intra-op threads per session (default: CPUs / workers)",
+    )
+    _add_limits(p, d)
+    _add_operations(p, d)
+    p.set_defaults(func=run)
+
+
+def _add_limits(p: argparse.ArgumentParser, d: Settings) -> None:
+    """Request size limits and timeouts."""
+    p.add_argument(
+        "--max-body-bytes",
+        type=_positive(int),
+        default=d.max_body_bytes,
+        help=f"larger bodies get 413 (default {d.max_body_bytes})",
+    )
+    p.add_argument(
+        "--max-rows",
+        type=_positive(int),
+        default=d.max_rows,
+        help=f"requests with more rows get 413 (default {d.max_rows})",
+    )
+    p.add_argument(
+        "--body-timeout",
+        type=_positive(float),
+        default=d.body_timeout,
+        help=f"seconds a client may take to send its body; 408 after (default {d.body_timeout:g})",
+    )
+    p.add_argument(
+        "--keepalive-timeout",
+        type=_positive(float),
+        default=d.keepalive_timeout,
+        help=f"idle keep-alive connections close after this (default {d.keepalive_timeout:g} s)",
+    )
+    p.add_argument(
+        "--graceful-timeout",
+        type=_positive(float),
+        default=d.graceful_timeout,
+        help="on SIGTERM, seconds in-flight requests get to finish "
+        f"(default {d.graceful_timeout:g})",
+    )
+
+
+def _add_operations(p: argparse.ArgumentParser, d: Settings) -> None:
+    """Micro-batching, hot reload, authentication and logging."""
+    p.add_argument(
+        "--max-batch-delay-us",
+        type=_positive(int),
+        default=d.max_batch_delay_us,
+        help="micro-batching: longest wait for more requests when others are in "
+        "flight (default 0; never waits when the server is idle)",
+    )
+    p.add_argument(
+        "--max-batch-rows",
+        type=_positive(int),
+        default=d.max_batch_rows,
+        help="micro-batching: run a batch once it holds this many rows (default 0: "
+        "micro-batching off unless a delay is given; then 1024)",
+    )
+    p.add_argument(
+        "--reload-interval",
+        type=_positive(float),
+        default=d.reload_interval,
+        help=f"seconds between checks for replaced model directories (default "
+        f"{d.reload_interval:g}; 0: no hot reload)",
+    )
+    p.add_argument(
+        "--token-file",
+        type=Path,
+        default=None,
+        help=f"require 'Authorization: Bearer TOKEN' (TOKEN from this file, or from "
+        f"${TOKEN_ENV}); health checks stay open",
+    )
+    p.add_argument(
+        "--no-access-log",
+        dest="access_log",
+        action="store_false",
+        help="no JSON access log line per request",
+    )
+
+
+def settings_from_args(args: argparse.Namespace) -> Settings:
+    token = None
+    if args.token_file is not None:
+        try:
+            token = args.token_file.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise fail(
+                "serve", f"{args.token_file}: cannot read the token ({exc.strerror})"
+            ) from exc
+        if not token:
+            raise fail("serve", f"{args.token_file}: the token file is empty")
+    else:
+        token = os.environ.get(TOKEN_ENV) or None
+    if args.workers < 1:
+        raise fail("serve", f"--workers {args.workers}: expected 1 or more", EXIT_USAGE)
+    return Settings(
+        model_dirs=[str(d) for d in args.model_dirs],
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        threads=args.threads or None,
+        max_body_bytes=args.max_body_bytes,
+        max_rows=args.max_rows,
+        body_timeout=args.body_timeout,
+        keepalive_timeout=args.keepalive_timeout,
+        graceful_timeout=args.graceful_timeout,
+        max_batch_delay_us=args.max_batch_delay_us,
+        max_batch_rows=args.max_batch_rows,
+        reload_interval=args.reload_interval,
+        token=token,
+        access_log=args.access_log,
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    missing = [
+        m
+        for m in ("uvicorn", "starlette", "orjson", "prometheus_client")
+        if importlib.util.find_spec(m) is None
+    ]
+    if missing:
+        raise fail("serve", f"needs {missing}: pip install 'linreg-onnx[serve]'")
+    import uvicorn
+
+    from inference.serve.app import create_app
+    from inference.serve.logs import configure_logging
+
+    settings = settings_from_args(args)
+    configure_logging()
+    try:
+        app = create_app(settings)  # load (and so verify) every model before binding
+    except ModelLoadError as exc:
+        raise fail("serve", exc) from exc
+    options: dict[str, Any] = {
+        "host": settings.host,
+        "port": settings.port,
+        "loop": "uvloop" if importlib.util.find_spec("uvloop") else "asyncio",
+        "http": "httptools" if importlib.util.find_spec("httptools") else "h11",
+        "lifespan": "on",
+        "access_log": False,  # ours is JSON (inference.serve.logs)
+        "log_config": None,
+        "server_header": False,
+        "timeout_keep_alive": settings.keepalive_timeout,
+        "timeout_graceful_shutdown": settings.graceful_timeout,
+    }
+    if settings.workers == 1:
+        uvicorn.Server(uvicorn.Config(app, **options)).run()
+        return 0
+    del app
+    public = Settings(**{**settings.__dict__, "token": None})
+    os.environ[SETTINGS_ENV] = public.to_json()
+    if settings.token:
+        os.environ[TOKEN_ENV] = settings.token
+    uvicorn.run(
+        "inference.serve.app:from_environment", factory=True, workers=settings.workers, **options
+    )
+    return 0

@@ -1,0 +1,270 @@
+"""Statistics of a fitted linear model, with the definitions of statsmodels' OLS summary.
+
+For ``X`` of shape (n, k) the design is ``Z = [1, X]`` (intercept first, like
+statsmodels' ``const``; ``Z = X`` without an intercept), with ``p`` parameters
+and ``df = n - p`` residual degrees of freedom. At the fitted parameters ``θ``:
+
+- residual variance ``s² = RSS / df``; residual standard error ``s``
+- covariance ``s² (ZᵀZ)⁻¹``; standard errors its diagonal's square roots
+- ``t = θ / se``; two-sided ``p = 2 P(T_df > |t|)``; CI ``θ ± t_{df, (1+level)/2} se``
+- ``R² = 1 - RSS / TSS``; adjusted ``1 - (1 - R²)(n - c) / df``; with an intercept
+  ``TSS`` is centered and ``c = 1``, without one it is ``Σ y²`` and ``c = 0`` (the
+  uncentered R² of statsmodels and NIST)
+- ``F = ((TSS - RSS) / k) / s²`` with p-value ``P(F_{k, df} > F)``
+- the condition number ``κ₂(Z)`` (statsmodels' ``condition_number``), with
+  :class:`CollinearityWarning` above statsmodels' threshold of 1000
+
+With ``sample_weight`` ``w`` these are the definitions of statsmodels' WLS: ``RSS =
+Σ wᵢ eᵢ²``, covariance ``s² (ZᵀWZ)⁻¹``, ``TSS = Σ wᵢ (yᵢ - ȳ_w)²`` around the
+weighted mean (``Σ wᵢ yᵢ²`` without an intercept), ``κ₂(√W Z)``; ``mse`` is the
+weighted mean ``RSS / Σ wᵢ``.
+
+Everything numerical goes through :class:`training.solver.lstsq.LeastSquares`: residuals
+in extended precision, ``(ZᵀZ)⁻¹`` from the triangular factor with refinement,
+never by inverting ``ZᵀZ``. The statistics are evaluated at the SGD parameters;
+``least_squares`` carries the refined least-squares optimum and how far SGD
+ended from it.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+from scipy import special
+
+from training.errors import CollinearityWarning, DataError
+from training.solver.lstsq import CONDITION_WARNING_THRESHOLD, LeastSquares
+
+__all__ = [
+    "INTERVAL_LEVELS",
+    "RegressionStatistics",
+    "condition_note",
+    "least_squares",
+    "regression_metrics",
+    "regression_statistics",
+    "statistics_from_parts",
+]
+
+#: Levels whose Student-t quantiles the manifest carries for torch-free intervals.
+INTERVAL_LEVELS = (0.90, 0.95, 0.99)
+
+
+@dataclass
+class RegressionStatistics:
+    """Everything :func:`regression_statistics` computes; arrays are float64, ordered
+    ``names`` (``["intercept", *features]``, or ``features`` without an intercept)."""
+
+    names: list[str]
+    params: np.ndarray
+    std_errors: np.ndarray
+    t_values: np.ndarray
+    p_values: np.ndarray
+    conf_int: np.ndarray  # (p, 2)
+    level: float
+    n_samples: int
+    df_model: int
+    df_resid: int
+    rss: float
+    tss: float
+    mse: float
+    residual_variance: float
+    residual_std_error: float
+    r2: float
+    adj_r2: float
+    f_statistic: float
+    f_pvalue: float
+    covariance: np.ndarray  # (p, p)
+    t_quantiles: dict[str, float]
+    least_squares: dict[str, Any] = field(default_factory=dict)
+    fit_intercept: bool = True
+    condition_number: float = float("nan")
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready dict (lists instead of arrays).
+
+        ``covariance`` is always intercept-first, (k + 1) × (k + 1), as the manifest's
+        interval code reads it: without an intercept its first row and column are 0
+        (the intercept is fixed, not estimated).
+        """
+        out = asdict(self)
+        if not self.fit_intercept:
+            p = self.covariance.shape[0]
+            padded = np.zeros((p + 1, p + 1))
+            padded[1:, 1:] = self.covariance
+            out["covariance"] = padded
+        for key, value in out.items():
+            if isinstance(value, np.ndarray):
+                out[key] = value.tolist()
+        return out
+
+
+def least_squares(
+    X: np.ndarray,
+    y: np.ndarray,
+    *,
+    fit_intercept: bool = True,
+    sample_weight: np.ndarray | None = None,
+) -> np.ndarray:
+    """The (weighted) least-squares optimum ``[intercept, *coef]`` (``coef`` without an
+    intercept), float64: QR with iterative refinement (:mod:`training.solver.lstsq`)."""
+    return LeastSquares(
+        np.asarray(X, float), fit_intercept=fit_intercept, sample_weight=sample_weight
+    ).solve(np.asarray(y, float))
+
+
+def regression_statistics(
+    X: np.ndarray,
+    y: np.ndarray,
+    coef: np.ndarray,
+    intercept: float,
+    *,
+    features: list[str] | None = None,
+    level: float = 0.95,
+    fit_intercept: bool = True,
+    sample_weight: np.ndarray | None = None,
+) -> RegressionStatistics:
+    """Compute the OLS summary statistics (WLS with ``sample_weight``) at the given
+    parameters.
+
+    X : ndarray of shape (n_samples, n_features); y : ndarray of shape (n_samples,);
+    coef : ndarray of shape (n_features,); ``intercept`` is ignored without
+    ``fit_intercept``; sample_weight : ndarray of shape (n_samples,), non-negative,
+    or None. Raises :class:`~training.data.DataError` when the features
+    are exactly collinear (naming them); warns :class:`CollinearityWarning` when
+    the condition number exceeds 1000.
+    """
+    X = np.asarray(X, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)
+    n, k = X.shape
+    p = k + 1 if fit_intercept else k
+    df = n - p
+    if df < 1:
+        raise DataError(f"{n} rows leave no residual degrees of freedom for {p} parameters")
+    names = list(features) if features is not None else [f"x{i}" for i in range(k)]
+    w = None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
+    ls = LeastSquares(X, fit_intercept=fit_intercept, feature_names=names, sample_weight=w)
+    coef = np.asarray(coef, dtype=np.float64)
+    params = np.concatenate([[float(intercept)], coef]) if fit_intercept else coef
+    resid = ls.residuals(y, params)  # √w (y - Z θ) with weights
+    rss = float(resid @ resid)
+    if w is None:
+        tss = float(((y - y.mean()) ** 2).sum()) if fit_intercept else float(y @ y)
+        n_eff = float(n)
+    else:
+        tss = float(w @ (y - np.average(y, weights=w)) ** 2) if fit_intercept else float(w @ y**2)
+        n_eff = float(w.sum())
+    optimum = ls.solve(y)
+    return statistics_from_parts(
+        names=(["intercept"] if fit_intercept else []) + names,
+        params=params,
+        rss=rss,
+        tss=tss,
+        n_samples=n,
+        n_eff=n_eff,
+        inverse_gram=ls.inverse_gram(),
+        condition_number=ls.condition_number(),
+        optimum=optimum,
+        optimum_rss=float(np.sum(ls.residuals(y, optimum) ** 2)),
+        fit_intercept=fit_intercept,
+        level=level,
+    )
+
+
+def statistics_from_parts(
+    *,
+    names: list[str],
+    params: np.ndarray,
+    rss: float,
+    tss: float,
+    n_samples: int,
+    n_eff: float,
+    inverse_gram: np.ndarray,
+    condition_number: float,
+    optimum: np.ndarray,
+    optimum_rss: float,
+    fit_intercept: bool,
+    level: float = 0.95,
+) -> RegressionStatistics:
+    """The summary statistics from their building blocks (module docstring).
+
+    params, optimum : (p,) intercept first; inverse_gram : (p, p) ``(ZᵀZ)⁻¹``; ``rss``
+    at ``params`` and ``optimum_rss`` at the least-squares ``optimum``; ``tss`` centered
+    with an intercept; ``n_eff`` the sum of the weights (``n_samples`` without).
+    In-memory fits (:func:`regression_statistics`), chunked and Dask fits all end here.
+    """
+    n, p = n_samples, params.size
+    k = p - 1 if fit_intercept else p
+    df = n - p
+    s2 = rss / df
+    cov = s2 * inverse_gram
+    se = np.sqrt(np.diag(cov))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        t = params / se
+    q = float(special.stdtrit(df, 0.5 + level / 2.0))
+    r2 = 1.0 - rss / tss
+    f = ((tss - rss) / k) / s2
+    if condition_number > CONDITION_WARNING_THRESHOLD:
+        warnings.warn(CollinearityWarning(condition_note(condition_number)), stacklevel=3)
+    return RegressionStatistics(
+        names=names,
+        params=params,
+        std_errors=se,
+        t_values=t,
+        p_values=2.0 * special.stdtr(df, -np.abs(t)),
+        conf_int=np.column_stack([params - q * se, params + q * se]),
+        level=level,
+        n_samples=n,
+        df_model=k,
+        df_resid=df,
+        rss=rss,
+        tss=tss,
+        mse=rss / n_eff,
+        residual_variance=s2,
+        residual_std_error=float(np.sqrt(s2)),
+        r2=r2,
+        adj_r2=1.0 - (1.0 - r2) * (n - (1 if fit_intercept else 0)) / df,
+        f_statistic=float(f),
+        f_pvalue=float(special.fdtrc(k, df, f)),
+        covariance=cov,
+        t_quantiles={
+            f"{lv:.2f}": float(special.stdtrit(df, 0.5 + lv / 2.0)) for lv in INTERVAL_LEVELS
+        },
+        least_squares={
+            "params": optimum.tolist(),
+            "r2": float(1.0 - optimum_rss / tss),
+            "mse": optimum_rss / n_eff,
+            "max_abs_param_diff": float(np.abs(params - optimum).max()),
+            "max_rel_param_diff": float(
+                np.max(np.abs(params - optimum) / np.maximum(np.abs(optimum), 1e-12))
+            ),
+            "mse_excess": float(rss / n_eff - optimum_rss / n_eff),
+        },
+        fit_intercept=fit_intercept,
+        condition_number=condition_number,
+    )
+
+
+def condition_note(cond: float) -> str:
+    return (
+        f"The condition number is large, {cond:.3g}. This might indicate that there are "
+        "strong multicollinearity or other numerical problems."
+    )
+
+
+def regression_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
+    """MSE, RMSE, MAE and R² of predictions ``y_pred`` against ``y_true`` (both (n,)),
+    on the training rows or on held-out ones."""
+    y_true = np.asarray(y_true, dtype=np.float64)
+    err = y_true - np.asarray(y_pred, dtype=np.float64)
+    mse = float(err @ err / err.size)
+    tss = float(((y_true - y_true.mean()) ** 2).sum())
+    return {
+        "n_samples": int(err.size),
+        "mse": mse,
+        "rmse": float(np.sqrt(mse)),
+        "mae": float(np.abs(err).mean()),
+        "r2": float(1.0 - (err @ err) / tss) if tss > 0 else float("nan"),
+    }
