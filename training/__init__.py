@@ -17,8 +17,7 @@ environment with the inference part only (no torch).
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import Any
+from training.lazy import lazy_names
 
 __all__ = [
     "PRESETS",
@@ -58,8 +57,4 @@ _WHERE = {
     "train": "training.pipeline",
 }
 
-
-def __getattr__(name: str) -> Any:
-    if name in _WHERE:
-        return getattr(import_module(_WHERE[name]), name)
-    raise AttributeError(f"module 'training' has no attribute {name!r}")
+__getattr__ = lazy_names(__name__, _WHERE)

@@ -16,8 +16,7 @@ start after numpy or onnxruntime are already in memory.
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import Any
+from training.lazy import lazy_names
 
 __all__ = [
     "BACKENDS",
@@ -43,7 +42,6 @@ __all__ = [
     "model_parameters",
     "plot",
     "reference_output",
-    "register",
     "relative_error",
     "run_bench",
     "targets",
@@ -60,7 +58,6 @@ _WHERE = {
     "Unavailable": "training.bench.backends",
     "make_backend": "training.bench.backends",
     "to_json": "training.bench.benchjson",
-    "register": "linreg.bench",
     "COLD_NOTES": "training.bench.coldstart",
     "COLD_START_BACKENDS": "training.bench.coldstart",
     "cold_start": "training.bench.coldstart",
@@ -89,11 +86,7 @@ _WHERE = {
     "wait_for_quiet": "training.bench.timing",
 }
 
-
-def __getattr__(name: str) -> Any:
-    if name in _WHERE:
-        return getattr(import_module(_WHERE[name]), name)
-    raise AttributeError(f"module 'training.bench' has no attribute {name!r}")
+__getattr__ = lazy_names(__name__, _WHERE)
 
 
 def __dir__() -> list[str]:

@@ -12,8 +12,7 @@ Names are imported on first use: :mod:`.publish` needs neither torch nor onnx.
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import Any
+from training.lazy import lazy_names
 
 __all__ = ["ExportError", "build_onnx", "choose_dtype", "export_model"]
 
@@ -24,8 +23,4 @@ _WHERE = {
     "export_model": "training.export.exporter",
 }
 
-
-def __getattr__(name: str) -> Any:
-    if name in _WHERE:
-        return getattr(import_module(_WHERE[name]), name)
-    raise AttributeError(f"module 'training.export' has no attribute {name!r}")
+__getattr__ = lazy_names(__name__, _WHERE)

@@ -14,8 +14,7 @@ Names are imported on first use (torch and scikit-learn are heavy).
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import Any
+from training.lazy import lazy_names
 
 __all__ = ["ConvergenceWarning", "LinearRegressionSGD", "fold"]
 
@@ -25,8 +24,4 @@ _WHERE = {
     "fold": "training.solver.folding",
 }
 
-
-def __getattr__(name: str) -> Any:
-    if name in _WHERE:
-        return getattr(import_module(_WHERE[name]), name)
-    raise AttributeError(f"module 'training.solver' has no attribute {name!r}")
+__getattr__ = lazy_names(__name__, _WHERE)
