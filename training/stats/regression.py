@@ -125,9 +125,15 @@ def regression_statistics(
     level: float = 0.95,
     fit_intercept: bool = True,
     sample_weight: np.ndarray | None = None,
+    centered: bool | None = None,
 ) -> RegressionStatistics:
     """Compute the OLS summary statistics (WLS with ``sample_weight``) at the given
     parameters.
+
+    ``centered`` (default: ``fit_intercept``): whether R², its adjustment and the F test
+    are taken about the mean. A model without an intercept column whose columns span
+    the constant (a factor coded with every level) has an implicit intercept, and
+    statsmodels centers those too.
 
     X : ndarray of shape (n_samples, n_features); y : ndarray of shape (n_samples,);
     coef : ndarray of shape (n_features,); ``intercept`` is ignored without
@@ -150,11 +156,12 @@ def regression_statistics(
     params = np.concatenate([[float(intercept)], coef]) if fit_intercept else coef
     resid = ls.residuals(y, params)  # √w (y - Z θ) with weights
     rss = float(resid @ resid)
+    centered = fit_intercept if centered is None else centered
     if w is None:
-        tss = float(((y - y.mean()) ** 2).sum()) if fit_intercept else float(y @ y)
+        tss = float(((y - y.mean()) ** 2).sum()) if centered else float(y @ y)
         n_eff = float(n)
     else:
-        tss = float(w @ (y - np.average(y, weights=w)) ** 2) if fit_intercept else float(w @ y**2)
+        tss = float(w @ (y - np.average(y, weights=w)) ** 2) if centered else float(w @ y**2)
         n_eff = float(w.sum())
     optimum = ls.solve(y)
     return statistics_from_parts(
@@ -170,6 +177,7 @@ def regression_statistics(
         optimum_rss=float(np.sum(ls.residuals(y, optimum) ** 2)),
         fit_intercept=fit_intercept,
         level=level,
+        centered=centered,
     )
 
 
@@ -187,6 +195,7 @@ def statistics_from_parts(
     optimum_rss: float,
     fit_intercept: bool,
     level: float = 0.95,
+    centered: bool | None = None,
 ) -> RegressionStatistics:
     """The summary statistics from their building blocks (module docstring).
 
@@ -196,7 +205,8 @@ def statistics_from_parts(
     In-memory fits (:func:`regression_statistics`), chunked and Dask fits all end here.
     """
     n, p = n_samples, params.size
-    k = p - 1 if fit_intercept else p
+    centered = fit_intercept if centered is None else centered
+    k = p - 1 if centered else p
     df = n - p
     s2 = rss / df
     cov = s2 * inverse_gram
@@ -225,7 +235,7 @@ def statistics_from_parts(
         residual_variance=s2,
         residual_std_error=float(np.sqrt(s2)),
         r2=r2,
-        adj_r2=1.0 - (1.0 - r2) * (n - (1 if fit_intercept else 0)) / df,
+        adj_r2=1.0 - (1.0 - r2) * (n - (1 if centered else 0)) / df,
         f_statistic=float(f),
         f_pvalue=float(special.fdtrc(k, df, f)),
         covariance=cov,
