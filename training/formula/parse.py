@@ -18,7 +18,7 @@ import numpy as np
 
 from inference.design import Design, DesignColumn, Input
 from training.errors import DataError
-from training.formula.build import (
+from training.formula.columns import (
     DesignedTable,
     drop_missing,
     factor_input,
