@@ -1,8 +1,12 @@
 """The data sets bundled with the package, loaded by name.
 
 The files live in ``training/data/bundled/`` (package data): the two plant-richness
-tables of the tutorial the project starts from (McMaster 2005, via bioinfokit) and
-NIST's linear regression reference data (:mod:`training.data.nist`).
+tables of the tutorial the project starts from (McMaster 2005, via bioinfokit),
+NIST's linear regression reference data (:mod:`training.data.nist`), and
+``penguins.csv``, a real table with text columns and gaps: the Palmer penguins
+(Horst, Hill and Gorman 2020, CC0; 344 rows, copied from the palmerpenguins package
+0.1.6 with its ``NA`` cells written as empty cells, the CSV convention of the I/O
+layer).
 """
 
 from __future__ import annotations
