@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 import tempfile
 from collections import Counter
 from pathlib import Path
@@ -26,13 +27,28 @@ def list_blocks() -> None:
     print(", ".join(f"{n} {kind}" for kind, n in sorted(counts.items())))
 
 
+#: what changes from run to run in the commands' output, written as ``...`` by --update
+VOLATILE = [
+    (re.compile(r"scored (\d+) rows in \d+\.\d+ s \([\d,]+ rows/s\)"), r"scored \1 rows in ... s (... rows/s)"),
+    (re.compile(r"refinement steps, \d+\.\d+ s$", re.M), "refinement steps, ... s"),
+    (re.compile(r"created \d{4}-\d\d-\d\dT[\d:]+Z"), "created ..."),
+    (re.compile(r"/tmp/[^/\s]+/"), ".../"),
+]
+
+
+def generalize(output: str) -> str:
+    for pattern, replacement in VOLATILE:
+        output = pattern.sub(replacement, output)
+    return output
+
+
 def update(page: Path, results: list[Result]) -> int:
     """Rewrite the output blocks of ``page`` that do not match; how many were rewritten."""
     lines = page.read_text(encoding="utf-8").splitlines()
     stale = [r for r in results if r.mismatch and r.expected is not None]
     for result in sorted(stale, key=lambda r: -r.expected.line):  # type: ignore[union-attr]
         block: Block = result.expected  # type: ignore[assignment]
-        printed = [line.rstrip() for line in result.output.rstrip().split("\n")]
+        printed = [line.rstrip() for line in generalize(result.output).rstrip().split("\n")]
         new = [block.indent + line if line else "" for line in printed]
         lines[block.line : block.end - 1] = new
     page.write_text("\n".join(lines) + "\n", encoding="utf-8")
