@@ -1,9 +1,9 @@
 """``python -m tests.docs``: list the documentation's blocks, or run pages.
 
-    python -m tests.docs --list                 every block, its kind and reason
-    python -m tests.docs README.md docs/guide/batch.md      run these pages
-    python -m tests.docs --update docs/guide/batch.md       ... and rewrite the output
-                                                blocks that no longer match
+python -m tests.docs --list                 every block, its kind and reason
+python -m tests.docs README.md docs/guide/batch.md      run these pages
+python -m tests.docs --update docs/guide/batch.md       ... and rewrite the output
+                                            blocks that no longer match
 """
 
 from __future__ import annotations
@@ -29,7 +29,10 @@ def list_blocks() -> None:
 
 #: what changes from run to run in the commands' output, written as ``...`` by --update
 VOLATILE = [
-    (re.compile(r"scored (\d+) rows in \d+\.\d+ s \([\d,]+ rows/s\)"), r"scored \1 rows in ... s (... rows/s)"),
+    (
+        re.compile(r"scored (\d+) rows in \d+\.\d+ s \([\d,]+ rows/s\)"),
+        r"scored \1 rows in ... s (... rows/s)",
+    ),
     (re.compile(r"refinement steps, \d+\.\d+ s$", re.M), "refinement steps, ... s"),
     (re.compile(r"created \d{4}-\d\d-\d\dT[\d:]+Z"), "created ..."),
     (re.compile(r"/tmp/[^/\s]+/"), ".../"),

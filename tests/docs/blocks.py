@@ -18,7 +18,8 @@ Every fenced block of ``README.md``, ``CONTRIBUTING.md``, ``SECURITY.md``,
   reason is required (a GPU, a cluster, a remote scheduler, the package index, a
   measurement of minutes, or a block that is not code at all).
 
-A block that is none of these fails :func:`tests.docs.test_docs.test_every_block_runs_or_says_why_not`.
+A block that is none of these fails
+:func:`tests.docs.test_docs.test_every_block_runs_or_says_why_not`.
 """
 
 from __future__ import annotations
@@ -102,7 +103,8 @@ def parse(path: Path, root: Path = ROOT) -> list[Block]:
         closing = re.compile(rf"^[ \t]*{re.escape(fence[0])}{{{len(fence)},}}[ \t]*$")
         while j < len(lines) and not closing.match(lines[j]):
             j += 1
-        body = [line[len(indent) :] if line.startswith(indent) else line for line in lines[i + 1 : j]]
+        inner = lines[i + 1 : j]
+        body = [line[len(indent) :] if line.startswith(indent) else line for line in inner]
         marker = _NOT_RUN.match(lines[i - 1]) if i > 0 else None
         reason = marker.group("reason").strip() if marker else None
         blocks.append(

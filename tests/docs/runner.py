@@ -16,6 +16,7 @@ started in the background never outlives it).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import py_compile
@@ -152,7 +153,5 @@ def run_bash(block: Block, workdir: Path, env: dict[str, str]) -> Result:
 
 
 def _end_group(pgid: int) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pgid, signal.SIGTERM)
-    except (ProcessLookupError, PermissionError):
-        pass

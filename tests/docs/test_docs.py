@@ -8,6 +8,8 @@ longer match with what the commands print now.
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -80,3 +82,10 @@ def test_page_runs_as_written(page: Path, tmp_path: Path) -> None:
     _check(results)
     ran = sum(1 for b in blocks if b.kind == "run")
     assert len(results) == ran, f"{len(results)} of {ran} run blocks ran"
+
+
+def test_the_examples_tables_are_what_their_script_writes(tmp_path: Path) -> None:
+    script = ROOT / "docs" / "data" / "make_data.py"
+    subprocess.run([sys.executable, str(script), str(tmp_path)], check=True)
+    for name in ("islands.csv", "islands_bad.csv"):
+        assert (tmp_path / name).read_bytes() == (ROOT / "docs/data" / name).read_bytes(), name
