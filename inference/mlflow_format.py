@@ -10,11 +10,12 @@ before it hashes the directory, so the manifest's sha256 entries cover them too
     below) and ``python_version``. ``flavors.linreg_onnx``: our own entry, naming
     the manifest and the ONNX file (``manifest``, ``onnx``), with ``format_version``,
     ``linreg_version``, ``features``, ``target`` and ``dtype``. ``signature``:
-    ``inputs`` (one column per feature, by name, of MLflow's type ``any``: see below),
     ``outputs`` (a tensor of the model's dtype, shape ``[-1]``) and ``params``
     (``interval``: string, default null; ``level``: double, default 0.95), each a JSON
-    string as MLflow writes them. ``saved_input_example_info`` names the examples.
-    ``utc_time_created`` is the manifest's ``created_at``.
+    string as MLflow writes them, and no ``inputs`` (below). ``saved_input_example_info``
+    names the examples, which name the input columns. No ``utc_time_created``: the
+    manifest's ``created_at`` says when, and the MLflow files stay the same bytes
+    whenever the same model is exported.
 ``python_env.yaml``, ``conda.yaml``, ``requirements.txt``
     The environment ``mlflow models serve`` builds without ``--env-manager local``:
     the exporting Python's version, ``linreg-onnx[cpu]`` pinned to the version that
@@ -24,12 +25,19 @@ before it hashes the directory, so the manifest's sha256 entries cover them too
     training rows (4 significant digits; no training row is stored), as a pandas
     "split" table and as an ``/invocations`` body (``dataframe_split``).
 
-Why the input columns are ``any`` and not ``double``: MLflow refuses an int64 column
-for a ``double`` column ("Can not safely convert int64 to float64") and a float64
-column for a ``float`` one, whereas the Predictor takes any real dtype and casts it
-to the model's, exactly as ``Predictor.predict`` does. With ``any`` MLflow checks the
-column names and hands the values over unchanged; the Predictor checks the values
-and its :class:`~inference.errors.InputError` says what is wrong and where.
+Why the signature declares no input columns: every column type MLflow 3 has
+fails one of the uses this directory must serve. ``double`` refuses an int64 column
+("Can not safely convert int64 to float64"), and ``float`` a float64 one; ``any``
+takes both, but ``mlflow models serve`` then refuses every CSV request ("Failed to
+get pandas types as some of the inputs types are not DataType") and MLflow checks
+each value in Python (about 2 µs a value: 6 s for 1M rows of 3 columns, against
+0.01 s for the Predictor). Without an input schema MLflow hands the DataFrame over
+as it came, and the Predictor finds the columns by name (the manifest's
+``features``), takes any real dtype, casts it to the model's exactly as
+``Predictor.predict`` does, and its :class:`~inference.errors.InputError` says what
+is missing or wrong and where. What MLflow loses: ``spark_udf`` needs the columns
+named, ``udf(struct(*features))``, and a registry that demands an input signature
+(Databricks Unity Catalog) refuses the model.
 
 The YAML is written here, without PyYAML: mappings in block style and every string
 double-quoted (so a version such as "3.10" stays a string), which any YAML 1.1 or
@@ -38,7 +46,6 @@ double-quoted (so a version such as "3.10" stays a string), which any YAML 1.1 o
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import platform
 from collections.abc import Mapping, Sequence
@@ -78,22 +85,15 @@ PARAMS: tuple[tuple[str, str, Any], ...] = (("interval", "string", None), ("leve
 _PYTHON_ENV, _CONDA, _REQUIREMENTS, _EXAMPLE, _SERVING_EXAMPLE = MLFLOW_FILES[1:]
 
 
-def signature(features: Sequence[str], dtype: str) -> dict[str, str]:
-    """``MLmodel``'s ``signature``: ``inputs``, ``outputs`` and ``params`` as JSON strings."""
-    inputs = [{"type": "any", "name": f, "required": True} for f in features]
+def signature(dtype: str) -> dict[str, str]:
+    """``MLmodel``'s ``signature``: ``outputs`` and ``params`` as JSON strings (no
+    ``inputs``: module docstring); ``features`` are not declared there."""
     outputs = [{"type": "tensor", "tensor-spec": {"dtype": dtype, "shape": [-1]}}]
     params = [{"name": n, "type": t, "default": d, "shape": None} for n, t, d in PARAMS]
     return {
-        "inputs": json.dumps(inputs),
         "outputs": json.dumps(outputs),
         "params": json.dumps(params),
     }
-
-
-def _utc_time(created_at: str) -> str:
-    """MLflow's ``utc_time_created`` format, from the manifest's ISO 8601 ``created_at``."""
-    when = dt.datetime.fromisoformat(created_at.replace("Z", "+00:00"))
-    return when.astimezone(dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f")
 
 
 def mlmodel(manifest: Mapping[str, Any], python_version: str) -> dict[str, Any]:
@@ -121,8 +121,7 @@ def mlmodel(manifest: Mapping[str, Any], python_version: str) -> dict[str, Any]:
             "serving_input_path": _SERVING_EXAMPLE,
             "type": "dataframe",
         },
-        "signature": signature(manifest["features"], manifest["dtype"]),
-        "utc_time_created": _utc_time(manifest["created_at"]),
+        "signature": signature(manifest["dtype"]),
     }
 
 

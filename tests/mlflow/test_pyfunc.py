@@ -94,6 +94,19 @@ def test_errors_are_the_predictors_input_errors(column, value):
     assert isinstance(caught.value, MlflowException) and caught.value.get_http_status_code() == 400
 
 
+def test_a_missing_column_is_the_predictors_error_too():
+    import mlflow
+
+    model_dir = BUNDLED / "plant_richness_mlr"
+    predictor = Predictor.load(model_dir)
+    frame = _frame(predictor.features, 5, "float64").drop(columns="latitude")
+    expected = _message(predictor, frame)
+    assert "missing ['latitude']" in expected
+    with pytest.raises(InputError) as caught:
+        mlflow.pyfunc.load_model(str(model_dir)).predict(frame)
+    assert str(caught.value) == expected
+
+
 def test_bad_params_are_refused():
     import mlflow
     from mlflow.exceptions import MlflowException
