@@ -10,7 +10,9 @@ before it hashes the directory, so the manifest's sha256 entries cover them too
     below) and ``python_version``. ``flavors.linreg_onnx``: our own entry, naming
     the manifest and the ONNX file (``manifest``, ``onnx``), with ``format_version``,
     ``linreg_version``, ``features``, ``target`` and ``dtype``. ``signature``:
-    ``outputs`` (a tensor of the model's dtype, shape ``[-1]``) and ``params``
+    ``outputs`` (one column, ``prediction``, of MLflow's ``float`` or ``double``: the
+    model's dtype; a tensor of shape ``[-1]`` would make ``spark_udf`` return a
+    one-element array per row, MLflow's "outputs as lists") and ``params``
     (``interval``: string, default null; ``level``: double, default 0.95), each a JSON
     string as MLflow writes them, and no ``inputs`` (below). ``saved_input_example_info``
     names the examples, which name the input columns. No ``utc_time_created``: the
@@ -54,7 +56,7 @@ from typing import Any
 
 import numpy as np
 
-from inference.manifest import MANIFEST_NAME, MLFLOW_FILES, MLMODEL_NAME
+from inference.manifest import MANIFEST_NAME, MLFLOW_FILES, MLMODEL_NAME, OUTPUT_NAME
 
 __all__ = [
     "FLAVOR",
@@ -88,7 +90,8 @@ _PYTHON_ENV, _CONDA, _REQUIREMENTS, _EXAMPLE, _SERVING_EXAMPLE = MLFLOW_FILES[1:
 def signature(dtype: str) -> dict[str, str]:
     """``MLmodel``'s ``signature``: ``outputs`` and ``params`` as JSON strings (no
     ``inputs``: module docstring); ``features`` are not declared there."""
-    outputs = [{"type": "tensor", "tensor-spec": {"dtype": dtype, "shape": [-1]}}]
+    kind = {"float32": "float", "float64": "double"}[dtype]
+    outputs = [{"type": kind, "name": OUTPUT_NAME, "required": True}]
     params = [{"name": n, "type": t, "default": d, "shape": None} for n, t, d in PARAMS]
     return {
         "outputs": json.dumps(outputs),
