@@ -64,6 +64,7 @@ def spark_session(master: str | None = None, app_name: str = "linreg") -> Any:
         SparkSession.builder.master(master or "local[*]")
         .appName(app_name)
         .config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", str(sys.stderr.isatty()).lower())
         .getOrCreate()
     )
 
@@ -204,6 +205,8 @@ def score_file_spark(
     predictor = Predictor.load(model, providers="cpu", threads=1)
     own = _no_active_session()
     spark = spark_session(master, app_name="linreg predict")
+    if own:  # a failed task's Java stack trace would bury the error this job reports
+        spark.sparkContext.setLogLevel("FATAL")
     tmp = temporary_name(dest)
     try:
         rows, bad = _run(spark, model, parts, tmp, predictor, options, bad_rows, out_fmt, src)
