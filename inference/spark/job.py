@@ -45,7 +45,8 @@ def spark_session(master: str | None = None, app_name: str = "linreg") -> Any:
     Python workers running this interpreter (``PYSPARK_PYTHON``, unless set).
 
     Raises ``FileNotFoundError`` when no Java runtime is found (Spark needs Java 17 or
-    newer), ``ImportError`` without pyspark (the ``spark`` extra).
+    newer), ``OSError`` when Spark does not start, ``ImportError`` without pyspark (the
+    ``spark`` extra).
     """
     from pyspark.sql import SparkSession
 
@@ -58,15 +59,20 @@ def spark_session(master: str | None = None, app_name: str = "linreg") -> Any:
             "java: not found; Spark needs a Java 17 or newer runtime on PATH or in JAVA_HOME "
             "(Debian: apt-get install openjdk-17-jre-headless)"
         )
+    from pyspark.errors import PySparkException
+
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
-    return (
+    builder = (
         SparkSession.builder.master(master or "local[*]")
         .appName(app_name)
         .config("spark.ui.enabled", "false")
         .config("spark.ui.showConsoleProgress", str(sys.stderr.isatty()).lower())
-        .getOrCreate()
     )
+    try:
+        return builder.getOrCreate()
+    except PySparkException as exc:  # the JVM did not start: an environment problem
+        raise OSError(f"Spark did not start on {master or 'local[*]'}: {exc}") from exc
 
 
 def _read(spark: Any, parts: list[Path], fmt: FileFormat, features: list[str]) -> Any:
