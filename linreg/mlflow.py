@@ -19,9 +19,9 @@ __all__ = ["register"]
 
 LOG_DESCRIPTION = """\
 Log a model directory, byte for byte, to an MLflow tracking server as a logged
-model (in a new run named after the model, or the experiment named), and with
---registered-model-name register it as a new version of that registered model.
-Prints the model URI, and the registered version."""
+model, in a new run named after the model (in --experiment, or MLflow's active
+experiment), and with --registered-model-name register it as a new version of
+that registered model. Prints the model URI and the registered version."""
 
 
 def _log(args: argparse.Namespace) -> int:
