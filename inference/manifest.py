@@ -11,6 +11,12 @@ Folder layout of an exported model (names are the constants below)::
         manifest.json    this file's subject
         regression.png   fitted line (one feature) or observed vs predicted
         loss.png         training loss per epoch
+        MLmodel          the same directory as an MLflow model (:mod:`inference.mlflow_format`
+                         writes these six files, :mod:`inference.mlflow_model` loads them)
+        python_env.yaml, conda.yaml, requirements.txt
+                         the environment MLflow builds to serve it
+        input_example.json, serving_input_example.json
+                         two example rows, as MLflow stores them and as a request body
 
 Fields of ``manifest.json`` (``format_version`` 1):
 
@@ -35,7 +41,9 @@ Fields of ``manifest.json`` (``format_version`` 1):
 ``parameters`` (object)
     ``coef`` (list of float, one per feature) and ``intercept`` (float): the model.
 ``artifacts`` (object)
-    For every file in the folder but the manifest: ``{"size": int, "sha256": hex str}``.
+    For every file in the folder but the manifest: ``{"size": int, "sha256": hex str}``
+    (the MLflow files included, so an edited ``MLmodel`` fails the load like an edited
+    ``model.onnx``).
 ``training`` (object)
     The configuration that produced the model: ``preset``, ``lr`` (as given or
     null), ``lr_used``, ``max_epochs``, ``epochs_run``, ``batch_size``, ``momentum``,
@@ -84,6 +92,8 @@ __all__ = [
     "TORCHSCRIPT_NAME",
     "REGRESSION_PLOT_NAME",
     "LOSS_PLOT_NAME",
+    "MLMODEL_NAME",
+    "MLFLOW_FILES",
     "INPUT_NAME",
     "OUTPUT_NAME",
     "METADATA_KEYS",
@@ -97,6 +107,16 @@ ONNX_NAME = "model.onnx"
 TORCHSCRIPT_NAME = "model.pt"
 REGRESSION_PLOT_NAME = "regression.png"
 LOSS_PLOT_NAME = "loss.png"
+MLMODEL_NAME = "MLmodel"
+#: the files that make a model directory an MLflow model too, ``MLmodel`` first
+MLFLOW_FILES = (
+    MLMODEL_NAME,
+    "python_env.yaml",
+    "conda.yaml",
+    "requirements.txt",
+    "input_example.json",
+    "serving_input_example.json",
+)
 INPUT_NAME = "features"
 OUTPUT_NAME = "prediction"
 #: keys of the ONNX file's metadata_props

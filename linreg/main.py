@@ -25,6 +25,7 @@ SUBCOMMANDS = {
     "info": "linreg.info",
     "bench": "linreg.bench",
     "serve": "linreg.serve",
+    "mlflow": "linreg.mlflow",
 }
 
 

@@ -45,6 +45,10 @@ def _check_engine_flags(args: argparse.Namespace) -> None:
     check_cluster_flags("predict", args, dask=args.engine == "dask")
     if args.engine == "dask" and (args.bad_rows != "error" or args.parse_threads is not None):
         raise fail("predict", "--bad-rows and --parse-threads are for --engine stream", EXIT_USAGE)
+    if args.master is not None and args.engine != "spark":
+        raise fail("predict", "--master needs --engine spark", EXIT_USAGE)
+    if args.engine == "spark" and (args.bad_rows not in ("error", "null") or args.parse_threads):
+        raise fail("predict", "--engine spark takes --bad-rows error or null", EXIT_USAGE)
 
 
 def _predict(args: argparse.Namespace) -> int:
@@ -85,6 +89,18 @@ def _score(args: argparse.Namespace) -> Any:
         threads=args.threads,
         progress=args.progress,
     )
+    if args.engine == "spark":
+        from inference.spark import score_file_spark
+
+        del common["providers"], common["progress"]  # CPU, and Spark shows its own progress
+        return score_file_spark(
+            args.model,
+            args.input,
+            args.output,
+            master=args.master,
+            bad_rows=args.bad_rows,
+            **common,
+        )
     if args.engine == "dask":
         from inference.dask import score_file_dask
 
@@ -148,10 +164,12 @@ def _register_predict(subparsers: Any) -> None:
     )
     q.add_argument(
         "--engine",
-        choices=["stream", "dask"],
+        choices=["stream", "dask", "spark"],
         default="stream",
-        help="stream (this process, the default) or dask (a cluster)",
+        help="stream (this process, the default), dask (a cluster) or spark (writes a "
+        "directory of parts; --bad-rows error or null)",
     )
+    q.add_argument("--master", metavar="URL", help="Spark master (default: local[*])")
     add_cluster_flags(q)
     add_progress_flags(q)
     q.set_defaults(func=_predict)

@@ -82,6 +82,7 @@ from inference.manifest import (
     Manifest,
     file_digest,
 )
+from inference.mlflow_format import example_rows, write_mlflow_files
 from training.errors import ExportError, UnsupportedModelError
 from training.export import publish as _publish
 from training.export.graph import OPSET, build_onnx, graph_description
@@ -277,7 +278,8 @@ def export_model(
     target: str | None = None,
     sample_weight: Any = None,
 ) -> Path:
-    """Write ``model.onnx``, ``model.pt``, ``manifest.json`` and plots to ``directory``.
+    """Write ``model.onnx``, ``model.pt``, ``manifest.json``, plots and the MLflow files
+    (:mod:`inference.mlflow_format`) to ``directory``.
 
     ``run`` is a :class:`~training.pipeline.TrainingRun`, or a fitted
     :class:`~training.solver.estimator.LinearRegressionSGD` or scikit-learn ``Pipeline`` of
@@ -309,6 +311,8 @@ def export_model(
     try:
         module = _write_artifacts(staging, run, name, dtype, plots)
         data = _manifest_data(run, name, dtype, dtype_reason, allow_unconverged)
+        # the directory is an MLflow model too; written before hashing, so the hashes cover it
+        write_mlflow_files(staging, data, example_rows(run.X_train))
         for path in sorted(staging.iterdir()):
             data["artifacts"][path.name] = file_digest(path)
         manifest = Manifest(data, source=str(staging / MANIFEST_NAME))
