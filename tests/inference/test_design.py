@@ -151,7 +151,9 @@ def test_every_input_form_gives_the_same_feeds(form):
         "frame": lambda: pd.DataFrame(data),
         "arrow": lambda: pa.table(data),
         "dict": lambda: data,
-        "records": lambda: [dict(zip(data, row, strict=True)) for row in zip(*data.values())],
+        "records": lambda: [
+            dict(zip(data, row, strict=True)) for row in zip(*data.values(), strict=True)
+        ],
     }
     feeds, n = design_feeds(forms[form](), design, np.dtype(np.float32))
     assert n == 3 and set(feeds) == {"x1", "x2", "region"}
