@@ -45,6 +45,8 @@ def _check_engine_flags(args: argparse.Namespace) -> None:
     check_cluster_flags("predict", args, dask=args.engine == "dask")
     if args.engine == "dask" and (args.bad_rows != "error" or args.parse_threads is not None):
         raise fail("predict", "--bad-rows and --parse-threads are for --engine stream", EXIT_USAGE)
+    if args.engine == "dask" and args.max_line_bytes is not None:
+        raise fail("predict", "--max-line-bytes is for --engine stream", EXIT_USAGE)
 
 
 def _predict(args: argparse.Namespace) -> int:
@@ -105,6 +107,7 @@ def _score(args: argparse.Namespace) -> Any:
         bad_rows=args.bad_rows,
         chunk_rows=args.chunk_rows,
         workers=args.parse_threads,
+        **({} if args.max_line_bytes is None else {"max_line_bytes": args.max_line_bytes}),
         **common,
     )
 
@@ -137,6 +140,12 @@ def _register_predict(subparsers: Any) -> None:
         "write them to FILE as CSV (use ./skip for a file named skip)",
     )
     q.add_argument("--chunk-rows", type=int, help="rows per chunk (default: 2 MiB of CSV text)")
+    q.add_argument(
+        "--max-line-bytes",
+        type=int,
+        metavar="N",
+        help="longest CSV/TSV line (and field) read, in bytes (default: 16 MiB)",
+    )
     q.add_argument("--overwrite", action="store_true", help="replace an existing output")
     q.add_argument(
         "--input-format", choices=["csv", "tsv", "parquet"], help="when the extension does not say"
