@@ -12,6 +12,8 @@
 #   bash tests/fuzz/run.sh --merge [NAME]  fuzz, then keep what found new coverage
 #   FUZZ_SEEDS=build/fuzz/seeds bash tests/fuzz/run.sh --merge
 #                                          also from new seeds (make_seeds.py)
+#   bash tests/fuzz/run.sh --coverage      the line coverage of the units by the committed
+#                                          corpus (no fuzzing; llvm-profdata, llvm-cov)
 #
 # --merge rewrites tests/fuzz/corpus/NAME as the smallest set of the inputs (corpus,
 # seeds, new finds) that covers all they cover (libFuzzer's -merge=1).
@@ -24,9 +26,14 @@ SECONDS_EACH=${FUZZ_SECONDS:-25}
 OUT=build/fuzz
 ALL=(thrift snappy rle reader csv)
 merge=0
+coverage=0
 names=()
 for arg in "$@"; do
-    if [ "$arg" = "--merge" ]; then merge=1; else names+=("$arg"); fi
+    case "$arg" in
+    --merge) merge=1 ;;
+    --coverage) coverage=1 ;;
+    *) names+=("$arg") ;;
+    esac
 done
 [ ${#names[@]} -gt 0 ] || names=("${ALL[@]}")
 
@@ -57,6 +64,24 @@ sources() {
     *) echo "fuzz: unknown harness $1 (expected one of ${ALL[*]})" >&2; return 1 ;;
     esac
 }
+
+if [ "$coverage" = 1 ]; then
+    for name in "${names[@]}"; do
+        src=$(sources "$name")
+        bin=$OUT/cover_$name
+        # shellcheck disable=SC2086
+        "$CLANG" -O1 -fsanitize=fuzzer -fprofile-instr-generate -fcoverage-mapping -I"$PQ" \
+            -I"$CSV" "tests/fuzz/fuzz_$name.c" $src -o "$bin"
+        LLVM_PROFILE_FILE="$OUT/$name.profraw" "$bin" -runs=0 "tests/fuzz/corpus/$name" \
+            >/dev/null 2>&1
+        llvm-profdata merge -sparse "$OUT/$name.profraw" -o "$OUT/$name.profdata"
+        echo "fuzz: $name: line coverage by tests/fuzz/corpus/$name"
+        # shellcheck disable=SC2086
+        llvm-cov report "$bin" -instr-profile="$OUT/$name.profdata" $src |
+            awk '/[.]c |^TOTAL/ { n = split($1, p, "/"); print "    " p[n] ": lines " $10 ", branches " $13 }'
+    done
+    exit 0
+fi
 
 export ASAN_OPTIONS="detect_leaks=1:halt_on_error=1"
 export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1"
