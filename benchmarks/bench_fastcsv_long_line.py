@@ -45,21 +45,21 @@ def run(cmd: list[str], pythonpath: str | None) -> tuple[int, float, float, str]
     env = dict(os.environ)
     if pythonpath:
         env["PYTHONPATH"] = pythonpath
-    err = tempfile.TemporaryFile()
-    started = time.perf_counter()
-    pid = os.posix_spawn(
-        cmd[0],
-        cmd,
-        env,
-        file_actions=[
-            (os.POSIX_SPAWN_DUP2, err.fileno(), 2),
-            (os.POSIX_SPAWN_OPEN, 1, os.devnull, os.O_WRONLY, 0),
-        ],
-    )
-    _, status, usage = os.wait4(pid, 0)
-    wall = time.perf_counter() - started
-    err.seek(0)
-    lines = err.read().decode(errors="replace").strip().splitlines()
+    with tempfile.TemporaryFile() as err:
+        started = time.perf_counter()
+        pid = os.posix_spawn(
+            cmd[0],
+            cmd,
+            env,
+            file_actions=[
+                (os.POSIX_SPAWN_DUP2, err.fileno(), 2),
+                (os.POSIX_SPAWN_OPEN, 1, os.devnull, os.O_WRONLY, 0),
+            ],
+        )
+        _, status, usage = os.wait4(pid, 0)
+        wall = time.perf_counter() - started
+        err.seek(0)
+        lines = err.read().decode(errors="replace").strip().splitlines()
     return os.waitstatus_to_exitcode(status), wall, usage.ru_maxrss / 1024, (lines or [""])[-1]
 
 

@@ -18,6 +18,7 @@ from inference.errors import BatchError, LineTooLongError
 from inference.io import DEFAULT_MAX_LINE_BYTES, ReadSpec, inspect_part, read_chunks
 from inference.io import formats as io_formats
 from inference.io.csv import blocks as csv_block_module
+from inference.io.csv.reader import DEFAULT_CSV_BLOCK, block_bytes
 from inference.io.limits import LineLengths, first_long_line, long_line_in
 from linreg.main import main
 
@@ -124,15 +125,18 @@ def test_the_limit_must_be_a_positive_integer(tmp_path, value: Any) -> None:
         score_file(MODEL, source, tmp_path / "out.csv", max_line_bytes=value)
 
 
-def test_the_reader_reads_no_more_than_the_limit_and_a_block(tmp_path, monkeypatch) -> None:
-    """A 24 MiB line after 1,000 short ones, with a 1 MiB limit: the bytes read from the
-    file stop within the limit plus two blocks of the line (the memory bound)."""
+@pytest.mark.parametrize("before", [1_000, 2])
+def test_the_reader_reads_no_more_than_the_limit_and_a_block(tmp_path, monkeypatch, before) -> None:
+    """A 24 MiB line after short ones, with a 1 MiB limit and 8,192 rows a chunk: the
+    bytes read from the file stop within the limit plus two blocks of the line (the
+    memory bound), and a block is never longer than the limit or the default block,
+    even when the long line comes early enough to make the rows-to-bytes estimate huge."""
     source = tmp_path / "in.csv"
+    head = "\n".join([HEADER, *rows(before)]) + "\n"
     with source.open("w") as f:
-        f.write("\n".join([HEADER, *rows(1_000)]) + "\n")
+        f.write(head)
         f.write("5," + "1" * (24 << 20) + ",1,2\n")
         f.write("\n".join(rows(10)) + "\n")
-    before_long = len("\n".join([HEADER, *rows(1_000)]) + "\n")
     read = {"bytes": 0}
     real_open = io_formats.open_input
 
@@ -159,13 +163,14 @@ def test_the_reader_reads_no_more_than_the_limit_and_a_block(tmp_path, monkeypat
     monkeypatch.setattr(csv_block_module, "open_input", lambda part: Counting(real_open(part)))
     limit = 1 << 20
     part = inspect_part(source, max_line_bytes=limit)
-    chunks = read_chunks(part, ReadSpec(["area", "latitude", "dist_mainland"]), chunk_rows=5_000)
+    chunks = read_chunks(part, ReadSpec(["area", "latitude", "dist_mainland"]), chunk_rows=8_192)
     with pytest.raises(LineTooLongError) as caught:
         for _ in chunks:
             pass
-    assert caught.value.line == 1_002
-    block = 5_000 * part.line_bytes
-    assert read["bytes"] <= before_long + limit + 2 * block, read
+    assert caught.value.line == before + 2
+    block = block_bytes(part, 8_192)
+    assert block <= max(limit, DEFAULT_CSV_BLOCK)
+    assert read["bytes"] <= len(head) + limit + 2 * block, read
 
 
 def test_a_line_longer_than_a_parse_piece_is_parsed(tmp_path) -> None:
@@ -273,3 +278,44 @@ def test_command_lines_take_the_option(tmp_path, capsys) -> None:
     err = capsys.readouterr().err
     assert status == 2 and f"{data}, line 9: the line is longer than the limit of 500" in err
     assert isinstance(LineTooLongError(file="f", line=1, limit=1), BatchError)
+
+
+def peak_rss(cmd: list[str]) -> tuple[int, float, str]:
+    """(exit status, peak RSS in MiB, stderr) of a process run to its end."""
+    import os
+    import subprocess
+
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(proc.pid, 0)
+    assert proc.stderr is not None
+    err = proc.stderr.read().decode()
+    proc.stderr.close()
+    return os.waitstatus_to_exitcode(status), usage.ru_maxrss / 1024, err
+
+
+@pytest.mark.slow
+def test_a_huge_line_costs_linreg_predict_a_small_multiple_of_the_limit(tmp_path) -> None:
+    """``linreg predict`` on a file whose fourth line is 96 MiB, with a 4 MiB limit: its
+    peak RSS exceeds that of the same command on the file without that line by at most
+    8 times the limit (the reader holds the limit and a block, twice while it reads)."""
+    import sys
+
+    linreg = str(Path(sys.executable).with_name("linreg"))
+    small, big = tmp_path / "small.csv", tmp_path / "big.csv"
+    lines = [HEADER, *rows(2)]
+    write(small, [*lines, *rows(2, seed=1)])
+    with big.open("w") as f:
+        f.write("\n".join(lines) + "\n")
+        f.write("9," + "1" * (96 << 20) + ",2,3\n")
+        f.write("\n".join(rows(2, seed=1)) + "\n")
+    limit = 4 << 20
+    args = ["--max-line-bytes", str(limit), "--overwrite"]
+    code, base, _ = peak_rss(
+        [linreg, "predict", str(MODEL), str(small), "-o", str(tmp_path / "a.csv"), *args]
+    )
+    assert code == 0
+    code, peak, err = peak_rss(
+        [linreg, "predict", str(MODEL), str(big), "-o", str(tmp_path / "b.csv"), *args]
+    )
+    assert code == 1 and f"{big}, line 4: the line is longer than the limit" in err
+    assert peak - base <= 8 * limit / (1 << 20), (base, peak)

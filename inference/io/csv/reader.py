@@ -160,10 +160,14 @@ class CsvChunk(Chunk):
 
 
 def block_bytes(part: Part, chunk_rows: int | None) -> int:
-    """Bytes per block: about ``chunk_rows`` lines, or :data:`DEFAULT_CSV_BLOCK`."""
+    """Bytes per block: about ``chunk_rows`` lines, or :data:`DEFAULT_CSV_BLOCK`; at most
+    the part's line limit (or the default block, if that is larger), so that a reader
+    holds a small multiple of the limit whatever the first lines made the estimate
+    (a long line among them makes it large)."""
     if chunk_rows is None:
         return DEFAULT_CSV_BLOCK
-    return int(min(max(chunk_rows * part.line_bytes, 1 << 10), _MAX_BLOCK))
+    size = int(min(max(chunk_rows * part.line_bytes, 1 << 10), _MAX_BLOCK))
+    return min(size, max(part.max_line_bytes, DEFAULT_CSV_BLOCK))
 
 
 def read_csv(
