@@ -10,7 +10,14 @@ scikit-learn's errors do.
 
 from __future__ import annotations
 
-__all__ = ["BatchError", "InputError", "LinregError", "ModelLoadError", "ProviderError"]
+__all__ = [
+    "BatchError",
+    "InputError",
+    "LineTooLongError",
+    "LinregError",
+    "ModelLoadError",
+    "ProviderError",
+]
 
 
 class LinregError(Exception):
@@ -78,3 +85,25 @@ def _rebuild_batch_error(
     reason: str, file: str | None, line: int | None, row: int | None, column: str | None
 ) -> BatchError:
     return BatchError(reason, file=file, line=line, row=row, column=column)
+
+
+class LineTooLongError(BatchError):
+    """A line of a CSV or TSV file longer than the readers' limit (``max_line_bytes``,
+    ``--max-line-bytes``): refused before any parser sees it, reading no further than
+    the limit. ``limit`` holds the limit in bytes; ``line`` the 1-based line."""
+
+    def __init__(self, *, file: str, line: int, limit: int) -> None:
+        super().__init__(
+            f"the line is longer than the limit of {limit:,} bytes; raise it with "
+            "--max-line-bytes (max_line_bytes= in Python) if the file is trusted",
+            file=file,
+            line=line,
+        )
+        self.limit = limit
+
+    def __reduce__(self) -> tuple[object, tuple[object, ...]]:
+        return (_rebuild_line_error, (self.file, self.line, self.limit))
+
+
+def _rebuild_line_error(file: str, line: int, limit: int) -> LineTooLongError:
+    return LineTooLongError(file=file, line=line, limit=limit)

@@ -49,6 +49,8 @@ def _check_engine_flags(args: argparse.Namespace) -> None:
         raise fail("predict", "--master needs --engine spark", EXIT_USAGE)
     if args.engine == "spark" and (args.bad_rows not in ("error", "null") or args.parse_threads):
         raise fail("predict", "--engine spark takes --bad-rows error or null", EXIT_USAGE)
+    if args.engine in ("dask", "spark") and args.max_line_bytes is not None:
+        raise fail("predict", "--max-line-bytes is for --engine stream", EXIT_USAGE)
 
 
 def _predict(args: argparse.Namespace) -> int:
@@ -121,6 +123,7 @@ def _score(args: argparse.Namespace) -> Any:
         bad_rows=args.bad_rows,
         chunk_rows=args.chunk_rows,
         workers=args.parse_threads,
+        **({} if args.max_line_bytes is None else {"max_line_bytes": args.max_line_bytes}),
         **common,
     )
 
@@ -153,6 +156,12 @@ def _register_predict(subparsers: Any) -> None:
         "write them to FILE as CSV (use ./skip for a file named skip)",
     )
     q.add_argument("--chunk-rows", type=int, help="rows per chunk (default: 2 MiB of CSV text)")
+    q.add_argument(
+        "--max-line-bytes",
+        type=int,
+        metavar="N",
+        help="longest CSV/TSV line (and field) read, in bytes (default: 16 MiB)",
+    )
     q.add_argument("--overwrite", action="store_true", help="replace an existing output")
     q.add_argument(
         "--input-format", choices=["csv", "tsv", "parquet"], help="when the extension does not say"

@@ -108,6 +108,8 @@ def _engine(args: argparse.Namespace) -> str:
 
 
 def _check_chunked_flags(args: argparse.Namespace, engine: str) -> None:
+    if engine == "dask" and args.max_line_bytes is not None:
+        raise fail("train", "--max-line-bytes is not for --engine dask", EXIT_USAGE)
     if args.data is None:
         raise fail("train", f"--engine {engine} / --streaming need --data FILE", EXIT_USAGE)
     if args.test_size:
@@ -172,6 +174,7 @@ def _fit_chunked(args: argparse.Namespace, engine: str) -> TrainingRun:
                     chunk_rows=args.chunk_rows or DEFAULT_CHUNK_ROWS,
                     preset=args.preset,
                     in_memory=engine == "chunked",
+                    max_line_bytes=args.max_line_bytes,
                     **overrides,
                 )
     except (DataError, ValueError) as exc:
@@ -223,6 +226,7 @@ def _fit(args: argparse.Namespace) -> TrainingRun:
                 args.data,
                 target=args.target,
                 features=csv_list(args.features) if args.features else None,
+                **({} if args.max_line_bytes is None else {"max_line_bytes": args.max_line_bytes}),
             )
         else:
             table = load_dataset(args.dataset)
@@ -349,6 +353,12 @@ def register(subparsers: Any) -> None:
         help="bundled data set (default: plant_richness_lr)",
     )
     src.add_argument("--data", type=Path, help="CSV, TSV or Parquet file")
+    p.add_argument(
+        "--max-line-bytes",
+        type=int,
+        metavar="N",
+        help="longest CSV/TSV line (and field) read, in bytes (default: 16 MiB)",
+    )
     p.add_argument("--target", help="target column (with --data)")
     p.add_argument("--features", help="comma-separated feature columns (default: all others)")
     p.add_argument("--preset", default="default", choices=["default", "tutorial"])

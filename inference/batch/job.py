@@ -25,7 +25,7 @@ from inference.batch.progress import Progress
 from inference.batch.writers import BackgroundWriter, open_writer
 from inference.errors import ModelLoadError
 from inference.intervals import IntervalPrediction
-from inference.io import Chunk, Part, read_parts
+from inference.io import DEFAULT_MAX_LINE_BYTES, Chunk, Part, read_parts
 from inference.io.arrow import arrow_mask, from_numpy, import_pyarrow
 from inference.io.atomic import AtomicFile, closing_on_failure, commit_together
 from inference.io.threads import Primed
@@ -105,6 +105,7 @@ def score_file(
     providers: str | Sequence[Any] = "cpu",
     threads: int | None = 1,
     workers: int | None = None,
+    max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
 ) -> BatchReport:
     """Score every row of a CSV, TSV or Parquet file (or directory of parts) into ``output``.
 
@@ -120,15 +121,14 @@ def score_file(
     prediction_column : name of the prediction column
     bad_rows : "error" (stop at the first bad row), "skip" (drop and count them), or a
         path: drop them and write them there as CSV (columns :data:`BAD_ROWS_COLUMNS`)
-    chunk_rows : rows per chunk (CSV: about that many; default 2 MiB of text; Parquet:
-        65,536)
+    chunk_rows : rows per chunk (about; default: 2 MiB of CSV text, 65,536 Parquet rows)
     progress : a tqdm bar on stderr; None shows it only when stderr is a terminal
     overwrite : replace an existing output (else ValueError)
     input_format : "csv", "tsv" or "parquet" when the extension does not say
     providers, threads : passed to :meth:`Predictor.load` when ``model`` is a path
         (one intra-op thread by default: the other cores parse)
-    workers : threads that parse and convert CSV chunks (default: the number of CPUs, at
-        most 4)
+    workers : threads that parse and convert CSV chunks (default: the CPUs, at most 4)
+    max_line_bytes : the longest CSV/TSV line read (16 MiB): longer is a LineTooLongError
 
     Returns
     -------
@@ -157,6 +157,7 @@ def score_file(
         providers=providers,
         threads=threads,
         workers=workers,
+        max_line_bytes=max_line_bytes,
     )
     files = job_files(input, output, options)
     model, parts, plan, chunks = _start(model, files.parts, options)

@@ -15,7 +15,13 @@ from pathlib import Path
 from typing import Any
 
 from inference.intervals import KINDS
-from inference.io import FileFormat, file_format, input_parts
+from inference.io import (
+    DEFAULT_MAX_LINE_BYTES,
+    FileFormat,
+    check_max_line_bytes,
+    file_format,
+    input_parts,
+)
 
 __all__ = [
     "JobFiles",
@@ -39,8 +45,9 @@ def check_interval_kind(interval: str | None) -> None:
 class ScoreOptions:
     """The options of a batch job (see :func:`inference.batch.score_file` for each).
 
-    ``bad_rows``, ``chunk_rows`` and ``workers`` are the streaming engine's; the Dask
-    engine leaves them at their defaults. Raises ``ValueError`` for a value no job
+    ``bad_rows``, ``chunk_rows``, ``workers`` and ``max_line_bytes`` are the streaming
+    engine's; the Dask engine leaves them at their defaults (it checks only the
+    header line against ``max_line_bytes``). Raises ``ValueError`` for a value no job
     could use.
     """
 
@@ -57,6 +64,7 @@ class ScoreOptions:
     bad_rows: str | Path = "error"
     chunk_rows: int | None = None
     workers: int | None = None
+    max_line_bytes: int = DEFAULT_MAX_LINE_BYTES
 
     def __post_init__(self) -> None:
         if self.id_columns is not None:
@@ -65,6 +73,7 @@ class ScoreOptions:
         chunk_rows = self.chunk_rows
         if chunk_rows is not None and (isinstance(chunk_rows, bool) or int(chunk_rows) < 1):
             raise ValueError(f"chunk_rows must be a positive integer, got {chunk_rows!r}")
+        check_max_line_bytes(self.max_line_bytes)
         if self.input_format is not None and self.input_format.lower() not in _INPUT_FORMATS:
             raise ValueError(
                 f"input_format must be 'csv', 'tsv' or 'parquet', got {self.input_format!r}"

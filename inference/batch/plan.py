@@ -52,7 +52,10 @@ def plan_job(
     any row is read. Only the model's ``features`` and ``dtype`` are used: a loaded
     :class:`Predictor`, or the :class:`~inference.session.Signature` its manifest gives.
     Shared by the streaming and the Dask engines."""
-    parts = [inspect_part(path, options.input_format) for path in paths]
+    parts = [
+        inspect_part(path, options.input_format, max_line_bytes=options.max_line_bytes)
+        for path in paths
+    ]
     plan = _make_plan(
         parts,
         predictor,

@@ -14,6 +14,7 @@ from typing import Any
 
 from inference.errors import BatchError
 from inference.io.arrow import import_pyarrow
+from inference.io.limits import DEFAULT_MAX_LINE_BYTES
 
 __all__ = [
     "COMPRESSIONS",
@@ -100,6 +101,7 @@ class Part:
     rows: int | None = None  # Parquet: rows in the file
     size: int = 0
     line_bytes: float = 0.0  # CSV: mean length of the first lines
+    max_line_bytes: int = DEFAULT_MAX_LINE_BYTES  # CSV: the longest line the reader takes
 
     @property
     def name(self) -> str:

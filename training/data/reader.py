@@ -14,6 +14,11 @@ back to that text reader (``None``), which words every other fault.
 
 :func:`stream_chunks` yields the rows of a file in chunks for the streamed fit, with
 the same messages for the first bad cell.
+
+Before pyarrow reads a text file, its lines are checked against ``max_line_bytes``
+(:func:`inference.io.scan_text_file`, in the pass that checks the encoding; the chunk
+reader checks as it reads): a longer line is a DataError naming the file, the line and
+the limit, and no reader holds more of it than the limit.
 """
 
 from __future__ import annotations
@@ -25,18 +30,19 @@ from typing import Any
 
 import numpy as np
 
-from inference.errors import BatchError
+from inference.errors import BatchError, LineTooLongError
 from inference.io import (
+    DEFAULT_MAX_LINE_BYTES,
     FileFormat,
     Part,
     ReadSpec,
     file_format,
-    file_is_utf8,
     import_pyarrow,
     inspect_part,
     read_chunks,
     read_csv_table,
     record_batches,
+    scan_text_file,
     to_numpy,
 )
 from training.data.tables import Table, validate_xy, wanted_columns
@@ -57,19 +63,23 @@ def format_of(path: Path) -> FileFormat:
         ) from None
 
 
-def part_of(path: Path) -> Part:
+def part_of(path: Path, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES) -> Part:
     """The file's format and header (Parquet: schema), no data. DataError for a format
-    that cannot be told or an empty file; BatchError when the reader refuses the header."""
+    that cannot be told, an empty file or a header line longer than ``max_line_bytes``;
+    BatchError when the reader refuses the header."""
     fmt = format_of(path)
     if fmt.kind == "csv" and path.stat().st_size == 0:
         raise DataError(f"{path}: the file is empty (no header, no rows)")
-    return inspect_part(path)
+    try:
+        return inspect_part(path, max_line_bytes=max_line_bytes)
+    except LineTooLongError as exc:
+        raise DataError(str(exc)) from exc
 
 
-def header_columns(path: Path) -> list[str]:
+def header_columns(path: Path, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES) -> list[str]:
     """The column names of the file (DataError when it has no readable header)."""
     try:
-        return list(part_of(path).columns)
+        return list(part_of(path, max_line_bytes).columns)
     except BatchError as exc:
         raise DataError(str(exc)) from exc
 
@@ -81,18 +91,22 @@ def _workers() -> int:
 # --- the fast path --------------------------------------------------------------------------
 
 
-def load_fast(path: Path, target: str, features: Any) -> Table | None:
-    """The table read typed and in parallel; None when the text reader must decide."""
+def load_fast(
+    path: Path, target: str, features: Any, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES
+) -> Table | None:
+    """The table read typed and in parallel; None when the text reader must decide.
+    DataError for a line longer than ``max_line_bytes`` (found before pyarrow reads)."""
     try:
-        part = part_of(path)
+        part = part_of(path, max_line_bytes)
     except BatchError:
         return None
     wanted = wanted_columns(path, list(part.columns), target, features)
     needed = [*wanted, target]
     if part.fmt.kind == "parquet":
         arrays = _read_parquet(part, wanted, target)
-    elif not file_is_utf8(path):
-        return None  # the text reader names the encoding error
+    elif part.fmt.compression or not _scan(part):
+        # the text reader decompresses, checks the lines, names the encoding error
+        return None
     else:
         arrays = _fill(read_csv_table(part, needed), wanted, target)
         if arrays is None:
@@ -104,6 +118,15 @@ def load_fast(path: Path, target: str, features: Any) -> Table | None:
         raise DataError(f"{path}: the file has a header but no data rows")
     validate_xy(X, y, source=str(path))
     return Table(X=X, y=y, features=wanted, target=target, source=str(path))
+
+
+def _scan(part: Part) -> bool:
+    """Whether the file is UTF-8; DataError at its first line longer than the limit
+    (one pass, before ``read_csv_table``'s pyarrow reads the file)."""
+    try:
+        return scan_text_file(part.path, part.max_line_bytes)
+    except LineTooLongError as exc:
+        raise DataError(str(exc)) from exc
 
 
 def _fill(table: Any, wanted: list[str], target: str) -> tuple[np.ndarray, np.ndarray] | None:
@@ -243,6 +266,8 @@ def _locate_csv(part: Part, needed: list[str]) -> tuple[np.ndarray, np.ndarray] 
             if not first:
                 parts.append(clean.X)
             rows += clean.n
+    except LineTooLongError as exc:
+        raise DataError(str(exc)) from exc
     except BatchError:
         return None
     for name in needed:
@@ -260,10 +285,15 @@ def _locate_csv(part: Part, needed: list[str]) -> tuple[np.ndarray, np.ndarray] 
 
 
 def stream_chunks(
-    path: Path, target: str, features: list[str], chunk_rows: int | None
+    path: Path,
+    target: str,
+    features: list[str],
+    chunk_rows: int | None,
+    max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
 ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """``(X, y)`` chunks of the file; the first bad cell or line raises DataError."""
-    part = _part_or_error(path)
+    """``(X, y)`` chunks of the file; the first bad cell or line (one longer than
+    ``max_line_bytes`` too) raises DataError."""
+    part = _part_or_error(path, max_line_bytes)
     needed = [*features, target]
     if part.fmt.kind == "parquet":
         _check_parquet_types(part, needed)
@@ -290,11 +320,11 @@ def stream_chunks(
         raise DataError(str(exc)) from exc
 
 
-def _part_or_error(path: Path) -> Part:
+def _part_or_error(path: Path, max_line_bytes: int) -> Part:
     if not path.is_file():
         raise DataError(f"{path}: no such file")
     try:
-        return part_of(path)
+        return part_of(path, max_line_bytes)
     except BatchError as exc:
         raise DataError(str(exc)) from exc
 
