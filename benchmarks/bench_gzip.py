@@ -1,6 +1,7 @@
 """The cost of a compressed output: ``score_file`` to ``.csv`` and to ``.csv.gz``.
 
 Run: ``.venv/bin/python benchmarks/bench_gzip.py --rows 1000000 --repeats 5``
+(``--interval`` adds the prediction interval's two columns to the output)
 
 Scores the same CSV input (``--rows`` rows of three features, the bundled
 ``plant_richness_mlr`` model) in this process into:
@@ -70,6 +71,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--interval", action="store_true", help="add interval bounds")
     args = parser.parse_args()
     rng = np.random.default_rng(0)
     n = args.rows
@@ -93,7 +95,14 @@ def main() -> None:
                 writers.GzipStream = stream  # type: ignore[misc,assignment]
                 try:
                     t0, c0 = time.perf_counter(), time.process_time()
-                    score_file(MODEL, d / "in.csv", out, overwrite=True, progress=False)
+                    score_file(
+                        MODEL,
+                        d / "in.csv",
+                        out,
+                        overwrite=True,
+                        progress=False,
+                        interval="prediction" if args.interval else None,
+                    )
                     times[name].append((time.perf_counter() - t0, time.process_time() - c0))
                 finally:
                     writers.GzipStream = GZIP  # type: ignore[misc]
@@ -104,7 +113,8 @@ def main() -> None:
                     assert gzip.decompress(out.read_bytes()) == plain, name
     ref = statistics.median(w for w, _ in times[".csv.gz before (pyarrow stream, level 9)"])
     ref_cpu = statistics.median(c for _, c in times[".csv.gz before (pyarrow stream, level 9)"])
-    print(f"{n:,} rows; {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs")
+    what = " with --interval" if args.interval else ""
+    print(f"{n:,} rows{what}; {platform.machine()}, {os.cpu_count()} CPUs")
     print("| output | wall s | CPU s | size MB | wall / before | CPU / before |")
     print("|---|---:|---:|---:|---:|---:|")
     for name, runs in times.items():

@@ -274,3 +274,19 @@ def test_info_shows_whole_names(tmp_path, capsys):
     assert "sqft_living_totala" in text and "sqft_living_totalb" in text
     assert re.search(r"condition   \S+ \(Belsley-Kuh-Welsch", text)
     assert re.search(r"VIF         sqft_living_totala \S+, sqft_living_totalb", text)
+
+
+def test_an_export_error_is_worded_with_the_flag(tmp_path, capsys):
+    """Filip cannot be exported in float32: the Python error says dtype='float64', the
+    command line --dtype float64."""
+    pytest.importorskip("torch")
+    from training.data.nist import load_nist
+
+    problem = load_nist("Filip")
+    frame = pd.DataFrame(problem.X, columns=[f"x{i}" for i in range(1, 11)])
+    frame["y"] = problem.y
+    frame.to_csv(tmp_path / "filip.csv", index=False)
+    args = ["train", "--data", tmp_path / "filip.csv", "--target", "y", "--out", tmp_path / "m"]
+    code, err = run([*args, "--dtype", "float32", "--no-plots"], capsys)
+    assert code == 1 and "export with --dtype float64; nothing was written" in err, err
+    assert "dtype='float64'" not in err and not (tmp_path / "m").exists()

@@ -16,7 +16,7 @@ from training.data.nist import load_nist
 from training.errors import CollinearityWarning, DataError
 from training.pipeline import train
 from training.solver.estimator import LinearRegressionSGD
-from training.stats import regression_statistics
+from training.stats import regression_statistics, summary_table
 from training.stats.collinearity import CONDITION_THRESHOLD, VIF_THRESHOLD
 
 sm = pytest.importorskip("statsmodels.api")
@@ -93,6 +93,12 @@ def test_independent_features_of_different_scales_get_no_warning():
     assert st.scaled_condition_number < CONDITION_THRESHOLD
     assert np.all(st.vif < 1.1)
     assert caught == [] and st.collinearity_notes == []
+    text = " ".join(summary_table(st, target="y").split())
+    scaled = "Condition number (Belsley-Kuh-Welsch, columns scaled to unit length):"
+    raw = "statsmodels' condition number of the unscaled design (it depends on the units"
+    assert f"{scaled} {st.scaled_condition_number:.3g};" in text
+    assert f"{raw}, shown for information): {st.condition_number:.3g}." in text
+    assert "Note:" not in text
 
 
 @pytest.mark.parametrize("name", ["Longley", "Filip", "Wampler1", "Wampler3", "Wampler5"])
