@@ -12,11 +12,13 @@ from __future__ import annotations
 
 __all__ = [
     "BatchError",
+    "IgnoredColumnsWarning",
     "InputError",
     "LineTooLongError",
     "LinregError",
     "ModelLoadError",
     "ProviderError",
+    "UsageError",
 ]
 
 
@@ -26,6 +28,16 @@ class LinregError(Exception):
 
 class InputError(LinregError, ValueError):
     """Input to ``Predictor.predict`` that cannot be scored."""
+
+
+class UsageError(LinregError, ValueError):
+    """An argument no call could use, or arguments that contradict each other: the
+    call is wrong, not the data (the command line exits with status 2 for it)."""
+
+
+class IgnoredColumnsWarning(UserWarning):
+    """Columns (DataFrame columns, dict keys, record keys) that the model does not read
+    were ignored; ``strict_columns=True`` makes them an :class:`InputError` instead."""
 
 
 class ModelLoadError(LinregError, ValueError):

@@ -60,8 +60,10 @@ Fields of ``manifest.json`` (``format_version`` 1):
     ``level``, ``covariance`` (always (k + 1) × (k + 1), intercept first; its first
     row and column are 0 without an intercept), ``residual_variance``,
     ``df_resid``, ``t_quantiles`` (two-sided Student-t quantiles keyed "0.90",
-    "0.95", "0.99"), R², F, ``condition_number``, ``fit_intercept`` and the
-    least-squares comparison. With these,
+    "0.95", "0.99"), R², F, ``condition_number`` (statsmodels'), ``fit_intercept``,
+    the least-squares comparison, and the collinearity diagnostics
+    ``scaled_condition_number`` (Belsley-Kuh-Welsch), ``vif`` (one per feature) and
+    ``collinearity_notes`` (absent from manifests written before them). With these,
     ``inference`` gives confidence and prediction intervals without torch or scipy.
 ``verification`` (object)
     How each artifact was proven equal to the eager model before it was written:

@@ -17,13 +17,14 @@ import functools
 import hashlib
 import math
 import threading
+import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from inference.errors import InputError, ModelLoadError
+from inference.errors import IgnoredColumnsWarning, InputError, ModelLoadError, UsageError
 from inference.inputs import as_matrix, is_real, locate_nonfinite, too_large
 from inference.intervals import IntervalPrediction, compute_intervals
 from inference.manifest import Manifest
@@ -62,6 +63,8 @@ class Predictor:
         The execution providers the session really uses.
     manifest : Manifest or None
         None when loaded from a bare ``.onnx`` file.
+    allow_nonfinite, strict_columns : bool
+        The defaults of :meth:`predict`'s arguments of those names.
     """
 
     def __init__(
@@ -74,6 +77,7 @@ class Predictor:
         manifest: Manifest | None,
         source: str,
         allow_nonfinite: bool = False,
+        strict_columns: bool = False,
     ) -> None:
         self._session = session
         self.features = list(features)
@@ -83,6 +87,7 @@ class Predictor:
         self.manifest = manifest
         self.source = source
         self.allow_nonfinite = allow_nonfinite
+        self.strict_columns = strict_columns
         self._input_name = session.get_inputs()[0].name
         self._output_names = [session.get_outputs()[0].name]
         self._index = {name: j for j, name in enumerate(self.features)}
@@ -100,6 +105,7 @@ class Predictor:
         spinning: bool = False,
         optimization: str = "all",
         allow_nonfinite: bool = False,
+        strict_columns: bool = False,
         session_options: Any = None,
     ) -> Predictor:
         """Load a model directory (manifest checked) or a bare ``.onnx`` file.
@@ -122,6 +128,10 @@ class Predictor:
             ONNX Runtime graph optimization level.
         allow_nonfinite : bool
             Score NaN and inf inputs instead of raising :class:`InputError`.
+        strict_columns : bool
+            Refuse named columns the model does not read (DataFrame columns, dict
+            or record keys) with :class:`InputError`, instead of ignoring them with
+            an :class:`~inference.errors.IgnoredColumnsWarning`.
         session_options : onnxruntime.SessionOptions, optional
             Used as given instead of building one from the arguments above.
         """
@@ -150,6 +160,7 @@ class Predictor:
             manifest=manifest,
             source=str(path),
             allow_nonfinite=allow_nonfinite,
+            strict_columns=strict_columns,
         )
 
     @property
@@ -182,6 +193,7 @@ class Predictor:
         interval: str | None = None,
         level: float = 0.95,
         allow_nonfinite: bool | None = None,
+        strict_columns: bool | None = None,
     ) -> np.ndarray | IntervalPrediction:
         """Predict the target for each row.
 
@@ -189,18 +201,23 @@ class Predictor:
         ----------
         X : array-like of shape (n_samples, n_features) or (n_features,), DataFrame,
             dict of name to scalar or 1-D array, or list of dicts
+            Named columns the model does not read are ignored and reported by an
+            :class:`~inference.errors.IgnoredColumnsWarning`; booleans are refused
+            in every form; an empty batch gives an empty array
+            (:mod:`inference.inputs`).
         interval : None, "confidence" or "prediction"
         level : float
             Interval coverage (0.90, 0.95 and 0.99 need no scipy).
-        allow_nonfinite : bool, optional
-            Overrides the Predictor's setting for this call.
+        allow_nonfinite, strict_columns : bool, optional
+            Override the Predictor's settings for this call.
 
         Returns
         -------
         ndarray of shape (n_samples,) in the model's dtype, or, with ``interval``,
         an :class:`IntervalPrediction` (prediction, lower, upper), float64.
         """
-        X = as_matrix(X, self.features, self.dtype)
+        strict = self.strict_columns if strict_columns is None else strict_columns
+        X = as_matrix(X, self.features, self.dtype, strict=strict)
         y = self._run(X, self.allow_nonfinite if allow_nonfinite is None else allow_nonfinite)
         if interval is None:
             return y
@@ -210,12 +227,7 @@ class Predictor:
         """Predict one row given by name: ``predict_one(area=3.0)`` or ``predict_one({...})``."""
         given = {**row, **values} if row is not None else values
         if len(given) != self.n_features_in_ or given.keys() != self._index.keys():
-            missing = [f for f in self.features if f not in given]
-            unknown = [g for g in given if g not in self._index]
-            raise InputError(
-                f"predict_one: missing {missing}, unknown {unknown}; the model expects "
-                f"{self.features}"
-            )
+            given = self._known(given)
         ordered = list(map(given.__getitem__, self.features))
         if not _PLAIN_NUMBERS.issuperset(map(type, ordered)):  # else check each, in given order
             for name, value in given.items():
@@ -247,6 +259,25 @@ class Predictor:
         return value
 
     __call__ = predict
+
+    def _known(self, given: dict[str, Any]) -> dict[str, Any]:
+        """``predict_one``'s values without the names the model does not read (reported
+        as :meth:`predict` reports them); InputError for a missing feature."""
+        missing = [f for f in self.features if f not in given]
+        unknown = [g for g in given if g not in self._index]
+        if missing or (unknown and self.strict_columns):
+            raise InputError(
+                f"predict_one: missing {missing}, unknown {unknown}; the model expects "
+                f"{self.features}"
+            )
+        warnings.warn(
+            IgnoredColumnsWarning(
+                f"predict_one: ignored {unknown}, which the model does not read (it reads "
+                f"{self.features}); pass strict_columns=True to refuse them"
+            ),
+            stacklevel=3,
+        )
+        return {f: given[f] for f in self.features}
 
     def _run(self, X: np.ndarray, allow_nonfinite: bool) -> np.ndarray:
         """Run the session on a C-contiguous (n, k) array of the model's dtype.
@@ -348,7 +379,7 @@ class Predictor:
     ) -> IntervalPrediction:
         stats = self.manifest.interval_inputs() if self.manifest is not None else None
         if stats is None:
-            raise ValueError(
+            raise UsageError(
                 f"{self.source}: intervals need the statistics of a model directory's "
                 "manifest; a bare .onnx file has none"
             )

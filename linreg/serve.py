@@ -10,7 +10,7 @@ from typing import Any
 
 from inference.errors import ModelLoadError
 from inference.serve.settings import SETTINGS_ENV, TOKEN_ENV, Settings
-from linreg.common import EXIT_USAGE, fail
+from linreg.common import fail, usage
 
 __all__ = ["register", "run", "settings_from_args"]
 
@@ -18,7 +18,9 @@ DESCRIPTION = """Serve exported models over HTTP: the Open Inference Protocol (V
 with Triton's binary tensor data), MLflow's /invocations, and /predict with
 intervals; Prometheus /metrics, OpenAPI at /openapi.json, docs at /docs, a model
 page at /. Each model is served under its directory name; a replaced model
-directory is verified and swapped in without a restart. Needs the 'serve' extra."""
+directory is verified and swapped in without a restart. Needs the 'serve' extra.
+Exit status: 0 stopped, 1 a model that cannot be loaded or a missing extra, 2 usage
+error."""
 
 
 def _positive(kind: type) -> Any:
@@ -36,19 +38,19 @@ def register(subparsers: Any) -> None:
     d = Settings()
     p = subparsers.add_parser("serve", help="serve models over HTTP", description=DESCRIPTION)
     p.add_argument("model_dirs", nargs="+", metavar="MODEL_DIR", help="exported model directories")
-    p.add_argument("--host", default=d.host, help=f"address to bind (default {d.host})")
-    p.add_argument("--port", type=int, default=d.port, help=f"port (default {d.port})")
+    p.add_argument("--host", default=d.host, help=f"address to bind (default: {d.host})")
+    p.add_argument("--port", type=int, default=d.port, help=f"port (default: {d.port})")
     p.add_argument(
         "--workers",
         type=_positive(int),
         default=d.workers,
-        help="worker processes, each with its own sessions (default 1)",
+        help=f"worker processes, each with its own sessions (default: {d.workers})",
     )
     p.add_argument(
         "--threads",
         type=_positive(int),
         default=None,
-        help="intra-op threads per session (default: CPUs / workers)",
+        help="intra-op threads per session (default: the CPUs divided among the workers)",
     )
     _add_limits(p, d)
     _add_operations(p, d)
@@ -61,32 +63,33 @@ def _add_limits(p: argparse.ArgumentParser, d: Settings) -> None:
         "--max-body-bytes",
         type=_positive(int),
         default=d.max_body_bytes,
-        help=f"larger bodies get 413 (default {d.max_body_bytes})",
+        help=f"larger bodies get 413 (default: {d.max_body_bytes})",
     )
     p.add_argument(
         "--max-rows",
         type=_positive(int),
         default=d.max_rows,
-        help=f"requests with more rows get 413 (default {d.max_rows})",
+        help=f"requests with more rows get 413 (default: {d.max_rows})",
     )
     p.add_argument(
         "--body-timeout",
         type=_positive(float),
         default=d.body_timeout,
-        help=f"seconds a client may take to send its body; 408 after (default {d.body_timeout:g})",
+        help=f"seconds a client may take to send its body; 408 after (default: {d.body_timeout:g})",
     )
     p.add_argument(
         "--keepalive-timeout",
         type=_positive(float),
         default=d.keepalive_timeout,
-        help=f"idle keep-alive connections close after this (default {d.keepalive_timeout:g} s)",
+        help="seconds after which idle keep-alive connections close "
+        f"(default: {d.keepalive_timeout:g})",
     )
     p.add_argument(
         "--graceful-timeout",
         type=_positive(float),
         default=d.graceful_timeout,
         help="on SIGTERM, seconds in-flight requests get to finish "
-        f"(default {d.graceful_timeout:g})",
+        f"(default: {d.graceful_timeout:g})",
     )
 
 
@@ -97,34 +100,35 @@ def _add_operations(p: argparse.ArgumentParser, d: Settings) -> None:
         type=_positive(int),
         default=d.max_batch_delay_us,
         help="micro-batching: longest wait for more requests when others are in "
-        "flight (default 0; never waits when the server is idle)",
+        f"flight; never waits when the server is idle (default: {d.max_batch_delay_us})",
     )
     p.add_argument(
         "--max-batch-rows",
         type=_positive(int),
         default=d.max_batch_rows,
-        help="micro-batching: run a batch once it holds this many rows (default 0: "
-        "micro-batching off unless a delay is given; then 1024)",
+        help="micro-batching: run a batch once it holds this many rows (default: "
+        f"{d.max_batch_rows}, micro-batching off unless a delay is given; then 1024)",
     )
     p.add_argument(
         "--reload-interval",
         type=_positive(float),
         default=d.reload_interval,
-        help=f"seconds between checks for replaced model directories (default "
-        f"{d.reload_interval:g}; 0: no hot reload)",
+        help="seconds between checks for replaced model directories; 0: no hot reload "
+        f"(default: {d.reload_interval:g})",
     )
     p.add_argument(
         "--token-file",
         type=Path,
         default=None,
         help=f"require 'Authorization: Bearer TOKEN' (TOKEN from this file, or from "
-        f"${TOKEN_ENV}); health checks stay open",
+        f"${TOKEN_ENV}); health checks stay open (default: ${TOKEN_ENV} if set, else no "
+        "authentication)",
     )
     p.add_argument(
         "--no-access-log",
         dest="access_log",
         action="store_false",
-        help="no JSON access log line per request",
+        help="no JSON access log line per request (default: one line per request)",
     )
 
 
@@ -142,7 +146,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
     else:
         token = os.environ.get(TOKEN_ENV) or None
     if args.workers < 1:
-        raise fail("serve", f"--workers {args.workers}: expected 1 or more", EXIT_USAGE)
+        raise usage("serve", f"--workers {args.workers}: expected 1 or more")
     return Settings(
         model_dirs=[str(d) for d in args.model_dirs],
         host=args.host,
@@ -163,19 +167,21 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
 
 
 def run(args: argparse.Namespace) -> int:
+    settings = settings_from_args(args)  # usage errors first (exit 2)
     missing = [
         m
         for m in ("uvicorn", "starlette", "orjson", "prometheus_client")
         if importlib.util.find_spec(m) is None
     ]
     if missing:
-        raise fail("serve", f"needs {missing}: pip install 'linreg-onnx[serve]'")
+        raise fail(
+            "serve", f"this command needs {', '.join(missing)}: pip install 'linreg-onnx[serve]'"
+        )
     import uvicorn
 
     from inference.serve.app import create_app
     from inference.serve.logs import configure_logging
 
-    settings = settings_from_args(args)
     configure_logging()
     try:
         app = create_app(settings)  # load (and so verify) every model before binding

@@ -2,13 +2,15 @@
 
 All errors derive from :class:`inference.errors.LinregError` (so ``except
 LinregError`` catches the runtime's and the training package's alike) and from the
-built-in exception a caller would expect. :class:`~training.solver.estimator.ConvergenceWarning`
-lives with the estimator, as it derives from scikit-learn's.
+built-in exception a caller would expect. :class:`~inference.errors.UsageError`
+(arguments no call could use) is the runtime's, re-exported here.
+:class:`~training.solver.estimator.ConvergenceWarning` lives with the estimator, as it
+derives from scikit-learn's.
 """
 
 from __future__ import annotations
 
-from inference.errors import LinregError
+from inference.errors import LinregError, UsageError
 
 __all__ = [
     "CollinearityWarning",
@@ -17,6 +19,7 @@ __all__ = [
     "ExportError",
     "LinregError",
     "UnsupportedModelError",
+    "UsageError",
 ]
 
 
@@ -37,4 +40,6 @@ class UnsupportedModelError(LinregError, ValueError):
 
 
 class CollinearityWarning(UserWarning):
-    """The design's condition number is large (statsmodels' note)."""
+    """The features are nearly collinear: the scaled condition number of the design is
+    above 30 (Belsley-Kuh-Welsch) or a variance inflation factor above 10
+    (:mod:`training.stats.collinearity`); the message names the columns."""

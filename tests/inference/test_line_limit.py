@@ -276,7 +276,7 @@ def test_command_lines_take_the_option(tmp_path, capsys) -> None:
     data = train_file(tmp_path / "t.csv", 9, 500)
     status = main(["train", "--data", str(data), "--target", "y", "--max-line-bytes", "500"])
     err = capsys.readouterr().err
-    assert status == 2 and f"{data}, line 9: the line is longer than the limit of 500" in err
+    assert status == 1 and f"{data}, line 9: the line is longer than the limit of 500" in err
     assert isinstance(LineTooLongError(file="f", line=1, limit=1), BatchError)
 
 

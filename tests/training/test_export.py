@@ -206,7 +206,7 @@ def test_replacing_needs_the_flag(tmp_path):
     other = train(
         load_dataset("plant_richness_lr"), preset="tutorial", max_epochs=50, progress=False
     )
-    export_model(other, dest, overwrite=True)
+    export_model(other, dest, overwrite=True, allow_unconverged=True)  # 50 epochs: unconverged
     assert Predictor.load(dest).manifest.data["training"]["preset"] == "tutorial"
     (tmp_path / "notamodel").mkdir()
     with pytest.raises(ExportError, match="is not a model directory"):

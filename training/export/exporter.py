@@ -271,7 +271,7 @@ def export_model(
     overwrite: bool = False,
     plots: bool = True,
     dtype: str = "auto",
-    allow_unconverged: bool = True,
+    allow_unconverged: bool = False,
     X: Any = None,
     y: Any = None,
     features: list[str] | None = None,
@@ -292,15 +292,16 @@ def export_model(
     Every artifact is verified against the eager model (module docstring) before
     the directory appears. Replacing an existing directory needs ``overwrite=True``.
     ``dtype`` is the artifacts' dtype (:func:`choose_dtype`; training has its own).
-    ``allow_unconverged=False`` refuses a fit that did not converge; the manifest
-    records the choice. Returns the destination path.
+    A fit that did not converge is refused (:class:`ExportError`, nothing written)
+    unless ``allow_unconverged=True``; the manifest records the choice. Returns the
+    destination path.
     """
     if not isinstance(run, TrainingRun):
         run = _as_run(run, X, y, features, target, sample_weight)
     if not run.estimator.converged_ and not allow_unconverged:
         raise ExportError(
             f"the fit did not converge in {run.estimator.n_epochs_} epochs; refusing to export "
-            "it (--allow-unconverged / allow_unconverged=True exports it anyway)"
+            "it (pass allow_unconverged=True to export it anyway)"
         )
     dtype, dtype_reason = choose_dtype(run, dtype)
     destination = Path(directory).absolute()

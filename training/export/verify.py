@@ -85,8 +85,7 @@ def choose_dtype(run: TrainingRun, dtype: str = "auto") -> tuple[str, str]:
     if dtype == "float32":
         raise ExportError(
             f"a float32 model differs from the fit by {err:.3g} (relative), above the "
-            f"tolerance {VERIFY_RTOL:g}; export with --dtype float64 (dtype='float64'); "
-            "nothing was written"
+            f"tolerance {VERIFY_RTOL:g}; export with dtype='float64'; nothing was written"
         )
     return "float64", f"auto: float32 would differ from the fit by {err:.2g} (relative)"
 
