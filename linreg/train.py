@@ -140,7 +140,9 @@ def _engine(args: argparse.Namespace) -> str:
 def _check_chunked_flags(args: argparse.Namespace, engine: str) -> None:
     """What a fit in chunks (or on Dask) cannot do: usage errors."""
     if engine == "dask" and args.max_line_bytes is not None:
-        raise usage("train", "--max-line-bytes is not for --engine dask (Dask reads through pandas)")
+        raise usage(
+            "train", "--max-line-bytes is not for --engine dask (Dask reads through pandas)"
+        )
     if args.data is None:
         raise usage("train", f"--engine {engine} needs --data FILE")
     if args.test_size:
