@@ -69,9 +69,16 @@ def register(subparsers: Any) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     q.add_argument("model_dir", help="exported model directory (with manifest.json and MLmodel)")
-    q.add_argument("--registered-model-name", metavar="NAME", help="register it under NAME")
-    q.add_argument("--name", default="model", help="the logged model's name (model)")
+    q.add_argument(
+        "--registered-model-name",
+        metavar="NAME",
+        help="register it as a new version of NAME (default: not registered)",
+    )
+    q.add_argument("--name", default="model", help="the logged model's name (default: model)")
     q.add_argument("--experiment", help="experiment name (default: MLflow's active one)")
-    q.add_argument("--tracking-uri", help="tracking server (default: MLFLOW_TRACKING_URI)")
+    q.add_argument(
+        "--tracking-uri",
+        help="tracking server (default: MLFLOW_TRACKING_URI, else MLflow's default)",
+    )
     q.add_argument("--registry-uri", help="model registry (default: the tracking server)")
     q.set_defaults(func=_log)

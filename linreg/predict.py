@@ -208,6 +208,14 @@ def _register_predict(subparsers: Any) -> None:
         metavar="N",
         help="ONNX Runtime intra-op threads; 0: one per core (default: 1)",
     )
+    _add_engine_flags(q)
+    add_cluster_flags(q)
+    add_progress_flags(q)
+    q.set_defaults(func=_predict)
+
+
+def _add_engine_flags(q: argparse.ArgumentParser) -> None:
+    """``--engine`` and Spark's ``--master``."""
     q.add_argument(
         "--engine",
         type=engine_name,
@@ -222,9 +230,6 @@ def _register_predict(subparsers: Any) -> None:
         metavar="URL",
         help="with --engine spark: the Spark master (default: an active session, else local[*])",
     )
-    add_cluster_flags(q)
-    add_progress_flags(q)
-    q.set_defaults(func=_predict)
 
 
 def _add_streaming_flags(q: argparse.ArgumentParser) -> None:

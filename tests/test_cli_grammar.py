@@ -32,9 +32,10 @@ def _is_entry(line: str) -> bool:
 
 
 def help_entries(command: str, capsys) -> dict[str, str]:
-    """``linreg COMMAND --help``, parsed: each option string -> its help text (one line)."""
+    """``linreg COMMAND --help`` (``COMMAND`` may be ``"mlflow log"``), parsed: each
+    option string -> its help text (one line)."""
     with pytest.raises(SystemExit) as done:
-        main([command, "--help"])
+        main([*command.split(), "--help"])
     assert done.value.code == 0
     entries: dict[str, str] = {}
     current: list[str] = []
@@ -52,9 +53,24 @@ def help_entries(command: str, capsys) -> dict[str, str]:
 
 
 def subparser(command: str) -> argparse.ArgumentParser:
-    parser = build_parser(command)
-    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
-    return sub.choices[command]
+    """The parser of ``command`` (``"mlflow log"``: a nested action's)."""
+    words = command.split()
+    parser = build_parser(words[0])
+    for word in words:
+        sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+        parser = sub.choices[word]
+    return parser
+
+
+def _commands() -> list[str]:
+    """Every subcommand, and each action of one that has actions (``mlflow log``)."""
+    found = []
+    for command in SUBCOMMANDS:
+        actions = [
+            a for a in subparser(command)._actions if isinstance(a, argparse._SubParsersAction)
+        ]
+        found += [f"{command} {name}" for a in actions for name in a.choices] or [command]
+    return found
 
 
 def shown(default: object) -> str:
@@ -63,7 +79,7 @@ def shown(default: object) -> str:
     return str(default)
 
 
-@pytest.mark.parametrize("command", list(SUBCOMMANDS))
+@pytest.mark.parametrize("command", _commands())
 def test_every_option_states_its_default(command, capsys):
     entries = help_entries(command, capsys)
     options = [
@@ -143,6 +159,7 @@ EXIT_CASES = {
     ],
     "bench": [(2, ["--rounds", "3", "--budget", "1"]), (2, ["--quick", "--budget", "1"])],
     "serve": [(1, ["{d}/nowhere"]), (2, [MODEL, "--workers", "0"]), (2, [])],
+    "mlflow": [(1, ["log", "{d}/nowhere"]), (2, ["log"]), (2, [])],
 }
 
 
@@ -196,6 +213,7 @@ def test_engine_names_are_one_spelling_and_stream_still_works(files, capsys):
     assert subparser("predict")._option_string_actions["--engine"].choices == (
         "streaming",
         "dask",
+        "spark",
     )
     code, err = run(["train", "--engine", "stream", "--data", DATA, "--target", "y"], capsys)
     assert code == 1 and "missing column" in err  # accepted as streaming; y is no column

@@ -77,7 +77,7 @@ def test_batches_come_back_with_the_predictions(tmp_path):
             ["--engine", "spark", "--bad-rows", "skip"],
             "--engine spark takes --bad-rows error or null",
         ),
-        (["--engine", "spark", "--parse-threads", "2"], "--engine spark takes --bad-rows"),
+        (["--engine", "spark", "--parse-threads", "2"], "--parse-threads needs --engine streaming"),
     ],
 )
 def test_the_spark_flags_are_checked(tmp_path, capsys, args, message):

@@ -176,12 +176,7 @@ def regression_statistics(
     resid = ls.residuals(y, params)  # √w (y - Z θ) with weights
     rss = float(resid @ resid)
     centered = fit_intercept if centered is None else centered
-    if w is None:
-        tss = float(((y - y.mean()) ** 2).sum()) if centered else float(y @ y)
-        n_eff = float(n)
-    else:
-        tss = float(w @ (y - np.average(y, weights=w)) ** 2) if centered else float(w @ y**2)
-        n_eff = float(w.sum())
+    tss, n_eff = _total_sum_of_squares(y, w, centered)
     optimum = ls.solve(y)
     return statistics_from_parts(
         names=(["intercept"] if fit_intercept else []) + names,
@@ -199,6 +194,39 @@ def regression_statistics(
         level=level,
         centered=centered,
     )
+
+
+def _total_sum_of_squares(
+    y: np.ndarray, w: np.ndarray | None, centered: bool
+) -> tuple[float, float]:
+    """``(TSS, n_eff)``: about the (weighted) mean when ``centered``, else ``Σ w y²``;
+    ``n_eff`` the sum of the weights (the rows without weights)."""
+    if w is None:
+        tss = float(((y - y.mean()) ** 2).sum()) if centered else float(y @ y)
+        return tss, float(len(y))
+    tss = float(w @ (y - np.average(y, weights=w)) ** 2) if centered else float(w @ y**2)
+    return tss, float(w.sum())
+
+
+def _optimum_summary(
+    params: np.ndarray,
+    optimum: np.ndarray,
+    optimum_rss: float,
+    rss: float,
+    tss: float,
+    n_eff: float,
+) -> dict[str, Any]:
+    """The least-squares optimum and how far the fitted parameters ended from it."""
+    return {
+        "params": optimum.tolist(),
+        "r2": float(1.0 - optimum_rss / tss),
+        "mse": optimum_rss / n_eff,
+        "max_abs_param_diff": float(np.abs(params - optimum).max()),
+        "max_rel_param_diff": float(
+            np.max(np.abs(params - optimum) / np.maximum(np.abs(optimum), 1e-12))
+        ),
+        "mse_excess": float(rss / n_eff - optimum_rss / n_eff),
+    }
 
 
 def statistics_from_parts(
@@ -267,16 +295,7 @@ def statistics_from_parts(
         t_quantiles={
             f"{lv:.2f}": float(special.stdtrit(df, 0.5 + lv / 2.0)) for lv in INTERVAL_LEVELS
         },
-        least_squares={
-            "params": optimum.tolist(),
-            "r2": float(1.0 - optimum_rss / tss),
-            "mse": optimum_rss / n_eff,
-            "max_abs_param_diff": float(np.abs(params - optimum).max()),
-            "max_rel_param_diff": float(
-                np.max(np.abs(params - optimum) / np.maximum(np.abs(optimum), 1e-12))
-            ),
-            "mse_excess": float(rss / n_eff - optimum_rss / n_eff),
-        },
+        least_squares=_optimum_summary(params, optimum, optimum_rss, rss, tss, n_eff),
         fit_intercept=fit_intercept,
         condition_number=diagnostics.condition_number,
         scaled_condition_number=diagnostics.scaled_condition_number,
