@@ -5,6 +5,11 @@ skipped: the bearer token check, the in-flight count (micro-batching reads it),
 the status, latency and error metrics, and the access log line. It is plain ASGI
 rather than Starlette middleware classes, which cost a task and a queue per
 request.
+
+Request bodies above :data:`INLINE_BODY_BYTES` are parsed on a worker thread, at
+most :data:`PARSE_SLOTS` at once (:meth:`Server.decode`), after the checks of
+:mod:`inference.serve.limits`: health checks and small requests go on meanwhile,
+and the memory spent on parsing is bounded by the number of slots.
 """
 
 from __future__ import annotations
@@ -13,9 +18,10 @@ import asyncio
 import contextlib
 import hmac
 import logging
+import os
 import time
-from collections.abc import AsyncIterator, MutableMapping
-from typing import Any
+from collections.abc import AsyncIterator, Callable, MutableMapping
+from typing import Any, TypeVar
 
 import numpy as np
 from starlette.applications import Starlette
@@ -29,15 +35,20 @@ from inference.intervals import IntervalPrediction
 from inference.serve import mlflow, openapi, page, plain, v2
 from inference.serve.batching import Runner
 from inference.serve.body import ClientGone, Deadlines, read_body
+from inference.serve.limits import INLINE_BODY_BYTES
 from inference.serve.logs import AccessLog
 from inference.serve.metrics import CONTENT_TYPE_LATEST, Metrics
 from inference.serve.registry import LoadedModel, ModelRegistry
 from inference.serve.responses import ApiError, json_response
 from inference.serve.settings import SETTINGS_ENV, TOKEN_ENV, Settings
 
-__all__ = ["Server", "create_app", "from_environment"]
+__all__ = ["INLINE_BODY_BYTES", "PARSE_SLOTS", "Server", "create_app", "from_environment"]
 
 log = logging.getLogger("linreg.serve")
+T = TypeVar("T")
+
+#: larger bodies parsed at once, each on a worker thread (the others wait their turn)
+PARSE_SLOTS = max(1, min(4, os.cpu_count() or 1))
 
 #: answered without the bearer token (probes of orchestrators carry none)
 OPEN_PATHS = frozenset({"/v2/health/live", "/v2/health/ready", "/ping", "/health"})
@@ -60,6 +71,7 @@ class Server:
             inflight=lambda: self.inflight,
             observe_batch=self.metrics.observe_batch,
         )
+        self.parse_slots = asyncio.Semaphore(PARSE_SLOTS)
         self._token = settings.token.encode() if settings.token else None
         self._tasks: list[asyncio.Task[None]] = []
         self.deadlines = Deadlines()
@@ -101,10 +113,6 @@ class Server:
         info["rows"] = rows
         self.metrics.observe_rows(model.name, rows)
 
-    def check_rows(self, rows: int) -> None:
-        if rows > self.settings.max_rows:
-            raise ApiError(413, f"{rows} rows, above the limit of {self.settings.max_rows}")
-
     def model(self, name: str, version: str | None = None, *, style: str = "plain") -> LoadedModel:
         model = self.registry.get(name)
         if model is None:
@@ -119,15 +127,50 @@ class Server:
             )
         return model
 
-    async def body(self, request: Request, *, style: str = "plain") -> bytes:
+    async def body(
+        self, request: Request, *, style: str = "plain", json: bool = False
+    ) -> bytes | bytearray:
+        """The request's body; with ``json``, no larger than ``max_json_bytes`` either."""
+        s = self.settings
+        json_limit = json and s.max_json_bytes < s.max_body_bytes
         return await read_body(
             request.receive,
             request.headers,
-            limit=self.settings.max_body_bytes,
-            timeout=self.settings.body_timeout,
+            limit=s.max_json_bytes if json_limit else s.max_body_bytes,
+            timeout=s.body_timeout,
             deadlines=self.deadlines,
             style=style,
+            flag="--max-json-bytes" if json_limit else "--max-body-bytes",
         )
+
+    async def decode(
+        self, body: bytes | bytearray, parse: Callable[..., T], *args: Any, style: str = "plain"
+    ) -> T:
+        """``parse(*args)``, the reading of ``body``: inline for a small body, else on a
+        worker thread once one of :data:`PARSE_SLOTS` is free.
+
+        Whatever ``parse`` raises becomes an answer: :class:`ApiError` and
+        :class:`InputError` as they are, ``MemoryError`` a 413, any other exception a
+        400 naming it (and a warning with its traceback in the server's log).
+        """
+        try:
+            if len(body) <= INLINE_BODY_BYTES:
+                return parse(*args)
+            async with self.parse_slots:
+                return await asyncio.to_thread(parse, *args)
+        except (ApiError, InputError):
+            raise
+        except MemoryError:
+            raise ApiError(
+                413, "the request needs more memory than the server could allocate", style=style
+            ) from None
+        except Exception as exc:
+            log.warning("a request body could not be read", exc_info=exc)
+            raise ApiError(
+                400,
+                f"the request body could not be read ({type(exc).__name__}: {str(exc)[:300]})",
+                style=style,
+            ) from None
 
     def intervals(
         self, model: LoadedModel, X: np.ndarray, kind: Any, level: Any

@@ -57,7 +57,7 @@ def dumps(value: Any) -> bytes:
     return orjson.dumps(value, option=JSON_OPTIONS)
 
 
-def loads(body: bytes, *, style: str = "plain") -> Any:
+def loads(body: bytes | bytearray | memoryview, *, style: str = "plain") -> Any:
     """Parse a JSON body; malformed JSON is a 400 saying where it broke."""
     if not body:
         raise ApiError(400, "the request body is empty; expected a JSON document", style=style)
