@@ -61,9 +61,9 @@ class Server:
         self.log = open(log, "wb")  # noqa: SIM115 - closed in stop()
         env = {**os.environ, "PYTHONPATH": str(root)}
         cmd = [sys.executable, "-m", "linreg", "serve", str(MODEL), "--port", str(self.port)]
-        cmd += ["--max-body-bytes", str(64 << 20), "--max-rows", str(MAX_ROWS)]
+        cmd += ["--max-body-bytes", str(TARGET + (1 << 20)), "--max-rows", str(MAX_ROWS)]
         if "--max-json-bytes" in (root / "linreg" / "serve.py").read_text():
-            cmd += ["--max-json-bytes", str(64 << 20)]
+            cmd += ["--max-json-bytes", str(TARGET + (1 << 20))]
         cmd += ["--no-access-log"]
         self.proc = subprocess.Popen(cmd, cwd=root, env=env, stdout=self.log, stderr=self.log)
         deadline = time.monotonic() + 60
@@ -161,7 +161,7 @@ def bodies_over() -> dict[str, tuple[str, bytes, dict]]:
     """About 63 MiB each, more than MAX_ROWS rows: (path, body, headers) by case name."""
     js = {"Content-Type": "application/json"}
     csv_h = {"Content-Type": "text/csv"}
-    X = _rows(4_000_000)
+    X = _rows(TARGET // 16)
 
     def v2_json(n: int) -> bytes:
         head = _v2_header(n)[:-3]  # '..."FP64"' then the data
@@ -230,7 +230,7 @@ def bodies_accepted() -> dict[str, tuple[str, bytes, dict]]:
     csv = (",".join(FEATURES) + "\n").encode() + "\n".join(
         f"{a!r},{b!r},{c!r}" for a, b, c in X.tolist()
     ).encode()
-    small = 16 << 20
+    small = min(16 << 20, TARGET)
 
     def within(make, per_row: int) -> bytes:  # type: ignore[no-untyped-def]
         n = small // per_row
@@ -241,13 +241,13 @@ def bodies_accepted() -> dict[str, tuple[str, bytes, dict]]:
         return body
 
     return {
-        "/predict JSON rows, 1M rows": ("/predict", json.dumps(X.tolist()).encode(), js),
-        "/predict JSON rows, 16 MiB": (
+        f"/predict JSON rows, {MAX_ROWS:,} rows": ("/predict", json.dumps(X.tolist()).encode(), js),
+        f"/predict JSON rows, {small / 2**20:g} MiB": (
             "/predict",
             within(lambda n: json.dumps(X[:n].tolist()).encode(), 25),
             js,
         ),
-        "/predict JSON records, 16 MiB": (
+        f"/predict JSON records, {small / 2**20:g} MiB": (
             "/predict",
             within(
                 lambda n: json.dumps(
@@ -257,8 +257,8 @@ def bodies_accepted() -> dict[str, tuple[str, bytes, dict]]:
             ),
             js,
         ),
-        "/invocations CSV, 1M rows": ("/invocations", csv, {"Content-Type": "text/csv"}),
-        "/v2 binary, 1M rows": (
+        f"/invocations CSV, {MAX_ROWS:,} rows": ("/invocations", csv, {"Content-Type": "text/csv"}),
+        f"/v2 binary, {MAX_ROWS:,} rows": (
             "/v2/models/plant_richness_mlr/infer",
             head + X.astype("<f8").tobytes(),
             {"Inference-Header-Content-Length": str(len(head))},
@@ -313,11 +313,15 @@ def measure(root: Path, log: Path, cases: dict[str, list], names: list[str]) -> 
 
 
 def main(argv: list[str] | None = None) -> int:
+    global TARGET, MAX_ROWS
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--base", type=Path, default=None, help="source tree of a reference")
     ap.add_argument("--base-concurrent", action="store_true", help="four at once on it too")
     ap.add_argument("--json", type=Path, default=None, help="write the raw results here")
+    ap.add_argument("--mib", type=float, default=63, help="size of the refused bodies (63)")
+    ap.add_argument("--max-rows", type=int, default=MAX_ROWS, help="the servers' --max-rows")
     args = ap.parse_args(argv)
+    TARGET, MAX_ROWS = int(args.mib * 2**20), args.max_rows
     over = bodies_over()
     limit = bodies_accepted()
     cases: dict[str, list] = {name: [spec] for name, spec in over.items()}

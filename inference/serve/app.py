@@ -144,17 +144,19 @@ class Server:
         )
 
     async def decode(
-        self, body: bytes | bytearray, parse: Callable[..., T], *args: Any, style: str = "plain"
+        self, size: int, parse: Callable[..., T], *args: Any, style: str = "plain"
     ) -> T:
-        """``parse(*args)``, the reading of ``body``: inline for a small body, else on a
-        worker thread once one of :data:`PARSE_SLOTS` is free.
+        """``parse(*args)``, the reading of a body with ``size`` bytes to parse (JSON or
+        CSV; a V2 request's binary data costs nothing to read): inline up to
+        :data:`INLINE_BODY_BYTES`, else on a worker thread once one of
+        :data:`PARSE_SLOTS` is free.
 
         Whatever ``parse`` raises becomes an answer: :class:`ApiError` and
         :class:`InputError` as they are, ``MemoryError`` a 413, any other exception a
         400 naming it (and a warning with its traceback in the server's log).
         """
         try:
-            if len(body) <= INLINE_BODY_BYTES:
+            if size <= INLINE_BODY_BYTES:
                 return parse(*args)
             async with self.parse_slots:
                 return await asyncio.to_thread(parse, *args)

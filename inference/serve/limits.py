@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from inference.serve.responses import ApiError
+from inference.serve.responses import INLINE_BODY_BYTES, ApiError
 
 __all__ = [
     "BLOCK",
@@ -41,9 +41,6 @@ __all__ = [
     "rows_in",
 ]
 
-#: bodies up to this size are parsed as they are, on the event loop (a one-row request
-#: takes microseconds; parsing 64 KiB of JSON builds at most a few MiB of objects)
-INLINE_BODY_BYTES = 64 << 10
 #: bytes read at a time (what the scan's temporary arrays hold)
 BLOCK = 1 << 20
 #: values, keys and containers allowed beyond those of ``max_rows`` rows, per

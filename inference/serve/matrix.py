@@ -19,7 +19,7 @@ import numpy as np
 from inference.errors import InputError
 from inference.inputs import as_matrix
 
-__all__ = ["SLICE_ROWS", "matrix_of", "table_of"]
+__all__ = ["SLICE_ROWS", "matrix_of", "release", "table_of"]
 
 #: rows converted per slice
 SLICE_ROWS = 32_768
@@ -78,3 +78,14 @@ def table_of(data: list[Any]) -> np.ndarray:
     if len({(p.ndim, p.shape[1:], p.dtype.kind) for p in parts}) != 1:
         return np.asarray(data)
     return np.concatenate(parts)
+
+
+def release(value: Any) -> None:
+    """Empty a parsed list (or the lists that are values of a parsed dict) in place,
+    :data:`SLICE_ROWS` items at a time: freeing a million rows in one call held the
+    interpreter about 0.1 s."""
+    lists = [v for v in value.values() if isinstance(v, list)] if isinstance(value, dict) else []
+    for x in [value] if isinstance(value, list) else lists:
+        while len(x) > SLICE_ROWS:
+            del x[-SLICE_ROWS:]
+        x.clear()

@@ -28,7 +28,7 @@ from inference.errors import InputError
 from inference.inputs import as_matrix
 from inference.serve.csv_body import parse_csv
 from inference.serve.limits import INLINE_BODY_BYTES, check_json, check_rows, rows_in
-from inference.serve.matrix import matrix_of, table_of
+from inference.serve.matrix import matrix_of, release, table_of
 from inference.serve.registry import LoadedModel
 from inference.serve.responses import ApiError, dumps, loads
 
@@ -105,7 +105,10 @@ def decode(body: bytes | bytearray, ctype: str, model: LoadedModel, max_rows: in
     elif ctype in ("application/json", ""):
         if len(body) > INLINE_BODY_BYTES:
             check_json(body, max_rows, p.n_features_in_, style=STYLE)
-        X = parse_json(loads(body, style=STYLE), model, max_rows)
+        payload = loads(body, style=STYLE)
+        X = parse_json(payload, model, max_rows)
+        for value in payload.values():
+            release(value)  # here, a slice at a time, not in one call on the event loop
     else:
         raise _fail(
             f"content type {ctype!r} is not supported; expected application/json or text/csv",
@@ -124,7 +127,7 @@ def routes(server: Any) -> list[Route]:
         body = await server.body(request, style=STYLE, json=ctype != "text/csv")
         try:
             X = await server.decode(
-                body, decode, body, ctype, model, server.settings.max_rows, style=STYLE
+                len(body), decode, body, ctype, model, server.settings.max_rows, style=STYLE
             )
             server.note_rows(request, model, X.shape[0])
             y = await server.runner.predict(model, X)

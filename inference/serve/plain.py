@@ -25,7 +25,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from inference.serve.limits import INLINE_BODY_BYTES, check_json, check_rows, rows_in
-from inference.serve.matrix import matrix_of
+from inference.serve.matrix import matrix_of, release
 from inference.serve.registry import LoadedModel
 from inference.serve.responses import ApiError, dumps, loads
 
@@ -53,8 +53,9 @@ def split_request(payload: Any, model: LoadedModel) -> tuple[Any, Any, Any]:
 def decode(
     body: bytes | bytearray, model: LoadedModel, max_rows: int, one_row: bool
 ) -> tuple[Any, np.ndarray | None, Any, Any]:
-    """``(inputs, X, interval, level)`` of a /predict body; X is None for one record
-    of plain numbers when ``one_row`` (the Predictor's one-row path takes it as is).
+    """``(inputs, X, interval, level)`` of a /predict body: X is None for one record
+    of plain numbers when ``one_row`` (the Predictor's one-row path takes it as is),
+    else ``inputs`` is None (the parsed lists are freed here).
 
     A large body is checked before it is parsed, the parsed lists before an array is
     built (:func:`rows_in`), the array's rows last: each is a 413 above ``max_rows``.
@@ -74,7 +75,8 @@ def decode(
     check_rows(rows_in(inputs), max_rows)
     X = matrix_of(inputs, p.features, p.dtype)
     check_rows(X.shape[0], max_rows)
-    return inputs, X, interval, level
+    release(inputs)  # here, a slice at a time, not in one call on the event loop
+    return None, X, interval, level
 
 
 def routes(server: Any) -> list[Route]:
@@ -86,7 +88,7 @@ def routes(server: Any) -> list[Route]:
         query = request.query_params if request.scope["query_string"] else {}
         one_row = not server.runner.enabled and "interval" not in query
         inputs, X, interval, level = await server.decode(
-            body, decode, body, model, server.settings.max_rows, one_row
+            len(body), decode, body, model, server.settings.max_rows, one_row
         )
         if interval is None:
             interval = query.get("interval")

@@ -33,6 +33,7 @@ from starlette.routing import Route
 import inference
 from inference.inputs import as_matrix
 from inference.serve.limits import INLINE_BODY_BYTES, check_json
+from inference.serve.matrix import release
 from inference.serve.registry import LoadedModel
 from inference.serve.responses import ApiError, dumps, json_response, loads
 
@@ -121,6 +122,7 @@ def _from_data(spec: dict[str, Any], where: str, shape: list[int], dtype: np.dty
             raise _fail(f"{where}: 'data' holds {arr.dtype} values; expected numbers", 422)
     if arr.size != count:
         raise _fail(f"{where}: 'data' has {arr.size} values, shape {shape} needs {count}", 422)
+    release(data)
     return arr.reshape(shape)  # as_matrix casts, refusing values beyond range
 
 
@@ -329,8 +331,9 @@ def routes(server: Any) -> list[Route]:
         header = request.headers.get(HEADER)
         body = await server.body(request, json=header is None)
         s = server.settings
+        size = len(body) if header is None or not header.isdigit() else int(header)
         X, req = await server.decode(
-            body, parse_request, body, header, model, s.max_rows, s.max_json_bytes
+            size, parse_request, body, header, model, s.max_rows, s.max_json_bytes
         )
         server.note_rows(request, model, X.shape[0])
         params = req.get("parameters")
