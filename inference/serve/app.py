@@ -6,8 +6,9 @@ the status, latency and error metrics, and the access log line. It is plain ASGI
 rather than Starlette middleware classes, which cost a task and a queue per
 request.
 
-Request bodies above :data:`INLINE_BODY_BYTES` are parsed on a worker thread, at
-most :data:`PARSE_SLOTS` at once (:meth:`Server.decode`), after the checks of
+Request bodies above 64 KiB (:data:`~inference.serve.responses.INLINE_BODY_BYTES`)
+are parsed on a worker thread, at most :data:`PARSE_SLOTS` at once
+(:meth:`Server.parse_in_thread`), after the checks of
 :mod:`inference.serve.limits`: health checks and small requests go on meanwhile,
 and the memory spent on parsing is bounded by the number of slots.
 """
@@ -35,14 +36,13 @@ from inference.intervals import IntervalPrediction
 from inference.serve import mlflow, openapi, page, plain, v2
 from inference.serve.batching import Runner
 from inference.serve.body import ClientGone, Deadlines, read_body
-from inference.serve.limits import INLINE_BODY_BYTES
 from inference.serve.logs import AccessLog
 from inference.serve.metrics import CONTENT_TYPE_LATEST, Metrics
 from inference.serve.registry import LoadedModel, ModelRegistry
 from inference.serve.responses import ApiError, json_response
 from inference.serve.settings import SETTINGS_ENV, TOKEN_ENV, Settings
 
-__all__ = ["INLINE_BODY_BYTES", "PARSE_SLOTS", "Server", "create_app", "from_environment"]
+__all__ = ["PARSE_SLOTS", "Server", "create_app", "from_environment"]
 
 log = logging.getLogger("linreg.serve")
 T = TypeVar("T")
@@ -72,6 +72,12 @@ class Server:
             observe_batch=self.metrics.observe_batch,
         )
         self.parse_slots = asyncio.Semaphore(PARSE_SLOTS)
+        self._body_limit = (settings.max_body_bytes, "--max-body-bytes")
+        self._json_limit = (
+            (settings.max_json_bytes, "--max-json-bytes")
+            if settings.max_json_bytes < settings.max_body_bytes
+            else self._body_limit
+        )
         self._token = settings.token.encode() if settings.token else None
         self._tasks: list[asyncio.Task[None]] = []
         self.deadlines = Deadlines()
@@ -131,48 +137,41 @@ class Server:
         self, request: Request, *, style: str = "plain", json: bool = False
     ) -> bytes | bytearray:
         """The request's body; with ``json``, no larger than ``max_json_bytes`` either."""
-        s = self.settings
-        json_limit = json and s.max_json_bytes < s.max_body_bytes
+        limit, flag = self._json_limit if json else self._body_limit
         return await read_body(
             request.receive,
             request.headers,
-            limit=s.max_json_bytes if json_limit else s.max_body_bytes,
-            timeout=s.body_timeout,
+            limit=limit,
+            timeout=self.settings.body_timeout,
             deadlines=self.deadlines,
             style=style,
-            flag="--max-json-bytes" if json_limit else "--max-body-bytes",
+            flag=flag,
         )
 
-    async def decode(
-        self, size: int, parse: Callable[..., T], *args: Any, style: str = "plain"
-    ) -> T:
-        """``parse(*args)``, the reading of a body with ``size`` bytes to parse (JSON or
-        CSV; a V2 request's binary data costs nothing to read): inline up to
-        :data:`INLINE_BODY_BYTES`, else on a worker thread once one of
-        :data:`PARSE_SLOTS` is free.
+    def parse(self, parse: Callable[..., T], *args: Any, style: str = "plain") -> T:
+        """``parse(*args)``, the reading of a small body, here on the event loop.
 
         Whatever ``parse`` raises becomes an answer: :class:`ApiError` and
         :class:`InputError` as they are, ``MemoryError`` a 413, any other exception a
         400 naming it (and a warning with its traceback in the server's log).
         """
         try:
-            if size <= INLINE_BODY_BYTES:
-                return parse(*args)
+            return parse(*args)
+        except (ApiError, InputError):
+            raise
+        except Exception as exc:
+            raise _unreadable(exc, style) from None
+
+    async def parse_in_thread(self, parse: Callable[..., T], *args: Any, style: str = "plain") -> T:
+        """:meth:`parse` for a body above 64 KiB of JSON or CSV: on a
+        worker thread, once one of :data:`PARSE_SLOTS` is free."""
+        try:
             async with self.parse_slots:
                 return await asyncio.to_thread(parse, *args)
         except (ApiError, InputError):
             raise
-        except MemoryError:
-            raise ApiError(
-                413, "the request needs more memory than the server could allocate", style=style
-            ) from None
         except Exception as exc:
-            log.warning("a request body could not be read", exc_info=exc)
-            raise ApiError(
-                400,
-                f"the request body could not be read ({type(exc).__name__}: {str(exc)[:300]})",
-                style=style,
-            ) from None
+            raise _unreadable(exc, style) from None
 
     def intervals(
         self, model: LoadedModel, X: np.ndarray, kind: Any, level: Any
@@ -312,6 +311,20 @@ class Server:
                     line["version"] = info["version"]
                     line["rows"] = info["rows"]
                 self.access.write(line)
+
+
+def _unreadable(exc: Exception, style: str) -> ApiError:
+    """The 4xx for an exception raised while a request body was read."""
+    if isinstance(exc, MemoryError):
+        return ApiError(
+            413, "the request needs more memory than the server could allocate", style=style
+        )
+    log.warning("a request body could not be read", exc_info=exc)
+    return ApiError(
+        400,
+        f"the request body could not be read ({type(exc).__name__}: {str(exc)[:300]})",
+        style=style,
+    )
 
 
 async def _api_error(request: Request, exc: Exception) -> Response:

@@ -27,11 +27,10 @@ from typing import Any
 
 import numpy as np
 
-from inference.serve.responses import INLINE_BODY_BYTES, ApiError
+from inference.serve.responses import ApiError
 
 __all__ = [
     "BLOCK",
-    "INLINE_BODY_BYTES",
     "SLACK",
     "JsonCounts",
     "check_json",

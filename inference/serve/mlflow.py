@@ -27,10 +27,10 @@ import inference
 from inference.errors import InputError
 from inference.inputs import as_matrix
 from inference.serve.csv_body import parse_csv
-from inference.serve.limits import INLINE_BODY_BYTES, check_json, check_rows, rows_in
+from inference.serve.limits import check_json, check_rows, rows_in
 from inference.serve.matrix import matrix_of, release, table_of
 from inference.serve.registry import LoadedModel
-from inference.serve.responses import ApiError, dumps, loads
+from inference.serve.responses import INLINE_BODY_BYTES, ApiError, dumps, loads
 
 __all__ = ["decode", "parse_json", "routes"]
 
@@ -126,9 +126,11 @@ def routes(server: Any) -> list[Route]:
         ctype = request.headers.get("content-type", "application/json").split(";")[0].strip()
         body = await server.body(request, style=STYLE, json=ctype != "text/csv")
         try:
-            X = await server.decode(
-                len(body), decode, body, ctype, model, server.settings.max_rows, style=STYLE
-            )
+            args = (body, ctype, model, server.settings.max_rows)
+            if len(body) <= INLINE_BODY_BYTES:
+                X = server.parse(decode, *args, style=STYLE)
+            else:
+                X = await server.parse_in_thread(decode, *args, style=STYLE)
             server.note_rows(request, model, X.shape[0])
             y = await server.runner.predict(model, X)
         except (InputError, ValueError) as exc:

@@ -24,10 +24,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from inference.serve.limits import INLINE_BODY_BYTES, check_json, check_rows, rows_in
+from inference.serve.limits import check_json, check_rows, rows_in
 from inference.serve.matrix import matrix_of, release
 from inference.serve.registry import LoadedModel
-from inference.serve.responses import ApiError, dumps, loads
+from inference.serve.responses import INLINE_BODY_BYTES, ApiError, dumps, loads
 
 __all__ = ["decode", "routes", "split_request"]
 
@@ -87,9 +87,11 @@ def routes(server: Any) -> list[Route]:
         body = await server.body(request, json=True)
         query = request.query_params if request.scope["query_string"] else {}
         one_row = not server.runner.enabled and "interval" not in query
-        inputs, X, interval, level = await server.decode(
-            len(body), decode, body, model, server.settings.max_rows, one_row
-        )
+        args = (body, model, server.settings.max_rows, one_row)
+        if len(body) <= INLINE_BODY_BYTES:
+            inputs, X, interval, level = server.parse(decode, *args)
+        else:
+            inputs, X, interval, level = await server.parse_in_thread(decode, *args)
         if interval is None:
             interval = query.get("interval")
         if level is None and "level" in query:

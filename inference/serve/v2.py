@@ -32,10 +32,10 @@ from starlette.routing import Route
 
 import inference
 from inference.inputs import as_matrix
-from inference.serve.limits import INLINE_BODY_BYTES, check_json
+from inference.serve.limits import check_json
 from inference.serve.matrix import release
 from inference.serve.registry import LoadedModel
-from inference.serve.responses import ApiError, dumps, json_response, loads
+from inference.serve.responses import INLINE_BODY_BYTES, ApiError, dumps, json_response, loads
 
 __all__ = ["DATATYPES", "model_metadata", "routes"]
 
@@ -332,9 +332,11 @@ def routes(server: Any) -> list[Route]:
         body = await server.body(request, json=header is None)
         s = server.settings
         size = len(body) if header is None or not header.isdigit() else int(header)
-        X, req = await server.decode(
-            size, parse_request, body, header, model, s.max_rows, s.max_json_bytes
-        )
+        args = (body, header, model, s.max_rows, s.max_json_bytes)
+        if size <= INLINE_BODY_BYTES:  # the JSON; binary data is never parsed
+            X, req = server.parse(parse_request, *args)
+        else:
+            X, req = await server.parse_in_thread(parse_request, *args)
         server.note_rows(request, model, X.shape[0])
         params = req.get("parameters")
         interval = params.get("interval") if isinstance(params, dict) else None
