@@ -15,7 +15,9 @@ add /tmp/serve-base <commit>``), one server at a time, with the same cases (the
 four-at-once case only with ``--base-concurrent``: it took gigabytes).
 
 Cases: bodies of about 63 MiB holding more than ``--max-rows`` rows (JSON rows,
-records and columns to ``/predict``, CSV and ``dataframe_split`` to ``/invocations``,
+records and columns to ``/predict``, CSV (plain, with a quoted header, and with a
+quote inside a field: its rows are counted while it is read) and ``dataframe_split``
+to ``/invocations``,
 V2 JSON data and V2 binary data), four such JSON bodies at once, and requests at the
 limit (1,000,000 rows: JSON rows, CSV, V2 binary) and JSON bodies of 16 MiB (rows,
 records) that are answered 200. For each:
@@ -201,6 +203,16 @@ def bodies_over() -> dict[str, tuple[str, bytes, dict]]:
             js,
         ),
         "/invocations CSV": ("/invocations", _fill(csv, 22), csv_h),
+        "/invocations CSV, quoted header": (
+            "/invocations",
+            b'"area"' + _fill(csv, 22)[len(b"area") :],
+            csv_h,
+        ),
+        "/invocations CSV, a stray quote": (  # rows counted while read, not before
+            "/invocations",
+            _fill(csv, 22).replace(b"\n", b',a"b\n').replace(b',a"b', b",note", 1),
+            csv_h,
+        ),
         "/invocations dataframe_split": (
             "/invocations",
             _fill(

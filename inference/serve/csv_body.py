@@ -5,9 +5,9 @@ Python's ``csv`` module line by line; values go into float64 blocks of
 :data:`BLOCK_ROWS` rows, never into a list of Python floats per row. Limits, each
 a 4xx naming the line:
 
-- more than ``max_rows`` data rows: 413, known before parsing when the body has no
-  quote character (:func:`inference.serve.limits.csv_rows_at_least`), else as soon
-  as row ``max_rows + 1`` is read;
+- more than ``max_rows`` data rows: 413, known before parsing unless a quote stands
+  where no quoted field opens or closes (:func:`inference.serve.limits.csv_rows_at_least`),
+  else as soon as row ``max_rows + 1`` is read;
 - a record (one line, or several joined by a quoted line break) longer than
   :data:`MAX_RECORD` (1 MiB): 413, before the ``csv`` module builds its fields;
 - a field longer than the ``csv`` module's limit (128 KiB), a NUL, or text that is

@@ -12,9 +12,12 @@ value), and refuse a body holding more than ``max_rows`` rows can hold:
   at most ``k + 1`` values, ``k`` keys and one array or object per row of ``k``
   features (:func:`check_json`), plus :data:`SLACK` for the wrapper, parameters and
   names. Invalid JSON is counted as if it were valid; orjson refuses it afterwards.
-- CSV (:func:`csv_rows_at_least`): without a quote character, every line break
-  that ends a non-blank line ends one row, so their count is a lower bound on the
-  rows (with quotes, rows are counted while parsing, :mod:`inference.serve.csv_body`).
+- CSV (:func:`csv_rows_at_least`): every line break that ends a non-blank line
+  outside quoted fields ends one row, so their count is a lower bound on the rows.
+  Quoted fields are found by the parity of the quotes before, which is exact when
+  every quote opens a field, closes one or is half of an escaped ``""``; a body with
+  a quote elsewhere (``ab"c``) has its rows counted while parsed
+  (:mod:`inference.serve.csv_body`).
 
 After parsing, :func:`rows_in` counts the rows of the parsed lists before an array
 is built, and :func:`check_rows` is the 413 itself.
@@ -50,6 +53,9 @@ _QUOTE, _BACKSLASH = 0x22, 0x5C
 _COUNTED = (b",", b":", b"[", b"{")
 _LINE_END = np.zeros(256, dtype=bool)
 _LINE_END[[0x0A, 0x0D]] = True
+#: what may stand before a quote that opens a CSV field, or after one that closes it
+_FIELD_EDGE = np.zeros(256, dtype=bool)
+_FIELD_EDGE[[0x0A, 0x0D, 0x2C, 0x22]] = True
 
 
 @dataclass
@@ -162,19 +168,42 @@ def check_json(
             )
 
 
+def _quotes_are_fields(whole: np.ndarray, quotes: np.ndarray, before: int) -> bool:
+    """Whether the quotes at ``quotes`` (``before`` quotes earlier in the body) each open
+    a field, close one, or are half of an escaped ``""``: then a character is inside a
+    quoted field exactly when an odd number of quotes come before it."""
+    n = whole.size
+    index = before + np.arange(quotes.size)
+    opening, closing = quotes[index % 2 == 0], quotes[index % 2 == 1]
+    prev = whole[np.maximum(opening - 1, 0)]
+    after = whole[np.minimum(closing + 1, n - 1)]
+    bom = whole[:3].tobytes() == b"\xef\xbb\xbf"
+    opens = _FIELD_EDGE[prev] | (opening == 0) | ((opening == 3) & bom)
+    closes = _FIELD_EDGE[after] | (closing == n - 1)
+    return bool(opens.all() and closes.all())
+
+
 def csv_rows_at_least(buf: bytes | bytearray) -> int | None:
-    """Data rows (after the header) a CSV body holds at least, or None when it has a
-    quote character (a quoted field may hold line breaks)."""
-    if buf.count(b'"'):
-        return None
-    lines = 0
+    """Data rows (after the header) a CSV body holds at least, or None when a quote
+    character is not where a quoted field opens or closes (``ab"c``, ``"a"b``).
+
+    Counted: the line breaks that end a non-blank line outside quoted fields (a line
+    ending in a bare CR is not counted: a lower bound)."""
+    lines = quotes_before = 0
     whole = np.frombuffer(buf, dtype=np.uint8)
     for s in range(0, len(buf), BLOCK):
         e = min(s + BLOCK, len(buf))
-        a = np.frombuffer(buf, dtype=np.uint8, count=e - s, offset=s)
+        a = whole[s:e]
+        quotes = np.flatnonzero(a == _QUOTE) + s
+        if quotes.size and not _quotes_are_fields(whole, quotes, quotes_before):
+            return None
         ends = np.flatnonzero(a == 0x0A) + s
-        ends = ends[ends >= 2]  # (a lower bound: a row ending at byte 1 is not counted)
-        p1, p2 = whole[ends - 1], whole[ends - 2]
+        ends = ends[ends >= 1]
+        if quotes.size or quotes_before % 2:
+            ends = ends[(np.searchsorted(quotes, ends) + quotes_before) % 2 == 0]
+        quotes_before += quotes.size
+        p1 = whole[ends - 1]
+        p2 = np.where(ends >= 2, whole[np.maximum(ends - 2, 0)], 0x0A)  # the start: a line end
         # a line ending "\n" or "\r\n" with something before it that is no line end
         ended = ~_LINE_END[p1] | ((p1 == 0x0D) & ~_LINE_END[p2])
         lines += int(np.count_nonzero(ended))

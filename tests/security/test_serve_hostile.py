@@ -87,7 +87,7 @@ def _over_limit_bodies() -> list[tuple[str, str, bytes, dict]]:
     """(case, path, body, headers): small (parsed inline) and large (checked first)."""
     js = {"Content-Type": "application/json"}
     cases = []
-    for n in (MAX_ROWS + 1, 20 * MAX_ROWS):
+    for n in (MAX_ROWS + 2, 20 * MAX_ROWS):
         X = _rows(n)
         records = [dict(zip(FEATURES, r, strict=True)) for r in X]
         columns = {f: [r[j] for r in X] for j, f in enumerate(FEATURES)}
@@ -125,6 +125,10 @@ def _over_limit_bodies() -> list[tuple[str, str, bytes, dict]]:
         for case, body in (
             ("csv", _csv(X)),
             ("csv quoted", _csv(X, quoted=True)),
+            (
+                "csv stray quote",
+                _csv(X).replace(b"\n", b',a"b\n').replace(b',a"b', b",note", 1),
+            ),
             ("csv crlf", _csv(X, end="\r\n")),
             ("csv bare cr", _csv(X, end="\r")),
         ):
