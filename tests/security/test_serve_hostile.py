@@ -335,3 +335,29 @@ def _invent_methods(server: ServerProcess) -> None:
     assert methods <= {"GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH", "other"}
     other = re.findall(r'linreg_requests_total\{[^}]*method="other"[^}]*\} (\S+)', text)
     assert sum(float(x) for x in other) == 30
+
+
+def test_limit_concurrency_answers_503_past_the_limit(models, tmp_path):
+    """Two idle connections fill ``--limit-concurrency 2``: the next request gets 503;
+    once they close, it is answered."""
+    server = ServerProcess(
+        [str(models / "plant_richness_lr"), "--limit-concurrency", "2"], log=tmp_path / "l.log"
+    )
+    try:
+        idle = [socket.create_connection(("127.0.0.1", server.port), timeout=30) for _ in range(2)]
+        assert _first_status_of(server, 503) == 503  # once the server has accepted them
+        for s in idle:
+            s.close()
+        assert _first_status_of(server, 200) == 200
+    finally:
+        server.stop(timeout=15)
+
+
+def _first_status_of(server: ServerProcess, wanted: int) -> int:
+    """The health check's status once it is ``wanted``, or the last one after 30 s."""
+    deadline = time.monotonic() + 30
+    while True:
+        status = requests.get(server.url + "/v2/health/live", timeout=30).status_code
+        if status == wanted or time.monotonic() > deadline:
+            return int(status)
+        time.sleep(0.1)
