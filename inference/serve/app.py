@@ -148,30 +148,12 @@ class Server:
             flag=flag,
         )
 
-    def parse(self, parse: Callable[..., T], *args: Any, style: str = "plain") -> T:
-        """``parse(*args)``, the reading of a small body, here on the event loop.
-
-        Whatever ``parse`` raises becomes an answer: :class:`ApiError` and
-        :class:`InputError` as they are, ``MemoryError`` a 413, any other exception a
-        400 naming it (and a warning with its traceback in the server's log).
-        """
-        try:
-            return parse(*args)
-        except (ApiError, InputError):
-            raise
-        except Exception as exc:
-            raise _unreadable(exc, style) from None
-
-    async def parse_in_thread(self, parse: Callable[..., T], *args: Any, style: str = "plain") -> T:
-        """:meth:`parse` for a body above 64 KiB of JSON or CSV: on a
-        worker thread, once one of :data:`PARSE_SLOTS` is free."""
-        try:
-            async with self.parse_slots:
-                return await asyncio.to_thread(parse, *args)
-        except (ApiError, InputError):
-            raise
-        except Exception as exc:
-            raise _unreadable(exc, style) from None
+    async def parse_in_thread(self, parse: Callable[..., T], *args: Any) -> T:
+        """``parse(*args)``, the reading of a body above 64 KiB of JSON or CSV, on a
+        worker thread once one of :data:`PARSE_SLOTS` is free (the route turns what it
+        raises into an answer: :func:`inference.serve.responses.unreadable`)."""
+        async with self.parse_slots:
+            return await asyncio.to_thread(parse, *args)
 
     def intervals(
         self, model: LoadedModel, X: np.ndarray, kind: Any, level: Any
@@ -311,20 +293,6 @@ class Server:
                     line["version"] = info["version"]
                     line["rows"] = info["rows"]
                 self.access.write(line)
-
-
-def _unreadable(exc: Exception, style: str) -> ApiError:
-    """The 4xx for an exception raised while a request body was read."""
-    if isinstance(exc, MemoryError):
-        return ApiError(
-            413, "the request needs more memory than the server could allocate", style=style
-        )
-    log.warning("a request body could not be read", exc_info=exc)
-    return ApiError(
-        400,
-        f"the request body could not be read ({type(exc).__name__}: {str(exc)[:300]})",
-        style=style,
-    )
 
 
 async def _api_error(request: Request, exc: Exception) -> Response:

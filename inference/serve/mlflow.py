@@ -30,7 +30,7 @@ from inference.serve.csv_body import parse_csv
 from inference.serve.limits import check_json, check_rows, rows_in
 from inference.serve.matrix import matrix_of, release, table_of
 from inference.serve.registry import LoadedModel
-from inference.serve.responses import INLINE_BODY_BYTES, ApiError, dumps, loads
+from inference.serve.responses import INLINE_BODY_BYTES, ApiError, dumps, loads, unreadable
 
 __all__ = ["decode", "parse_json", "routes"]
 
@@ -128,9 +128,16 @@ def routes(server: Any) -> list[Route]:
         try:
             args = (body, ctype, model, server.settings.max_rows)
             if len(body) <= INLINE_BODY_BYTES:
-                X = server.parse(decode, *args, style=STYLE)
+                X = decode(*args)
             else:
-                X = await server.parse_in_thread(decode, *args, style=STYLE)
+                X = await server.parse_in_thread(decode, *args)
+        except ApiError:
+            raise
+        except (InputError, ValueError) as exc:
+            raise _fail(str(exc), 422) from None
+        except Exception as exc:  # every exception of the parse is an answer
+            raise unreadable(exc, STYLE) from None
+        try:
             server.note_rows(request, model, X.shape[0])
             y = await server.runner.predict(model, X)
         except (InputError, ValueError) as exc:

@@ -24,10 +24,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from inference.errors import InputError
 from inference.serve.limits import check_json, check_rows, rows_in
 from inference.serve.matrix import matrix_of, release
 from inference.serve.registry import LoadedModel
-from inference.serve.responses import INLINE_BODY_BYTES, ApiError, dumps, loads
+from inference.serve.responses import INLINE_BODY_BYTES, ApiError, dumps, loads, unreadable
 
 __all__ = ["decode", "routes", "split_request"]
 
@@ -88,10 +89,15 @@ def routes(server: Any) -> list[Route]:
         query = request.query_params if request.scope["query_string"] else {}
         one_row = not server.runner.enabled and "interval" not in query
         args = (body, model, server.settings.max_rows, one_row)
-        if len(body) <= INLINE_BODY_BYTES:
-            inputs, X, interval, level = server.parse(decode, *args)
-        else:
-            inputs, X, interval, level = await server.parse_in_thread(decode, *args)
+        try:
+            if len(body) <= INLINE_BODY_BYTES:
+                inputs, X, interval, level = decode(*args)
+            else:
+                inputs, X, interval, level = await server.parse_in_thread(decode, *args)
+        except (ApiError, InputError):
+            raise
+        except Exception as exc:  # every exception of the parse is an answer
+            raise unreadable(exc) from None
         if interval is None:
             interval = query.get("interval")
         if level is None and "level" in query:

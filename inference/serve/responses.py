@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import logging
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -24,7 +25,10 @@ __all__ = [
     "gc_paused",
     "json_response",
     "loads",
+    "unreadable",
 ]
+
+log = logging.getLogger("linreg.serve")
 
 #: bodies up to this size are parsed as they are, on the event loop (a one-row request
 #: takes microseconds; parsing 64 KiB of JSON builds at most a few MiB of objects);
@@ -63,6 +67,22 @@ class ApiError(ValueError):
             body = {"error": self.message}
         headers = {"WWW-Authenticate": "Bearer"} if self.status == 401 else None
         return json_response(body, self.status, headers=headers)
+
+
+def unreadable(exc: Exception, style: str = "plain") -> ApiError:
+    """The 4xx for an exception a request's parsing raised that is not already an
+    answer (an :class:`ApiError` or an ``InputError``): ``MemoryError`` a 413, any other
+    a 400 naming it, with its traceback in the server's log as a warning."""
+    if isinstance(exc, MemoryError):
+        return ApiError(
+            413, "the request needs more memory than the server could allocate", style=style
+        )
+    log.warning("a request body could not be read", exc_info=exc)
+    return ApiError(
+        400,
+        f"the request body could not be read ({type(exc).__name__}: {str(exc)[:300]})",
+        style=style,
+    )
 
 
 def dumps(value: Any) -> bytes:

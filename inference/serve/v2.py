@@ -31,11 +31,19 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 import inference
+from inference.errors import InputError
 from inference.inputs import as_matrix
 from inference.serve.limits import check_json
 from inference.serve.matrix import release
 from inference.serve.registry import LoadedModel
-from inference.serve.responses import INLINE_BODY_BYTES, ApiError, dumps, json_response, loads
+from inference.serve.responses import (
+    INLINE_BODY_BYTES,
+    ApiError,
+    dumps,
+    json_response,
+    loads,
+    unreadable,
+)
 
 __all__ = ["DATATYPES", "model_metadata", "routes"]
 
@@ -333,10 +341,15 @@ def routes(server: Any) -> list[Route]:
         s = server.settings
         size = len(body) if header is None or not header.isdigit() else int(header)
         args = (body, header, model, s.max_rows, s.max_json_bytes)
-        if size <= INLINE_BODY_BYTES:  # the JSON; binary data is never parsed
-            X, req = server.parse(parse_request, *args)
-        else:
-            X, req = await server.parse_in_thread(parse_request, *args)
+        try:
+            if size <= INLINE_BODY_BYTES:  # the JSON; binary data is never parsed
+                X, req = parse_request(*args)
+            else:
+                X, req = await server.parse_in_thread(parse_request, *args)
+        except (ApiError, InputError):
+            raise
+        except Exception as exc:  # every exception of the parse is an answer
+            raise unreadable(exc) from None
         server.note_rows(request, model, X.shape[0])
         params = req.get("parameters")
         interval = params.get("interval") if isinstance(params, dict) else None

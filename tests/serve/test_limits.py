@@ -187,44 +187,66 @@ def test_matrix_of_equals_as_matrix_and_its_messages(monkeypatch):
         assert str(sliced.value) == str(whole.value)
 
 
-@pytest.mark.parametrize("size", [10, 100_000])  # parsed inline, and on a worker thread
-def test_decode_turns_every_exception_into_a_4xx(size):
+def _post(app, path: str, body: bytes) -> tuple[int, dict]:
+    """POST ``body`` to the ASGI application ``app`` in this process: (status, JSON)."""
     import asyncio
 
-    from inference.errors import InputError
+    import orjson
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"content-length", str(len(body)).encode())],
+        "client": ("127.0.0.1", 1),
+        "server": ("127.0.0.1", 2),
+    }
+    sent: list[dict] = []
+
+    async def receive() -> dict:
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    async def send(message: dict) -> None:
+        sent.append(message)
+
+    asyncio.run(app(scope, receive, send))
+    return sent[0]["status"], orjson.loads(b"".join(m.get("body", b"") for m in sent[1:]))
+
+
+@pytest.mark.parametrize("size", [10, 100_000])  # parsed inline, and on a worker thread
+@pytest.mark.parametrize(
+    ("module", "name", "path", "message"),
+    [
+        ("plain", "decode", "/predict", "error"),
+        ("mlflow", "decode", "/invocations", "message"),
+        ("v2", "parse_request", "/v2/models/plant_richness_lr/infer", "error"),
+    ],
+)
+def test_every_exception_of_a_parse_is_a_4xx(monkeypatch, size, module, name, path, message):
+    import importlib
+
     from inference.serve.app import create_app
-    from inference.serve.responses import ApiError
     from inference.serve.settings import Settings
     from tests.serve.conftest import BUNDLED
 
     server = create_app(Settings(model_dirs=[str(BUNDLED / "plant_richness_lr")], access_log=False))
-    body = b"x" * size
-
-    def raising(exc: BaseException):  # type: ignore[no-untyped-def]
-        def parse(b: bytes) -> None:
-            assert b is body
-            raise exc
-
-        return parse
-
-    async def answer(exc: BaseException) -> Exception:
-        try:
-            if size < 65_536:
-                server.parse(raising(exc), body, style="mlflow")
-            else:
-                await server.parse_in_thread(raising(exc), body, style="mlflow")
-        except Exception as got:  # noqa: BLE001 - the answer is what is tested
-            return got
-        raise AssertionError("no exception")
-
+    target = importlib.import_module(f"inference.serve.{module}")
     for exc, status, words in (
         (KeyError("shape"), 400, "KeyError: 'shape'"),
-        (TypeError("unhashable type: 'list'"), 400, "unhashable"),
+        (TypeError("unhashable type: 'list'"), 400, "TypeError: unhashable"),
         (MemoryError(), 413, "more memory"),
-        (ApiError(415, "kept as it is", style="mlflow"), 415, "kept as it is"),
+        (RecursionError("too deep"), 400, "RecursionError"),
     ):
-        got = asyncio.run(answer(exc))
-        assert isinstance(got, ApiError) and got.status == status and words in got.message
-        assert got.style == "mlflow"  # the protocol's error shape
-    got = asyncio.run(answer(InputError("row 3")))
-    assert isinstance(got, InputError) and str(got) == "row 3"
+
+        def parse(*args, exc=exc):  # type: ignore[no-untyped-def]
+            raise exc
+
+        monkeypatch.setattr(target, name, parse)
+        got, answer = _post(server, path, b"1" * size)
+        assert got == status and words in answer[message], (exc, got, answer)
