@@ -9,9 +9,11 @@ value), and refuse a body holding more than ``max_rows`` rows can hold:
 - JSON (:func:`json_counts`): the commas, colons, ``[`` and ``{`` outside strings
   give exactly, for valid JSON, the number of values (``1 + commas + containers``),
   of object keys (the colons) and of arrays and objects. Every request format takes
-  at most ``k + 1`` values, ``k`` keys and one array or object per row of ``k``
-  features (:func:`check_json`), plus :data:`SLACK` for the wrapper, parameters and
-  names. Invalid JSON is counted as if it were valid; orjson refuses it afterwards.
+  at most ``k + 2`` values (the row's array or object, its ``k`` numbers, and an
+  index entry, which pandas' split orientation adds), ``k`` keys and one array or
+  object per row of ``k`` features (:func:`check_json`), plus :data:`SLACK` for the
+  wrapper, parameters and names. Invalid JSON is counted as if it were valid; orjson
+  refuses it afterwards.
 - CSV (:func:`csv_rows_at_least`): every line break that ends a non-blank line
   outside quoted fields ends one row, so their count is a lower bound on the rows.
   Quoted fields are found by the parity of the quotes before, which is exact when
@@ -151,7 +153,7 @@ def check_json(
     """413 when the JSON text ``buf[:end]`` holds more than ``max_rows`` rows of ``k``
     features can, in any request format."""
     slack = SLACK + 16 * k
-    most = (max_rows * (k + 1) + slack, max_rows * k + slack, max_rows + slack)
+    most = (max_rows * (k + 2) + slack, max_rows * k + slack, max_rows + slack)
     c = json_counts(buf, 0, end, most=most)
     for what, got, bound in zip(
         ("values", "object keys", "arrays and objects"),

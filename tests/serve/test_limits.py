@@ -73,6 +73,46 @@ def test_json_counts_stop_early_and_check_json_names_the_limit():
     assert err.value.status == 413 and "limit of 1000 rows" in err.value.message
 
 
+def _every_format(n: int) -> dict[str, bytes]:
+    """A request of ``n`` rows of the three features in every JSON format."""
+    X = np.random.default_rng(n).uniform(0, 100, size=(n, 3)).round(3).tolist()
+    records = [dict(zip(FEATURES, r, strict=True)) for r in X]
+    columns = {f: [r[j] for r in X] for j, f in enumerate(FEATURES)}
+    v2 = {"name": "features", "datatype": "FP64", "shape": [n, 3]}
+    split = {"columns": FEATURES, "data": X, "index": list(range(n))}  # pandas' orient
+    payloads = {
+        "rows": X,
+        "records": records,
+        "columns": columns,
+        "wrapped": {"inputs": X, "interval": "prediction", "level": 0.9},
+        "split": {"dataframe_split": split, "params": {"a": 1}},
+        "mlflow records": {"dataframe_records": records},
+        "instances": {"instances": X},
+        "v2 flat": {"inputs": [{**v2, "data": [v for r in X for v in r]}], "id": "x"},
+        "v2 nested": {"inputs": [{**v2, "data": X}], "outputs": [{"name": "prediction"}]},
+        "v2 per feature": {
+            "inputs": [
+                {"name": f, "datatype": "FP64", "shape": [n], "data": columns[f]} for f in FEATURES
+            ]
+        },
+    }
+    return {name: json.dumps(p).encode() for name, p in payloads.items()}
+
+
+def test_check_json_takes_every_format_at_the_limit_and_refuses_it_past():
+    from inference.serve.limits import check_json
+    from inference.serve.responses import ApiError
+
+    n = 5000
+    for name, body in _every_format(n).items():
+        check_json(body, n, 3)  # exactly the limit: accepted, whatever the format
+        with pytest.raises(ApiError):  # twice the limit: refused, whatever the format
+            check_json(_every_format(2 * n)[name], n, 3)
+    for name in ("rows", "records", "split", "mlflow records", "instances", "v2 nested"):
+        with pytest.raises(ApiError):  # one array or object a row: refused just past it
+            check_json(_every_format(n + 1100)[name], n, 3)
+
+
 csv_cells = st.one_of(
     st.floats(allow_nan=False, allow_infinity=False).map(repr),
     st.sampled_from(["", " ", "x", "1e5", "-0"]),
