@@ -17,7 +17,11 @@ Servers, each its own process on 127.0.0.1, one worker, the same model
 - ``linreg serve (no access log)``;
 - ``linreg serve (micro-batching)`` (``--max-batch-delay-us 500 --max-batch-rows 256``);
 - ``linreg serve (micro-batching, no delay)`` (``--max-batch-rows 256``: merges only
-  the requests parsed in the same turn of the event loop).
+  the requests parsed in the same turn of the event loop);
+- with ``--base ROOT``, ``base: linreg serve`` and ``base: linreg serve (no access
+  log)``: the code checked out at ROOT (for example ``git worktree add /tmp/serve-base
+  <commit>``), run by this interpreter with ``PYTHONPATH=ROOT``, so a change is timed
+  against the previous commit in the same run.
 
 Load: ``wrk`` with one thread (the generator shares the two cores, so it must be
 cheap), a Lua script posting the body; single-row JSON requests to ``/predict`` at
@@ -139,8 +143,16 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+BASE_PREFIX = "base: "
+
+
 class Server:
-    def __init__(self, name: str, log_dir: Path) -> None:
+    def __init__(self, name: str, log_dir: Path, base: Path | None = None) -> None:
+        root = ROOT
+        if name.startswith(BASE_PREFIX):
+            if base is None:
+                raise SystemExit(f"{name!r} needs --base ROOT")
+            name, root = name[len(BASE_PREFIX) :], base
         kind, spec = SERVERS[name]
         self.name = name
         self.port = free_port()
@@ -152,7 +164,12 @@ class Server:
             cmd = [sys.executable, "-m", "linreg", "serve", str(MODEL), "--port", str(self.port)]
             cmd += list(spec)
         self.proc = subprocess.Popen(
-            cmd, cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+            cmd,
+            cwd=root,
+            env={**os.environ, "PYTHONPATH": str(root)},
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
         )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
@@ -227,7 +244,7 @@ def check_answers(servers: dict[str, Server], bulk_body: bytes, hlen: int) -> No
             raise SystemExit(f"{name}: answered {got}, the Predictor {expected}")
     X = bulk_matrix()
     for name, s in servers.items():
-        if not name.startswith("linreg"):
+        if not name.removeprefix(BASE_PREFIX).startswith("linreg"):
             continue
         raw = s.post(
             "/v2/models/plant_richness_mlr/infer",
@@ -348,10 +365,15 @@ def main(argv: list[str] | None = None) -> int:
         "--bulk-rows", default=str(BULK_ROWS), help="rows per bulk request, e.g. 10000,1000000"
     )
     ap.add_argument("--json", type=Path, default=None, help="write the raw results here")
+    ap.add_argument(
+        "--base", type=Path, default=None, help="source tree of a reference (adds 'base: ...')"
+    )
     args = ap.parse_args(argv)
     if shutil.which("wrk") is None:
         raise SystemExit("needs wrk (the load generator): apt-get install wrk")
     names = [n.strip() for n in args.servers.split(";") if n.strip()]
+    if args.base is not None:
+        names += [BASE_PREFIX + n for n in ("linreg serve", "linreg serve (no access log)")]
     bulk_sizes = [int(b) for b in args.bulk_rows.split(",")]
     conc = [int(c) for c in args.concurrency.split(",")]
     work = Path(tempfile.mkdtemp(prefix="bench-serve-"))
@@ -367,7 +389,7 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[str, dict[str, list[dict]]] = {n: {} for n in names}
     try:
         for n in names:
-            servers[n] = Server(n, work)
+            servers[n] = Server(n, work, args.base)
         check_answers(servers, bulk, hlen)
         for r in range(args.rounds):
             order = names[r % len(names) :] + names[: r % len(names)]
@@ -376,7 +398,7 @@ def main(argv: list[str] | None = None) -> int:
                 for c in conc:
                     res = wrk(s.url + "/predict", row_body, "application/json", c, args.duration)
                     results[n].setdefault(f"c{c}", []).append(res)
-                if n.startswith("linreg"):
+                if n.removeprefix(BASE_PREFIX).startswith("linreg"):
                     url = s.url + "/v2/models/plant_richness_mlr/infer"
                     for rows, (path, length) in bulk_files.items():
                         res = wrk(

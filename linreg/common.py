@@ -15,7 +15,7 @@ Torch-free, so the inference subcommands can use it. Each rule lives here once:
   A module of a missing extra is reported with the ``pip install`` line that brings
   it (:func:`missing_extra`), never with a traceback.
 
-Exit statuses (:data:`EXIT_STATUSES`, listed in ``docs/cli.md``): 0 done, 1 bad
+Exit statuses (:data:`EXIT_STATUSES`, listed in ``docs/guide/cli.md``): 0 done, 1 bad
 data, a failed run or a missing extra, 2 usage error (argparse's own included).
 """
 
@@ -239,7 +239,7 @@ ENGINE_ALIASES = {"stream": "streaming"}
 
 def engine_name(text: str) -> str:
     """``--engine``'s argument, old spellings (``stream``) mapped to the current ones
-    (one spelling of each engine in every command: docs/cli.md)."""
+    (one spelling of each engine in every command: docs/guide/cli.md)."""
     return ENGINE_ALIASES.get(text.lower(), text.lower())
 
 

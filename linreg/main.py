@@ -4,7 +4,7 @@ torch is imported only by the subcommands that need it, so ``linreg info`` and
 ``linreg predict`` run where only the inference part is installed. A subcommand
 reports a failure by raising :class:`linreg.common.CommandError`
 (:func:`linreg.common.run_command` prints it and returns its exit status: 0 done, 1
-bad data, a failed run or a missing extra, 2 usage error; ``docs/cli.md``).
+bad data, a failed run or a missing extra, 2 usage error; ``docs/guide/cli.md``).
 """
 
 from __future__ import annotations

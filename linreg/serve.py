@@ -52,6 +52,12 @@ def register(subparsers: Any) -> None:
         default=None,
         help="intra-op threads per session (default: the CPUs divided among the workers)",
     )
+    p.add_argument(
+        "--http",
+        choices=("auto", "h11", "httptools"),
+        default=d.http,
+        help="uvicorn's HTTP parser: auto is httptools when installed, else h11 (default: auto)",
+    )
     _add_limits(p, d)
     _add_operations(p, d)
     p.set_defaults(func=run)
@@ -64,6 +70,13 @@ def _add_limits(p: argparse.ArgumentParser, d: Settings) -> None:
         type=_positive(int),
         default=d.max_body_bytes,
         help=f"larger bodies get 413 (default: {d.max_body_bytes})",
+    )
+    p.add_argument(
+        "--max-json-bytes",
+        type=_positive(int),
+        default=d.max_json_bytes,
+        help="larger JSON bodies (and V2 JSON headers) get 413; parsing JSON costs about "
+        f"11 times its size in memory (default: {d.max_json_bytes})",
     )
     p.add_argument(
         "--max-rows",
@@ -83,6 +96,13 @@ def _add_limits(p: argparse.ArgumentParser, d: Settings) -> None:
         default=d.keepalive_timeout,
         help="seconds after which idle keep-alive connections close "
         f"(default: {d.keepalive_timeout:g})",
+    )
+    p.add_argument(
+        "--limit-concurrency",
+        type=_positive(int),
+        default=None,
+        help="connections and requests a worker takes at once; 503 past it (default: "
+        "no limit). With --max-body-bytes, bounds the memory request bodies take",
     )
     p.add_argument(
         "--graceful-timeout",
@@ -154,16 +174,27 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         workers=args.workers,
         threads=args.threads or None,
         max_body_bytes=args.max_body_bytes,
+        max_json_bytes=args.max_json_bytes,
         max_rows=args.max_rows,
         body_timeout=args.body_timeout,
         keepalive_timeout=args.keepalive_timeout,
         graceful_timeout=args.graceful_timeout,
+        limit_concurrency=args.limit_concurrency or None,
+        http=args.http,
         max_batch_delay_us=args.max_batch_delay_us,
         max_batch_rows=args.max_batch_rows,
         reload_interval=args.reload_interval,
         token=token,
         access_log=args.access_log,
     )
+
+
+def _parser(http: str) -> str:
+    if http == "auto":
+        return "httptools" if importlib.util.find_spec("httptools") else "h11"
+    if importlib.util.find_spec(http) is None:
+        raise fail("serve", f"--http {http}: the package {http!r} is not installed", EXIT_USAGE)
+    return http
 
 
 def run(args: argparse.Namespace) -> int:
@@ -182,6 +213,7 @@ def run(args: argparse.Namespace) -> int:
     from inference.serve.app import create_app
     from inference.serve.logs import configure_logging
 
+    http = _parser(settings.http)
     configure_logging()
     try:
         app = create_app(settings)  # load (and so verify) every model before binding
@@ -191,13 +223,14 @@ def run(args: argparse.Namespace) -> int:
         "host": settings.host,
         "port": settings.port,
         "loop": "uvloop" if importlib.util.find_spec("uvloop") else "asyncio",
-        "http": "httptools" if importlib.util.find_spec("httptools") else "h11",
+        "http": http,
         "lifespan": "on",
         "access_log": False,  # ours is JSON (inference.serve.logs)
         "log_config": None,
         "server_header": False,
         "timeout_keep_alive": settings.keepalive_timeout,
         "timeout_graceful_shutdown": settings.graceful_timeout,
+        "limit_concurrency": settings.limit_concurrency,
     }
     if settings.workers == 1:
         uvicorn.Server(uvicorn.Config(app, **options)).run()

@@ -119,7 +119,7 @@ def test_regenerate(tmp_path, capsys):
 def test_unconverged_fit_is_not_exported_without_the_flag(tmp_path, capsys):
     out = tmp_path / "tut"
     args = ["train", "--preset", "tutorial", "--epochs", "50", "--out", str(out), "--no-plots"]
-    assert main(args) == 1  # a run that failed, not a usage error (issue 28, docs/cli.md)
+    assert main(args) == 1  # a run that failed, not a usage error (issue 28, docs/guide/cli.md)
     captured = capsys.readouterr()
     assert "NOT CONVERGED" in captured.out and "SGD did not converge in 50 epochs" in captured.out
     assert "--allow-unconverged" in captured.err and not out.exists()

@@ -1,6 +1,6 @@
-"""One grammar for every ``linreg`` subcommand (issue 28, docs/cli.md): every option's
+"""One grammar for every ``linreg`` subcommand (issue 28, docs/guide/cli.md): every option's
 help states its default, options that need another are refused, exit statuses follow
-the table in docs/cli.md, one engine spelling, one spelling per API, ``linreg info``
+the table in docs/guide/cli.md, one engine spelling, one spelling per API, ``linreg info``
 on a bare ``.onnx``."""
 
 from __future__ import annotations
@@ -112,7 +112,7 @@ def run(args, capsys) -> tuple[int, str]:
 
 
 def test_the_exit_status_table_is_the_documented_one():
-    doc = (ROOT / "docs" / "cli.md").read_text(encoding="utf-8")
+    doc = (ROOT / "docs" / "guide" / "cli.md").read_text(encoding="utf-8")
     table = dict(re.findall(r"^\| (\d) \| (.+?) \|$", doc, re.M))
     assert {int(k): v for k, v in table.items()} == EXIT_STATUSES
 

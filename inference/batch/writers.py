@@ -11,7 +11,7 @@ per chunk (concatenated members are standard gzip: ``gzip -d``, Python's ``gzip`
 pandas and pyarrow read them). pyarrow's own compressed stream takes no level and
 uses zlib's 9: a job scoring a million rows into ``.csv.gz`` took 2.56 s of CPU with
 it, 0.26 s with ISA-L and 0.35 s with zlib at level 1 (0.22 s into plain ``.csv``),
-for a file 9 to 13% larger (``benchmarks/bench_gzip.py``; docs/cli.md, "Compressed
+for a file 9 to 13% larger (``benchmarks/bench_gzip.py``; docs/guide/cli.md, "Compressed
 output"). ``.bz2`` and ``.zst`` go through pyarrow's stream.
 """
 

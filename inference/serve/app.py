@@ -5,6 +5,12 @@ skipped: the bearer token check, the in-flight count (micro-batching reads it),
 the status, latency and error metrics, and the access log line. It is plain ASGI
 rather than Starlette middleware classes, which cost a task and a queue per
 request.
+
+Request bodies above 64 KiB (:data:`~inference.serve.responses.INLINE_BODY_BYTES`)
+are parsed on a worker thread, at most :data:`PARSE_SLOTS` at once
+(:meth:`Server.parse_in_thread`), after the checks of
+:mod:`inference.serve.limits`: health checks and small requests go on meanwhile,
+and the memory spent on parsing is bounded by the number of slots.
 """
 
 from __future__ import annotations
@@ -13,9 +19,10 @@ import asyncio
 import contextlib
 import hmac
 import logging
+import os
 import time
-from collections.abc import AsyncIterator, MutableMapping
-from typing import Any
+from collections.abc import AsyncIterator, Callable, MutableMapping
+from typing import Any, TypeVar
 
 import numpy as np
 from starlette.applications import Starlette
@@ -35,9 +42,13 @@ from inference.serve.registry import LoadedModel, ModelRegistry
 from inference.serve.responses import ApiError, json_response
 from inference.serve.settings import SETTINGS_ENV, TOKEN_ENV, Settings
 
-__all__ = ["Server", "create_app", "from_environment"]
+__all__ = ["PARSE_SLOTS", "Server", "create_app", "from_environment"]
 
 log = logging.getLogger("linreg.serve")
+T = TypeVar("T")
+
+#: larger bodies parsed at once, each on a worker thread (the others wait their turn)
+PARSE_SLOTS = max(1, min(4, os.cpu_count() or 1))
 
 #: answered without the bearer token (probes of orchestrators carry none)
 OPEN_PATHS = frozenset({"/v2/health/live", "/v2/health/ready", "/ping", "/health"})
@@ -59,6 +70,13 @@ class Server:
             max_batch_delay_us=settings.max_batch_delay_us,
             inflight=lambda: self.inflight,
             observe_batch=self.metrics.observe_batch,
+        )
+        self.parse_slots = asyncio.Semaphore(PARSE_SLOTS)
+        self._body_limit = (settings.max_body_bytes, "--max-body-bytes")
+        self._json_limit = (
+            (settings.max_json_bytes, "--max-json-bytes")
+            if settings.max_json_bytes < settings.max_body_bytes
+            else self._body_limit
         )
         self._token = settings.token.encode() if settings.token else None
         self._tasks: list[asyncio.Task[None]] = []
@@ -101,10 +119,6 @@ class Server:
         info["rows"] = rows
         self.metrics.observe_rows(model.name, rows)
 
-    def check_rows(self, rows: int) -> None:
-        if rows > self.settings.max_rows:
-            raise ApiError(413, f"{rows} rows, above the limit of {self.settings.max_rows}")
-
     def model(self, name: str, version: str | None = None, *, style: str = "plain") -> LoadedModel:
         model = self.registry.get(name)
         if model is None:
@@ -119,15 +133,27 @@ class Server:
             )
         return model
 
-    async def body(self, request: Request, *, style: str = "plain") -> bytes:
+    async def body(
+        self, request: Request, *, style: str = "plain", json: bool = False
+    ) -> bytes | bytearray:
+        """The request's body; with ``json``, no larger than ``max_json_bytes`` either."""
+        limit, flag = self._json_limit if json else self._body_limit
         return await read_body(
             request.receive,
             request.headers,
-            limit=self.settings.max_body_bytes,
+            limit=limit,
             timeout=self.settings.body_timeout,
             deadlines=self.deadlines,
             style=style,
+            flag=flag,
         )
+
+    async def parse_in_thread(self, parse: Callable[..., T], *args: Any) -> T:
+        """``parse(*args)``, the reading of a body above 64 KiB of JSON or CSV, on a
+        worker thread once one of :data:`PARSE_SLOTS` is free (the route turns what it
+        raises into an answer: :func:`inference.serve.responses.unreadable`)."""
+        async with self.parse_slots:
+            return await asyncio.to_thread(parse, *args)
 
     def intervals(
         self, model: LoadedModel, X: np.ndarray, kind: Any, level: Any

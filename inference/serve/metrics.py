@@ -10,7 +10,8 @@
 - ``linreg_model_reloads_total{model, result}``: "loaded" or "refused"
 
 ``endpoint`` is the route's name (``v2_infer``, ``predict``, ...), never the raw
-path, so an unknown URL cannot grow the label set.
+path, and ``method`` one of :data:`METHODS` or ``"other"`` (uvicorn's h11 parser
+passes any token as a method), so no request can grow the label set.
 
 The counts are plain Python numbers updated on the event loop (every update
 happens there, so no lock is needed) and turned into metric families only when
@@ -33,7 +34,10 @@ from prometheus_client.core import (
 
 from inference.serve.registry import LoadedModel
 
-__all__ = ["CONTENT_TYPE_LATEST", "Histogram", "Metrics"]
+__all__ = ["CONTENT_TYPE_LATEST", "METHODS", "Histogram", "Metrics"]
+
+#: the methods that get a label of their own
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH"})
 
 LATENCY_BUCKETS = (
     0.0001,
@@ -93,7 +97,7 @@ class Metrics:
         self.registry.register(_Collector(self))  # type: ignore[arg-type]
 
     def observe(self, endpoint: str, method: str, status: int, seconds: float) -> None:
-        key = (endpoint, method, str(status))
+        key = (endpoint, method if method in METHODS else "other", str(status))
         self.requests[key] = self.requests.get(key, 0) + 1
         hist = self.latency.get(endpoint)
         if hist is None:

@@ -37,11 +37,21 @@ class Settings:
         Intra-op threads per session (None: the CPUs divided by ``workers``).
     max_body_bytes, max_rows : int
         Larger requests get 413.
+    max_json_bytes : int
+        JSON bodies (and the JSON header of a V2 binary request) larger than this
+        get 413: parsing JSON costs about 11 times its size in memory and holds the
+        interpreter about 25 ms a MiB (docs/serve-security.md).
     body_timeout : float
         Seconds a client may take to send a request body (408 after).
     keepalive_timeout, graceful_timeout : float
         Idle keep-alive connections are closed after the first; on SIGTERM,
         requests in flight get the second to finish.
+    limit_concurrency : int or None
+        Connections and requests a worker takes at once; past it, 503 (uvicorn's
+        ``limit_concurrency``; None: no limit). Bounds the bodies held in memory.
+    http : str
+        uvicorn's HTTP parser: "auto" (httptools when installed, else h11), "h11"
+        or "httptools".
     max_batch_delay_us, max_batch_rows : int
         Micro-batching (:mod:`inference.serve.batching`); a delay of 0 with rows 0
         turns it off.
@@ -59,10 +69,13 @@ class Settings:
     workers: int = 1
     threads: int | None = None
     max_body_bytes: int = 64 << 20
+    max_json_bytes: int = 16 << 20
     max_rows: int = 1_000_000
     body_timeout: float = 30.0
     keepalive_timeout: float = 5.0
     graceful_timeout: float = 30.0
+    limit_concurrency: int | None = None
+    http: str = "auto"
     max_batch_delay_us: int = 0
     max_batch_rows: int = 0
     reload_interval: float = 0.25
