@@ -193,7 +193,7 @@ def _parser(http: str) -> str:
     if http == "auto":
         return "httptools" if importlib.util.find_spec("httptools") else "h11"
     if importlib.util.find_spec(http) is None:
-        raise fail("serve", f"--http {http}: the package {http!r} is not installed", EXIT_USAGE)
+        raise usage("serve", f"--http {http}: the package {http!r} is not installed")
     return http
 
 
