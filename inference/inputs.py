@@ -200,28 +200,29 @@ def as_matrix(
     ):
         return X if X.flags.c_contiguous else np.ascontiguousarray(X)
     unknown: list[str] = []
-    if _is_dataframe(X):
-        what = "DataFrame columns"
-        out = _from_frame(X, features, dtype, strict, unknown)
-    elif isinstance(X, Mapping):
-        what = "dict keys"
-        if not X:
-            return np.empty((0, len(features)), dtype=dtype)
-        unknown = _check_names([str(g) for g in X], features, what, strict=strict)
-        out = _from_columns(X, features, dtype)
-    elif (
-        isinstance(X, Sequence)
-        and not isinstance(X, str | bytes)
-        and X
-        and isinstance(X[0], Mapping)
-    ):
-        what = "records"
-        out = _from_records(X, features, dtype, strict, unknown)
-    else:
+    what = ""
+    try:  # the ignored names are reported even when a value is then refused
+        if _is_dataframe(X):
+            what = "DataFrame columns"
+            return _from_frame(X, features, dtype, strict, unknown)
+        if isinstance(X, Mapping):
+            what = "dict keys"
+            if not X:
+                return np.empty((0, len(features)), dtype=dtype)
+            unknown += _check_names([str(g) for g in X], features, what, strict=strict)
+            return _from_columns(X, features, dtype)
+        if (
+            isinstance(X, Sequence)
+            and not isinstance(X, str | bytes)
+            and X
+            and isinstance(X[0], Mapping)
+        ):
+            what = "records"
+            return _from_records(X, features, dtype, strict, unknown)
         return _from_array_like(X, features, dtype)
-    if unknown:
-        _report(unknown, what, features, ignored)
-    return out
+    finally:
+        if unknown:
+            _report(unknown, what, features, ignored)
 
 
 def _unmask(X: Any, ma: Any) -> np.ndarray:
@@ -262,7 +263,8 @@ def _from_records(
             raise InputError(f"record {i} is a {type(record).__name__}; expected a dict")
         if len(record) != len(features) or not all(f in record for f in features):
             extra = _check_names([str(g) for g in record], features, f"record {i}", strict=strict)
-            seen.update(dict.fromkeys(extra))
+            unknown += [name for name in extra if name not in seen]  # reported, even if
+            seen.update(dict.fromkeys(extra))  # a value below is refused
         for j, f in enumerate(features):
             v = record[f]
             if not is_real(v):
@@ -274,7 +276,6 @@ def _from_records(
                     out[i, j] = v
             except (OverflowError, FloatingPointError):
                 raise too_large(i, f, v, dtype) from None
-    unknown += seen
     return out
 
 
