@@ -145,6 +145,12 @@ def _add_operations(p: argparse.ArgumentParser, d: Settings) -> None:
         "authentication)",
     )
     p.add_argument(
+        "--strict-columns",
+        action="store_true",
+        help="refuse named columns the model does not read (default: ignore them, as "
+        "mlflow models serve does)",
+    )
+    p.add_argument(
         "--no-access-log",
         dest="access_log",
         action="store_false",
@@ -186,6 +192,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         reload_interval=args.reload_interval,
         token=token,
         access_log=args.access_log,
+        strict_columns=args.strict_columns,
     )
 
 

@@ -12,6 +12,10 @@ fi
 export PIP_DISABLE_PIP_VERSION_CHECK=1
 .venv/bin/python -m pip install --quiet "torch==2.13.0"
 .venv/bin/python -m pip install --quiet -e ".[cpu,training,tables,dask,bench,dev,serve,serve-test,docs,spark,mlflow]"
+# KServe's client and protocol models for tests/serve/test_clients.py, without kserve's own
+# dependencies (its pins of pandas, protobuf and psutil conflict with this project's; the
+# modules the tests import need only the serve-test extra: see pyproject.toml)
+.venv/bin/python -m pip install --quiet --no-deps "kserve==0.21.0"
 # The project's bytecode, as pip writes it for an installed package: an editable
 # install leaves it to the first import, which never writes it where
 # PYTHONDONTWRITEBYTECODE is set (each command would compile the modules again).

@@ -11,6 +11,11 @@ are parsed on a worker thread, at most :data:`PARSE_SLOTS` at once
 (:meth:`Server.parse_in_thread`), after the checks of
 :mod:`inference.serve.limits`: health checks and small requests go on meanwhile,
 and the memory spent on parsing is bounded by the number of slots.
+
+A path with a trailing slash is answered as the path without it (``/v2/`` as
+``/v2``): no redirect, which clients such as httpx do not follow by default.
+Bodies with ``Content-Encoding: gzip`` or ``deflate`` are decompressed by
+:meth:`Server.body`, the body limit applying to the decompressed size.
 """
 
 from __future__ import annotations
@@ -33,11 +38,11 @@ from starlette.routing import Route
 
 from inference.errors import InputError
 from inference.intervals import IntervalPrediction
-from inference.serve import mlflow, openapi, page, plain, v2
+from inference.serve import mlflow, openapi, page, plain, triton, v2
 from inference.serve.batching import Runner
-from inference.serve.body import ClientGone, Deadlines, read_body
+from inference.serve.body import ClientGone, Deadlines, content_codings, decompress, read_body
 from inference.serve.logs import AccessLog
-from inference.serve.metrics import CONTENT_TYPE_LATEST, Metrics
+from inference.serve.metrics import CONTENT_TYPE_LATEST, Metrics, Timing
 from inference.serve.registry import LoadedModel, ModelRegistry
 from inference.serve.responses import ApiError, json_response
 from inference.serve.settings import SETTINGS_ENV, TOKEN_ENV, Settings
@@ -49,6 +54,10 @@ T = TypeVar("T")
 
 #: larger bodies parsed at once, each on a worker thread (the others wait their turn)
 PARSE_SLOTS = max(1, min(4, os.cpu_count() or 1))
+
+#: compressed bodies up to this size are decompressed on the event loop (at most
+#: about 1000 times larger: a few milliseconds), larger ones on a worker thread
+_INLINE_COMPRESSED = 4096
 
 #: answered without the bearer token (probes of orchestrators carry none)
 OPEN_PATHS = frozenset({"/v2/health/live", "/v2/health/ready", "/ping", "/health"})
@@ -70,6 +79,7 @@ class Server:
             max_batch_delay_us=settings.max_batch_delay_us,
             inflight=lambda: self.inflight,
             observe_batch=self.metrics.observe_batch,
+            observe_run=self.metrics.observe_run,
         )
         self.parse_slots = asyncio.Semaphore(PARSE_SLOTS)
         self._body_limit = (settings.max_body_bytes, "--max-body-bytes")
@@ -84,11 +94,13 @@ class Server:
         self.access = AccessLog() if settings.access_log else None
         routes: list[Any] = [
             *plain.routes(self),
+            *triton.routes(self),  # before v2's: GET /v2/models/stats is not a model
             *v2.routes(self),
             *mlflow.routes(self),
             Route("/metrics", self._metrics, methods=["GET"]),
             *openapi.routes(self),
             *page.routes(self),
+            *triton.unsupported_routes(self),  # last: a route implementing one wins
         ]
         # the prediction routes are also dispatched directly (_fast_route), skipping
         # the router's walk over every route and Starlette's two exception layers
@@ -119,6 +131,12 @@ class Server:
         info["rows"] = rows
         self.metrics.observe_rows(model.name, rows)
 
+    def timing(self, request: Request, model: LoadedModel) -> Timing:
+        """A prediction request's :class:`Timing`, counted in the statistics of
+        ``model`` when the request is answered (:meth:`Metrics.finish`)."""
+        timing = request.scope["linreg"]["stats"] = Timing(model.name, model.version)
+        return timing
+
     def model(self, name: str, version: str | None = None, *, style: str = "plain") -> LoadedModel:
         model = self.registry.get(name)
         if model is None:
@@ -136,9 +154,11 @@ class Server:
     async def body(
         self, request: Request, *, style: str = "plain", json: bool = False
     ) -> bytes | bytearray:
-        """The request's body; with ``json``, no larger than ``max_json_bytes`` either."""
+        """The request's body, decompressed (gzip, deflate); with ``json``, no larger
+        than ``max_json_bytes`` either (the limits apply to the decompressed size)."""
         limit, flag = self._json_limit if json else self._body_limit
-        return await read_body(
+        codings = content_codings(request.headers.get("content-encoding"), style=style)
+        body = await read_body(
             request.receive,
             request.headers,
             limit=limit,
@@ -147,6 +167,14 @@ class Server:
             style=style,
             flag=flag,
         )
+        if not codings:
+            return body
+        if len(body) <= _INLINE_COMPRESSED:
+            return decompress(body, codings, limit=limit, flag=flag, style=style)
+        async with self.parse_slots:
+            return await asyncio.to_thread(
+                decompress, body, codings, limit=limit, flag=flag, style=style
+            )
 
     async def parse_in_thread(self, parse: Callable[..., T], *args: Any) -> T:
         """``parse(*args)``, the reading of a body above 64 KiB of JSON or CSV, on a
@@ -162,6 +190,7 @@ class Server:
             raise ApiError(422, f"interval {kind!r}: expected 'confidence' or 'prediction'")
         if not isinstance(level, int | float) or isinstance(level, bool):
             raise ApiError(422, f"level {level!r} is not a number")
+        start = time.perf_counter_ns()
         try:
             res = model.predictor.predict(X, interval=kind, level=float(level))
         except InputError:
@@ -169,6 +198,7 @@ class Server:
         except (ValueError, ImportError) as exc:
             raise ApiError(422, str(exc)) from None
         assert isinstance(res, IntervalPrediction)
+        self.metrics.observe_run(model, X.shape[0], time.perf_counter_ns() - start)
         return res
 
     def ready(self) -> bool:
@@ -233,6 +263,9 @@ class Server:
             await self.app(scope, receive, send)
             return
         start = time.perf_counter()
+        path = scope["path"]
+        if len(path) > 1 and path[-1] == "/":  # answered as without it, not redirected
+            scope["path"] = path = path.rstrip("/") or "/"
         info: dict[str, Any] = {"endpoint": "other"}
         scope["linreg"] = info
         status = 0
@@ -246,11 +279,7 @@ class Server:
         self.inflight += 1
         self.metrics.inflight += 1
         try:
-            if (
-                self._token is not None
-                and scope["path"] not in OPEN_PATHS
-                and not self._authorized(scope)
-            ):
+            if self._token is not None and path not in OPEN_PATHS and not self._authorized(scope):
                 response = ApiError(
                     401, "a valid 'Authorization: Bearer <token>' header is required"
                 ).response()
@@ -274,6 +303,8 @@ class Server:
             self.metrics.inflight -= 1
             seconds = time.perf_counter() - start
             self.metrics.observe(info["endpoint"], scope["method"], status, seconds)
+            if "stats" in info:
+                self.metrics.finish(info["stats"], status, int(seconds * 1e9))
             if self.access is not None:
                 client = scope.get("client")
                 line = {

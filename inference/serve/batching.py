@@ -18,6 +18,7 @@ is run alone so that each gets its own answer or its own error.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -33,12 +34,16 @@ __all__ = ["INLINE_ROWS", "Runner"]
 INLINE_ROWS = 65_536
 
 
+#: a request's rows and the future of its predictions and the run's nanoseconds
+_Item = tuple[np.ndarray, "asyncio.Future[tuple[np.ndarray, int]]"]
+
+
 class _Batch:
     __slots__ = ("model", "items", "rows", "timer", "soon")
 
     def __init__(self, model: LoadedModel) -> None:
         self.model = model
-        self.items: list[tuple[np.ndarray, asyncio.Future[np.ndarray]]] = []
+        self.items: list[_Item] = []
         self.rows = 0
         self.timer: asyncio.Handle | None = None
         self.soon = False
@@ -54,6 +59,7 @@ class Runner:
         wait for a batch.
     inflight : callable returning the number of requests in flight
     observe_batch : callable(model name, rows), called once per session run
+    observe_run : callable(model, rows, nanoseconds), called after each successful run
     """
 
     def __init__(
@@ -63,30 +69,46 @@ class Runner:
         max_batch_delay_us: int = 0,
         inflight: Callable[[], int] = lambda: 1,
         observe_batch: Callable[[str, int], None] = lambda name, rows: None,
+        observe_run: Callable[[LoadedModel, int, int], None] = lambda model, rows, ns: None,
     ) -> None:
         self.enabled = max_batch_rows > 0 or max_batch_delay_us > 0
         self.max_rows = max_batch_rows if max_batch_rows > 0 else 1024
         self.delay = max_batch_delay_us / 1e6
         self.inflight = inflight
         self.observe_batch = observe_batch
+        self.observe_run = observe_run
         self._open: dict[int, _Batch] = {}
 
-    async def predict(self, model: LoadedModel, X: np.ndarray) -> np.ndarray:
+    async def predict(self, model: LoadedModel, X: np.ndarray, timing: Any = None) -> np.ndarray:
+        """The predictions (n,) of ``X``; ``timing`` (a :class:`~inference.serve.metrics.
+        Timing`, optional) is told how long the session run took."""
         n = X.shape[0]
         if self.enabled and n < self.max_rows:
-            return await self._submit(model, X)
-        self.observe_batch(model.name, n)
-        if n > INLINE_ROWS:
-            return await asyncio.to_thread(_run, model, X)
-        return _run(model, X)
+            y, ns = await self._submit(model, X)
+        else:
+            self.observe_batch(model.name, n)
+            if n > INLINE_ROWS:
+                y, ns = await asyncio.to_thread(self._run, model, X)
+            else:
+                y, ns = self._run(model, X)
+        if timing is not None:
+            timing.ran(ns)
+        return y
 
-    async def _submit(self, model: LoadedModel, X: np.ndarray) -> np.ndarray:
+    def _run(self, model: LoadedModel, X: np.ndarray) -> tuple[np.ndarray, int]:
+        start = time.perf_counter_ns()
+        y = _run(model, X)
+        ns = time.perf_counter_ns() - start
+        self.observe_run(model, X.shape[0], ns)
+        return y, ns
+
+    async def _submit(self, model: LoadedModel, X: np.ndarray) -> tuple[np.ndarray, int]:
         loop = asyncio.get_running_loop()
         key = id(model)
         batch = self._open.get(key)
         if batch is None:
             batch = self._open[key] = _Batch(model)
-        future: asyncio.Future[np.ndarray] = loop.create_future()
+        future: asyncio.Future[tuple[np.ndarray, int]] = loop.create_future()
         batch.items.append((X, future))
         batch.rows += X.shape[0]
         if batch.rows >= self.max_rows:
@@ -123,7 +145,7 @@ class Runner:
         X = np.concatenate([x for x, _ in items])
         self.observe_batch(model.name, X.shape[0])
         try:
-            y = _run(model, X)
+            y, ns = self._run(model, X)
         except InputError:
             for item in items:
                 self._settle(model, [item])
@@ -135,14 +157,14 @@ class Runner:
         start = 0
         for x, f in items:
             stop = start + x.shape[0]
-            f.set_result(y[start:stop])
+            f.set_result((y[start:stop], ns))
             start = stop
 
-    def _settle(self, model: LoadedModel, items: list[tuple[np.ndarray, Any]]) -> None:
+    def _settle(self, model: LoadedModel, items: list[_Item]) -> None:
         for x, f in items:
             self.observe_batch(model.name, x.shape[0])
             try:
-                f.set_result(_run(model, x))
+                f.set_result(self._run(model, x))
             except Exception as exc:
                 f.set_exception(exc)
 

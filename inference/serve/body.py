@@ -12,11 +12,12 @@ a list joined at the end, which held it twice.
 from __future__ import annotations
 
 import asyncio
+import zlib
 from typing import Any
 
 from inference.serve.responses import ApiError
 
-__all__ = ["ClientGone", "Deadlines", "read_body"]
+__all__ = ["CODINGS", "ClientGone", "Deadlines", "content_codings", "decompress", "read_body"]
 
 
 class ClientGone(Exception):
@@ -115,3 +116,76 @@ async def read_body(
     if gathered is not None:
         return gathered
     return first if first is not None else b""
+
+
+#: Content-Encoding values decompressed, and zlib's ``wbits`` for each (gzip's header,
+#: or zlib's; HTTP's "deflate" is the zlib format, but raw deflate is also accepted)
+CODINGS = {"gzip": 31, "x-gzip": 31, "deflate": 15}
+
+
+def content_codings(header: str | None, *, style: str = "plain") -> list[str]:
+    """The codings of a ``Content-Encoding`` header, in the order they were applied
+    (``identity`` dropped); 415 for one that is not in :data:`CODINGS`."""
+    if not header:
+        return []
+    codings = [c.strip().lower() for c in header.split(",")]
+    codings = [c for c in codings if c and c != "identity"]
+    unknown = [c for c in codings if c not in CODINGS]
+    if unknown:
+        raise ApiError(
+            415,
+            f"Content-Encoding {header!r} is not supported; expected gzip, deflate or identity",
+            style=style,
+        )
+    return codings
+
+
+def decompress(
+    body: bytes | bytearray, codings: list[str], *, limit: int, flag: str, style: str = "plain"
+) -> bytes | bytearray:
+    """``body`` with ``codings`` undone (the last applied first), never holding more than
+    ``limit`` + 1 decompressed bytes: 413 above ``limit``, 400 for a corrupt stream."""
+    for coding in reversed(codings):
+        body = _inflate(body, coding, limit=limit, flag=flag, style=style)
+    return body
+
+
+def _zlib_header(data: bytes | bytearray) -> bool:
+    """Whether ``data`` starts with a zlib header (RFC 1950: deflate, and a checksum)."""
+    return len(data) >= 2 and data[0] & 0x0F == 8 and (data[0] << 8 | data[1]) % 31 == 0
+
+
+def _inflate(
+    data: bytes | bytearray, coding: str, *, limit: int, flag: str, style: str
+) -> bytearray:
+    wbits = CODINGS[coding]
+    if wbits == 15 and not _zlib_header(data):
+        wbits = -15  # raw deflate, as some clients send
+    out = bytearray()
+    pending = memoryview(data)
+    try:
+        while True:
+            d = zlib.decompressobj(wbits)
+            while pending:
+                out += d.decompress(pending, limit + 1 - len(out))
+                if len(out) > limit:
+                    raise ApiError(
+                        413,
+                        f"the {coding}-compressed body is over the limit of {limit} bytes "
+                        f"once decompressed ({flag})",
+                        style=style,
+                    )
+                if d.eof:
+                    break
+                pending = memoryview(d.unconsumed_tail)
+            if not d.eof:
+                raise ApiError(400, f"the {coding} body is truncated", style=style)
+            pending = memoryview(d.unused_data)
+            if not pending:
+                return out
+            if wbits != 31:  # gzip alone may hold several members
+                raise ApiError(
+                    400, f"{len(pending)} bytes after the end of the {coding} stream", style=style
+                )
+    except zlib.error as exc:
+        raise ApiError(400, f"the body is not valid {coding} data ({exc})", style=style) from None

@@ -12,6 +12,10 @@ a 4xx naming the line:
   :data:`MAX_RECORD` (1 MiB): 413, before the ``csv`` module builds its fields;
 - a field longer than the ``csv`` module's limit (128 KiB), a NUL, or text that is
   not UTF-8: 400.
+
+Columns the model does not read are ignored, as ``mlflow models serve`` ignores
+them (``strict``: refused); an empty cell in a feature column is a missing value,
+named by line and column.
 """
 
 from __future__ import annotations
@@ -87,7 +91,9 @@ class _Lines:
             pos = end
 
 
-def _header(rows: Iterator[list[str]], features: Sequence[str]) -> tuple[list[str], list[int]]:
+def _header(
+    rows: Iterator[list[str]], features: Sequence[str], strict: bool
+) -> tuple[list[str], list[int]]:
     header = next(rows, None)
     if not header:
         raise ApiError(
@@ -95,15 +101,24 @@ def _header(rows: Iterator[list[str]], features: Sequence[str]) -> tuple[list[st
         )
     names = [h.strip() for h in header]
     missing = [f for f in features if f not in names]
-    if missing:
-        raise InputError(f"CSV header: missing {missing}; the model expects {list(features)}")
+    unknown = [n for n in names if n not in features] if strict else []
+    if missing or unknown:
+        what = " and ".join(
+            part
+            for part in (
+                f"missing {missing}" if missing else "",
+                f"unknown {unknown} (--strict-columns)" if unknown else "",
+            )
+            if part
+        )
+        raise InputError(f"CSV header: {what}; the model expects {list(features)}")
     return names, [names.index(f) for f in features]
 
 
-def _read(lines: _Lines, features: Sequence[str], max_rows: int) -> list[np.ndarray]:
+def _read(lines: _Lines, features: Sequence[str], max_rows: int, strict: bool) -> list[np.ndarray]:
     """The data rows as float64 blocks; errors name the line."""
     rows = csv.reader(lines)
-    names, index = _header(rows, features)
+    names, index = _header(rows, features, strict)
     lines.record = 0
     k = len(features)
     blocks: list[np.ndarray] = []
@@ -128,9 +143,10 @@ def _read(lines: _Lines, features: Sequence[str], max_rows: int) -> list[np.ndar
             try:
                 flat.append(float(cell))
             except ValueError:
-                raise InputError(
-                    f"CSV line {rows.line_num}, column {names[j]!r}: {cell!r} is not a number"
-                ) from None
+                what = (
+                    "a missing value (an empty cell)" if not cell else f"{cell!r} is not a number"
+                )
+                raise InputError(f"CSV line {rows.line_num}, column {names[j]!r}: {what}") from None
         count += 1
         if len(flat) >= BLOCK_ROWS * k:
             blocks.append(np.array(flat, dtype=np.float64).reshape(-1, k))
@@ -140,9 +156,15 @@ def _read(lines: _Lines, features: Sequence[str], max_rows: int) -> list[np.ndar
 
 
 def parse_csv(
-    body: bytes | bytearray, features: Sequence[str], dtype: np.dtype, max_rows: int
+    body: bytes | bytearray,
+    features: Sequence[str],
+    dtype: np.dtype,
+    max_rows: int,
+    *,
+    strict: bool = False,
 ) -> np.ndarray:
-    """The (n, k) matrix of a CSV body with a header row (columns matched by name)."""
+    """The (n, k) matrix of a CSV body with a header row (columns matched by name; the
+    others ignored, or with ``strict`` refused)."""
     at_least = csv_rows_at_least(body)
     if at_least is not None and at_least > max_rows:
         raise ApiError(
@@ -152,7 +174,7 @@ def parse_csv(
         )
     lines = _Lines(body)
     try:
-        blocks = _read(lines, features, max_rows)
+        blocks = _read(lines, features, max_rows, strict)
     except csv.Error as exc:
         raise ApiError(400, f"CSV line {lines.line}: {exc}", style=STYLE) from None
     X = blocks[0] if len(blocks) == 1 else np.concatenate(blocks)

@@ -13,6 +13,11 @@
 path, and ``method`` one of :data:`METHODS` or ``"other"`` (uvicorn's h11 parser
 passes any token as a method), so no request can grow the label set.
 
+Beside them, :class:`InferenceStats` keeps Triton's inference statistics per model
+version (``GET /v2/models/{name}/stats``, :mod:`inference.serve.triton`): each
+prediction request's route fills a :class:`Timing` (parsing, queue, session run,
+answer), which the ASGI layer hands to :meth:`Metrics.finish` with the status.
+
 The counts are plain Python numbers updated on the event loop (every update
 happens there, so no lock is needed) and turned into metric families only when
 ``/metrics`` is scraped: a request costs a few dict look-ups and additions
@@ -21,6 +26,7 @@ instead of prometheus_client's locked child objects (about 10 µs a request).
 
 from __future__ import annotations
 
+import time
 from bisect import bisect_left
 from collections.abc import Iterator
 from typing import Any
@@ -34,7 +40,15 @@ from prometheus_client.core import (
 
 from inference.serve.registry import LoadedModel
 
-__all__ = ["CONTENT_TYPE_LATEST", "METHODS", "Histogram", "Metrics"]
+__all__ = [
+    "BATCH_SIZES",
+    "CONTENT_TYPE_LATEST",
+    "METHODS",
+    "Histogram",
+    "InferenceStats",
+    "Metrics",
+    "Timing",
+]
 
 #: the methods that get a label of their own
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH"})
@@ -82,6 +96,112 @@ class Histogram:
         return out
 
 
+#: distinct batch sizes whose session runs are kept in ``batch_stats``, per model
+#: version (a client picks the sizes: the table must not grow without bound)
+BATCH_SIZES = 256
+
+
+class Timing:
+    """One prediction request's times in nanoseconds, as its route goes (Triton's
+    ``compute_input``: parsing the body into the matrix; ``queue``: waiting for a
+    micro-batch; ``compute_infer``: the session run; ``compute_output``: the answer).
+    """
+
+    __slots__ = ("name", "version", "rows", "mark", "input_ns", "queue_ns", "infer_ns", "output_ns")
+
+    def __init__(self, name: str, version: str) -> None:
+        self.name = name
+        self.version = version
+        self.rows = 0
+        self.mark = time.perf_counter_ns()
+        self.input_ns = -1  # -1: the step was not reached
+        self.queue_ns = 0
+        self.infer_ns = -1
+        self.output_ns = -1
+
+    def _lap(self) -> int:
+        now = time.perf_counter_ns()
+        ns = now - self.mark
+        self.mark = now
+        return ns
+
+    def parsed(self, rows: int) -> None:
+        self.rows = rows
+        self.input_ns = self._lap()
+
+    def ran(self, run_ns: int | None = None) -> None:
+        """The model ran; ``run_ns`` of the time since :meth:`parsed` was the session
+        run (the rest waiting for a batch); None: all of it."""
+        ns = self._lap()
+        self.infer_ns = ns if run_ns is None else min(run_ns, ns)
+        self.queue_ns = ns - self.infer_ns
+
+    def answered(self) -> None:
+        self.output_ns = self._lap()
+
+
+class InferenceStats:
+    """Triton's statistics of one model version: durations as ``[count, ns]``."""
+
+    __slots__ = (
+        "last_inference",
+        "inference_count",
+        "execution_count",
+        "success",
+        "fail",
+        "queue",
+        "compute_input",
+        "compute_infer",
+        "compute_output",
+        "batches",
+    )
+
+    def __init__(self) -> None:
+        self.last_inference = 0
+        self.inference_count = 0
+        self.execution_count = 0
+        self.success = [0, 0]
+        self.fail = [0, 0]
+        self.queue = [0, 0]
+        self.compute_input = [0, 0]
+        self.compute_infer = [0, 0]
+        self.compute_output = [0, 0]
+        self.batches: dict[int, list[int]] = {}
+
+    def as_json(self, name: str, version: str) -> dict[str, Any]:
+        """The ``$model_stat`` object of Triton's statistics extension."""
+
+        def duration(d: list[int]) -> dict[str, int]:
+            return {"count": d[0], "ns": d[1]}
+
+        return {
+            "name": name,
+            "version": version,
+            "last_inference": self.last_inference,
+            "inference_count": self.inference_count,
+            "execution_count": self.execution_count,
+            "inference_stats": {
+                "success": duration(self.success),
+                "fail": duration(self.fail),
+                "queue": duration(self.queue),
+                "compute_input": duration(self.compute_input),
+                "compute_infer": duration(self.compute_infer),
+                "compute_output": duration(self.compute_output),
+                "cache_hit": duration([0, 0]),
+                "cache_miss": duration([0, 0]),
+            },
+            "batch_stats": [
+                {"batch_size": size, "compute_infer": duration(d)}
+                for size, d in sorted(self.batches.items())
+            ],
+        }
+
+
+def _add(d: list[int], ns: int) -> None:
+    d[0] += 1
+    d[1] += ns
+
+
 class Metrics:
     """The server's metrics, exposed through a collector of its own registry."""
 
@@ -93,6 +213,7 @@ class Metrics:
         self.inflight = 0
         self.model_info: dict[str, tuple[str, str]] = {}
         self.reloads: dict[tuple[str, str], int] = {}
+        self.stats: dict[tuple[str, str], InferenceStats] = {}
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(_Collector(self))  # type: ignore[arg-type]
 
@@ -115,6 +236,38 @@ class Metrics:
         if hist is None:
             hist = self.batch_rows[model] = Histogram(ROW_BUCKETS)
         hist.observe(rows)
+
+    def model_stats(self, name: str, version: str) -> InferenceStats:
+        key = (name, version)
+        stats = self.stats.get(key)
+        if stats is None:
+            stats = self.stats[key] = InferenceStats()
+        return stats
+
+    def observe_run(self, model: LoadedModel, rows: int, ns: int) -> None:
+        """One successful session run of ``rows`` rows that took ``ns`` nanoseconds."""
+        stats = self.model_stats(model.name, model.version)
+        stats.execution_count += 1
+        batch = stats.batches.get(rows)
+        if batch is None:
+            if len(stats.batches) >= BATCH_SIZES:
+                return
+            batch = stats.batches[rows] = [0, 0]
+        _add(batch, ns)
+
+    def finish(self, timing: Timing, status: int, ns: int) -> None:
+        """A prediction request answered with ``status`` after ``ns`` nanoseconds."""
+        stats = self.model_stats(timing.name, timing.version)
+        if status >= 400 or timing.output_ns < 0:
+            _add(stats.fail, ns)
+            return
+        _add(stats.success, ns)
+        stats.last_inference = time.time_ns() // 1_000_000
+        stats.inference_count += timing.rows
+        _add(stats.compute_input, timing.input_ns)
+        _add(stats.queue, timing.queue_ns)
+        _add(stats.compute_infer, timing.infer_ns)
+        _add(stats.compute_output, timing.output_ns)
 
     def serving(self, model: LoadedModel) -> None:
         self.model_info[model.name] = (model.version, model.sha256)

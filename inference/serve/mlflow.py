@@ -1,17 +1,28 @@
 """MLflow's scoring protocol: ``POST /invocations``, ``GET /ping``, ``/health``, ``/version``.
 
 ``/invocations`` scores the first model given to ``linreg serve`` (MLflow serves
-one model per server; ``?model=NAME`` picks another). Bodies, as MLflow 2 takes them:
+one model per server; ``?model=NAME`` picks another). Bodies, as ``mlflow models
+serve`` (MLflow 3) takes them:
 
 - ``application/json`` with one of
   ``{"dataframe_split": {"columns": [...], "data": [[...], ...]}}``,
   ``{"dataframe_records": [{...}, ...]}``,
   ``{"instances": ...}`` or ``{"inputs": ...}`` (records, rows of k numbers, or
-  columns ``{"name": [...]}``); a ``"params"`` key is accepted and ignored;
-- ``text/csv`` with a header row naming the columns.
+  columns ``{"name": [...]}``), and optionally ``"params"``: ``interval``
+  ("confidence" or "prediction") and ``level``, as the model's MLflow signature
+  declares them (other params and other keys are ignored, as MLflow ignores them);
+- ``text/csv`` with a header row naming the columns;
+- ``application/vnd.apache.parquet`` (:mod:`inference.serve.parquet_body`).
 
-The answer is ``{"predictions": [...]}``; errors are
-``{"error_code": "BAD_REQUEST", "message": ...}`` as MLflow writes them.
+As with MLflow, columns the model does not read are ignored (``--strict-columns``
+refuses them), ``NaN``, ``Infinity`` and ``null`` parse (a missing or non-finite
+value is then a 400 naming its row and column), and a charset other than UTF-8 or
+another content-type parameter is a 415. The answer is ``{"predictions": [...]}``
+(with an interval, one ``{"prediction", "lower", "upper"}`` record per row, as
+MLflow writes a DataFrame); errors are ``{"error_code": ..., "message": ...}``
+with MLflow's codes (400 ``BAD_REQUEST`` for bad input,
+:data:`~inference.serve.responses.MLFLOW_ERROR_CODES`). ``/ping`` and ``/version``
+answer what MLflow's do, with its ``application/json`` content type.
 """
 
 from __future__ import annotations
@@ -20,7 +31,7 @@ from typing import Any
 
 import numpy as np
 from starlette.requests import Request
-from starlette.responses import PlainTextResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
 import inference
@@ -28,7 +39,9 @@ from inference.errors import InputError
 from inference.inputs import as_matrix
 from inference.serve.csv_body import parse_csv
 from inference.serve.limits import check_json, check_rows, rows_in
-from inference.serve.matrix import matrix_of, release, table_of
+from inference.serve.matrix import matrix_of, null_error, release, table_of
+from inference.serve.parquet_body import CONTENT_TYPE as PARQUET
+from inference.serve.parquet_body import parse_parquet
 from inference.serve.registry import LoadedModel
 from inference.serve.responses import INLINE_BODY_BYTES, ApiError, dumps, loads, unreadable
 
@@ -36,13 +49,55 @@ __all__ = ["decode", "parse_json", "routes"]
 
 _KEYS = ("dataframe_split", "dataframe_records", "instances", "inputs")
 STYLE = "mlflow"
+CSV, JSON = "text/csv", "application/json"
 
 
 def _fail(message: str, status: int = 400) -> ApiError:
     return ApiError(status, message, style=STYLE)
 
 
-def parse_json(payload: Any, model: LoadedModel, max_rows: int) -> np.ndarray:
+def _split(value: Any, model: LoadedModel, max_rows: int, strict: bool) -> np.ndarray:
+    """The matrix of a ``dataframe_split`` object (its ``index``, if any, ignored)."""
+    p = model.predictor
+    if not isinstance(value, dict) or not isinstance(value.get("columns"), list):
+        raise _fail("dataframe_split needs an object with a 'columns' list and a 'data' list")
+    columns = [str(c) for c in value["columns"]]
+    data = value.get("data")
+    if not isinstance(data, list):
+        raise _fail("dataframe_split needs a 'data' list of rows")
+    if len(set(columns)) != len(columns):
+        raise _fail(f"dataframe_split repeats column names: {columns}")
+    if not data:
+        return as_matrix({c: [] for c in columns}, p.features, p.dtype, strict=strict, ignored=[])
+    check_rows(len(data), max_rows, style=STYLE)
+    try:
+        table = table_of(data)
+    except (ValueError, TypeError) as exc:
+        raise _fail(f"dataframe_split 'data' is not a table of numbers ({exc})") from None
+    if table.ndim != 2 or table.shape[1] != len(columns):
+        raise _fail(
+            f"dataframe_split 'data' has shape {list(table.shape)}; expected rows of "
+            f"{len(columns)} values, one per column {columns}"
+        )
+    if table.dtype.kind in "iuf":
+        named: dict[str, Any] = {c: table[:, j] for j, c in enumerate(columns)}
+    else:  # text or nulls somewhere: each column alone (those the model does not read
+        # are ignored whatever they hold, as MLflow hands a DataFrame to the model)
+        named = {
+            c: [row[j] for row in data] for j, c in enumerate(columns) if strict or c in p.features
+        }
+    try:
+        return as_matrix(named, p.features, p.dtype, strict=strict, ignored=[])
+    except InputError:
+        error = null_error(data, p.features, columns)
+        if error is not None:
+            raise error from None
+        raise
+
+
+def parse_json(
+    payload: Any, model: LoadedModel, max_rows: int, *, strict: bool = False
+) -> np.ndarray:
     """The (n, k) matrix of an MLflow JSON request (413 when its lists hold more than
     ``max_rows`` rows, before an array is built)."""
     p = model.predictor
@@ -52,8 +107,7 @@ def parse_json(payload: Any, model: LoadedModel, max_rows: int) -> np.ndarray:
             f"the keys {list(_KEYS)}"
         )
     given = [k for k in _KEYS if k in payload]
-    unknown = [k for k in payload if k not in _KEYS and k != "params"]
-    if len(given) != 1 or unknown:
+    if len(given) != 1:
         raise _fail(
             f"the request has the keys {list(payload)}; expected exactly one of {list(_KEYS)} "
             "(and optionally 'params')"
@@ -61,28 +115,7 @@ def parse_json(payload: Any, model: LoadedModel, max_rows: int) -> np.ndarray:
     key = given[0]
     value = payload[key]
     if key == "dataframe_split":
-        if not isinstance(value, dict) or not isinstance(value.get("columns"), list):
-            raise _fail("dataframe_split needs an object with a 'columns' list and a 'data' list")
-        columns = [str(c) for c in value["columns"]]
-        data = value.get("data")
-        if not isinstance(data, list):
-            raise _fail("dataframe_split needs a 'data' list of rows")
-        if len(set(columns)) != len(columns):
-            raise _fail(f"dataframe_split repeats column names: {columns}", 422)
-        if not data:
-            return as_matrix({c: [] for c in columns}, p.features, p.dtype)
-        check_rows(len(data), max_rows, style=STYLE)
-        try:
-            table = table_of(data)
-        except (ValueError, TypeError) as exc:
-            raise _fail(f"dataframe_split 'data' is not a table of numbers ({exc})", 422) from None
-        if table.ndim != 2 or table.shape[1] != len(columns):
-            raise _fail(
-                f"dataframe_split 'data' has shape {list(table.shape)}; expected rows of "
-                f"{len(columns)} values, one per column {columns}",
-                422,
-            )
-        return as_matrix({c: table[:, j] for j, c in enumerate(columns)}, p.features, p.dtype)
+        return _split(value, model, max_rows, strict)
     if key == "dataframe_records" and not (
         isinstance(value, list) and all(isinstance(r, dict) for r in value)
     ):
@@ -92,30 +125,96 @@ def parse_json(payload: Any, model: LoadedModel, max_rows: int) -> np.ndarray:
     if not isinstance(value, list | dict):
         raise _fail(f"{key} is a {type(value).__name__}; expected a list or an object")
     check_rows(rows_in(value), max_rows, style=STYLE)
-    return matrix_of(value, p.features, p.dtype)
+    return matrix_of(value, p.features, p.dtype, strict=strict)
 
 
-def decode(body: bytes | bytearray, ctype: str, model: LoadedModel, max_rows: int) -> np.ndarray:
-    """The (n, k) matrix of an /invocations body of content type ``ctype``; 413 above
-    ``max_rows`` rows, checked before parsing for a large body, then on the parsed
-    lists, then on the matrix."""
+def decode(
+    body: bytes | bytearray, ctype: str, model: LoadedModel, max_rows: int, strict: bool = False
+) -> tuple[np.ndarray, Any]:
+    """The (n, k) matrix and the ``params`` of an /invocations body of content type
+    ``ctype``; 413 above ``max_rows`` rows, checked before parsing for a large body,
+    then on the parsed lists, then on the matrix."""
     p = model.predictor
-    if ctype == "text/csv":
-        X = parse_csv(body, p.features, p.dtype, max_rows)
-    elif ctype in ("application/json", ""):
+    params = None
+    if ctype == CSV:
+        X = parse_csv(body, p.features, p.dtype, max_rows, strict=strict)
+    elif ctype == PARQUET:
+        X = parse_parquet(body, p.features, p.dtype, max_rows, strict=strict)
+    elif ctype in (JSON, ""):
         if len(body) > INLINE_BODY_BYTES:
             check_json(body, max_rows, p.n_features_in_, style=STYLE)
         payload = loads(body, style=STYLE)
-        X = parse_json(payload, model, max_rows)
+        X = parse_json(payload, model, max_rows, strict=strict)
+        params = payload.get("params")
         for value in payload.values():
             release(value)  # here, a slice at a time, not in one call on the event loop
     else:
         raise _fail(
-            f"content type {ctype!r} is not supported; expected application/json or text/csv",
+            f"content type {ctype!r} is not supported; expected {JSON}, {CSV} or {PARQUET}",
             415,
         )
     check_rows(X.shape[0], max_rows, style=STYLE)
-    return X
+    return X, params
+
+
+def content_type(header: str | None) -> str:
+    """The media type of a Content-Type header; 415 for a charset other than UTF-8 or
+    another parameter, as MLflow's scoring server answers."""
+    if header is None:
+        return JSON
+    media, _, rest = header.partition(";")
+    if rest:
+        for pair in rest.split(";"):
+            key, _, value = pair.strip().partition("=")
+            key = key.strip().lower()
+            if key == "charset" and value.strip().strip('"').lower() in ("utf-8", "utf8"):
+                continue
+            if key:
+                raise _fail(
+                    f"content type {header!r}: only the parameter charset=utf-8 is supported",
+                    415,
+                )
+    return media.strip().lower()
+
+
+def interval_params(params: Any) -> tuple[str | None, float]:
+    """``interval`` and ``level`` of MLflow's ``params`` (other keys ignored, as MLflow
+    ignores params its signature does not declare)."""
+    if params is None:
+        return None, 0.95
+    if not isinstance(params, dict):
+        raise _fail(f"'params' must be an object, got a {type(params).__name__}")
+    interval = params.get("interval")
+    level = params.get("level", 0.95)
+    if level is None:
+        level = 0.95
+    if interval is not None and not isinstance(interval, str):
+        raise _fail(f"params: interval {interval!r} is not a string")
+    if not isinstance(level, int | float) or isinstance(level, bool):
+        raise _fail(f"params: level {level!r} is not a number")
+    return interval or None, float(level)
+
+
+async def _predictions(
+    server: Any, model: LoadedModel, X: np.ndarray, params: Any, timing: Any
+) -> Any:
+    """``predictions`` for ``X``: an array, or with an interval one record per row."""
+    interval, level = interval_params(params)
+    try:
+        if interval is None:
+            return await server.runner.predict(model, X, timing)
+        res = server.intervals(model, X, interval, level)
+    except ApiError as exc:
+        raise _fail(exc.message, 400 if exc.status == 422 else exc.status) from None
+    except (InputError, ValueError) as exc:
+        raise _fail(str(exc)) from None
+    timing.ran()
+    return [
+        {"prediction": y, "lower": lo, "upper": hi}
+        for y, lo, hi in zip(
+            res.prediction.tolist(), res.lower.tolist(), res.upper.tolist(), strict=True
+        )
+    ]
 
 
 def routes(server: Any) -> list[Route]:
@@ -123,36 +222,34 @@ def routes(server: Any) -> list[Route]:
         server.note(request, "mlflow_invocations")
         name = request.query_params.get("model")
         model = server.model(name, style=STYLE) if name else server.registry.first()
-        ctype = request.headers.get("content-type", "application/json").split(";")[0].strip()
-        body = await server.body(request, style=STYLE, json=ctype != "text/csv")
+        timing = server.timing(request, model)
+        ctype = content_type(request.headers.get("content-type"))
+        body = await server.body(request, style=STYLE, json=ctype not in (CSV, PARQUET))
         try:
-            args = (body, ctype, model, server.settings.max_rows)
+            args = (body, ctype, model, server.settings.max_rows, server.settings.strict_columns)
             if len(body) <= INLINE_BODY_BYTES:
-                X = decode(*args)
+                X, params = decode(*args)
             else:
-                X = await server.parse_in_thread(decode, *args)
+                X, params = await server.parse_in_thread(decode, *args)
         except ApiError:
             raise
         except (InputError, ValueError) as exc:
-            raise _fail(str(exc), 422) from None
+            raise _fail(str(exc)) from None
         except Exception as exc:  # every exception of the parse is an answer
             raise unreadable(exc, STYLE) from None
-        try:
-            server.note_rows(request, model, X.shape[0])
-            y = await server.runner.predict(model, X)
-        except (InputError, ValueError) as exc:
-            if isinstance(exc, ApiError):
-                raise
-            raise _fail(str(exc), 422) from None
-        return Response(dumps({"predictions": y}), media_type="application/json")
+        server.note_rows(request, model, X.shape[0])
+        timing.parsed(X.shape[0])
+        answer = dumps({"predictions": await _predictions(server, model, X, params, timing)})
+        timing.answered()
+        return Response(answer, media_type=JSON)
 
     async def ping(request: Request) -> Response:
         server.note(request, "mlflow_health")
-        return PlainTextResponse("\n")
+        return Response("\n", media_type=JSON)  # MLflow's body and content type
 
     async def version(request: Request) -> Response:
         server.note(request, "mlflow_health")
-        return PlainTextResponse(inference.__version__)
+        return Response(inference.__version__, media_type=JSON)  # as MLflow answers it
 
     return [
         Route("/invocations", invocations, methods=["POST"]),

@@ -1,14 +1,21 @@
-"""The OpenAPI document, built from each model's manifest, and its docs page offline.
+"""The OpenAPI document, built from the application's routes and each model's manifest,
+and its docs page offline.
 
-``GET /openapi.json`` describes every endpoint; each model's prediction endpoints
-name its features (JSON numbers), dtype and shapes, so a client generator or a
-fuzzer knows what a valid request is. ``GET /docs`` is Swagger UI, its assets
-served by this server from the ``swagger-ui-bundle`` package: no CDN, so it
-works offline.
+``GET /openapi.json`` describes every route the application has (its paths come
+from the router, so routes added later, such as the versioned ones, are in it
+without a change here): each model's prediction endpoints name its features (JSON
+numbers), dtype and shapes, every content type each endpoint takes (JSON, CSV,
+Parquet, V2 binary tensors) and the answers each operation can give, so a client
+generator or a fuzzer knows what a valid request is. A route this module does not
+know gets a generic operation (its docstring's first line, JSON answers).
+``GET /docs`` is Swagger UI, its assets served by this server from the
+``swagger-ui-bundle`` package: no CDN, so it works offline.
 """
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -18,9 +25,10 @@ from starlette.routing import Route
 
 import inference
 from inference.intervals import KINDS
+from inference.serve.openapi_schemas import COMPONENTS, ERRORS, model_schemas, ref
 from inference.serve.registry import LoadedModel
 from inference.serve.responses import dumps
-from inference.serve.v2 import DATATYPES
+from inference.serve.triton import UNSUPPORTED
 
 __all__ = ["build_document", "routes"]
 
@@ -31,6 +39,11 @@ ASSETS = {
     "favicon-32x32.png": "image/png",
 }
 _CSP = "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'"
+#: answered without the token (as :data:`inference.serve.app.OPEN_PATHS`)
+_OPEN = frozenset({"/v2/health/live", "/v2/health/ready", "/ping", "/health"})
+_PARAM = re.compile(r"{([^}:]+)(?::[^}]*)?}")
+_BODY_ERRORS = ("400", "408", "413", "415")
+_JSON = "application/json"
 
 
 def _assets_dir() -> Path | None:
@@ -41,183 +54,276 @@ def _assets_dir() -> Path | None:
     return Path(str(swagger_ui_path))
 
 
-def _model_schemas(model: LoadedModel) -> dict[str, Any]:
-    """The request schemas of one model's endpoints, from its features and dtype."""
+def _json(schema: dict[str, Any]) -> dict[str, Any]:
+    return {_JSON: {"schema": schema}}
+
+
+def _binary(description: str) -> dict[str, Any]:
+    return {"schema": {"type": "string", "format": "binary", "description": description}}
+
+
+def _header(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"name": name, "in": "header", "schema": schema, "description": description}
+
+
+_ENCODING = _header(
+    "Content-Encoding",
+    {"type": "string", "enum": ["gzip", "deflate", "identity"]},
+    "a compressed body; the body limits apply to its decompressed size",
+)
+_V2_BINARY = (
+    "the JSON header (its length in Inference-Header-Content-Length), then each input's "
+    "raw little-endian bytes (parameters.binary_data_size), in input order"
+)
+
+
+class Op:
+    """One operation: summary, tag, request body, parameters, 200 answer, errors."""
+
+    def __init__(
+        self,
+        summary: str,
+        tag: str,
+        ok: dict[str, Any],
+        errors: Iterable[str] = (),
+        *,
+        body: dict[str, Any] | None = None,
+        params: list[dict[str, Any]] | None = None,
+        style: str = "plain",
+        ok_status: str = "200",
+    ) -> None:
+        self.summary, self.tag, self.ok, self.body = summary, tag, ok, body
+        self.errors = list(errors)
+        self.params = list(params or [])
+        self.style = style
+        self.ok_status = ok_status
+
+    def render(self, op_id: str, path_params: list[str], token: bool, open_: bool) -> Any:
+        error = ref("MlflowError" if self.style == "mlflow" else "Error")
+        errors = [*self.errors, *(["401"] if token and not open_ else [])]
+        responses: dict[str, Any] = {self.ok_status: self.ok}
+        for status in sorted(set(errors)):
+            responses[status] = {"description": ERRORS[status], "content": _json(error)}
+        out: dict[str, Any] = {
+            "summary": self.summary,
+            "operationId": op_id,
+            "tags": [self.tag],
+            "responses": responses,
+        }
+        params = [
+            {"name": p, "in": "path", "required": True, "schema": {"type": "string"}}
+            for p in path_params
+        ] + self.params
+        if params:
+            out["parameters"] = params
+        if self.body is not None:
+            out["requestBody"] = {"required": True, "content": self.body}
+        if token:
+            out["security"] = [] if open_ else [{"bearer": []}]
+        return out
+
+
+def _ok(description: str, content: dict[str, Any] | None = None) -> dict[str, Any]:
+    out: dict[str, Any] = {"description": description}
+    if content is not None:
+        out["content"] = content
+    return out
+
+
+def _predict(model: LoadedModel, s: dict[str, Any]) -> Op:
     p = model.predictor
-    number = {"type": "number", "format": "float" if p.dtype.itemsize == 4 else "double"}
-    features, k = list(p.features), len(p.features)
-    record = {
-        "type": "object",
-        "description": f"one row of {model.name}: {', '.join(features)}",
-        "properties": {f: number for f in features},
-        "required": features,
-        "additionalProperties": False,
-        "example": {f: 1.0 for f in features},
-    }
-    columns = {
-        "type": "object",
-        "properties": {f: {"type": "array", "items": number} for f in features},
-        "required": features,
-        "additionalProperties": False,
-    }
-    rows = {
-        "type": "array",
-        "items": {"type": "array", "items": number, "minItems": k, "maxItems": k},
-    }
-    inputs = {"anyOf": [record, {"type": "array", "items": record}, columns, rows]}
-    return {
-        "predict": _predict_schema(inputs),
-        "infer": _infer_schema(number, k, "FP32" if p.dtype.itemsize == 4 else "FP64"),
-        "mlflow": _mlflow_schema(features, record, rows, inputs),
-    }
+    query = [
+        {"name": "interval", "in": "query", "schema": {"type": "string", "enum": list(KINDS)}},
+        {"name": "level", "in": "query", "schema": {"type": "number"}},
+    ]
+    return Op(
+        f"Predict {p.target} from {', '.join(p.features)} ({p.dtype.name}) with {model.name}",
+        "predict",
+        _ok("predictions (and intervals)", _json(ref("PredictResponse"))),
+        [*_BODY_ERRORS, "404", "422"],
+        body=_json(s["predict"]),
+        params=[*query, _ENCODING],
+    )
 
 
-def _predict_schema(inputs: dict[str, Any]) -> dict[str, Any]:
-    """``/predict``: the inputs alone, or wrapped with ``interval`` and ``level``."""
-    wrapped = {
-        "type": "object",
-        "properties": {
-            "inputs": inputs,
-            "interval": {"type": "string", "enum": list(KINDS)},
-            "level": {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1},
+def _infer(model: LoadedModel, s: dict[str, Any]) -> Op:
+    k = model.predictor.n_features_in_
+    header = _header(
+        "Inference-Header-Content-Length",
+        {"type": "integer", "minimum": 1},
+        "with binary tensor data: the length of the JSON header at the start of the body",
+    )
+    answer = {**_json(ref("InferenceResponse")), "application/octet-stream": _binary(_V2_BINARY)}
+    return Op(
+        f"V2 inference with {model.name}: input [n, {k}] -> output [n]",
+        "V2",
+        _ok("the outputs (binary when asked, after the JSON header)", answer),
+        [*_BODY_ERRORS, "404"],
+        body={**_json(s["infer"]), "application/octet-stream": _binary(_V2_BINARY)},
+        params=[header, _ENCODING],
+    )
+
+
+def _invocations(model: LoadedModel, s: dict[str, Any]) -> Op:
+    table = "a table with a header row naming the columns (others ignored)"
+    return Op(
+        f"MLflow scoring (default model {model.name}; ?model=NAME for another)",
+        "MLflow",
+        _ok("predictions", _json(ref("MlflowPredictions"))),
+        [*_BODY_ERRORS, "404"],
+        body={
+            **_json(s["mlflow"]),
+            "text/csv": {"schema": {"type": "string", "description": table}},
+            "application/vnd.apache.parquet": _binary(table),
         },
-        "required": ["inputs"],
-        "additionalProperties": False,
-    }
-    return {"anyOf": [*inputs["anyOf"], wrapped]}
+        params=[{"name": "model", "in": "query", "schema": {"type": "string"}}, _ENCODING],
+        style="mlflow",
+    )
 
 
-def _infer_schema(number: dict[str, Any], k: int, datatype: str) -> dict[str, Any]:
-    """V2 ``/infer`` with JSON tensors."""
-    tensor = {
-        "type": "object",
-        "properties": {
-            "name": {"type": "string"},
-            "shape": {"type": "array", "items": {"type": "integer", "minimum": 0}},
-            "datatype": {"type": "string", "enum": list(DATATYPES)},
-            "data": {"type": "array", "items": number},
-            "parameters": {"type": "object"},
-        },
-        "required": ["name", "shape", "datatype"],
-        "example": {"name": "features", "shape": [1, k], "datatype": datatype, "data": [1.0] * k},
-    }
+def _model_get(kind: str) -> Callable[[LoadedModel, dict[str, Any]], Op]:
+    summary, schema = {
+        "model_metadata": ("V2 model metadata", ref("ModelMetadata")),
+        "model_ready": ("V2 model readiness", {"type": "object"}),
+        "model_config": ("Triton model configuration", ref("ModelConfig")),
+        "model_stats": ("Triton inference statistics", ref("ModelStatistics")),
+    }[kind]
+    tag = "Triton" if kind in ("model_config", "model_stats") else "V2"
+
+    def make(model: LoadedModel, s: dict[str, Any]) -> Op:
+        return Op(f"{summary} of {model.name}", tag, _ok(summary, _json(schema)), ["404"])
+
+    return make
+
+
+def _plot(model: LoadedModel, s: dict[str, Any]) -> Op:
+    png = {"image/png": {"schema": {"type": "string", "format": "binary"}}}
+    return Op(f"A plot of {model.name}", "page", _ok("PNG", png), ["404"])
+
+
+#: operations of one model, by (method, path without "/versions/{version}")
+_PER_MODEL: dict[tuple[str, str], Callable[[LoadedModel, dict[str, Any]], Op]] = {
+    ("POST", "/models/{name}/predict"): _predict,
+    ("POST", "/v2/models/{name}/infer"): _infer,
+    ("GET", "/v2/models/{name}"): _model_get("model_metadata"),
+    ("GET", "/v2/models/{name}/ready"): _model_get("model_ready"),
+    ("GET", "/v2/models/{name}/config"): _model_get("model_config"),
+    ("GET", "/v2/models/{name}/stats"): _model_get("model_stats"),
+    ("GET", "/models/{name}/plots/{file}"): _plot,
+}
+
+
+def _text(media: str, description: str) -> dict[str, Any]:
+    return _ok(description, {media: {"schema": {"type": "string"}}})
+
+
+def _server_ops() -> dict[tuple[str, str], Op]:
+    """The operations that are not of one model."""
+    obj = _json({"type": "object"})
     return {
-        "type": "object",
-        "properties": {
-            "id": {"type": "string"},
-            "inputs": {"type": "array", "items": tensor, "minItems": 1},
-            "outputs": {"type": "array", "items": {"type": "object"}},
-            "parameters": {"type": "object"},
-        },
-        "required": ["inputs"],
+        ("GET", "/v2/health/live"): Op("V2 liveness", "V2", _ok("live", obj)),
+        ("GET", "/v2/health/ready"): Op("V2 readiness", "V2", _ok("ready", obj), ["503"]),
+        ("GET", "/v2"): Op(
+            "V2 server metadata", "V2", _ok("metadata", _json(ref("ServerMetadata")))
+        ),
+        ("GET", "/v2/models/stats"): Op(
+            "Triton inference statistics of every model",
+            "Triton",
+            _ok("statistics", _json(ref("ModelStatistics"))),
+        ),
+        ("GET", "/ping"): Op("MLflow health", "MLflow", _text(_JSON, "a line break (as MLflow)")),
+        ("GET", "/health"): Op("MLflow health", "MLflow", _text(_JSON, "a line break (as MLflow)")),
+        ("GET", "/version"): Op("version", "MLflow", _text(_JSON, "the version (as MLflow)")),
+        ("GET", "/metrics"): Op("Prometheus metrics", "server", _text("text/plain", "metrics")),
+        ("GET", "/openapi.json"): Op("this document", "server", _ok("OpenAPI 3.0", obj)),
+        ("GET", "/docs"): Op("Swagger UI", "server", _text("text/html", "the page")),
+        ("GET", "/docs/init.js"): Op("Swagger UI", "server", _text("text/javascript", "script")),
+        ("GET", "/docs/assets/{file}"): Op(
+            "Swagger UI's files", "server", _text("application/octet-stream", "a file"), ["404"]
+        ),
+        ("GET", "/"): Op("the model page", "page", _text("text/html", "the page")),
+        ("GET", "/assets/page.js"): Op("the model page", "page", _text("text/javascript", "js")),
     }
 
 
-def _mlflow_schema(
-    features: list[str], record: dict[str, Any], rows: dict[str, Any], inputs: dict[str, Any]
-) -> dict[str, Any]:
-    """MLflow's ``/invocations`` JSON: exactly one of its four formats."""
-    return {
-        "type": "object",
-        "properties": {
-            "dataframe_split": {
-                "type": "object",
-                "properties": {
-                    "columns": {"type": "array", "items": {"type": "string", "enum": features}},
-                    "data": rows,
-                },
-                "required": ["columns", "data"],
-            },
-            "dataframe_records": {"type": "array", "items": record},
-            "instances": inputs,
-            "inputs": inputs,
-        },
-        "minProperties": 1,
-        "maxProperties": 1,
-    }
+def _unsupported(path: str) -> Op | None:
+    for name, prefix in UNSUPPORTED.items():
+        if path == prefix or path.startswith(prefix + "/"):
+            return _not_supported(name)
+    if path.endswith("/trace/setting"):
+        return _not_supported("trace")
+    return None
 
 
-def _json_body(schema: dict[str, Any]) -> dict[str, Any]:
-    return {"required": True, "content": {"application/json": {"schema": schema}}}
+def _not_supported(name: str) -> Op:
+    answer = _ok(ERRORS["501"], _json(ref("Error")))
+    return Op(f"Triton's {name} extension: not supported", "Triton", answer, ok_status="501")
 
 
-def _answers(ok: str, media: str = "application/json") -> dict[str, Any]:
-    error = {
-        "description": "error",
-        "content": {"application/json": {"schema": {"type": "object"}}},
-    }
-    return {
-        "200": {"description": ok, "content": {media: {"schema": {}}}},
-        "400": error,
-        "404": error,
-        "413": error,
-        "422": error,
-    }
+def _generic(route: Any, method: str) -> Op:
+    doc = (getattr(route.endpoint, "__doc__", None) or "").strip().split("\n")[0]
+    errors = ["400", "404"] if method == "POST" else ["404"]
+    return Op(doc or f"{method} {route.path}", "other", _ok("ok", _json({})), errors)
 
 
-def build_document(models: dict[str, LoadedModel]) -> dict[str, Any]:
-    """The OpenAPI 3.0 document for ``models`` (the first is the default model)."""
-    paths: dict[str, Any] = {}
+def _operations(
+    route: Any, models: dict[str, LoadedModel], schemas: dict[str, Any], server_ops: Any
+) -> Iterable[tuple[str, str, Op, str]]:
+    """``(path, method, operation, operationId)`` for each method of ``route``, one per
+    model where the route is a model's."""
+    template = _PARAM.sub(lambda m: "{" + m.group(1) + "}", route.path)
+    base = template.replace("/versions/{version}", "")
+    suffix = "_version" if base != template else ""
     first = next(iter(models.values()))
-    for i, model in enumerate(models.values()):
-        s = _model_schemas(model)
-        p = model.predictor
-        what = f"{p.target} from {', '.join(p.features)} ({p.dtype.name})"
-        predict = {
-            "post": {
-                "summary": f"Predict {what}",
-                "operationId": f"predict_{model.name}",
-                "requestBody": _json_body(s["predict"]),
-                "parameters": [
-                    {
-                        "name": "interval",
-                        "in": "query",
-                        "schema": {"type": "string", "enum": list(KINDS)},
-                    },
-                    {"name": "level", "in": "query", "schema": {"type": "number"}},
-                ],
-                "responses": _answers("predictions"),
-            }
-        }
-        paths[f"/models/{model.name}/predict"] = predict
-        if i == 0:
-            paths["/predict"] = {"post": {**predict["post"], "operationId": "predict"}}
-        base = f"/v2/models/{model.name}"
-        paths[f"{base}/infer"] = {
-            "post": {
-                "summary": f"V2 inference: input [n, {len(p.features)}] -> output [n]",
-                "operationId": f"v2_infer_{model.name}",
-                "requestBody": _json_body(s["infer"]),
-                "responses": _answers("inference response"),
-            }
-        }
-        paths[base] = {"get": {"summary": "V2 model metadata", "responses": _answers("metadata")}}
-        paths[f"{base}/ready"] = {
-            "get": {"summary": "V2 model ready", "responses": _answers("ready")}
-        }
-        if model is first:
-            paths["/invocations"] = {
-                "post": {
-                    "summary": f"MLflow scoring ({model.name})",
-                    "operationId": "mlflow_invocations",
-                    "requestBody": _json_body(s["mlflow"]),
-                    "responses": _answers("{predictions: [...]}"),
-                }
-            }
-    for path, summary in (
-        ("/v2/health/live", "V2 liveness"),
-        ("/v2/health/ready", "V2 readiness"),
-        ("/v2", "V2 server metadata"),
-        ("/ping", "MLflow health"),
-        ("/health", "MLflow health"),
-    ):
-        paths[path] = {"get": {"summary": summary, "responses": _answers("ok")}}
-    paths["/version"] = {
-        "get": {"summary": "version", "responses": _answers("version", "text/plain")}
-    }
-    paths["/metrics"] = {
-        "get": {"summary": "Prometheus metrics", "responses": _answers("metrics", "text/plain")}
-    }
+    for method in sorted((route.methods or set()) - {"HEAD"}):
+        make = _PER_MODEL.get((method, base))
+        if make is not None:
+            for model in models.values():
+                op = make(model, schemas[model.name])
+                path = template.replace("{name}", model.name)
+                yield path, method, op, _slug(f"{method}_{base}_{model.name}{suffix}")
+        elif (method, base) == ("POST", "/predict"):
+            yield template, method, _predict(first, schemas[first.name]), "predict"
+        elif (method, base) == ("POST", "/invocations"):
+            yield template, method, _invocations(first, schemas[first.name]), "mlflow_invocations"
+        else:
+            op = server_ops.get((method, base)) or _unsupported(base) or _generic(route, method)
+            yield template, method, op, _slug(f"{method}_{template}")
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9]+", "_", text).strip("_").lower()
+
+
+def build_document(
+    models: dict[str, LoadedModel],
+    app_routes: Iterable[Any],
+    *,
+    token: bool = False,
+    strict: bool = False,
+) -> dict[str, Any]:
+    """The OpenAPI 3.0.3 document of the application whose routes are ``app_routes``
+    (Starlette routes: ``path``, ``methods``, ``endpoint``), serving ``models`` (the
+    first is the default model); ``token``: every operation but the health checks
+    needs a bearer token; ``strict``: ``--strict-columns``."""
+    schemas = {name: model_schemas(m, strict) for name, m in models.items()}
+    server_ops = _server_ops()
+    paths: dict[str, dict[str, Any]] = {}
+    ids: set[str] = set()
+    for route in app_routes:
+        if not isinstance(route, Route):
+            continue
+        for path, method, op, op_id in _operations(route, models, schemas, server_ops):
+            while op_id in ids:
+                op_id += "_"
+            ids.add(op_id)
+            item = paths.setdefault(path, {})
+            if method.lower() not in item:  # the first route of a path answers it
+                params = _PARAM.findall(path)
+                item[method.lower()] = op.render(op_id, params, token, path in _OPEN)
+    components: dict[str, Any] = {"schemas": COMPONENTS}
+    if token:
+        components["securitySchemes"] = {"bearer": {"type": "http", "scheme": "bearer"}}
     return {
         "openapi": "3.0.3",
         "info": {
@@ -230,6 +336,7 @@ def build_document(models: dict[str, LoadedModel]) -> dict[str, Any]:
             ),
         },
         "paths": paths,
+        "components": components,
     }
 
 
@@ -252,11 +359,14 @@ def routes(server: Any) -> list[Route]:
     async def document(request: Request) -> Response:
         server.note(request, "openapi")
         models = server.registry.models
-        key = tuple(m.version for m in models.values())
+        app_routes = server.app.routes
+        key = (*(m.version for m in models.values()), len(app_routes))
         body = cache.get(key)
         if body is None:
             cache.clear()
-            body = cache[key] = dumps(build_document(models))
+            s = server.settings
+            doc = build_document(models, app_routes, token=bool(s.token), strict=s.strict_columns)
+            body = cache[key] = dumps(doc)
         return Response(body, media_type="application/json")
 
     async def docs(request: Request) -> Response:

@@ -9,7 +9,9 @@ The body is what :meth:`inference.Predictor.predict` takes, as JSON:
 
 or any of these wrapped as ``{"inputs": ..., "interval": "prediction", "level": 0.9}``.
 ``interval`` ("confidence" or "prediction") and ``level`` may also be query
-parameters. The answer::
+parameters. Names the model does not read are ignored (``--strict-columns``
+refuses them); a ``null`` among the features is a 422 naming its row and column,
+``NaN`` and ``Infinity`` parse and are refused by the Predictor. The answer::
 
     {"model": "plant_richness_lr", "version": "07c3e64295fe", "predictions": [...],
      "interval": "prediction", "level": 0.9, "lower": [...], "upper": [...]}
@@ -17,6 +19,7 @@ parameters. The answer::
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import numpy as np
@@ -52,7 +55,7 @@ def split_request(payload: Any, model: LoadedModel) -> tuple[Any, Any, Any]:
 
 
 def decode(
-    body: bytes | bytearray, model: LoadedModel, max_rows: int, one_row: bool
+    body: bytes | bytearray, model: LoadedModel, max_rows: int, one_row: bool, strict: bool = False
 ) -> tuple[Any, np.ndarray | None, Any, Any]:
     """``(inputs, X, interval, level)`` of a /predict body: X is None for one record
     of plain numbers when ``one_row`` (the Predictor's one-row path takes it as is),
@@ -74,7 +77,7 @@ def decode(
     ):
         return inputs, None, None, None
     check_rows(rows_in(inputs), max_rows)
-    X = matrix_of(inputs, p.features, p.dtype)
+    X = matrix_of(inputs, p.features, p.dtype, strict=strict)
     check_rows(X.shape[0], max_rows)
     release(inputs)  # here, a slice at a time, not in one call on the event loop
     return None, X, interval, level
@@ -85,10 +88,12 @@ def routes(server: Any) -> list[Route]:
         server.note(request, "predict")
         name = request.path_params.get("name")
         model = server.model(name) if name is not None else server.registry.first()
+        timing = server.timing(request, model)
         body = await server.body(request, json=True)
         query = request.query_params if request.scope["query_string"] else {}
         one_row = not server.runner.enabled and "interval" not in query
-        args = (body, model, server.settings.max_rows, one_row)
+        s = server.settings
+        args = (body, model, s.max_rows, one_row, s.strict_columns)
         try:
             if len(body) <= INLINE_BODY_BYTES:
                 inputs, X, interval, level = decode(*args)
@@ -98,6 +103,7 @@ def routes(server: Any) -> list[Route]:
             raise
         except Exception as exc:  # every exception of the parse is an answer
             raise unreadable(exc) from None
+        timing.parsed(1 if X is None else X.shape[0])
         if interval is None:
             interval = query.get("interval")
         if level is None and "level" in query:
@@ -112,7 +118,11 @@ def routes(server: Any) -> list[Route]:
         if X is None:
             server.note_rows(request, model, 1)
             # one record of plain numbers: the Predictor's one-row path, no array built
+            start = time.perf_counter_ns()
             answer["predictions"] = [p.predict_one(inputs)]
+            ns = time.perf_counter_ns() - start
+            server.metrics.observe_run(model, 1, ns)
+            timing.ran(ns)
         elif interval is not None:
             if level is None:
                 level = 0.95
@@ -120,6 +130,7 @@ def routes(server: Any) -> list[Route]:
                 raise ApiError(422, f"level {level!r} is not a number")
             server.note_rows(request, model, X.shape[0])
             res = server.intervals(model, X, interval, level)
+            timing.ran()
             answer.update(
                 predictions=res.prediction,
                 interval=interval,
@@ -129,8 +140,10 @@ def routes(server: Any) -> list[Route]:
             )
         else:
             server.note_rows(request, model, X.shape[0])
-            answer["predictions"] = await server.runner.predict(model, X)
-        return Response(dumps(answer), media_type="application/json")
+            answer["predictions"] = await server.runner.predict(model, X, timing)
+        response = Response(dumps(answer), media_type="application/json")
+        timing.answered()
+        return response
 
     return [
         Route("/predict", predict, methods=["POST"]),

@@ -1,14 +1,21 @@
 """JSON responses and the errors every endpoint raises.
 
 An :class:`ApiError` becomes ``{"error": message}`` with its status (MLflow's
-endpoints answer ``{"error_code": ..., "message": ...}`` as MLflow does); nothing
-else reaches a client, and never a stack trace.
+endpoints answer ``{"error_code": ..., "message": ...}`` as MLflow does, the code
+named from the status by :data:`MLFLOW_ERROR_CODES`); nothing else reaches a
+client, and never a stack trace.
+
+JSON bodies are parsed by orjson, which refuses the tokens ``NaN``, ``Infinity``
+and ``-Infinity`` that Python's ``json`` module (and so MLflow's client) writes for
+non-finite floats. Only when orjson fails and such a token is in the body is it
+parsed again by Python's ``json`` (:func:`loads`): valid JSON costs nothing more.
 """
 
 from __future__ import annotations
 
 import contextlib
 import gc
+import json
 import logging
 import threading
 from collections.abc import Iterator
@@ -21,10 +28,12 @@ __all__ = [
     "ApiError",
     "INLINE_BODY_BYTES",
     "JSON_OPTIONS",
+    "MLFLOW_ERROR_CODES",
     "dumps",
     "gc_paused",
     "json_response",
     "loads",
+    "mlflow_code",
     "unreadable",
 ]
 
@@ -38,6 +47,27 @@ INLINE_BODY_BYTES = 64 << 10
 
 #: numpy arrays serialize natively (no per-element Python floats)
 JSON_OPTIONS = orjson.OPT_SERIALIZE_NUMPY
+
+#: MLflow's ``error_code`` for each status (names of ``mlflow.protos.databricks_pb2.
+#: ErrorCode``, the statuses of ``mlflow.exceptions.ERROR_CODE_TO_HTTP_STATUS`` where
+#: MLflow has one); other 4xx: BAD_REQUEST, other 5xx: INTERNAL_ERROR
+MLFLOW_ERROR_CODES = {
+    400: "BAD_REQUEST",
+    401: "UNAUTHENTICATED",
+    403: "PERMISSION_DENIED",
+    404: "RESOURCE_DOES_NOT_EXIST",
+    405: "ENDPOINT_NOT_FOUND",
+    408: "BAD_REQUEST",  # DEADLINE_EXCEEDED is a 504 in MLflow: the server's time
+    413: "REQUEST_LIMIT_EXCEEDED",
+    415: "BAD_REQUEST",
+    422: "INVALID_PARAMETER_VALUE",
+    429: "REQUEST_LIMIT_EXCEEDED",
+    499: "CANCELLED",
+    501: "NOT_IMPLEMENTED",
+    503: "TEMPORARILY_UNAVAILABLE",
+}
+#: what Python's json writes for non-finite floats, and orjson refuses
+_NONFINITE_TOKENS = (b"NaN", b"Infinity")
 
 
 class ApiError(ValueError):
@@ -55,18 +85,20 @@ class ApiError(ValueError):
 
     def response(self) -> Response:
         if self.style == "mlflow":
-            code = {
-                400: "BAD_REQUEST",
-                401: "UNAUTHENTICATED",
-                404: "RESOURCE_DOES_NOT_EXIST",
-                413: "BAD_REQUEST",
-                422: "BAD_REQUEST",
-            }.get(self.status, "INTERNAL_ERROR")
+            code = mlflow_code(self.status)
             body: dict[str, Any] = {"error_code": code, "message": self.message}
         else:
             body = {"error": self.message}
         headers = {"WWW-Authenticate": "Bearer"} if self.status == 401 else None
         return json_response(body, self.status, headers=headers)
+
+
+def mlflow_code(status: int) -> str:
+    """MLflow's ``error_code`` name for an answer of ``status``."""
+    code = MLFLOW_ERROR_CODES.get(status)
+    if code is not None:
+        return code
+    return "INTERNAL_ERROR" if status >= 500 else "BAD_REQUEST"
 
 
 def unreadable(exc: Exception, style: str = "plain") -> ApiError:
@@ -118,7 +150,8 @@ def gc_paused() -> Iterator[None]:
 
 def loads(body: bytes | bytearray | memoryview, *, style: str = "plain") -> Any:
     """Parse a JSON body; malformed JSON is a 400 saying where it broke. A body above
-    :data:`INLINE_BODY_BYTES` is parsed with the garbage collector paused."""
+    :data:`INLINE_BODY_BYTES` is parsed with the garbage collector paused. ``NaN``,
+    ``Infinity`` and ``-Infinity`` parse as floats (module docstring)."""
     if not body:
         raise ApiError(400, "the request body is empty; expected a JSON document", style=style)
     try:
@@ -127,7 +160,27 @@ def loads(body: bytes | bytearray | memoryview, *, style: str = "plain") -> Any:
         with gc_paused():
             return orjson.loads(body)
     except orjson.JSONDecodeError as exc:
-        raise ApiError(400, f"the request body is not valid JSON: {exc}", style=style) from None
+        error = exc
+    value = _loads_nonfinite(body)
+    if value is _INVALID:
+        raise ApiError(400, f"the request body is not valid JSON: {error}", style=style)
+    return value
+
+
+_INVALID = object()
+
+
+def _loads_nonfinite(body: bytes | bytearray | memoryview) -> Any:
+    """``body`` parsed by Python's json module when it holds a token orjson refuses;
+    else (or when json fails too) :data:`_INVALID`."""
+    raw = bytes(body) if isinstance(body, memoryview) else body
+    if not any(token in raw for token in _NONFINITE_TOKENS):
+        return _INVALID
+    try:
+        with gc_paused():
+            return json.loads(raw)
+    except (ValueError, RecursionError):  # also UnicodeDecodeError, a ValueError
+        return _INVALID
 
 
 def json_response(

@@ -61,6 +61,9 @@ class Settings:
         Bearer token every request but the health checks must carry.
     access_log : bool
         One JSON line per request on stderr.
+    strict_columns : bool
+        Refuse named columns the model does not read (by default ignored, as
+        ``mlflow models serve`` ignores them).
     """
 
     model_dirs: list[str] = field(default_factory=list)
@@ -81,6 +84,7 @@ class Settings:
     reload_interval: float = 0.25
     token: str | None = None
     access_log: bool = True
+    strict_columns: bool = False
 
     @property
     def batching(self) -> bool:

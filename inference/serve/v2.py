@@ -22,7 +22,7 @@ sends by default). Request parameters ``interval`` ("confidence" or
 
 from __future__ import annotations
 
-import math
+import uuid
 from typing import Any
 
 import numpy as np
@@ -33,8 +33,8 @@ from starlette.routing import Route
 import inference
 from inference.errors import InputError
 from inference.inputs import as_matrix
+from inference.intervals import KINDS
 from inference.serve.limits import check_json
-from inference.serve.matrix import release
 from inference.serve.registry import LoadedModel
 from inference.serve.responses import (
     INLINE_BODY_BYTES,
@@ -44,25 +44,42 @@ from inference.serve.responses import (
     loads,
     unreadable,
 )
+from inference.serve.tensors import DATATYPES, read_tensor
 
-__all__ = ["DATATYPES", "model_metadata", "routes"]
+__all__ = [
+    "DATATYPES",
+    "EXTENSIONS",
+    "INTERVAL_OUTPUTS",
+    "build_response",
+    "interval_outputs",
+    "model_metadata",
+    "output_names",
+    "parse_request",
+    "requested_outputs",
+    "routes",
+]
 
-#: V2 datatypes accepted for inputs, and their little-endian numpy dtypes
-DATATYPES: dict[str, np.dtype] = {
-    "FP16": np.dtype("<f2"),
-    "FP32": np.dtype("<f4"),
-    "FP64": np.dtype("<f8"),
-    "INT8": np.dtype("i1"),
-    "INT16": np.dtype("<i2"),
-    "INT32": np.dtype("<i4"),
-    "INT64": np.dtype("<i8"),
-    "UINT8": np.dtype("u1"),
-    "UINT16": np.dtype("<u2"),
-    "UINT32": np.dtype("<u4"),
-    "UINT64": np.dtype("<u8"),
-}
+#: the extensions this server implements, as ``GET /v2`` lists them
+EXTENSIONS = ["binary_tensor_data", "parameters", "model_configuration", "statistics"]
+#: the outputs an ``interval`` request parameter adds (FP64)
+INTERVAL_OUTPUTS = ("lower", "upper")
+
 _NAMES = {np.dtype(np.float32): "FP32", np.dtype(np.float64): "FP64"}
 HEADER = "inference-header-content-length"
+
+
+def interval_outputs(model: LoadedModel) -> bool:
+    """Whether ``model`` can add the outputs ``lower`` and ``upper`` (its manifest has
+    the statistics intervals need)."""
+    manifest = model.predictor.manifest
+    return manifest is not None and manifest.interval_inputs() is not None
+
+
+def output_names(model: LoadedModel) -> list[str]:
+    """The outputs of ``model``'s infer, as its metadata lists them."""
+    manifest = model.predictor.manifest
+    name = manifest.output_name if manifest is not None else "prediction"
+    return [name, *INTERVAL_OUTPUTS] if interval_outputs(model) else [name]
 
 
 def model_metadata(model: LoadedModel) -> dict[str, Any]:
@@ -70,6 +87,9 @@ def model_metadata(model: LoadedModel) -> dict[str, Any]:
     manifest = p.manifest
     assert manifest is not None  # the registry serves model directories only
     dtype = _NAMES[p.dtype]
+    outputs = [{"name": manifest.output_name, "datatype": dtype, "shape": [-1]}]
+    if interval_outputs(model):
+        outputs += [{"name": n, "datatype": "FP64", "shape": [-1]} for n in INTERVAL_OUTPUTS]
     return {
         "name": model.name,
         "versions": [model.version],
@@ -77,101 +97,13 @@ def model_metadata(model: LoadedModel) -> dict[str, Any]:
         "inputs": [
             {"name": manifest.input_name, "datatype": dtype, "shape": [-1, len(p.features)]}
         ],
-        "outputs": [{"name": manifest.output_name, "datatype": dtype, "shape": [-1]}],
+        "outputs": outputs,
         "parameters": {"features": p.features, "target": p.target, "sha256": model.sha256},
     }
 
 
 def _fail(message: str, status: int = 400) -> ApiError:
     return ApiError(status, message)
-
-
-def _shape(spec: dict[str, Any], where: str, features: list[str], max_rows: int) -> list[int]:
-    """The tensor's shape, checked against the limit and the model before any array."""
-    k = len(features)
-    shape = spec.get("shape")
-    if not (
-        isinstance(shape, list)
-        and shape
-        and all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape)
-    ):
-        raise _fail(f"{where}: 'shape' {shape!r} is not a list of non-negative integers")
-    if len(shape) > 2:
-        raise _fail(f"{where}: shape {shape} has {len(shape)} dimensions; expected 1 or 2", 422)
-    if shape[0] > max_rows:
-        raise _fail(f"{where}: {shape[0]} rows, above the limit of {max_rows}", 413)
-    if len(shape) == 2 and shape[1] not in (1, k):
-        raise _fail(
-            f"{where}: shape {shape}: X has {shape[1]} features, but the model expects {k}: "
-            f"{features} (or one [n] or [n, 1] tensor per feature)",
-            422,
-        )
-    return shape
-
-
-def _from_data(spec: dict[str, Any], where: str, shape: list[int], dtype: np.dtype) -> np.ndarray:
-    """A tensor's JSON ``data`` (flat, or nested by rows) as an array of ``shape``."""
-    count = math.prod(shape)
-    if "data" not in spec:
-        raise _fail(f"{where}: no 'data' and no binary_data_size parameter")
-    data = spec["data"]
-    if not isinstance(data, list):
-        raise _fail(f"{where}: 'data' is a {type(data).__name__}; expected a list", 422)
-    if len(data) not in (count, shape[0]):
-        raise _fail(f"{where}: 'data' has {len(data)} values, shape {shape} needs {count}", 422)
-    try:
-        arr = np.asarray(data)
-    except (ValueError, TypeError) as exc:
-        raise _fail(f"{where}: 'data' is not a regular list of numbers ({exc})", 422) from None
-    if arr.dtype.kind not in "iuf":
-        if arr.size == 0:
-            arr = arr.astype(dtype)
-        else:
-            raise _fail(f"{where}: 'data' holds {arr.dtype} values; expected numbers", 422)
-    if arr.size != count:
-        raise _fail(f"{where}: 'data' has {arr.size} values, shape {shape} needs {count}", 422)
-    release(data)
-    return arr.reshape(shape)  # as_matrix casts, refusing values beyond range
-
-
-def _tensor(
-    spec: Any, index: int, binary: memoryview, offset: int, model: LoadedModel, max_rows: int
-) -> tuple[np.ndarray, int]:
-    """Input ``index`` as an array of its shape, and the binary offset after it."""
-    if not isinstance(spec, dict):
-        raise _fail(f"inputs[{index}] is a {type(spec).__name__}; expected an object")
-    name = spec.get("name")
-    datatype = spec.get("datatype")
-    where = f"input {name!r}" if isinstance(name, str) else f"inputs[{index}]"
-    features = model.predictor.features
-    shape = _shape(spec, where, features, max_rows)
-    dtype = DATATYPES.get(datatype) if isinstance(datatype, str) else None
-    if dtype is None:
-        raise _fail(
-            f"{where}: datatype {datatype!r} is not supported; expected one of {list(DATATYPES)}",
-            422,
-        )
-    params = spec.get("parameters") or {}
-    if not isinstance(params, dict):
-        raise _fail(f"{where}: 'parameters' must be an object")
-    size = params.get("binary_data_size")
-    if size is None:
-        return _from_data(spec, where, shape, dtype), offset
-    count = math.prod(shape)
-    if not isinstance(size, int) or isinstance(size, bool) or size < 0:
-        raise _fail(f"{where}: binary_data_size {size!r} is not a byte count")
-    if offset + size > len(binary):
-        raise _fail(
-            f"{where}: binary_data_size {size} but only {len(binary) - offset} bytes of "
-            "binary data are left in the body"
-        )
-    if size != count * dtype.itemsize:
-        raise _fail(
-            f"{where}: {size} bytes of binary data for shape {shape} of {datatype} "
-            f"({count * dtype.itemsize} bytes expected)"
-        )
-    arr = np.frombuffer(binary[offset : offset + size], dtype=dtype).reshape(shape)
-    return arr, offset + size
 
 
 def _header(
@@ -204,6 +136,23 @@ def _header(
     return loads(view[:end]), view[end:]
 
 
+def _check_request(request: Any) -> list[Any]:
+    """The ``inputs`` of a parsed request, after the checks of its other fields (``id``
+    a string, ``parameters`` an object, ``outputs`` a list)."""
+    if not isinstance(request, dict):
+        raise _fail(f"the request is a JSON {type(request).__name__}; expected an object")
+    if "id" in request and not isinstance(request["id"], str | None):
+        raise _fail(f"'id' {request['id']!r} is not a string")
+    if not isinstance(request.get("parameters", {}), dict | None):
+        raise _fail("'parameters' must be an object")
+    if not isinstance(request.get("outputs", []), list | None):
+        raise _fail("'outputs' must be a list")
+    specs = request.get("inputs")
+    if not isinstance(specs, list) or not specs:
+        raise _fail("the request has no 'inputs' list")
+    return specs
+
+
 def parse_request(
     body: bytes | bytearray,
     header_length: str | None,
@@ -212,38 +161,52 @@ def parse_request(
     max_json: int | None = None,
 ) -> tuple[np.ndarray, dict[str, Any]]:
     """The (n, k) matrix of a V2 request, and the request's JSON header (at most
-    ``max_json`` bytes)."""
+    ``max_json`` bytes). Every error is a 400 (413 above the limits)."""
     request, binary = _header(body, header_length, model, max_rows, max_json)
-    if not isinstance(request, dict):
-        raise _fail(f"the request is a JSON {type(request).__name__}; expected an object")
-    specs = request.get("inputs")
-    if not isinstance(specs, list) or not specs:
-        raise _fail("the request has no 'inputs' list")
+    specs = _check_request(request)
     p = model.predictor
     offset = 0
-    tensors = []
+    tensors: dict[str, np.ndarray] = {}
     for i, spec in enumerate(specs):
-        arr, offset = _tensor(spec, i, binary, offset, model, max_rows)
-        tensors.append((spec.get("name"), arr))
+        arr, offset = read_tensor(spec, i, binary, offset, model.predictor.features, max_rows)
+        name = spec["name"]
+        if name in tensors:
+            raise _fail(f"input {name!r} is given twice; each input name may appear once")
+        tensors[name] = arr
     if offset != len(binary):
         raise _fail(f"{len(binary) - offset} bytes of binary data that no input claims")
-    if len(tensors) == 1 and not (len(p.features) == 1 and tensors[0][1].ndim == 1):
-        X = tensors[0][1]
-        if X.ndim == 1:
-            raise _fail(
-                f"input {tensors[0][0]!r} has shape {list(X.shape)}; expected [n, "
-                f"{len(p.features)}] (or one [n] tensor per feature: {p.features})",
-                422,
-            )
-        return as_matrix(X, p.features, p.dtype), request
-    columns = {}
-    for name, arr in tensors:
+    try:
+        return _matrix(tensors, p.features, p.dtype), request
+    except InputError as exc:
+        raise _fail(str(exc)) from None
+
+
+def _matrix(tensors: dict[str, np.ndarray], features: list[str], dtype: np.dtype) -> np.ndarray:
+    """One [n, k] tensor (any name), or one [n] or [n, 1] tensor per feature, as the
+    model's (n, k) matrix."""
+    k = len(features)
+    if len(tensors) == 1:
+        name, X = next(iter(tensors.items()))
+        if X.ndim == 2 or k != 1:
+            if X.ndim == 1:
+                raise _fail(
+                    f"input {name!r} has shape {list(X.shape)}; expected [n, {k}] "
+                    f"(or one [n] tensor per feature: {features})"
+                )
+            return as_matrix(X, features, dtype)
+        if name not in features:  # one feature: its one tensor, whatever its name
+            tensors = {features[0]: X}
+    for name, arr in tensors.items():
         if arr.ndim == 2 and arr.shape[1] != 1:
-            raise _fail(f"input {name!r} has shape {list(arr.shape)}; expected [n] or [n, 1]", 422)
-        columns[str(name)] = arr.reshape(-1)
-    if len(p.features) == 1 and len(tensors) == 1 and tensors[0][0] not in p.features:
-        columns = {p.features[0]: tensors[0][1]}
-    return as_matrix(columns, p.features, p.dtype), request
+            raise _fail(f"input {name!r} has shape {list(arr.shape)}; expected [n] or [n, 1]")
+    missing = [f for f in features if f not in tensors]
+    unknown = [n for n in tensors if n not in features]
+    if missing or unknown:
+        raise _fail(
+            f"inputs {list(tensors)}: expected one [n, {k}] tensor, or one [n] tensor per "
+            f"feature named {features}: missing {missing}, unexpected {unknown}"
+        )
+    return as_matrix({n: a.reshape(-1) for n, a in tensors.items()}, features, dtype, strict=True)
 
 
 def _wants_binary(request: dict[str, Any], output: dict[str, Any] | None) -> bool:
@@ -255,23 +218,40 @@ def _wants_binary(request: dict[str, Any], output: dict[str, Any] | None) -> boo
     return isinstance(params, dict) and bool(params.get("binary_data_output", False))
 
 
+def requested_outputs(
+    model: LoadedModel, request: dict[str, Any], interval: bool
+) -> list[tuple[str, dict[str, Any] | None]]:
+    """The outputs to answer, each once, in the order asked (all when ``outputs`` is
+    absent or empty): 404 for one the model does not have, 400 for ``lower`` or
+    ``upper`` without an ``interval`` parameter."""
+    names = output_names(model)
+    requested = request.get("outputs") or []
+    if not requested:
+        return [(n, None) for n in names if interval or n not in INTERVAL_OUTPUTS]
+    wanted: dict[str, dict[str, Any]] = {}
+    for i, spec in enumerate(requested):
+        name = spec.get("name") if isinstance(spec, dict) else None
+        if not isinstance(name, str):
+            raise _fail(f"outputs[{i}]: expected an object with a 'name' string, got {spec!r}")
+        if name not in names:
+            raise _fail(f"no output {name!r}; this model has {names}", 404)
+        if name in INTERVAL_OUTPUTS and not interval:
+            raise _fail(
+                f"output {name!r} needs the request parameter 'interval' "
+                f"({' or '.join(map(repr, KINDS))}, and optionally 'level')"
+            )
+        wanted.setdefault(name, spec)
+    return list(wanted.items())
+
+
 def build_response(
-    model: LoadedModel, request: dict[str, Any], outputs: dict[str, np.ndarray]
+    model: LoadedModel,
+    request: dict[str, Any],
+    outputs: dict[str, np.ndarray],
+    wanted: list[tuple[str, dict[str, Any] | None]],
 ) -> Response:
-    """JSON or binary (header + raw bytes) response holding ``outputs``."""
-    requested = request.get("outputs")
-    wanted: list[tuple[str, dict[str, Any] | None]]
-    if requested is None:
-        wanted = [(name, None) for name in outputs]
-    else:
-        if not isinstance(requested, list):
-            raise _fail("'outputs' must be a list")
-        wanted = []
-        for spec in requested:
-            name = spec.get("name") if isinstance(spec, dict) else None
-            if not isinstance(name, str) or name not in outputs:
-                raise _fail(f"no output {name!r}; this model has {list(outputs)}", 400)
-            wanted.append((name, spec))
+    """JSON or binary (header + raw bytes) response holding the ``wanted`` outputs;
+    ``id`` is the request's, or a new UUID."""
     tensors = []
     blobs = []
     for name, spec in wanted:
@@ -284,10 +264,13 @@ def build_response(
         else:
             entry["data"] = y
         tensors.append(entry)
-    answer: dict[str, Any] = {"model_name": model.name, "model_version": model.version}
-    if "id" in request:
-        answer["id"] = request["id"]
-    answer["outputs"] = tensors
+    rid = request.get("id")
+    answer: dict[str, Any] = {
+        "model_name": model.name,
+        "model_version": model.version,
+        "id": rid if rid is not None else str(uuid.uuid4()),
+        "outputs": tensors,
+    }
     header = dumps(answer)
     if not blobs:
         return Response(header, media_type="application/json")
@@ -296,6 +279,46 @@ def build_response(
         media_type="application/octet-stream",
         headers={"Inference-Header-Content-Length": str(len(header))},
     )
+
+
+async def _parse(server: Any, request: Request, model: LoadedModel) -> tuple[np.ndarray, Any]:
+    """The request's matrix and JSON header, parsed on a worker thread when large."""
+    header = request.headers.get(HEADER)
+    body = await server.body(request, json=header is None)
+    s = server.settings
+    size = len(body) if header is None or not header.isdigit() else int(header)
+    args = (body, header, model, s.max_rows, s.max_json_bytes)
+    try:
+        if size <= INLINE_BODY_BYTES:  # the JSON; binary data is never parsed
+            return parse_request(*args)
+        return await server.parse_in_thread(parse_request, *args)  # type: ignore[no-any-return]
+    except ApiError:
+        raise
+    except InputError as exc:
+        raise _fail(str(exc)) from None
+    except Exception as exc:  # every exception of the parse is an answer
+        raise unreadable(exc) from None
+
+
+async def _outputs(
+    server: Any, model: LoadedModel, X: np.ndarray, params: dict[str, Any], timing: Any
+) -> dict[str, np.ndarray]:
+    """The model's outputs for ``X``: ``prediction``, and with an ``interval``
+    parameter ``lower`` and ``upper`` (the prediction in the model's dtype, as the
+    metadata says)."""
+    name = output_names(model)[0]
+    interval = params.get("interval")
+    try:
+        if interval is None:
+            return {name: await server.runner.predict(model, X, timing)}
+        res = server.intervals(model, X, interval, params.get("level", 0.95))
+        timing.ran()
+    except InputError as exc:
+        raise _fail(str(exc)) from None
+    except ApiError as exc:
+        raise _fail(exc.message, 400 if exc.status == 422 else exc.status) from None
+    y = res.prediction.astype(model.predictor.dtype)
+    return {name: y, "lower": res.lower, "upper": res.upper}
 
 
 def routes(server: Any) -> list[Route]:
@@ -317,11 +340,7 @@ def routes(server: Any) -> list[Route]:
     async def metadata(request: Request) -> Response:
         server.note(request, "v2_server")
         return json_response(
-            {
-                "name": "linreg-onnx",
-                "version": inference.__version__,
-                "extensions": ["binary_tensor_data"],
-            }
+            {"name": "linreg-onnx", "version": inference.__version__, "extensions": EXTENSIONS}
         )
 
     async def model_meta(request: Request) -> Response:
@@ -336,34 +355,16 @@ def routes(server: Any) -> list[Route]:
     async def infer(request: Request) -> Response:
         server.note(request, "v2_infer")
         model = model_of(request)
-        header = request.headers.get(HEADER)
-        body = await server.body(request, json=header is None)
-        s = server.settings
-        size = len(body) if header is None or not header.isdigit() else int(header)
-        args = (body, header, model, s.max_rows, s.max_json_bytes)
-        try:
-            if size <= INLINE_BODY_BYTES:  # the JSON; binary data is never parsed
-                X, req = parse_request(*args)
-            else:
-                X, req = await server.parse_in_thread(parse_request, *args)
-        except (ApiError, InputError):
-            raise
-        except Exception as exc:  # every exception of the parse is an answer
-            raise unreadable(exc) from None
+        timing = server.timing(request, model)
+        X, req = await _parse(server, request, model)
         server.note_rows(request, model, X.shape[0])
-        params = req.get("parameters")
-        interval = params.get("interval") if isinstance(params, dict) else None
-        outputs: dict[str, np.ndarray]
-        manifest = model.predictor.manifest
-        out_name = manifest.output_name if manifest is not None else "prediction"
-        if interval is None:
-            y = await server.runner.predict(model, X)
-            outputs = {out_name: y}
-        else:
-            level = params.get("level", 0.95) if isinstance(params, dict) else 0.95
-            res = server.intervals(model, X, interval, level)
-            outputs = {out_name: res.prediction, "lower": res.lower, "upper": res.upper}
-        return build_response(model, req, outputs)
+        timing.parsed(X.shape[0])
+        params = req.get("parameters") or {}
+        wanted = requested_outputs(model, req, params.get("interval") is not None)
+        outputs = await _outputs(server, model, X, params, timing)
+        response = build_response(model, req, outputs, wanted)
+        timing.answered()
+        return response
 
     prefixes = ["/v2/models/{name}", "/v2/models/{name}/versions/{version}"]
     out = [Route(f"{p}/infer", infer, methods=["POST"]) for p in prefixes] + [

@@ -10,6 +10,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 BUNDLED = ROOT / "exported_models"
+#: the model both servers serve in the side-by-side tests
+MODEL = BUNDLED / "plant_richness_mlr"
 MISSING = [m for m in ("mlflow", "pandas", "yaml") if importlib.util.find_spec(m) is None]
 #: every MLflow test module carries this mark
 needs_mlflow = pytest.mark.skipif(
@@ -33,3 +35,22 @@ def tracking(tmp_path, monkeypatch):
     monkeypatch.setattr(tracking_utils, "_tracking_uri", None)
     monkeypatch.setattr(registry_utils, "_registry_uri", None)
     return uri
+
+
+@pytest.fixture(scope="session")
+def servers(tmp_path_factory):
+    """``linreg serve`` and ``mlflow models serve`` on :data:`MODEL`, each on its own port
+    (both stopped at the end of the session)."""
+    from tests.mlflow.servers import MlflowServer
+    from tests.serve.conftest import ServerProcess
+
+    logs = tmp_path_factory.mktemp("logs")
+    ours = ServerProcess([str(MODEL)], log=logs / "linreg.log")
+    try:
+        theirs = MlflowServer(MODEL, logs / "mlflow.log")
+    except BaseException:
+        ours.stop()
+        raise
+    yield ours, theirs
+    theirs.stop()
+    ours.stop()

@@ -4,90 +4,21 @@ like ``linreg serve``'s MLflow protocol: both started as real processes, every i
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import subprocess
-import sys
-import time
 import urllib.error
 import urllib.request
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from inference import Predictor
-from tests.mlflow.conftest import BUNDLED, needs_mlflow
+from tests.mlflow.conftest import MODEL, needs_mlflow
 from tests.serve.conftest import MISSING as SERVE_MISSING
-from tests.serve.conftest import ServerProcess, free_port
 
 pytestmark = [
     needs_mlflow,
     pytest.mark.skipif(bool(SERVE_MISSING), reason=f"linreg serve needs {SERVE_MISSING}"),
     pytest.mark.slow,
 ]
-
-BIN = Path(sys.executable).parent
-MODEL = BUNDLED / "plant_richness_mlr"
-
-
-class MlflowServer:
-    """``mlflow models serve -m MODEL --env-manager local`` on a free port (uvicorn, found
-    on PATH, must be this environment's)."""
-
-    def __init__(self, model: Path, log: Path) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self._log = open(log, "wb")  # noqa: SIM115 - closed in stop()
-        self.log_path = log
-        mlflow_cli = shutil.which("mlflow", path=str(BIN)) or "mlflow"
-        env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
-        self.proc = subprocess.Popen(
-            [mlflow_cli, "models", "serve", "-m", str(model), "--env-manager", "local"]
-            + ["--host", "127.0.0.1", "-p", str(self.port), "-w", "1"],
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            env=env,
-            start_new_session=True,
-        )
-        deadline = time.monotonic() + 90
-        while True:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"mlflow models serve exited: {log.read_text()}")
-            try:
-                with urllib.request.urlopen(self.url + "/ping", timeout=2) as r:
-                    if r.status == 200:
-                        return
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError(f"mlflow models serve did not start: {log.read_text()}")
-            time.sleep(0.2)
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, 15)  # its own group: uvicorn's workers go with it
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, 9)
-                self.proc.wait(10)
-        self._log.close()
-
-
-@pytest.fixture(scope="module")
-def servers(tmp_path_factory):
-    logs = tmp_path_factory.mktemp("logs")
-    ours = ServerProcess([str(MODEL)], log=logs / "linreg.log")
-    try:
-        theirs = MlflowServer(MODEL, logs / "mlflow.log")
-    except BaseException:
-        ours.stop()
-        raise
-    yield ours, theirs
-    theirs.stop()
-    ours.stop()
 
 
 def _post(url: str, body: bytes, content_type: str) -> tuple[int, dict]:

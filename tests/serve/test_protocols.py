@@ -52,7 +52,12 @@ def test_v2_health_and_metadata(server, http, models):
     m = http.get(server.url + "/v2/models/plant_richness_mlr").json()
     assert m["name"] == "plant_richness_mlr"
     assert m["inputs"] == [{"name": "features", "datatype": "FP32", "shape": [-1, 3]}]
-    assert m["outputs"] == [{"name": "prediction", "datatype": "FP32", "shape": [-1]}]
+    # issue 27: the metadata lists every output infer can return (the interval bounds too)
+    assert m["outputs"] == [
+        {"name": "prediction", "datatype": "FP32", "shape": [-1]},
+        {"name": "lower", "datatype": "FP64", "shape": [-1]},
+        {"name": "upper", "datatype": "FP64", "shape": [-1]},
+    ]
     assert m["parameters"]["features"] == models["plant_richness_mlr"].features
     version = m["versions"][0]
     base = server.url + "/v2/models/plant_richness_mlr"
@@ -193,22 +198,22 @@ def tensor(shape: list[int], datatype: str, data: list) -> str:
         ('{"inputs": []}', 400, "no 'inputs'"),
         (
             tensor([1, 2], "FP32", [1, 2]),
-            422,
+            400,  # issue 27: input errors are 400, as the protocol and KServe say
             "X has 2 features",
         ),
         (
             tensor([2, 1], "FP32", [1]),
-            422,
+            400,  # issue 27: input errors are 400, as the protocol and KServe say
             "shape [2, 1] needs 2",
         ),
         (
             tensor([1, 1], "BYTES", ["a"]),
-            422,
+            400,  # issue 27: input errors are 400, as the protocol and KServe say
             "datatype 'BYTES'",
         ),
         (
             tensor([1, 1], "FP32", [1e300]),
-            422,
+            400,  # issue 27: input errors are 400, as the protocol and KServe say
             "beyond",
         ),
         (
@@ -261,14 +266,14 @@ def test_mlflow_formats(server, http, models):
 @pytest.mark.slow
 def test_mlflow_errors_and_health(server, http):
     r = http.post(server.url + "/invocations", json={"dataframe_records": [{"aera": 1.0}]})
-    assert r.status_code == 422
+    assert r.status_code == 400  # issue 27: MLflow answers bad input with 400
     assert r.json()["error_code"] == "BAD_REQUEST" and "missing ['area']" in r.json()["message"]
     r = http.post(server.url + "/invocations", json={"nope": 1})
     assert r.status_code == 400 and "exactly one of" in r.json()["message"]
     r = http.post(
         server.url + "/invocations", data="area\nx\n", headers={"Content-Type": "text/csv"}
     )
-    assert r.status_code == 422 and "line 2" in r.json()["message"]
+    assert r.status_code == 400 and "line 2" in r.json()["message"]  # as MLflow (issue 27)
     r = http.post(server.url + "/invocations", data=b"1", headers={"Content-Type": "image/png"})
     assert r.status_code == 415
     assert http.get(server.url + "/ping").status_code == 200

@@ -1,0 +1,144 @@
+"""Triton's extensions that tools call: model configuration and inference statistics.
+
+- ``GET /v2/models/{name}[/versions/{version}]/config``: the model's configuration
+  as Triton writes it (``tritonclient``'s ``get_model_config``): ``name``,
+  ``platform`` (``onnxruntime_onnx``), ``backend``, ``max_batch_size`` 0 (the batch
+  axis is part of the dims, as the model metadata says: input ``[-1, k]``, outputs
+  ``[-1]``), ``input`` and ``output`` with Triton's ``TYPE_*`` datatypes, the
+  version policy, the instance group, ``dynamic_batching`` when micro-batching is
+  on, and the feature names and target in ``parameters``.
+- ``GET /v2/models[/{name}[/versions/{version}]]/stats``: Triton's statistics
+  extension (``get_inference_statistics``): per model version, successful and
+  failed requests with their cumulative time, rows scored (``inference_count``),
+  session runs (``execution_count``), and the cumulative time parsing
+  (``compute_input``), waiting for a micro-batch (``queue``), running the session
+  (``compute_infer``) and writing the answer (``compute_output``), counted over
+  every prediction protocol (V2, ``/predict``, ``/invocations``);
+  ``batch_stats`` gives the session runs per batch size (``compute_infer`` only; at
+  most :data:`~inference.serve.metrics.BATCH_SIZES` sizes). Since the server
+  started, per worker process.
+
+Triton's other extensions (model repository, logging, trace, shared memory) answer
+501 with ``{"error": "... is not supported ..."}`` (:func:`unsupported_routes`),
+rather than 404 "no route".
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from inference.serve.registry import LoadedModel
+from inference.serve.responses import ApiError, json_response
+from inference.serve.v2 import EXTENSIONS, interval_outputs, model_metadata
+
+__all__ = ["UNSUPPORTED", "model_config", "routes", "unsupported_routes"]
+
+#: Triton extensions not implemented here: their path prefixes, by name
+UNSUPPORTED = {
+    "model_repository": "/v2/repository",
+    "logging": "/v2/logging",
+    "trace": "/v2/trace",
+    "system_shared_memory": "/v2/systemsharedmemory",
+    "cuda_shared_memory": "/v2/cudasharedmemory",
+}
+_TYPES = {"FP32": "TYPE_FP32", "FP64": "TYPE_FP64"}
+
+
+def _tensor(name: str, datatype: str, dims: list[int]) -> dict[str, Any]:
+    return {"name": name, "data_type": _TYPES[datatype], "dims": dims}
+
+
+def model_config(model: LoadedModel, *, batching: bool = False) -> dict[str, Any]:
+    """The Triton model configuration of ``model``, as JSON (module docstring)."""
+    meta = model_metadata(model)
+    inputs = [
+        {**_tensor(t["name"], t["datatype"], t["shape"]), "format": "FORMAT_NONE"}
+        for t in meta["inputs"]
+    ]
+    outputs = [_tensor(t["name"], t["datatype"], t["shape"]) for t in meta["outputs"]]
+    config: dict[str, Any] = {
+        "name": model.name,
+        "platform": "onnxruntime_onnx",
+        "backend": "onnxruntime",
+        "version_policy": {"latest": {"num_versions": 1}},
+        "max_batch_size": 0,
+        "input": inputs,
+        "output": outputs,
+        "instance_group": [{"name": model.name, "kind": "KIND_CPU", "count": 1}],
+        "default_model_filename": model.predictor.manifest.onnx_file
+        if model.predictor.manifest is not None
+        else "model.onnx",
+        "parameters": {
+            "features": {"string_value": ",".join(model.predictor.features)},
+            "target": {"string_value": str(model.predictor.target)},
+            "version": {"string_value": model.version},
+            "intervals": {"string_value": "true" if interval_outputs(model) else "false"},
+        },
+    }
+    if batching:
+        config["dynamic_batching"] = {}
+    return config
+
+
+def routes(server: Any) -> list[Route]:
+    """The model configuration and statistics routes, bound to ``server``."""
+
+    def model_of(request: Request) -> LoadedModel:
+        params = request.path_params
+        return server.model(params["name"], params.get("version"))  # type: ignore[no-any-return]
+
+    async def config(request: Request) -> Response:
+        server.note(request, "v2_model_config")
+        model = model_of(request)
+        return json_response(model_config(model, batching=server.runner.enabled))
+
+    async def stats(request: Request) -> Response:
+        server.note(request, "v2_model_stats")
+        name = request.path_params.get("name")
+        version = request.path_params.get("version")
+        models = [model_of(request)] if name is not None else server.registry.models.values()
+        found = []
+        for model in models:
+            versions = {v for n, v in server.metrics.stats if n == model.name}
+            versions.add(model.version)
+            if version is not None:
+                versions = {version}
+            for v in sorted(versions, key=lambda v: (v != model.version, v)):
+                stats = server.metrics.model_stats(model.name, v)
+                found.append(stats.as_json(model.name, v))
+        return json_response({"model_stats": found})
+
+    out = [Route("/v2/models/stats", stats, methods=["GET"])]
+    for prefix in ("/v2/models/{name}", "/v2/models/{name}/versions/{version}"):
+        out.append(Route(f"{prefix}/config", config, methods=["GET"]))
+        out.append(Route(f"{prefix}/stats", stats, methods=["GET"]))
+    return out
+
+
+def unsupported_routes(server: Any) -> list[Route]:
+    """501 for each extension of :data:`UNSUPPORTED` (and per model trace settings).
+    Listed after every other route, so that a route implementing one wins."""
+
+    def answer(extension: str) -> Any:
+        async def endpoint(request: Request) -> Response:
+            server.note(request, "v2_unsupported")
+            raise ApiError(
+                501,
+                f"the Triton extension {extension!r} is not supported by linreg serve "
+                f"(GET /v2 lists the extensions it supports: {EXTENSIONS})",
+            )
+
+        return endpoint
+
+    methods = ["GET", "POST"]
+    out = []
+    for extension, prefix in UNSUPPORTED.items():
+        out.append(Route(prefix, answer(extension), methods=methods))
+        out.append(Route(prefix + "/{rest:path}", answer(extension), methods=methods))
+    for prefix in ("/v2/models/{name}", "/v2/models/{name}/versions/{version}"):
+        out.append(Route(f"{prefix}/trace/setting", answer("trace"), methods=methods))
+    return out
