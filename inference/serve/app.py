@@ -134,7 +134,7 @@ class Server:
     def timing(self, request: Request, model: LoadedModel) -> Timing:
         """A prediction request's :class:`Timing`, counted in the statistics of
         ``model`` when the request is answered (:meth:`Metrics.finish`)."""
-        timing = request.scope["linreg"]["stats"] = Timing(model.name, model.version)
+        timing = request.scope["linreg"]["stats"] = Timing(model)
         return timing
 
     def model(self, name: str, version: str | None = None, *, style: str = "plain") -> LoadedModel:
@@ -157,7 +157,11 @@ class Server:
         """The request's body, decompressed (gzip, deflate); with ``json``, no larger
         than ``max_json_bytes`` either (the limits apply to the decompressed size)."""
         limit, flag = self._json_limit if json else self._body_limit
-        codings = content_codings(request.headers.get("content-encoding"), style=style)
+        codings = None
+        for key, value in request.scope["headers"]:  # Headers.get raises when it is absent
+            if key == b"content-encoding":
+                codings = content_codings(value.decode("latin-1"), style=style)
+                break
         body = await read_body(
             request.receive,
             request.headers,
@@ -190,7 +194,6 @@ class Server:
             raise ApiError(422, f"interval {kind!r}: expected 'confidence' or 'prediction'")
         if not isinstance(level, int | float) or isinstance(level, bool):
             raise ApiError(422, f"level {level!r} is not a number")
-        start = time.perf_counter_ns()
         try:
             res = model.predictor.predict(X, interval=kind, level=float(level))
         except InputError:
@@ -198,7 +201,6 @@ class Server:
         except (ValueError, ImportError) as exc:
             raise ApiError(422, str(exc)) from None
         assert isinstance(res, IntervalPrediction)
-        self.metrics.observe_run(model, X.shape[0], time.perf_counter_ns() - start)
         return res
 
     def ready(self) -> bool:

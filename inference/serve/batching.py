@@ -60,6 +60,7 @@ class Runner:
     inflight : callable returning the number of requests in flight
     observe_batch : callable(model name, rows), called once per session run
     observe_run : callable(model, rows, nanoseconds), called after each successful run
+        of a micro-batch
     """
 
     def __init__(
@@ -80,22 +81,23 @@ class Runner:
         self._open: dict[int, _Batch] = {}
 
     async def predict(self, model: LoadedModel, X: np.ndarray, timing: Any = None) -> np.ndarray:
-        """The predictions (n,) of ``X``; ``timing`` (a :class:`~inference.serve.metrics.
-        Timing`, optional) is told how long the session run took."""
+        """The predictions (n,) of ``X``. A request that waited for a micro-batch sets
+        ``timing.run_ns`` (``timing``: a :class:`~inference.serve.metrics.Timing`) to
+        the session run's time, the rest of its wait being queue; a run of its own is
+        counted by the caller's statistics, a merged one here (``observe_run``)."""
         n = X.shape[0]
         if self.enabled and n < self.max_rows:
             y, ns = await self._submit(model, X)
-        else:
-            self.observe_batch(model.name, n)
-            if n > INLINE_ROWS:
-                y, ns = await asyncio.to_thread(self._run, model, X)
-            else:
-                y, ns = self._run(model, X)
-        if timing is not None:
-            timing.ran(ns)
-        return y
+            if timing is not None:
+                timing.run_ns = ns
+            return y
+        self.observe_batch(model.name, n)
+        if n > INLINE_ROWS:
+            return await asyncio.to_thread(_run, model, X)
+        return _run(model, X)
 
     def _run(self, model: LoadedModel, X: np.ndarray) -> tuple[np.ndarray, int]:
+        """A micro-batch's run, timed and counted."""
         start = time.perf_counter_ns()
         y = _run(model, X)
         ns = time.perf_counter_ns() - start

@@ -26,9 +26,9 @@ instead of prometheus_client's locked child objects (about 10 µs a request).
 
 from __future__ import annotations
 
-import time
 from bisect import bisect_left
 from collections.abc import Iterator
+from time import perf_counter_ns, time_ns
 from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
@@ -102,49 +102,43 @@ BATCH_SIZES = 256
 
 
 class Timing:
-    """One prediction request's times in nanoseconds, as its route goes (Triton's
-    ``compute_input``: parsing the body into the matrix; ``queue``: waiting for a
-    micro-batch; ``compute_infer``: the session run; ``compute_output``: the answer).
+    """One prediction request's clock readings (``perf_counter_ns()``), as its route
+    goes: ``start`` (the model found), ``parsed_at`` (the body read into the matrix
+    of ``rows`` rows: Triton's ``compute_input``), ``ran_at`` (the predictions made:
+    ``queue`` and ``compute_infer``), ``answered_at`` (the answer's bytes made:
+    ``compute_output``; 0 until then). The micro-batcher sets ``run_ns``, the session
+    run's part of the time between parsing and running (-1: all of it, a run of the
+    request's own). The routes write the attributes directly (a method call would
+    cost as much as the rest of this bookkeeping); :meth:`Metrics.finish` does the
+    arithmetic once the answer is sent.
     """
 
-    __slots__ = ("name", "version", "rows", "mark", "input_ns", "queue_ns", "infer_ns", "output_ns")
+    __slots__ = ("model", "rows", "start", "parsed_at", "ran_at", "run_ns", "answered_at")
+    rows: int
+    parsed_at: int
+    ran_at: int
 
-    def __init__(self, name: str, version: str) -> None:
-        self.name = name
-        self.version = version
-        self.rows = 0
-        self.mark = time.perf_counter_ns()
-        self.input_ns = -1  # -1: the step was not reached
-        self.queue_ns = 0
-        self.infer_ns = -1
-        self.output_ns = -1
+    def __init__(self, model: LoadedModel) -> None:
+        self.model = model
+        self.start = perf_counter_ns()
+        self.run_ns = -1
+        self.answered_at = 0
 
-    def _lap(self) -> int:
-        now = time.perf_counter_ns()
-        ns = now - self.mark
-        self.mark = now
-        return ns
 
-    def parsed(self, rows: int) -> None:
-        self.rows = rows
-        self.input_ns = self._lap()
+#: the clock readings of one moment, to turn perf_counter_ns() readings into epoch time
+_CLOCKS = (time_ns(), perf_counter_ns())
 
-    def ran(self, run_ns: int | None = None) -> None:
-        """The model ran; ``run_ns`` of the time since :meth:`parsed` was the session
-        run (the rest waiting for a batch); None: all of it."""
-        ns = self._lap()
-        self.infer_ns = ns if run_ns is None else min(run_ns, ns)
-        self.queue_ns = ns - self.infer_ns
 
-    def answered(self) -> None:
-        self.output_ns = self._lap()
+def _epoch_ms(perf_ns: int) -> int:
+    """Milliseconds since the epoch of a ``perf_counter_ns()`` reading."""
+    return (_CLOCKS[0] + perf_ns - _CLOCKS[1]) // 1_000_000
 
 
 class InferenceStats:
     """Triton's statistics of one model version: durations as ``[count, ns]``."""
 
     __slots__ = (
-        "last_inference",
+        "last_answer",
         "inference_count",
         "execution_count",
         "success",
@@ -157,7 +151,7 @@ class InferenceStats:
     )
 
     def __init__(self) -> None:
-        self.last_inference = 0
+        self.last_answer = 0  # perf_counter_ns() of the last success; 0: none
         self.inference_count = 0
         self.execution_count = 0
         self.success = [0, 0]
@@ -177,7 +171,7 @@ class InferenceStats:
         return {
             "name": name,
             "version": version,
-            "last_inference": self.last_inference,
+            "last_inference": _epoch_ms(self.last_answer) if self.last_answer else 0,
             "inference_count": self.inference_count,
             "execution_count": self.execution_count,
             "inference_stats": {
@@ -195,11 +189,6 @@ class InferenceStats:
                 for size, d in sorted(self.batches.items())
             ],
         }
-
-
-def _add(d: list[int], ns: int) -> None:
-    d[0] += 1
-    d[1] += ns
 
 
 class Metrics:
@@ -245,29 +234,56 @@ class Metrics:
         return stats
 
     def observe_run(self, model: LoadedModel, rows: int, ns: int) -> None:
-        """One successful session run of ``rows`` rows that took ``ns`` nanoseconds."""
-        stats = self.model_stats(model.name, model.version)
+        """One successful session run of ``rows`` rows that took ``ns`` nanoseconds (a
+        micro-batch's; :meth:`finish` counts the runs of one request)."""
+        stats = self.stats.get((model.name, model.version))
+        if stats is None:
+            stats = self.model_stats(model.name, model.version)
         stats.execution_count += 1
         batch = stats.batches.get(rows)
         if batch is None:
             if len(stats.batches) >= BATCH_SIZES:
                 return
             batch = stats.batches[rows] = [0, 0]
-        _add(batch, ns)
+        batch[0] += 1
+        batch[1] += ns
 
     def finish(self, timing: Timing, status: int, ns: int) -> None:
         """A prediction request answered with ``status`` after ``ns`` nanoseconds."""
-        stats = self.model_stats(timing.name, timing.version)
-        if status >= 400 or timing.output_ns < 0:
-            _add(stats.fail, ns)
+        model = timing.model
+        stats = self.stats.get((model.name, model.version))
+        if stats is None:
+            stats = self.model_stats(model.name, model.version)
+        if status >= 400 or not timing.answered_at:
+            stats.fail[0] += 1
+            stats.fail[1] += ns
             return
-        _add(stats.success, ns)
-        stats.last_inference = time.time_ns() // 1_000_000
+        stats.success[0] += 1
+        stats.success[1] += ns
+        stats.last_answer = timing.answered_at
         stats.inference_count += timing.rows
-        _add(stats.compute_input, timing.input_ns)
-        _add(stats.queue, timing.queue_ns)
-        _add(stats.compute_infer, timing.infer_ns)
-        _add(stats.compute_output, timing.output_ns)
+        ran = timing.ran_at - timing.parsed_at
+        run = ran if timing.run_ns < 0 or timing.run_ns > ran else timing.run_ns
+        if timing.run_ns < 0:  # a run of its own, not counted by observe_run
+            stats.execution_count += 1
+            batch = stats.batches.get(timing.rows)
+            if batch is None and len(stats.batches) < BATCH_SIZES:
+                batch = stats.batches[timing.rows] = [0, 0]
+            if batch is not None:
+                batch[0] += 1
+                batch[1] += run
+        d = stats.compute_input
+        d[0] += 1
+        d[1] += timing.parsed_at - timing.start
+        d = stats.queue
+        d[0] += 1
+        d[1] += ran - run
+        d = stats.compute_infer
+        d[0] += 1
+        d[1] += run
+        d = stats.compute_output
+        d[0] += 1
+        d[1] += timing.answered_at - timing.ran_at
 
     def serving(self, model: LoadedModel) -> None:
         self.model_info[model.name] = (model.version, model.sha256)

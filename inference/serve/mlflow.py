@@ -27,6 +27,7 @@ answer what MLflow's do, with its ``application/json`` content type.
 
 from __future__ import annotations
 
+from time import perf_counter_ns
 from typing import Any
 
 import numpy as np
@@ -195,20 +196,17 @@ def interval_params(params: Any) -> tuple[str | None, float]:
     return interval or None, float(level)
 
 
-async def _predictions(
-    server: Any, model: LoadedModel, X: np.ndarray, params: Any, timing: Any
-) -> Any:
-    """``predictions`` for ``X``: an array, or with an interval one record per row."""
-    interval, level = interval_params(params)
+def _interval_records(
+    server: Any, model: LoadedModel, X: np.ndarray, interval: str, level: float
+) -> list[dict[str, float]]:
+    """One ``{"prediction", "lower", "upper"}`` record per row of ``X``, as MLflow writes
+    the DataFrame the pyfunc model returns with an interval."""
     try:
-        if interval is None:
-            return await server.runner.predict(model, X, timing)
         res = server.intervals(model, X, interval, level)
     except ApiError as exc:
         raise _fail(exc.message, 400 if exc.status == 422 else exc.status) from None
     except (InputError, ValueError) as exc:
         raise _fail(str(exc)) from None
-    timing.ran()
     return [
         {"prediction": y, "lower": lo, "upper": hi}
         for y, lo, hi in zip(
@@ -238,9 +236,19 @@ def routes(server: Any) -> list[Route]:
         except Exception as exc:  # every exception of the parse is an answer
             raise unreadable(exc, STYLE) from None
         server.note_rows(request, model, X.shape[0])
-        timing.parsed(X.shape[0])
-        answer = dumps({"predictions": await _predictions(server, model, X, params, timing)})
-        timing.answered()
+        timing.rows = X.shape[0]
+        timing.parsed_at = perf_counter_ns()
+        interval, level = interval_params(params)
+        if interval is None:
+            try:
+                y = await server.runner.predict(model, X, timing)
+            except InputError as exc:  # a NaN or inf: the Predictor's message
+                raise _fail(str(exc)) from None
+        else:
+            y = _interval_records(server, model, X, interval, level)
+        timing.ran_at = perf_counter_ns()
+        answer = dumps({"predictions": y})
+        timing.answered_at = perf_counter_ns()
         return Response(answer, media_type=JSON)
 
     async def ping(request: Request) -> Response:

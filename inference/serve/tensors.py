@@ -102,16 +102,20 @@ def _as_datatype(arr: np.ndarray, where: str, datatype: str, dtype: np.dtype) ->
                 f"{datatype} [{info.min}, {info.max}]"
             )
         return arr.astype(dtype)
+    if arr.dtype == dtype:
+        return arr
+    try:  # numpy flags a value that overflows the cast (as as_matrix finds it)
+        with np.errstate(over="raise"):
+            return arr.astype(dtype)
+    except FloatingPointError:
+        pass
     with np.errstate(over="ignore"):
-        out = arr.astype(dtype)
-    bad = np.isinf(out) & np.isfinite(arr)
-    if bad.any():
-        i = int(np.argmax(bad.reshape(-1)))
-        raise _fail(
-            f"{where}: {flat[i].item()!r} at index {i} is beyond the range of {datatype} "
-            f"(±{np.finfo(dtype).max:.3g})"
-        )
-    return out
+        bad = np.isinf(arr.astype(dtype)) & np.isfinite(arr)
+    i = int(np.argmax(bad.reshape(-1)))
+    raise _fail(
+        f"{where}: {flat[i].item()!r} at index {i} is beyond the range of {datatype} "
+        f"(±{np.finfo(dtype).max:.3g})"
+    )
 
 
 def _not_numbers(data: list[Any], arr: np.ndarray, where: str) -> ApiError:

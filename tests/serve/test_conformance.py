@@ -227,7 +227,8 @@ def test_v2_unknown_model_and_output_are_404(server, http):
 def test_v2_id_is_echoed_or_generated(server, http):
     assert infer(server, http, {"id": "abc", "inputs": [tensor()]}).json()["id"] == "abc"
     ids = {infer(server, http, {"inputs": [tensor()]}).json()["id"] for _ in range(3)}
-    assert len(ids) == 3 and all(uuid.UUID(i).version == 4 for i in ids)
+    # UUIDs (RFC 9562 version 8: random per process, then a count), each new
+    assert len(ids) == 3 and all(uuid.UUID(i).version == 8 for i in ids)
     r = infer(server, http, {"id": 7, "inputs": [tensor()]})
     assert r.status_code == 400 and "'id' 7 is not a string" in r.json()["error"]
 

@@ -13,6 +13,7 @@ import gzip
 import importlib.util
 import json
 import math
+import time
 import zlib
 
 import numpy as np
@@ -178,24 +179,41 @@ def test_json_data_the_datatype_cannot_hold_is_400(datatype, data, words):
 
 
 # --- statistics -----------------------------------------------------------------------
+class _Model:
+    name, version = "m", "v1"
+
+
+def _timing(rows: int, run_ns: int = -1):
+    from inference.serve.metrics import Timing
+
+    t = Timing(_Model())  # type: ignore[arg-type]
+    t.rows, t.parsed_at = rows, t.start + 1_000
+    t.ran_at, t.run_ns = t.parsed_at + 3_000, run_ns
+    t.answered_at = t.ran_at + 500
+    return t
+
+
 def test_statistics_add_up():
     from inference.serve.metrics import Metrics, Timing
 
     m = Metrics()
-    t = Timing("m", "v1")
-    t.parsed(5)
-    t.ran(1000)
-    t.answered()
-    m.finish(t, 200, 10_000)
-    m.finish(Timing("m", "v1"), 400, 2_000)  # failed before it was parsed
+    m.finish(_timing(5), 200, 10_000)  # a run of its own: one execution of 5 rows
+    m.finish(_timing(2, run_ns=1_000), 200, 20_000)  # waited 2 µs for a micro-batch
+    m.finish(Timing(_Model()), 400, 2_000)  # type: ignore[arg-type]  # failed early
     stats = m.model_stats("m", "v1").as_json("m", "v1")
     inf = stats["inference_stats"]
-    assert stats["inference_count"] == 5
-    assert inf["success"] == {"count": 1, "ns": 10_000}
+    assert stats["inference_count"] == 7 and stats["execution_count"] == 1
+    assert inf["success"] == {"count": 2, "ns": 30_000}
     assert inf["fail"] == {"count": 1, "ns": 2_000}
-    assert inf["compute_infer"]["count"] == 1 and inf["compute_infer"]["ns"] <= 1000
-    assert inf["queue"]["ns"] + inf["compute_infer"]["ns"] >= 0
-    assert stats["last_inference"] > 0
+    assert inf["compute_input"] == {"count": 2, "ns": 2_000}
+    assert inf["compute_infer"] == {"count": 2, "ns": 3_000 + 1_000}
+    assert inf["queue"] == {"count": 2, "ns": 2_000}
+    assert inf["compute_output"] == {"count": 2, "ns": 1_000}
+    runs = {"count": 1, "ns": 3_000}
+    assert stats["batch_stats"] == [{"batch_size": 5, "compute_infer": runs}]
+    assert abs(stats["last_inference"] - time.time() * 1000) < 60_000
+    m.observe_run(_Model(), 2, 1_000)  # type: ignore[arg-type]  # the micro-batch's run
+    assert m.model_stats("m", "v1").execution_count == 2
 
 
 # --- the OpenAPI document ---------------------------------------------------------
