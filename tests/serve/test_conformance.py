@@ -366,3 +366,34 @@ def test_other_triton_extensions_say_not_supported(server, http, method, path, e
     assert r.status_code == 501
     assert re.search(f"extension '{extension}' is not supported", r.json()["error"])
     assert extension not in http.get(server.url + "/v2").json()["extensions"]
+
+
+def test_statistics_with_micro_batching(start_server, model_copies, predictor):
+    """Merged runs count once in execution_count; every request's rows, queue and
+    run still add up (16 concurrent one-row requests)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    srv = start_server(
+        [str(model_copies / MLR), "--max-batch-rows", "64", "--max-batch-delay-us", "20000"]
+    )
+    url = f"{srv.url}/v2/models/{MLR}/infer"
+
+    def one(i: int) -> list[float]:
+        body = {"inputs": [tensor(data=[float(i), 40.0, 100.0], shape=[1, 3])]}
+        r = requests.post(url, json=body, timeout=30)
+        assert r.status_code == 200, r.text
+        return r.json()["outputs"][0]["data"]
+
+    with ThreadPoolExecutor(16) as pool:
+        got = list(pool.map(one, range(16)))
+    want = predictor.predict([[float(i), 40.0, 100.0] for i in range(16)])
+    np.testing.assert_allclose(f32([g[0] for g in got]), want, rtol=1e-6)  # merged: last bit
+    with requests.Session() as http:
+        assert "dynamic_batching" in http.get(f"{srv.url}/v2/models/{MLR}/config").json()
+        (stat,) = http.get(f"{srv.url}/v2/models/{MLR}/stats").json()["model_stats"]
+    inf = stat["inference_stats"]
+    assert stat["inference_count"] == 16 and inf["success"]["count"] == 16
+    assert 1 <= stat["execution_count"] <= 16, stat
+    assert sum(b["compute_infer"]["count"] for b in stat["batch_stats"]) == stat["execution_count"]
+    assert sum(b["batch_size"] * b["compute_infer"]["count"] for b in stat["batch_stats"]) == 16
+    assert inf["queue"]["count"] == inf["compute_infer"]["count"] == 16
