@@ -41,6 +41,7 @@ values are compared with its levels, which are stored as strings: booleans as
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -159,6 +160,8 @@ class Design:
     missing: str = "drop"
     rows_dropped: int = 0
     _by_name: dict[str, Input] = field(init=False, repr=False, compare=False)
+    _lookups: dict[str, dict[str, int]] = field(init=False, repr=False, compare=False)
+    _value_codes: dict[str, dict[Any, int]] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         by_name = {i.name: i for i in self.inputs}
@@ -169,6 +172,9 @@ class Design:
         if self.missing not in ("drop", "error"):
             raise ModelLoadError(f"design: missing must be 'drop' or 'error', got {self.missing!r}")
         object.__setattr__(self, "_by_name", by_name)
+        lookups = {i.name: {lvl: j for j, lvl in enumerate(i.levels)} for i in self.factors}
+        object.__setattr__(self, "_lookups", lookups)
+        object.__setattr__(self, "_value_codes", {i.name: {} for i in self.factors})
 
     # --- the manifest's section ---------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
@@ -228,7 +234,7 @@ class Design:
         """
         spec = self._by_name[name]
         keys, inverse = _unique_strings(values, spec.type)
-        lookup = {level: j for j, level in enumerate(spec.levels)}
+        lookup = self._lookups[name]
         key_codes = np.array([lookup.get(k, -1) if k is not None else -2 for k in keys], np.int64)
         codes = key_codes[inverse] if len(keys) else np.empty(0, np.int64)
         bad = np.flatnonzero(codes < 0)
@@ -237,6 +243,20 @@ class Design:
             key = keys[int(inverse[i])]
             raise self._bad_level(name, offset + i + 1, key, int(bad.size))
         return codes
+
+    def level_code(self, name: str, value: Any) -> int:
+        """The level index of one value of factor ``name`` (:meth:`factor_codes` of one
+        row, without arrays: a per-value cache makes a known value one dict lookup)."""
+        cache = self._value_codes[name]
+        key = (type(value), value)
+        try:
+            return cache[key]
+        except (KeyError, TypeError):  # TypeError: an unhashable value
+            code = int(self.factor_codes(name, [value])[0])
+            if len(cache) < 4 * len(self._by_name[name].levels) + 16:
+                with contextlib.suppress(TypeError):  # an unhashable value is not kept
+                    cache[key] = code
+            return code
 
     def _bad_level(self, name: str, row: int, key: str | None, count: int) -> InputError:
         spec = self._by_name[name]
@@ -305,6 +325,14 @@ class Design:
                 )
             else:
                 values[spec.name] = self.factor_codes(spec.name, columns[spec.name], offset)
+        return self.matrix_from_codes(values, dtype)
+
+    def matrix_from_codes(
+        self, values: Mapping[str, np.ndarray], dtype: Any = np.float64
+    ) -> np.ndarray:
+        """The design matrix from checked inputs: each numeric input's values and each
+        factor's level codes (what :meth:`factor_codes` gives), 1-D arrays of one length."""
+        dtype = np.dtype(dtype)
         lengths = {len(v) for v in values.values()}
         if len(lengths) > 1:
             raise InputError(f"columns of different lengths: {sorted(lengths)}")

@@ -85,6 +85,11 @@ from inference.manifest import (
 from inference.mlflow_format import example_rows, write_mlflow_files
 from training.errors import ExportError, UnsupportedModelError
 from training.export import publish as _publish
+from training.export.design_export import (
+    design_example_rows,
+    design_manifest_fields,
+    design_onnx,
+)
 from training.export.graph import OPSET, build_onnx, graph_description
 from training.export.verify import VERIFY_RTOL, choose_dtype, export_module, verify
 from training.pipeline import TrainingRun
@@ -203,6 +208,14 @@ def _manifest_data(
     }
 
 
+def _design_fields(data: dict[str, Any], run: TrainingRun, dtype: str) -> dict[str, Any]:
+    """A design model's manifest fields, merged into the numeric model's sections."""
+    fields = design_manifest_fields(run, dtype)
+    fields["onnx"] = {"file": data["onnx"]["file"], **fields["onnx"]}
+    fields["torchscript"] = {"file": data["torchscript"]["file"], **fields["torchscript"]}
+    return fields
+
+
 def _as_run(
     model: Any, X: Any, y: Any, features: Any, target: Any, sample_weight: Any
 ) -> TrainingRun:
@@ -237,9 +250,17 @@ def _write_artifacts(
     """Write ``model.onnx``, ``model.pt`` and the plots into ``staging``; return the
     eager module (the fit in ``dtype``) they must equal."""
     est = run.estimator
-    model = build_onnx(
-        est.coef_, est.intercept_, features=run.features, target=run.target, dtype=dtype, name=name
-    )
+    if run.design is not None:
+        model = design_onnx(run, dtype, name)
+    else:
+        model = build_onnx(
+            est.coef_,
+            est.intercept_,
+            features=run.features,
+            target=run.target,
+            dtype=dtype,
+            name=name,
+        )
     module = export_module(run, dtype)
     (staging / ONNX_NAME).write_bytes(model.SerializeToString())
     with warnings.catch_warnings():
@@ -312,8 +333,12 @@ def export_model(
     try:
         module = _write_artifacts(staging, run, name, dtype, plots)
         data = _manifest_data(run, name, dtype, dtype_reason, allow_unconverged)
+        examples = example_rows(run.X_train)
+        if run.design is not None:
+            data.update(_design_fields(data, run, dtype))
+            examples = design_example_rows(run)
         # the directory is an MLflow model too; written before hashing, so the hashes cover it
-        write_mlflow_files(staging, data, example_rows(run.X_train))
+        write_mlflow_files(staging, data, examples)
         for path in sorted(staging.iterdir()):
             data["artifacts"][path.name] = file_digest(path)
         manifest = Manifest(data, source=str(staging / MANIFEST_NAME))

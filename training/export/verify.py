@@ -39,12 +39,41 @@ def _relative_error(actual: np.ndarray, expected: np.ndarray) -> float:
     return float(err.max(initial=0.0) / scale) if np.isfinite(err).all() else float("inf")
 
 
-def _verification_inputs(run: TrainingRun) -> dict[str, np.ndarray]:
+def _verification_inputs(run: TrainingRun) -> dict[str, tuple[Any, np.ndarray]]:
+    """What each check runs on: ``{what: (the Predictor's input, the design matrix)}``.
+
+    A model on numbers reads its matrix itself; a design model reads raw columns (a
+    DataFrame) whose design matrix the eager model and the fit read. The random rows
+    of a design model draw each number uniformly between its training extremes (so a
+    log or a square root stays defined) and each factor's levels uniformly.
+    """
     rng = np.random.default_rng(run.estimator.seed)
-    mean = run.X_train.mean(axis=0)
-    scale = run.X_train.std(axis=0) + 1.0
-    random_rows = mean + scale * rng.standard_normal((VERIFY_RANDOM_ROWS, run.X_train.shape[1]))
-    return {"training rows": run.X_train, f"{VERIFY_RANDOM_ROWS} random rows": random_rows}
+    if run.design is None:
+        mean = run.X_train.mean(axis=0)
+        scale = run.X_train.std(axis=0) + 1.0
+        shape = (VERIFY_RANDOM_ROWS, run.X_train.shape[1])
+        random_rows = mean + scale * rng.standard_normal(shape)
+        return {
+            "training rows": (run.X_train, run.X_train),
+            f"{VERIFY_RANDOM_ROWS} random rows": (random_rows, random_rows),
+        }
+    import pandas as pd
+
+    raw: dict[str, Any] = {}
+    for spec in run.design.inputs:
+        if spec.kind == "numeric":
+            values = np.asarray(run.raw_train[spec.name], dtype=np.float64)
+            raw[spec.name] = rng.uniform(values.min(), values.max(), VERIFY_RANDOM_ROWS)
+        else:
+            levels = np.array(spec.levels, dtype=object)
+            raw[spec.name] = levels[rng.integers(0, len(levels), VERIFY_RANDOM_ROWS)]
+            if spec.type == "int":
+                raw[spec.name] = raw[spec.name].astype(np.int64)
+    random_frame = pd.DataFrame(raw)
+    return {
+        "training rows": (run.raw_train, run.X_train),
+        f"{VERIFY_RANDOM_ROWS} random rows": (random_frame, run.design.matrix(raw)),
+    }
 
 
 def _fit_predictions(run: TrainingRun, X: np.ndarray) -> np.ndarray:
@@ -63,7 +92,7 @@ def _dtype_error(run: TrainingRun, dtype: str) -> float:
     eager predictions against :func:`_fit_predictions` on the verification rows."""
     module = export_module(run, dtype)
     worst = 0.0
-    for X in _verification_inputs(run).values():
+    for _, X in _verification_inputs(run).values():
         with torch.no_grad():
             got = module(torch.from_numpy(X).to(module.weight.dtype)).numpy().reshape(-1)
         worst = max(worst, _relative_error(got, _fit_predictions(run, X)))
@@ -102,12 +131,12 @@ def verify(directory: Path, run: TrainingRun, module: torch.nn.Linear) -> dict[s
         scripted = torch.jit.load(str(directory / TORCHSCRIPT_NAME), map_location="cpu")
     errors: dict[str, float] = {"onnx": 0.0, "torchscript": 0.0, "fit": 0.0}
     inputs = _verification_inputs(run)
-    for what, X in inputs.items():
+    for what, (raw, X) in inputs.items():
         xt = torch.from_numpy(X).to(dtype)
         with torch.no_grad():
             eager = module(xt).numpy().reshape(-1)
             ts = scripted(xt).numpy().reshape(-1)
-        ort = predictor.predict(xt.numpy())
+        ort = predictor.predict(raw if run.design is not None else xt.numpy())
         for artifact, got, ref in (
             ("onnx", ort, eager),
             ("torchscript", ts, eager),
@@ -125,7 +154,7 @@ def verify(directory: Path, run: TrainingRun, module: torch.nn.Linear) -> dict[s
     return {
         "tolerance": VERIFY_RTOL,
         "measure": "max |artifact - eager| / max |eager|; fit: eager against the float64 fit",
-        "rows": {what: int(len(X)) for what, X in inputs.items()},
+        "rows": {what: int(len(X)) for what, (_, X) in inputs.items()},
         "max_relative_error": errors,
         "onnx_loaded_with": "inference.Predictor (onnxruntime, CPUExecutionProvider)",
         "torchscript_loaded_with": "torch.jit.load",
