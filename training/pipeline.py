@@ -269,17 +269,11 @@ def train(
     ``run.anova`` holds a Type II F test per term); a Table or an all-numeric,
     complete DataFrame on its columns as they are.
 
-    Raises
-    ------
-    TypeError
-        ``data`` is neither (it names :func:`~training.data.load_table`).
-    UsageError
-        ``target``/``features`` with a Table, no ``target`` with a DataFrame, or a
-        ``test_size`` outside [0, 1).
-    DataError
-        A column that is missing or not numeric, a NaN, too few rows to fit (after
-        the split), constant or exactly collinear features (named), a formula term
-        outside the supported subset (named).
+    Raises ``TypeError`` for other ``data`` (naming :func:`~training.data.load_table`),
+    :class:`UsageError` for ``target``/``features`` with a Table, no ``target`` with a
+    DataFrame or a ``test_size`` outside [0, 1), and :class:`DataError` for a missing or
+    non-numeric column, too few rows to fit, constant or collinear features, or a
+    formula term outside the supported subset (each named).
     """
     from training.solver.estimator import LinearRegressionSGD
 
