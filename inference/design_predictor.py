@@ -1,0 +1,149 @@
+"""The Predictor's methods for a design model: raw columns by name, text and numbers.
+
+A design model's session (:mod:`inference.codes_graph`) takes each number and each
+factor's level codes; :meth:`DesignPredictions._predict_design` turns any input form
+into those (:mod:`inference.design_inputs`), :meth:`~DesignPredictions._design_one`
+scores one row through per-thread buffers bound once to an IOBinding, as the numeric
+path does.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import threading
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from inference.design_inputs import design_feeds, locate_nonfinite_design, report_unknown
+from inference.intervals import IntervalPrediction
+from inference.providers import CPU
+
+__all__ = ["DesignPredictions"]
+
+#: predict_one's fast path: values of exactly these types need no further check
+_PLAIN_NUMBERS = frozenset({float, int})
+
+
+class DesignPredictions:
+    """Mixed into :class:`inference.Predictor`; used when its ``design`` is set."""
+
+    design: Any
+    dtype: np.dtype
+    strict_columns: bool
+    allow_nonfinite: bool
+    _session: Any
+    _output_names: list[str]
+
+    if TYPE_CHECKING:  # the Predictor's, which this class is mixed into
+
+        @property
+        def providers(self) -> list[str]: ...
+
+        def predict(
+            self,
+            X: Any,
+            *,
+            interval: str | None = None,
+            level: float = 0.95,
+            allow_nonfinite: bool | None = None,
+            strict_columns: bool | None = None,
+        ) -> np.ndarray | IntervalPrediction: ...
+
+        def _fast_run(self) -> tuple[Any, Any]: ...
+
+        def _intervals(
+            self, X: np.ndarray, y: np.ndarray, interval: str, level: float
+        ) -> IntervalPrediction: ...
+
+    def _predict_design(
+        self, X: Any, interval: str | None, level: float, allow_nonfinite: bool, strict: bool
+    ) -> np.ndarray | IntervalPrediction:
+        """:meth:`predict` of a design model: raw columns by name (text and numbers)."""
+        feeds, n = design_feeds(X, self.design, self.dtype, strict=strict)
+        one = self._one_row_design() if n == 1 else None
+        if n == 0:
+            y = np.empty(0, dtype=self.dtype)
+        elif one is not None:
+            buffers, y_one, run = one
+            for name, values in feeds.items():
+                buffers[name][...] = values
+            run()
+            y = y_one.copy()
+            if not allow_nonfinite and not math.isfinite(y[0]):
+                raise locate_nonfinite_design(feeds, y, self.design)
+        else:
+            run_feeds, options = self._fast_run()
+            y = run_feeds(self._output_names, feeds, options)[0]
+            if not allow_nonfinite and not np.isfinite(y).all():
+                raise locate_nonfinite_design(feeds, y, self.design)
+        if interval is None:
+            return y
+        return self._intervals(self.design.matrix_from_codes(feeds), y, interval, level)
+
+    def _design_one(self, given: dict[str, Any]) -> float:
+        """:meth:`predict_one` of a design model: each factor's value looked up in its
+        levels, each number checked, into this thread's bound one-row buffers."""
+        design = self.design
+        one = self._one_row_design()
+        if one is None or not given.keys() >= set(design.input_names):
+            return float(self.predict({k: [v] for k, v in given.items()})[0])
+        buffers, y, run = one
+        for spec in design.inputs:
+            value = given[spec.name]
+            if spec.kind == "factor":
+                buffers[spec.name][0] = design.level_code(spec.name, value)
+            elif type(value) in _PLAIN_NUMBERS and value == value:  # not NaN
+                buffers[spec.name][0] = value
+            else:
+                buffers[spec.name][...] = design.numeric_values(spec.name, [value], self.dtype)
+        if len(given) > len(design.input_names):
+            report_unknown(list(given), design.input_names, self.strict_columns)
+        run()
+        result = float(y[0])
+        if not math.isfinite(result) and not self.allow_nonfinite:
+            feeds = {name: buffer.copy() for name, buffer in buffers.items()}
+            raise locate_nonfinite_design(feeds, y.copy(), design)
+        return result
+
+    def _one_row_design(self) -> tuple[dict[str, np.ndarray], np.ndarray, Any] | None:
+        """This thread's one-row buffers of a design model (one per input) bound to an
+        IOBinding, its output buffer and ``run``; None where that cannot be set up."""
+        local = self.__dict__.get("_local")
+        if local is None:
+            local = self.__dict__.setdefault("_local", threading.local())
+        try:
+            return local.design_one  # type: ignore[no-any-return]
+        except AttributeError:
+            local.design_one = self._bind_design_row()
+            return local.design_one  # type: ignore[no-any-return]
+
+    def _bind_design_row(self) -> tuple[dict[str, np.ndarray], np.ndarray, Any] | None:
+        if self.providers != [CPU]:
+            return None
+        try:
+            import onnxruntime as ort
+
+            buffers = {
+                spec.name: np.zeros(1, np.int64 if spec.kind == "factor" else self.dtype)
+                for spec in self.design.inputs
+            }
+            y = np.full(1, np.nan, dtype=self.dtype)
+            binding = self._session.io_binding()
+            values = [ort.OrtValue.ortvalue_from_numpy(b) for b in buffers.values()]
+            for name, value in zip(buffers, values, strict=True):
+                binding.bind_ortvalue_input(name, value)
+            y_value = ort.OrtValue.ortvalue_from_numpy(y)
+            binding.bind_ortvalue_output(self._output_names[0], y_value)
+            run = functools.partial(
+                self._session._sess.run_with_iobinding, binding._iobinding, ort.RunOptions()
+            )
+            run.keep = (binding, values, y_value)  # type: ignore[attr-defined]  # the buffers
+            expected = self._session.run(self._output_names, buffers)[0]
+            run()
+            if expected.shape != (1,) or not np.array_equal(y, expected, equal_nan=True):
+                return None
+        except Exception:  # an onnxruntime without these internals: use session.run
+            return None
+        return buffers, y, run
