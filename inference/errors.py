@@ -10,7 +10,14 @@ scikit-learn's errors do.
 
 from __future__ import annotations
 
-__all__ = ["BatchError", "InputError", "LinregError", "ModelLoadError", "ProviderError"]
+__all__ = [
+    "BatchError",
+    "InputError",
+    "LinregError",
+    "ModelLoadError",
+    "ProviderError",
+    "SignatureError",
+]
 
 
 class LinregError(Exception):
@@ -23,6 +30,11 @@ class InputError(LinregError, ValueError):
 
 class ModelLoadError(LinregError, ValueError):
     """A model directory, manifest or ONNX file that cannot be loaded safely."""
+
+
+class SignatureError(ModelLoadError):
+    """A model directory whose signature is missing, invalid, made by a key that is not
+    trusted, or that does not cover its files as they are (:mod:`inference.signing`)."""
 
 
 class ProviderError(LinregError, RuntimeError):

@@ -25,6 +25,9 @@ SUBCOMMANDS = {
     "info": "linreg.info",
     "bench": "linreg.bench",
     "serve": "linreg.serve",
+    "keygen": "linreg.signing",
+    "sign": "linreg.signing",
+    "verify": "linreg.signing",
 }
 
 

@@ -51,6 +51,7 @@ def _predict(args: argparse.Namespace) -> int:
     from inference.errors import BatchError, InputError
 
     _check_engine_flags(args)
+    _trust(args.trusted_keys)
     main_thread = threading.current_thread() is threading.main_thread()
     previous = signal.getsignal(signal.SIGTERM) if main_thread else None
     if main_thread:
@@ -69,6 +70,17 @@ def _predict(args: argparse.Namespace) -> int:
     print(report.summary(), file=sys.stderr)
     freeze_at_exit()
     return 0
+
+
+def _trust(keys: list[str]) -> None:
+    """``--trusted-key``: this job (and its local Dask workers, which inherit the
+    environment) loads the model only when one of these keys signed it."""
+    if keys:
+        import os
+
+        from inference.signing import TRUSTED_KEYS_ENV
+
+        os.environ[TRUSTED_KEYS_ENV] = os.pathsep.join(os.path.abspath(k) for k in keys)
 
 
 def _score(args: argparse.Namespace) -> Any:
@@ -151,6 +163,15 @@ def _register_predict(subparsers: Any) -> None:
         choices=["stream", "dask"],
         default="stream",
         help="stream (this process, the default) or dask (a cluster)",
+    )
+    q.add_argument(
+        "--trusted-key",
+        dest="trusted_keys",
+        metavar="PEM",
+        action="append",
+        default=[],
+        help="score only with a model directory signed by this public key (repeat for "
+        "several; default: the files in $LINREG_TRUSTED_KEYS)",
     )
     add_cluster_flags(q)
     add_progress_flags(q)

@@ -55,6 +55,8 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _train(args: argparse.Namespace) -> int:
+    if args.sign_key is not None and args.out is None:
+        raise fail("train", "--sign-key signs the export: give --out DIR too", EXIT_USAGE)
     engine = _engine(args)
     if engine != "memory":
         _check_chunked_flags(args, engine)
@@ -278,6 +280,7 @@ def _export_and_show(args: argparse.Namespace, run: TrainingRun) -> None:
             plots=args.plots,
             dtype=args.dtype,
             allow_unconverged=args.allow_unconverged,
+            sign_key=args.sign_key,
         )
     except ExportError as exc:
         raise fail("train", exc, TRAIN_ERROR_STATUS) from exc
@@ -378,6 +381,12 @@ def register(subparsers: Any) -> None:
         "--allow-unconverged",
         action="store_true",
         help="export a fit that did not converge (the manifest records it)",
+    )
+    p.add_argument(
+        "--sign-key",
+        type=Path,
+        metavar="PEM",
+        help="sign the exported directory with this private key (model.sig; see linreg sign)",
     )
     p.add_argument("--no-plots", dest="plots", action="store_false")
     p.add_argument("--show", type=int, default=5, help="rows to predict after export")
