@@ -37,7 +37,7 @@ from typing import Any
 
 import numpy as np
 
-from inference.errors import ModelLoadError
+from inference.errors import CoefficientError, ModelLoadError
 from inference.manifest import Manifest
 from inference.protobuf_wire import (
     FIXED32,
@@ -315,7 +315,7 @@ def check_coefficients(data: bytes, manifest: Manifest, *, source: str) -> Linea
 
     Raises
     ------
-    ModelLoadError
+    CoefficientError
         The manifest states coefficients and the graph is not of a form in
         :data:`FORMS`, or one of them (``parameters``, ``statistics.params``) differs
         from the graph's value in the model's dtype; the message names it and both values.
@@ -337,7 +337,7 @@ def check_coefficients(data: bytes, manifest: Manifest, *, source: str) -> Linea
         if found is not None:
             break
     if found is None:
-        raise ModelLoadError(
+        raise CoefficientError(
             f"{source}: the graph is not one linreg exports ({', '.join(FORMS)}: "
             f"{[n.op for n in graph.nodes]}), so the manifest's coefficients cannot be "
             "checked against it; refusing a model whose card may not show what it computes"
@@ -349,7 +349,7 @@ def check_coefficients(data: bytes, manifest: Manifest, *, source: str) -> Linea
         except (TypeError, ValueError):
             stated = None
         if stated is None or stated.shape != () or not bool(stated == actual):
-            raise ModelLoadError(
+            raise CoefficientError(
                 f"{source}: the manifest's {where} is {value!r} but the graph computes with "
                 f"{float(actual)!r} ({found.where}); the model directory was changed after "
                 "export"

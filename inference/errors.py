@@ -12,6 +12,7 @@ from __future__ import annotations
 
 __all__ = [
     "BatchError",
+    "CoefficientError",
     "InputError",
     "LinregError",
     "ModelLoadError",
@@ -30,6 +31,12 @@ class InputError(LinregError, ValueError):
 
 class ModelLoadError(LinregError, ValueError):
     """A model directory, manifest or ONNX file that cannot be loaded safely."""
+
+
+class CoefficientError(ModelLoadError):
+    """A model directory whose manifest states coefficients other than those its graph
+    computes with, or whose graph is not of a form they can be checked against
+    (:mod:`inference.coefficients`)."""
 
 
 class SignatureError(ModelLoadError):

@@ -16,6 +16,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import math
+import os
 import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -45,6 +46,9 @@ _PLAIN_NUMBERS = frozenset({float, int})
 #: up to this many rows, the non-finite check is a dot product (OpenBLAS runs dot
 #: products of more than 10,000 elements on its own threads, which spin afterwards)
 _DOT_CHECK_ROWS = 8192
+#: inference.signing.TRUSTED_KEYS_ENV, read here without importing the signing package
+#: (about 5 ms) when it is unset
+_TRUSTED_KEYS_ENV = "LINREG_TRUSTED_KEYS"
 
 
 class Predictor:
@@ -143,10 +147,6 @@ class Predictor:
         from inference.onnx_check import check_onnx_bytes
 
         check_onnx_bytes(data, source=str(onnx_path))
-        if manifest is not None:
-            from inference.coefficients import check_coefficients
-
-            check_coefficients(data, manifest, source=str(onnx_path))
         wanted = resolve_providers(
             providers, ort.get_available_providers(), strict=strict, stacklevel=2
         )
@@ -157,6 +157,10 @@ class Predictor:
         session = open_session(ort, data, onnx_path, wanted, session_options)
         check_session_providers(wanted, session.get_providers(), strict=strict, stacklevel=2)
         features, target, dtype = read_signature(session, manifest, onnx_path)
+        if manifest is not None:
+            from inference.coefficients import check_coefficients
+
+            check_coefficients(data, manifest, source=str(onnx_path))
         return cls(
             session,
             features=features,
@@ -373,7 +377,7 @@ class Predictor:
 def _locate(path: Path, trusted_keys: Sequence[Any] | None) -> tuple[Path, Manifest | None]:
     """The .onnx file to load and the manifest (artifacts verified, and the signature
     with trusted keys), or None for a bare file."""
-    if trusted_keys is None:
+    if trusted_keys is None and os.environ.get(_TRUSTED_KEYS_ENV, "").strip():
         from inference.signing.keys import trusted_keys_from_environment
 
         trusted_keys = trusted_keys_from_environment()

@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from inference.errors import SignatureError
-from inference.io.atomic import AtomicFile, parse_leftover
 
 __all__ = ["FileDigest", "hash_file", "path_order", "walk_files", "write_file"]
 
@@ -30,6 +29,10 @@ def _ignored(name: str, signature_name: str) -> bool:
     """The signature file and a signer's temporaries of it."""
     if name == signature_name:
         return True
+    if not name.startswith(f".{signature_name}."):
+        return False
+    from inference.io.atomic import parse_leftover  # the I/O layer: imported only when needed
+
     leftover = parse_leftover(name)
     return leftover is not None and leftover.destination == signature_name
 
@@ -90,6 +93,8 @@ def path_order(name: str) -> tuple[str, ...]:
 def write_file(path: Path, data: bytes, mode: int, overwrite: bool) -> None:
     """Write ``data`` to ``path`` atomically, created with ``mode``; an existing file is
     kept (FileExistsError) unless ``overwrite``."""
+    from inference.io.atomic import AtomicFile
+
     with AtomicFile(path) as out:
         fd = os.open(out.tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
         with os.fdopen(fd, "wb") as f:

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.serve.conftest import start_server  # noqa: F401 - the fixture, for the serve test
+
 pytest.importorskip("cryptography", reason="signing needs the 'signing' extra (cryptography)")
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -321,3 +321,9 @@ def test_changed_manifest_between_verify_and_read_is_refused(
     monkeypatch.setattr(predictor_module.Manifest, "read", staticmethod(read_other))
     with pytest.raises(ModelLoadError, match="changed while it was being loaded"):
         Predictor.load(signed, trusted_keys=[keys[1]])
+
+
+def test_the_predictor_reads_the_same_environment_variable() -> None:
+    import inference.predictor
+
+    assert inference.predictor._TRUSTED_KEYS_ENV == TRUSTED_KEYS_ENV == "LINREG_TRUSTED_KEYS"
