@@ -382,11 +382,12 @@ def _locate(path: Path, trusted_keys: Sequence[Any] | None) -> tuple[Path, Manif
 
         trusted_keys = trusted_keys_from_environment()
     if path.is_dir():
+        verified = _verify_signature(path, trusted_keys) if trusted_keys else None
         manifest = Manifest.read(path)
-        if trusted_keys:
-            _verify_signature(path, manifest, trusted_keys)
-        else:
+        if verified is None:
             manifest.verify_artifacts(path)
+        else:
+            _check_signed_manifest(path, manifest, verified)
         return path / manifest.onnx_file, manifest
     if path.is_file():
         if trusted_keys:
@@ -400,16 +401,22 @@ def _locate(path: Path, trusted_keys: Sequence[Any] | None) -> tuple[Path, Manif
     raise ModelLoadError(f"{path}: no such model directory or .onnx file")
 
 
-def _verify_signature(path: Path, manifest: Manifest, trusted_keys: Sequence[Any]) -> None:
-    """The directory is signed by a trusted key (every file, the manifest included, as
-    signed); the manifest read is the signed one, and its artifacts' sizes and sha256
-    are those signed (so they need not be hashed a second time)."""
-    import json
-
+def _verify_signature(path: Path, trusted_keys: Sequence[Any]) -> Any:
+    """The directory is signed by a trusted key, every file (the manifest included) as
+    signed: :class:`inference.signing.VerifiedModel`, with the manifest's bytes."""
     from inference.manifest import MANIFEST_NAME
     from inference.signing import verify_directory
 
-    verified = verify_directory(path, trusted_keys, keep=[MANIFEST_NAME])
+    return verify_directory(path, trusted_keys, keep=[MANIFEST_NAME])
+
+
+def _check_signed_manifest(path: Path, manifest: Manifest, verified: Any) -> None:
+    """The manifest read is the signed one, and its artifacts' sizes and sha256 are those
+    of the signed files (so they need not be hashed a second time)."""
+    import json
+
+    from inference.manifest import MANIFEST_NAME
+
     try:
         same = json.loads(verified.kept[MANIFEST_NAME]) == manifest.data
     except (KeyError, ValueError, RecursionError):

@@ -156,10 +156,9 @@ def _read_bundle(path: Path) -> dict[str, Any]:
         raise SignatureError(f"{path}: the signature is not a regular file")
     if st.st_size > MAX_BUNDLE_BYTES:
         raise SignatureError(f"{path}: {st.st_size} bytes, more than any signature bundle")
+    data = hash_file(path, keep=True)[1] or b""  # no link followed, never blocks on a FIFO
     try:
-        bundle = json.loads(path.read_bytes())
-    except OSError as exc:
-        raise SignatureError(f"{path}: cannot read the signature ({exc.strerror})") from exc
+        bundle = json.loads(data)
     except (ValueError, RecursionError) as exc:
         raise SignatureError(f"{path}: the signature is not valid JSON ({exc})") from exc
     if not isinstance(bundle, dict):

@@ -160,8 +160,13 @@ def test_keygen_writes_private_key_0600_and_never_replaces_one(tmp_path: Path) -
             "sub/x.bin",
             "added",
         ),
+        (
+            lambda d: (d / "manifest.json").write_text("{not json"),
+            "manifest.json",
+            "changed",
+        ),
     ],
-    ids=["changed", "added", "removed", "manifest", "nested"],
+    ids=["changed", "added", "removed", "manifest", "nested", "manifest-not-json"],
 )
 def test_changed_added_removed_files_are_refused_by_name(
     signed: Path, keys, change, named, says
