@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import signal
 import sys
 import threading
+from collections.abc import Iterator
 from typing import Any
 
 from inference.errors import ModelLoadError
@@ -51,13 +54,13 @@ def _predict(args: argparse.Namespace) -> int:
     from inference.errors import BatchError, InputError
 
     _check_engine_flags(args)
-    _trust(args.trusted_keys)
     main_thread = threading.current_thread() is threading.main_thread()
     previous = signal.getsignal(signal.SIGTERM) if main_thread else None
     if main_thread:
         signal.signal(signal.SIGTERM, _terminate)
     try:
-        report = _score(args)
+        with _trust(args.trusted_keys):
+            report = _score(args)
     except (BatchError, ModelLoadError, InputError, OSError, ImportError) as exc:
         raise fail("predict", exc) from exc
     except (ValueError, TypeError) as exc:
@@ -72,15 +75,25 @@ def _predict(args: argparse.Namespace) -> int:
     return 0
 
 
-def _trust(keys: list[str]) -> None:
-    """``--trusted-key``: this job (and its local Dask workers, which inherit the
-    environment) loads the model only when one of these keys signed it."""
-    if keys:
-        import os
+@contextlib.contextmanager
+def _trust(keys: list[str]) -> Iterator[None]:
+    """``--trusted-key``: while the job runs, this process (and its local Dask workers,
+    which inherit the environment) loads the model only when one of these keys signed
+    it; the environment is restored afterwards."""
+    if not keys:
+        yield
+        return
+    from inference.signing import TRUSTED_KEYS_ENV
 
-        from inference.signing import TRUSTED_KEYS_ENV
-
-        os.environ[TRUSTED_KEYS_ENV] = os.pathsep.join(os.path.abspath(k) for k in keys)
+    before = os.environ.get(TRUSTED_KEYS_ENV)
+    os.environ[TRUSTED_KEYS_ENV] = os.pathsep.join(os.path.abspath(k) for k in keys)
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(TRUSTED_KEYS_ENV, None)
+        else:
+            os.environ[TRUSTED_KEYS_ENV] = before
 
 
 def _score(args: argparse.Namespace) -> Any:

@@ -21,7 +21,8 @@ BUNDLED = ROOT / "exported_models"
 
 @pytest.fixture(autouse=True)
 def _no_trusted_keys_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("LINREG_TRUSTED_KEYS", raising=False)
+    monkeypatch.setenv("LINREG_TRUSTED_KEYS", "")  # recorded, so restored after the test
+    monkeypatch.delenv("LINREG_TRUSTED_KEYS")
 
 
 def make_keys(directory: Path, name: str, curve: str = "P-256") -> tuple[Path, Path]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import csv
 import json
+import os
 import stat
 from pathlib import Path
 
@@ -64,6 +65,7 @@ def test_predict_with_trusted_key(tmp_path: Path, model: Path, keys, other_keys,
     assert main([*args, "--trusted-key", str(other_keys[1])]) == 1
     assert "not trusted" in capsys.readouterr().err and not out.exists()
     assert main([*args, "--trusted-key", str(other_keys[1]), "--trusted-key", str(keys[1])]) == 0
+    assert "LINREG_TRUSTED_KEYS" not in os.environ  # only for the job
     with open(ISLANDS, newline="") as f:
         rows = list(csv.DictReader(f))
     params = Manifest.read(model).parameters
