@@ -12,12 +12,14 @@ from __future__ import annotations
 
 __all__ = [
     "BatchError",
+    "CoefficientError",
     "IgnoredColumnsWarning",
     "InputError",
     "LineTooLongError",
     "LinregError",
     "ModelLoadError",
     "ProviderError",
+    "SignatureError",
     "UsageError",
 ]
 
@@ -42,6 +44,17 @@ class IgnoredColumnsWarning(UserWarning):
 
 class ModelLoadError(LinregError, ValueError):
     """A model directory, manifest or ONNX file that cannot be loaded safely."""
+
+
+class CoefficientError(ModelLoadError):
+    """A model directory whose manifest states coefficients other than those its graph
+    computes with, or whose graph is not of a form they can be checked against
+    (:mod:`inference.coefficients`)."""
+
+
+class SignatureError(ModelLoadError):
+    """A model directory whose signature is missing, invalid, made by a key that is not
+    trusted, or that does not cover its files as they are (:mod:`inference.signing`)."""
 
 
 class ProviderError(LinregError, RuntimeError):

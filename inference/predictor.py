@@ -16,6 +16,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import math
+import os
 import threading
 import warnings
 from collections.abc import Mapping, Sequence
@@ -48,6 +49,9 @@ _PLAIN_NUMBERS = frozenset({float, int})
 #: up to this many rows, the non-finite check is a dot product (OpenBLAS runs dot
 #: products of more than 10,000 elements on its own threads, which spin afterwards)
 _DOT_CHECK_ROWS = 8192
+#: inference.signing.TRUSTED_KEYS_ENV, read here without importing the signing package
+#: (about 5 ms) when it is unset
+_TRUSTED_KEYS_ENV = "LINREG_TRUSTED_KEYS"
 
 
 class Predictor(DesignPredictions):
@@ -113,6 +117,7 @@ class Predictor(DesignPredictions):
         allow_nonfinite: bool = False,
         strict_columns: bool = False,
         session_options: Any = None,
+        trusted_keys: Sequence[Any] | None = None,
     ) -> Predictor:
         """Load a model directory (manifest checked) or a bare ``.onnx`` file.
 
@@ -140,10 +145,20 @@ class Predictor(DesignPredictions):
             an :class:`~inference.errors.IgnoredColumnsWarning`.
         session_options : onnxruntime.SessionOptions, optional
             Used as given instead of building one from the arguments above.
+        trusted_keys : sequence of PEM public key paths (or loaded keys), optional
+            Load only a model directory signed by one of these keys whose files are
+            exactly those signed (:func:`inference.signing.verify_directory`; raises
+            :class:`~inference.errors.SignatureError`). None (the default) takes the
+            keys named by the environment variable ``LINREG_TRUSTED_KEYS``
+            (``os.pathsep``-separated); an empty sequence, or None with that variable
+            unset, checks no signature.
+
+        Whatever the keys, the manifest's coefficients (``parameters`` and
+        ``statistics.params``) must be the graph's (:mod:`inference.coefficients`).
         """
         path = Path(path)
         ort = import_onnxruntime()
-        onnx_path, manifest = _locate(path)
+        onnx_path, manifest = _locate(path, trusted_keys)
         data = _read_model_bytes(onnx_path, manifest)
         from inference.onnx_check import check_onnx_bytes
 
@@ -166,6 +181,10 @@ class Predictor(DesignPredictions):
             features, target, dtype = read_design_signature(session, manifest, design, onnx_path)
         else:
             features, target, dtype = read_signature(session, manifest, onnx_path)
+        if manifest is not None:
+            from inference.coefficients import check_coefficients
+
+            check_coefficients(data, manifest, source=str(onnx_path))
         return cls(
             session,
             features=features,
@@ -406,15 +425,63 @@ class Predictor(DesignPredictions):
         return compute_intervals(X, y, stats, kind=interval, level=level)
 
 
-def _locate(path: Path) -> tuple[Path, Manifest | None]:
-    """The .onnx file to load and the manifest (artifacts verified), or None for a bare file."""
+def _locate(path: Path, trusted_keys: Sequence[Any] | None) -> tuple[Path, Manifest | None]:
+    """The .onnx file to load and the manifest (artifacts verified, and the signature
+    with trusted keys), or None for a bare file."""
+    if trusted_keys is None and os.environ.get(_TRUSTED_KEYS_ENV, "").strip():
+        from inference.signing.keys import trusted_keys_from_environment
+
+        trusted_keys = trusted_keys_from_environment()
     if path.is_dir():
+        verified = _verify_signature(path, trusted_keys) if trusted_keys else None
         manifest = Manifest.read(path)
-        manifest.verify_artifacts(path)
+        if verified is None:
+            manifest.verify_artifacts(path)
+        else:
+            _check_signed_manifest(path, manifest, verified)
         return path / manifest.onnx_file, manifest
     if path.is_file():
+        if trusted_keys:
+            from inference.errors import SignatureError
+
+            raise SignatureError(
+                f"{path}: a bare .onnx file carries no signature; with trusted keys, load a "
+                "signed model directory"
+            )
         return path, None
     raise ModelLoadError(f"{path}: no such model directory or .onnx file")
+
+
+def _verify_signature(path: Path, trusted_keys: Sequence[Any]) -> Any:
+    """The directory is signed by a trusted key, every file (the manifest included) as
+    signed: :class:`inference.signing.VerifiedModel`, with the manifest's bytes."""
+    from inference.manifest import MANIFEST_NAME
+    from inference.signing import verify_directory
+
+    return verify_directory(path, trusted_keys, keep=[MANIFEST_NAME])
+
+
+def _check_signed_manifest(path: Path, manifest: Manifest, verified: Any) -> None:
+    """The manifest read is the signed one, and its artifacts' sizes and sha256 are those
+    of the signed files (so they need not be hashed a second time)."""
+    import json
+
+    from inference.manifest import MANIFEST_NAME
+
+    try:
+        same = json.loads(verified.kept[MANIFEST_NAME]) == manifest.data
+    except (KeyError, ValueError, RecursionError):
+        same = False
+    if not same:
+        raise ModelLoadError(f"{path / MANIFEST_NAME}: changed while it was being loaded")
+    for name, entry in manifest.artifacts.items():
+        signed = verified.files.get(name)
+        if signed is None or (signed.sha256, signed.size) != (entry["sha256"], entry["size"]):
+            raise ModelLoadError(
+                f"{path / name}: the manifest gives size {entry['size']} and sha256 "
+                f"{entry['sha256'][:12]}..., the signed file has "
+                + (f"{signed.size} and {signed.sha256[:12]}..." if signed else "no such file")
+            )
 
 
 def _read_model_bytes(onnx_path: Path, manifest: Manifest | None) -> bytes:

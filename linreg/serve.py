@@ -145,6 +145,15 @@ def _add_operations(p: argparse.ArgumentParser, d: Settings) -> None:
         "authentication)",
     )
     p.add_argument(
+        "--trusted-key",
+        dest="trusted_keys",
+        metavar="PEM",
+        action="append",
+        default=[],
+        help="serve and hot-reload only model directories signed by this public key "
+        "(repeat for several; default: the files in $LINREG_TRUSTED_KEYS)",
+    )
+    p.add_argument(
         "--no-access-log",
         dest="access_log",
         action="store_false",
@@ -186,6 +195,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         reload_interval=args.reload_interval,
         token=token,
         access_log=args.access_log,
+        trusted_keys=[str(Path(k).absolute()) for k in args.trusted_keys],
     )
 
 

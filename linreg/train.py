@@ -293,6 +293,7 @@ def _export_and_show(args: argparse.Namespace, run: TrainingRun) -> None:
             plots=not args.no_plots,
             dtype=args.dtype or "auto",
             allow_unconverged=args.allow_unconverged,
+            sign_key=args.sign_key,
         )
     predictor = Predictor.load(out)
     rows = run.X_train[: SHOW_ROWS if args.show is None else args.show]

@@ -22,7 +22,15 @@ ENGINES = ("auto", "memory", "chunked", "streaming", "dask")
 #: rows an export prints through the Predictor unless --show says otherwise
 SHOW_ROWS = 5
 #: options that only mean something with --out
-EXPORT_OPTIONS = ("name", "overwrite", "allow_unconverged", "no_plots", "dtype", "show")
+EXPORT_OPTIONS = (
+    "name",
+    "overwrite",
+    "allow_unconverged",
+    "no_plots",
+    "dtype",
+    "show",
+    "sign_key",
+)
 
 
 def add_big_data_flags(p: argparse.ArgumentParser) -> None:
@@ -160,4 +168,11 @@ def add_export_flags(p: argparse.ArgumentParser) -> None:
         type=count0,
         metavar="N",
         help=f"with --out: rows predicted by the exported model (default: {SHOW_ROWS})",
+    )
+    p.add_argument(
+        "--sign-key",
+        type=Path,
+        metavar="PEM",
+        help="with --out: sign the exported directory with this private key into model.sig "
+        "(see linreg sign) (default: not signed)",
     )

@@ -59,7 +59,11 @@ class Server:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.registry = ModelRegistry(settings.model_dirs, threads=settings.session_threads())
+        self.registry = ModelRegistry(
+            settings.model_dirs,
+            threads=settings.session_threads(),
+            trusted_keys=settings.trusted_keys,
+        )
         self.metrics = Metrics()
         for model in self.registry.models.values():
             self.metrics.serving(model)

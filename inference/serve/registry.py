@@ -9,6 +9,12 @@ success the registry's entry is replaced by one assignment, between requests: a
 request holds the :class:`LoadedModel` it started with to the end. A directory
 that fails to load is refused and logged, the old model keeps serving, and the
 same files are not tried again until they change.
+
+With trusted keys (``linreg serve --trusted-key``, else ``LINREG_TRUSTED_KEYS``, read
+once at start), every load and reload also verifies the directory's signature
+(:func:`inference.signing.verify_directory`): an unsigned directory, one signed by
+another key, or one with a file added, removed or changed since signing is refused
+the same way, and the old model keeps serving.
 """
 
 from __future__ import annotations
@@ -18,7 +24,7 @@ import hashlib
 import logging
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,6 +32,7 @@ from typing import Any
 from inference.errors import ModelLoadError
 from inference.manifest import MANIFEST_NAME
 from inference.predictor import Predictor
+from inference.signing import SIGNATURE_NAME
 
 __all__ = ["LoadedModel", "ModelRegistry", "directory_signature", "load_model"]
 
@@ -36,14 +43,20 @@ Signature = tuple[int, ...]
 
 
 def directory_signature(path: Path) -> Signature | None:
-    """Device, inode and change time of the directory and of its manifest; None when
-    either is missing (for example between the two renames of a non-atomic replace)."""
+    """Device, inode and change time of the directory and of its manifest, and of its
+    signature file (zeros without one); None when the directory or manifest is missing
+    (for example between the two renames of a non-atomic replace)."""
     try:
         d = os.stat(path)
         m = os.stat(path / MANIFEST_NAME)
     except OSError:
         return None
-    return (d.st_dev, d.st_ino, d.st_ctime_ns, m.st_ino, m.st_mtime_ns, m.st_size)
+    try:
+        s = os.stat(path / SIGNATURE_NAME)
+        sig = (s.st_ino, s.st_mtime_ns, s.st_size)
+    except OSError:
+        sig = (0, 0, 0)
+    return (d.st_dev, d.st_ino, d.st_ctime_ns, m.st_ino, m.st_mtime_ns, m.st_size, *sig)
 
 
 @dataclass(frozen=True)
@@ -70,10 +83,13 @@ class LoadedModel:
         return m.data if m is not None else {}
 
 
-def load_model(name: str, path: Path, threads: int) -> LoadedModel:
-    """Load and verify ``path`` (raises :class:`ModelLoadError`)."""
+def load_model(
+    name: str, path: Path, threads: int, trusted_keys: Sequence[Any] | None = None
+) -> LoadedModel:
+    """Load and verify ``path`` (raises :class:`ModelLoadError`); with ``trusted_keys``
+    (None: ``LINREG_TRUSTED_KEYS``), its signature too (:class:`SignatureError`)."""
     signature = directory_signature(path)
-    predictor = Predictor.load(path, providers="cpu", threads=threads)
+    predictor = Predictor.load(path, providers="cpu", threads=threads, trusted_keys=trusted_keys)
     manifest = predictor.manifest
     if manifest is None:
         raise ModelLoadError(f"{path}: expected an exported model directory with a manifest")
@@ -99,11 +115,24 @@ def load_model(name: str, path: Path, threads: int) -> LoadedModel:
     )
 
 
+def _trusted_keys(paths: Sequence[str]) -> list[Any]:
+    """The keys of ``paths``, else of ``LINREG_TRUSTED_KEYS``, loaded once (a key file
+    that is missing or not an accepted key stops the server at start)."""
+    from inference.signing import load_trusted_keys, trusted_keys_from_environment
+
+    files = list(paths) or trusted_keys_from_environment()
+    keys = load_trusted_keys(files) if files else []
+    for key in keys:
+        log.info("trusted key %s (hint %s): only models it signed are served", key.source, key.hint)
+    return keys
+
+
 class ModelRegistry:
     """Models by name; the first is the default of ``/predict`` and ``/invocations``."""
 
-    def __init__(self, dirs: list[str], *, threads: int) -> None:
+    def __init__(self, dirs: list[str], *, threads: int, trusted_keys: Sequence[str] = ()) -> None:
         self.threads = threads
+        self.trusted_keys = _trusted_keys(trusted_keys)
         self.paths: dict[str, Path] = {}
         for d in dirs:
             path = Path(d).absolute()
@@ -117,7 +146,8 @@ class ModelRegistry:
         if not self.paths:
             raise ModelLoadError("no model directory given")
         self.models: dict[str, LoadedModel] = {
-            name: load_model(name, path, threads) for name, path in self.paths.items()
+            name: load_model(name, path, threads, self.trusted_keys)
+            for name, path in self.paths.items()
         }
         self.default = next(iter(self.models))
         self._refused: dict[str, Signature | None] = {}
@@ -143,7 +173,9 @@ class ModelRegistry:
             if name in self._refused and self._refused[name] == signature:
                 continue
             try:
-                model = await asyncio.to_thread(load_model, name, path, self.threads)
+                model = await asyncio.to_thread(
+                    load_model, name, path, self.threads, self.trusted_keys
+                )
             except (ModelLoadError, OSError) as exc:
                 if directory_signature(path) != signature:
                     continue  # replaced again while loading: look at the newer files next

@@ -61,6 +61,9 @@ class Settings:
         Bearer token every request but the health checks must carry.
     access_log : bool
         One JSON line per request on stderr.
+    trusted_keys : list of str
+        PEM public key files: serve only model directories signed by one of them
+        (empty: the keys named by ``LINREG_TRUSTED_KEYS``, else no signature check).
     """
 
     model_dirs: list[str] = field(default_factory=list)
@@ -81,6 +84,7 @@ class Settings:
     reload_interval: float = 0.25
     token: str | None = None
     access_log: bool = True
+    trusted_keys: list[str] = field(default_factory=list)
 
     @property
     def batching(self) -> bool:

@@ -284,6 +284,27 @@ def _write_artifacts(
     return module
 
 
+def _signing_key(sign_key: Any) -> Any:
+    """The private key to sign with (read before any work, so a bad key fails fast)."""
+    if sign_key is None or hasattr(sign_key, "sign"):
+        return sign_key
+    from inference.errors import SignatureError
+    from inference.signing import load_private_key
+
+    try:
+        return load_private_key(sign_key)
+    except SignatureError as exc:
+        raise ExportError(f"cannot sign the export: {exc}") from exc
+
+
+def _sign(staging: Path, key: Any, name: str) -> None:
+    """Sign the finished staging directory, then verify it with the key's public half."""
+    from inference.signing import sign_directory, verify_directory
+
+    sign_directory(staging, key, name=name)
+    verify_directory(staging, [key.public_key()])
+
+
 def export_model(
     run: Any,
     directory: str | Path,
@@ -298,6 +319,7 @@ def export_model(
     features: list[str] | None = None,
     target: str | None = None,
     sample_weight: Any = None,
+    sign_key: Any = None,
 ) -> Path:
     """Write ``model.onnx``, ``model.pt``, ``manifest.json``, plots and the MLflow files
     (:mod:`inference.mlflow_format`) to ``directory``.
@@ -314,8 +336,12 @@ def export_model(
     the directory appears. Replacing an existing directory needs ``overwrite=True``.
     ``dtype`` is the artifacts' dtype (:func:`choose_dtype`; training has its own).
     A fit that did not converge is refused (:class:`ExportError`, nothing written)
-    unless ``allow_unconverged=True``; the manifest records the choice. Returns the
-    destination path.
+    unless ``allow_unconverged=True``; the manifest
+    records the choice. ``sign_key`` (a PEM private key file or a loaded ECDSA key,
+    :mod:`inference.signing`) signs the finished directory into ``model.sig``, which
+    the manifest does not list and the signature covers everything else, the
+    manifest included; the signature is verified before the directory is moved into
+    place. Returns the destination path.
     """
     if not isinstance(run, TrainingRun):
         run = _as_run(run, X, y, features, target, sample_weight)
@@ -324,6 +350,7 @@ def export_model(
             f"the fit did not converge in {run.estimator.n_epochs_} epochs; refusing to export "
             "it (pass allow_unconverged=True to export it anyway)"
         )
+    key = _signing_key(sign_key)
     dtype, dtype_reason = choose_dtype(run, dtype)
     destination = Path(directory).absolute()
     name = name or destination.name
@@ -345,6 +372,8 @@ def export_model(
         manifest.write(staging)
         data["verification"] = verify(staging, run, module)
         Manifest(data, source=str(staging / MANIFEST_NAME)).write(staging)
+        if key is not None:
+            _sign(staging, key, destination.name)
         _publish.publish(staging, destination, overwrite)
     except BaseException:
         discard(staging)
