@@ -14,9 +14,7 @@ manifest's artifacts), read and hash its bytes, check them with
 from __future__ import annotations
 
 import functools
-import hashlib
 import math
-import os
 import threading
 import warnings
 from collections.abc import Mapping, Sequence
@@ -26,10 +24,11 @@ from typing import Any
 import numpy as np
 
 from inference.design_predictor import DesignPredictions
-from inference.errors import IgnoredColumnsWarning, InputError, ModelLoadError, UsageError
+from inference.errors import IgnoredColumnsWarning, InputError, UsageError
 from inference.inputs import as_matrix, is_real, locate_nonfinite, too_large
 from inference.intervals import IntervalPrediction, compute_intervals
 from inference.manifest import Manifest
+from inference.model_files import MAX_ONNX_BYTES, locate, read_model_bytes
 from inference.providers import CPU, CUDA, check_session_providers, resolve_providers
 from inference.session import (
     build_session_options,
@@ -42,16 +41,11 @@ from inference.session import (
 # CPU, CUDA and resolve_providers live in inference.providers, importable from here too
 __all__ = ["CPU", "CUDA", "MAX_ONNX_BYTES", "Predictor", "resolve_providers"]
 
-#: largest .onnx file accepted; the linear models here are a few hundred bytes
-MAX_ONNX_BYTES = 256 << 20
 #: predict_one's fast path: values of exactly these types need no further check
 _PLAIN_NUMBERS = frozenset({float, int})
 #: up to this many rows, the non-finite check is a dot product (OpenBLAS runs dot
 #: products of more than 10,000 elements on its own threads, which spin afterwards)
 _DOT_CHECK_ROWS = 8192
-#: inference.signing.TRUSTED_KEYS_ENV, read here without importing the signing package
-#: (about 5 ms) when it is unset
-_TRUSTED_KEYS_ENV = "LINREG_TRUSTED_KEYS"
 
 
 class Predictor(DesignPredictions):
@@ -158,16 +152,9 @@ class Predictor(DesignPredictions):
         """
         path = Path(path)
         ort = import_onnxruntime()
-        onnx_path, manifest = _locate(path, trusted_keys)
-        data = _read_model_bytes(onnx_path, manifest)
-        from inference.onnx_check import check_onnx_bytes
-
-        check_onnx_bytes(data, source=str(onnx_path))
+        onnx_path, manifest = locate(path, trusted_keys)
         design = manifest.design if manifest is not None else None
-        if design is not None:  # its factors' lookups are done here, by distinct value
-            from inference.codes_graph import codes_graph
-
-            data = codes_graph(data, design)
+        data = _session_bytes(onnx_path, manifest, design)
         wanted = resolve_providers(
             providers, ort.get_available_providers(), strict=strict, stacklevel=2
         )
@@ -177,14 +164,7 @@ class Predictor(DesignPredictions):
             )
         session = open_session(ort, data, onnx_path, wanted, session_options)
         check_session_providers(wanted, session.get_providers(), strict=strict, stacklevel=2)
-        if design is not None and manifest is not None:
-            features, target, dtype = read_design_signature(session, manifest, design, onnx_path)
-        else:
-            features, target, dtype = read_signature(session, manifest, onnx_path)
-        if manifest is not None:
-            from inference.coefficients import check_coefficients
-
-            check_coefficients(data, manifest, source=str(onnx_path))
+        features, target, dtype = _checked_signature(session, manifest, design, onnx_path, data)
         return cls(
             session,
             features=features,
@@ -425,86 +405,32 @@ class Predictor(DesignPredictions):
         return compute_intervals(X, y, stats, kind=interval, level=level)
 
 
-def _locate(path: Path, trusted_keys: Sequence[Any] | None) -> tuple[Path, Manifest | None]:
-    """The .onnx file to load and the manifest (artifacts verified, and the signature
-    with trusted keys), or None for a bare file."""
-    if trusted_keys is None and os.environ.get(_TRUSTED_KEYS_ENV, "").strip():
-        from inference.signing.keys import trusted_keys_from_environment
+def _session_bytes(onnx_path: Path, manifest: Manifest | None, design: Any) -> bytes:
+    """The model's bytes, read and checked (:mod:`inference.onnx_check`); a design
+    model's with its factors' lookups taken out (:mod:`inference.codes_graph`), which
+    the Predictor does itself, by distinct value."""
+    data = read_model_bytes(onnx_path, manifest)
+    from inference.onnx_check import check_onnx_bytes
 
-        trusted_keys = trusted_keys_from_environment()
-    if path.is_dir():
-        verified = _verify_signature(path, trusted_keys) if trusted_keys else None
-        manifest = Manifest.read(path)
-        if verified is None:
-            manifest.verify_artifacts(path)
-        else:
-            _check_signed_manifest(path, manifest, verified)
-        return path / manifest.onnx_file, manifest
-    if path.is_file():
-        if trusted_keys:
-            from inference.errors import SignatureError
+    check_onnx_bytes(data, source=str(onnx_path))
+    if design is not None:
+        from inference.codes_graph import codes_graph
 
-            raise SignatureError(
-                f"{path}: a bare .onnx file carries no signature; with trusted keys, load a "
-                "signed model directory"
-            )
-        return path, None
-    raise ModelLoadError(f"{path}: no such model directory or .onnx file")
-
-
-def _verify_signature(path: Path, trusted_keys: Sequence[Any]) -> Any:
-    """The directory is signed by a trusted key, every file (the manifest included) as
-    signed: :class:`inference.signing.VerifiedModel`, with the manifest's bytes."""
-    from inference.manifest import MANIFEST_NAME
-    from inference.signing import verify_directory
-
-    return verify_directory(path, trusted_keys, keep=[MANIFEST_NAME])
-
-
-def _check_signed_manifest(path: Path, manifest: Manifest, verified: Any) -> None:
-    """The manifest read is the signed one, and its artifacts' sizes and sha256 are those
-    of the signed files (so they need not be hashed a second time)."""
-    import json
-
-    from inference.manifest import MANIFEST_NAME
-
-    try:
-        same = json.loads(verified.kept[MANIFEST_NAME]) == manifest.data
-    except (KeyError, ValueError, RecursionError):
-        same = False
-    if not same:
-        raise ModelLoadError(f"{path / MANIFEST_NAME}: changed while it was being loaded")
-    for name, entry in manifest.artifacts.items():
-        signed = verified.files.get(name)
-        if signed is None or (signed.sha256, signed.size) != (entry["sha256"], entry["size"]):
-            raise ModelLoadError(
-                f"{path / name}: the manifest gives size {entry['size']} and sha256 "
-                f"{entry['sha256'][:12]}..., the signed file has "
-                + (f"{signed.size} and {signed.sha256[:12]}..." if signed else "no such file")
-            )
-
-
-def _read_model_bytes(onnx_path: Path, manifest: Manifest | None) -> bytes:
-    """The file's bytes, hashed against the manifest: the very bytes handed to
-    onnxruntime are the ones checked, leaving no window between check and use."""
-    data = _read_onnx(onnx_path)
-    if manifest is not None:
-        digest = hashlib.sha256(data).hexdigest()
-        if digest != manifest.artifacts[manifest.onnx_file]["sha256"]:
-            raise ModelLoadError(f"{onnx_path}: changed while it was being loaded")
+        data = codes_graph(data, design)
     return data
 
 
-def _read_onnx(path: Path) -> bytes:
-    """At most :data:`MAX_ONNX_BYTES` of a regular, non-empty file, not through a link."""
-    try:
-        if path.is_symlink():
-            raise ModelLoadError(f"{path}: is a symbolic link; refusing to follow it")
-        size = path.stat().st_size
-        if size > MAX_ONNX_BYTES:
-            raise ModelLoadError(f"{path}: {size} bytes, above the {MAX_ONNX_BYTES} byte limit")
-        if size == 0:
-            raise ModelLoadError(f"{path}: the file is empty")
-        return path.read_bytes()
-    except OSError as exc:
-        raise ModelLoadError(f"{path}: cannot read it ({exc.strerror})") from exc
+def _checked_signature(
+    session: Any, manifest: Manifest | None, design: Any, onnx_path: Path, data: bytes
+) -> Any:
+    """Features, target and dtype, the session checked against the manifest, and the
+    manifest's coefficients against the graph's (:mod:`inference.coefficients`)."""
+    if design is not None and manifest is not None:
+        signature = read_design_signature(session, manifest, design, onnx_path)
+    else:
+        signature = read_signature(session, manifest, onnx_path)
+    if manifest is not None:
+        from inference.coefficients import check_coefficients
+
+        check_coefficients(data, manifest, source=str(onnx_path))
+    return signature

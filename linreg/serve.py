@@ -151,7 +151,7 @@ def _add_operations(p: argparse.ArgumentParser, d: Settings) -> None:
         action="append",
         default=[],
         help="serve and hot-reload only model directories signed by this public key "
-        "(repeat for several; default: the files in $LINREG_TRUSTED_KEYS)",
+        "(repeat for several) (default: the files in $LINREG_TRUSTED_KEYS)",
     )
     p.add_argument(
         "--no-access-log",

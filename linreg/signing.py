@@ -96,18 +96,37 @@ def register(subparsers: Any) -> None:
         "keygen", help="make a key pair for signing models", description=KEYGEN_DESCRIPTION
     )
     k.add_argument(
-        "--private-key", type=Path, default=Path("private.pem"), help="(default private.pem)"
+        "--private-key",
+        type=Path,
+        default=Path("private.pem"),
+        metavar="PEM",
+        help="where the private key is written, mode 0600 (default: private.pem)",
     )
     k.add_argument(
-        "--public-key", type=Path, default=Path("public.pem"), help="(default public.pem)"
+        "--public-key",
+        type=Path,
+        default=Path("public.pem"),
+        metavar="PEM",
+        help="where the public key is written (default: public.pem)",
     )
-    k.add_argument("--curve", choices=["P-256", "P-384", "P-521"], default="P-256")
-    k.add_argument("--overwrite", action="store_true", help="replace existing key files")
+    k.add_argument(
+        "--curve",
+        choices=["P-256", "P-384", "P-521"],
+        default="P-256",
+        help="the ECDSA curve (default: P-256)",
+    )
+    k.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace existing key files (default: refuse, exit status 2)",
+    )
     k.set_defaults(func=_keygen)
 
     s = subparsers.add_parser("sign", help="sign a model directory", description=SIGN_DESCRIPTION)
     s.add_argument("model_dir", type=Path, metavar="MODEL_DIR")
-    s.add_argument("--key", type=Path, required=True, help="the private key (PEM)")
+    s.add_argument(
+        "--key", type=Path, required=True, metavar="PEM", help="the private key (required)"
+    )
     s.set_defaults(func=_sign)
 
     v = subparsers.add_parser(
@@ -118,7 +137,11 @@ def register(subparsers: Any) -> None:
         "--public-key",
         type=Path,
         action="append",
-        help="a trusted public key (PEM); repeat for several",
+        metavar="PEM",
+        help="a trusted public key; repeat for several (default: the files in "
+        "$LINREG_TRUSTED_KEYS)",
     )
-    v.add_argument("--json", action="store_true", help="print the result as JSON")
+    v.add_argument(
+        "--json", action="store_true", help="print the result as JSON (default: as text)"
+    )
     v.set_defaults(func=_verify)

@@ -160,6 +160,12 @@ EXIT_CASES = {
     "bench": [(2, ["--rounds", "3", "--budget", "1"]), (2, ["--quick", "--budget", "1"])],
     "serve": [(1, ["{d}/nowhere"]), (2, [MODEL, "--workers", "0"]), (2, [])],
     "mlflow": [(1, ["log", "{d}/nowhere"]), (2, ["log"]), (2, [])],
+    "keygen": [
+        (0, ["--private-key", "{d}/k.pem", "--public-key", "{d}/k.pub", "--overwrite"]),
+        (2, ["--curve", "P-999"]),
+    ],
+    "sign": [(1, ["{d}/nowhere", "--key", "{d}/k.pem"]), (2, [MODEL])],
+    "verify": [(1, [MODEL, "--public-key", "{d}/k.pub"]), (2, [])],
 }
 
 

@@ -79,7 +79,7 @@ def test_train_sign_key(tmp_path: Path, keys, capsys) -> None:
     out = tmp_path / "m"
     base = ["train", "--dataset", "plant_richness_lr", "--no-plots", "--show", "1"]
     assert main([*base, "--sign-key", str(keys[0])]) == 2  # no --out
-    assert "--sign-key signs the export" in capsys.readouterr().err
+    assert "--sign-key need --out" in capsys.readouterr().err
     assert main([*base, "--out", str(out), "--sign-key", str(keys[0])]) == 0
     manifest = Manifest.read(out)
     assert SIGNATURE_NAME not in manifest.artifacts

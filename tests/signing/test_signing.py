@@ -329,6 +329,6 @@ def test_changed_manifest_between_verify_and_read_is_refused(
 
 
 def test_the_predictor_reads_the_same_environment_variable() -> None:
-    import inference.predictor
+    import inference.model_files
 
-    assert inference.predictor._TRUSTED_KEYS_ENV == TRUSTED_KEYS_ENV == "LINREG_TRUSTED_KEYS"
+    assert inference.model_files._TRUSTED_KEYS_ENV == TRUSTED_KEYS_ENV == "LINREG_TRUSTED_KEYS"
