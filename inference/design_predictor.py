@@ -20,7 +20,7 @@ from inference.design_inputs import design_feeds, locate_nonfinite_design, repor
 from inference.intervals import IntervalPrediction
 from inference.providers import CPU
 
-__all__ = ["DesignPredictions"]
+__all__ = ["DesignPredictions", "check_design_coefficients"]
 
 #: predict_one's fast path: values of exactly these types need no further check
 _PLAIN_NUMBERS = frozenset({float, int})
@@ -147,3 +147,44 @@ class DesignPredictions:
         except Exception:  # an onnxruntime without these internals: use session.run
             return None
         return buffers, y, run
+
+
+def check_design_coefficients(session: Any, manifest: Any, dtype: np.dtype, source: str) -> None:
+    """The design model's session against its manifest's coefficients: the graph must
+    compute ``Z @ coef + intercept`` (the model card's numbers) on probe rows (numbers
+    drawn in [1, 2], every factor's levels at random), to the dtype's rounding; and
+    ``statistics.params`` must be ``parameters``. Raises
+    :class:`~inference.errors.CoefficientError`: what the card shows is what runs."""
+    from inference.errors import CoefficientError
+
+    design = manifest.design
+    params = manifest.parameters or {}
+    coef = np.asarray(params.get("coef", []), dtype=np.float64)
+    intercept = float(params.get("intercept", 0.0))
+    stated = manifest.statistics.get("params")
+    if stated is not None:
+        ours = [intercept, *coef] if len(stated) == len(coef) + 1 else list(coef)
+        if not np.array_equal(np.asarray(stated, dtype=np.float64), ours):
+            raise CoefficientError(f"{source}: statistics.params differ from parameters")
+    rng = np.random.default_rng(0)
+    n = min(max(256, 4 * len(design.columns)), 20_000)
+    feeds = {
+        spec.name: (
+            rng.uniform(1.0, 2.0, n).astype(dtype)
+            if spec.kind == "numeric"
+            else rng.integers(0, len(spec.levels), n).astype(np.int64)
+        )
+        for spec in design.inputs
+    }
+    y = np.asarray(session.run(None, feeds)[0], dtype=np.float64)
+    expected = design.matrix_from_codes(feeds, np.float64) @ coef + intercept
+    scale = max(float(np.nanmax(np.abs(expected), initial=0.0)), np.finfo(np.float64).tiny)
+    tolerance = (1e-5 if dtype == np.float32 else 1e-10) * scale
+    diff = np.abs(y - expected)
+    bad = np.flatnonzero(~((diff <= tolerance) | (np.isnan(y) & np.isnan(expected))))
+    if bad.size:
+        i = int(bad[0])
+        raise CoefficientError(
+            f"{source}: the graph computes {y[i]:.9g} where the manifest's coefficients give "
+            f"{expected[i]:.9g} (a probe row); what the model card shows is not what runs"
+        )
