@@ -64,11 +64,16 @@ def _model_lines(m: Manifest, directory: Path) -> list[str]:
 def _design_lines(design: Any) -> list[str]:
     """How the raw columns become the design: the formula, the factors and the gaps."""
     lines = [f"formula     {design.formula}"] if design.formula else []
-    for spec in design.factors:
+    for spec in design.inputs:
+        if spec.kind == "numeric":
+            if spec.fill is not None:
+                lines.append(f"fill        {spec.name}: a missing value is {spec.fill:.6g}")
+            continue
         levels = ", ".join(spec.levels[:12]) + (", ..." if len(spec.levels) > 12 else "")
+        unseen = "" if spec.unknown == "error" else "; an unseen level scores no level (warned)"
         lines.append(
             f"factor      {spec.name}: {len(spec.levels)} levels ({levels}), reference "
-            f"{spec.reference}"
+            f"{spec.reference}{unseen}"
         )
     lines.append(f"missing     {design.missing}: {design.rows_dropped} row(s) dropped at training")
     return lines
