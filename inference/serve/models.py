@@ -195,7 +195,8 @@ class ModelRegistry:
                 for v in version_dirs(entry.source.path):
                     states.setdefault(str(v), (UNAVAILABLE, "not loaded"))
             if not states:
-                states[""] = (UNAVAILABLE, "no version folder" if not entry.source.single else "")
+                why = "not loaded" if entry.source.single else "no version folder (an integer)"
+                states[""] = (UNAVAILABLE, why)
             for version in sorted(states, key=version_key):
                 state, reason = states[version]
                 if not ready_only or state == READY:
@@ -322,6 +323,10 @@ class ModelRegistry:
         entry.states = {  # forget the versions gone from disk, unless still serving
             k: s for k, s in entry.states.items() if int(k) in on_disk or k in entry.ready
         }
+        if not on_disk and not entry.ready:
+            reason = f"no version folder (an integer) in {entry.source.path}"
+            entry.set_state("", UNAVAILABLE, reason)
+            failures.append(reason)
         for v in on_disk:
             if str(v) not in wanted and str(v) not in entry.ready:
                 entry.set_state(
