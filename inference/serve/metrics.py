@@ -10,8 +10,9 @@
 - ``linreg_model_reloads_total{model, result}``: loads after start-up ("loaded"),
   failed loads ("refused") and versions unloaded ("unloaded")
 
-``endpoint`` is the route's name (``v2_infer``, ``predict``, ...), never the raw
-path, and ``method`` one of :data:`METHODS` or ``"other"`` (uvicorn's h11 parser
+``endpoint`` is the route's name (``v2_infer``, ``predict``, ``grpc_infer``, ...),
+never the raw path, and ``method`` one of :data:`METHODS` (``GRPC`` for gRPC calls) or
+``"other"`` (uvicorn's h11 parser
 passes any token as a method), so no request can grow the label set.
 
 The counts are plain Python numbers updated on the event loop (every update
@@ -38,7 +39,7 @@ from inference.serve.registry import LoadedModel
 __all__ = ["CONTENT_TYPE_LATEST", "METHODS", "Histogram", "Metrics"]
 
 #: the methods that get a label of their own
-METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH"})
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH", "GRPC"})
 
 LATENCY_BUCKETS = (
     0.0001,
