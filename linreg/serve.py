@@ -120,7 +120,6 @@ def _add_repository(p: argparse.ArgumentParser, d: Settings) -> None:
     )
     p.add_argument(
         "--load-model",
-        dest="load_models",
         metavar="NAME",
         action="append",
         default=None,
@@ -240,7 +239,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         model_repository=args.model_repository,
         model_name=args.model_name,
         model_control_mode=args.model_control_mode,
-        load_models=list(args.load_models or []),
+        load_models=list(args.load_model or []),
         grpc_port=args.grpc_port,
         host=args.host,
         port=_port(args.port),
@@ -285,7 +284,7 @@ def _check_sources(args: argparse.Namespace) -> None:
         args,
         [
             (("model_name",), "--model-dir", args.model_dir is not None),
-            (("load_models",), "--model-control-mode explicit", explicit),
+            (("load_model",), "--model-control-mode explicit", explicit),
         ],
     )
     if explicit and args.workers > 1:
