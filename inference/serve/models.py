@@ -136,7 +136,8 @@ class ModelRegistry:
         """The default version of the first model (raises :class:`ModelNotReady`)."""
         if not self.order:
             raise ModelNotReady("the model repository has no model yet")
-        return self.resolve(self.order[0])
+        model = self.models.get(self.order[0])
+        return model if model is not None else self.resolve(self.order[0])
 
     def versions(self, name: str) -> list[str]:
         """The ready versions of ``name``, highest first."""
