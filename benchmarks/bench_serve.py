@@ -25,7 +25,10 @@ Servers, each its own process on 127.0.0.1, one worker, the same model
 - with ``--base ROOT``, ``base: linreg serve`` and ``base: linreg serve (no access
   log)``: the code checked out at ROOT (for example ``git worktree add /tmp/serve-base
   <commit>``), run by this interpreter with ``PYTHONPATH=ROOT``, so a change is timed
-  against the previous commit in the same run.
+  against the previous commit in the same run; and, for both trees, the time of a
+  one-row ``POST /predict`` through the ASGI application in a fresh process without
+  sockets (the server's own cost, which wrk's figures bury under the load of a
+  shared machine).
 
 Load: ``wrk`` with one thread (the generator shares the two cores, so it must be
 cheap), a Lua script posting the body; single-row JSON requests to ``/predict`` at
@@ -373,6 +376,67 @@ def app_rows_per_s(rows: int, seconds: float = 2.0) -> float:
     return rows / statistics.median(times)
 
 
+APP_ONE_ROW = r"""
+import asyncio, json, os, sys, time
+from inference.serve.app import create_app
+from inference.serve.settings import Settings
+
+model, access, batches = sys.argv[1], sys.argv[2] == "log", int(sys.argv[3])
+app = create_app(Settings(model_dirs=[model], access_log=access, reload_interval=0))
+if access:
+    app.access.fd = os.open(os.devnull, os.O_WRONLY)
+body = json.dumps({"area": 3.2, "latitude": 41.5, "dist_mainland": 120.0}).encode()
+scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
+         "scheme": "http", "path": "/predict", "raw_path": b"/predict", "query_string": b"",
+         "root_path": "", "headers": [(b"content-type", b"application/json"),
+         (b"content-length", str(len(body)).encode())], "client": ("127.0.0.1", 1),
+         "server": ("127.0.0.1", 2)}
+statuses = set()
+
+async def receive():
+    return {"type": "http.request", "body": body, "more_body": False}
+
+async def send(message):
+    if message["type"] == "http.response.start":
+        statuses.add(message["status"])
+
+async def main():
+    per = []
+    for _ in range(batches + 1):  # the first batch warms up
+        t = time.perf_counter()
+        for _ in range(2000):
+            await app(dict(scope), receive, send)
+        per.append((time.perf_counter() - t) / 2000 * 1e6)
+    return per[1:]
+
+per = asyncio.run(main())
+assert statuses == {200}, statuses
+print(json.dumps(per))
+"""
+
+
+def app_one_row_us(base: Path, rounds: int = 5) -> dict[str, list[float]]:
+    """Microseconds per one-row ``POST /predict`` through the ASGI application called in
+    a fresh process of each tree (this one and ``base``), without sockets, access log on
+    and off; trees interleaved round by round. Per batch of 2000 calls."""
+    out: dict[str, list[float]] = {}
+    for _ in range(rounds):
+        for label, root in (("linreg serve", ROOT), (BASE_PREFIX + "linreg serve", base)):
+            for log in ("log", "nolog"):
+                res = subprocess.run(
+                    [sys.executable, "-c", APP_ONE_ROW, str(MODEL), log, "5"],
+                    cwd=root,
+                    env={**os.environ, "PYTHONPATH": str(root)},
+                    capture_output=True,
+                    text=True,
+                    timeout=300,
+                    check=True,
+                )
+                name = label + ("" if log == "log" else " (no access log)")
+                out.setdefault(name, []).extend(json.loads(res.stdout))
+    return out
+
+
 def uptime() -> str:
     return subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
 
@@ -495,6 +559,7 @@ def main(argv: list[str] | None = None) -> int:
                 if s.grpc_port is not None:
                     grpc_runs(s, results[n], conc, bulk_sizes, args.duration, work)
         inproc = {rows: in_process_rows_per_s(rows) for rows in bulk_sizes}
+        one_row = app_one_row_us(args.base) if args.base is not None else {}
         in_app = {rows: app_rows_per_s(rows) for rows in bulk_sizes}
     finally:
         for s in servers.values():
@@ -534,6 +599,16 @@ def main(argv: list[str] | None = None) -> int:
         )
         print(f"| in-process Predictor.predict | {inproc[size]:,.0f} | | | 100% |")
     print_grpc(names, results, conc, bulk_sizes)
+    if one_row:
+        print("\none-row POST /predict through the ASGI app in-process (no sockets), us/request")
+        print("| tree | median | 10th percentile | batches of 2000 |")
+        print("|---|---:|---:|---:|")
+        for name, per in one_row.items():
+            per = sorted(per)
+            print(
+                f"| {name} | {statistics.median(per):.1f} | {per[len(per) // 10]:.1f} | "
+                f"{len(per)} |"
+            )
     print(f"\nafter: {uptime()}")
     if args.json is not None:
         args.json.write_text(
@@ -542,6 +617,7 @@ def main(argv: list[str] | None = None) -> int:
                     "results": results,
                     "in_process_rows_per_s": inproc,
                     "in_process_app_rows_per_s": in_app,
+                    "in_process_one_row_us": one_row,
                     "args": vars(args),
                     "machine": machine,
                 },

@@ -408,7 +408,11 @@ class ModelRegistry:
     async def start(self) -> None:
         """Load every wanted model on worker threads (the server answers meanwhile)."""
         for name in self.initial:
-            events, _ = await asyncio.to_thread(self.sync, name)
+            try:
+                events, _ = await asyncio.to_thread(self.sync, name)
+            except Exception:  # one model's surprise must not keep the others from loading
+                log.exception("model %s: loading failed", name)
+                continue
             self._notify(events)
         self.started = True
 
