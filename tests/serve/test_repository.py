@@ -227,3 +227,19 @@ def test_a_model_folder_that_appears_or_goes_while_polling(repo):
     asyncio.run(registry.check())
     with pytest.raises(ModelNotFound):
         registry.resolve("trees")
+
+
+def test_grpc_is_imported_only_for_a_grpc_port():
+    """An HTTP-only server never imports grpcio or protobuf (--grpc-port does, lazily)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "import inference.serve.app, linreg.serve\n"
+        "loaded = [m for m in sys.modules if m.split('.')[0] in ('grpc', 'google')]\n"
+        "assert not loaded, loaded\n"
+        "assert 'inference.serve.grpc_server' not in sys.modules\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
