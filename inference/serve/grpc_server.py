@@ -56,6 +56,8 @@ CODES = {
     499: grpc.StatusCode.CANCELLED,
     503: grpc.StatusCode.UNAVAILABLE,
 }
+#: the name of each answer's gRPC status, for the access log
+CODE_NAMES = {status: code.name for status, code in CODES.items()} | {200: "OK"}
 Handler = Callable[[Any, dict[str, Any]], Awaitable[Any]]
 
 
@@ -67,6 +69,7 @@ class Servicer:
         self.server = server
         token = server.settings.token
         self._token = token.encode() if token else None
+        self._needs_metadata = self._token is not None or server.access is not None
 
     async def ServerLive(self, request: Any, info: dict[str, Any]) -> Any:
         return pb.ServerLiveResponse(live=True)
@@ -152,7 +155,7 @@ class Servicer:
             status, message, response = 499, "cancelled", None
             server.inflight += 1
             server.metrics.inflight += 1
-            metadata = context.invocation_metadata()
+            metadata = context.invocation_metadata() if self._needs_metadata else None
             try:
                 if self._token is not None and name not in OPEN and not self._authorized(metadata):
                     raise ApiError(401, "a valid 'authorization: Bearer <token>' is required")
@@ -190,12 +193,11 @@ class Servicer:
         server.metrics.observe(endpoint, "GRPC", status, seconds)
         if server.access is None:
             return
-        code = CODES.get(status, grpc.StatusCode.INTERNAL) if status != 200 else grpc.StatusCode.OK
         line: dict[str, Any] = {
             "method": "GRPC",
             "path": f"/{SERVICE}/{name}",
             "status": status,
-            "grpc_status": code.name,
+            "grpc_status": CODE_NAMES.get(status, "INTERNAL"),
             "ms": round(seconds * 1000, 3),
             "endpoint": endpoint,
             "client": context.peer(),

@@ -52,7 +52,7 @@ def parameter(params: Any, key: str) -> Any:
 
 def _shape(tensor: Any, where: str, features: list[str], max_rows: int) -> list[int]:
     shape = list(tensor.shape)
-    if not shape or any(d < 0 for d in shape):
+    if not shape or min(shape) < 0:
         raise ApiError(400, f"{where}: shape {shape} is not a list of non-negative integers")
     if len(shape) > 2:
         raise ApiError(422, f"{where}: shape {shape} has {len(shape)} dimensions; expected 1 or 2")
