@@ -367,7 +367,12 @@ def run(args: argparse.Namespace) -> int:
     }
     if settings.workers == 1:
         server = uvicorn.Server(uvicorn.Config(app, **options))
-        server.run()
+        try:
+            server.run()
+        except SystemExit as exc:  # uvicorn's exit 3: a port in use, a failed start-up
+            if exc.code in (0, None):
+                raise
+            raise fail("serve", "the server did not start (its log above says why)") from None
         if not server.started:
             raise fail("serve", "the server did not start (its log above says why)")
         return 0

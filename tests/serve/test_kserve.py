@@ -155,3 +155,24 @@ def test_a_single_model_in_model_dir_and_sigterm_finishes_requests_in_flight(kse
         assert np.float32(got) == np.float32(predictor.predict_one(area=area))
     srv.proc.wait(30)
     assert srv.proc.returncode in (0, -signal.SIGTERM)
+
+
+def test_a_grpc_port_in_use_is_exit_status_1(tmp_path):
+    busy = socket.socket()
+    busy.bind(("127.0.0.1", 0))
+    busy.listen()
+    port = busy.getsockname()[1]
+    try:
+        args = [str(LR), "--port", str(free_port()), "--grpc-port", str(port)]
+        run = subprocess.run(
+            [sys.executable, "-m", "linreg", "serve", *args],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    finally:
+        busy.close()
+    assert run.returncode == 1, run.stderr[-2000:]
+    assert "linreg serve: error: the server did not start" in run.stderr
+    assert "Address already in use" in run.stderr
