@@ -243,3 +243,21 @@ def test_grpc_is_imported_only_for_a_grpc_port():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
+
+
+def test_the_index_body_and_model_control_off():
+    from types import SimpleNamespace
+
+    from inference.serve.control import change, ready_only
+    from inference.serve.responses import ApiError
+
+    assert ready_only(b"") is False and ready_only(b" \n") is False
+    assert ready_only(b'{"ready": true}') is True and ready_only(b"{}") is False
+    with pytest.raises(ApiError, match="expected true or false"):
+        ready_only(b'{"ready": "yes"}')
+    with pytest.raises(ApiError, match="expected an object"):
+        ready_only(b"[1]")
+    server = SimpleNamespace(settings=SimpleNamespace(model_control_mode="none"))
+    with pytest.raises(ApiError, match="model control is off") as err:
+        asyncio.run(change(server, "plants", "load"))
+    assert err.value.status == 400

@@ -157,7 +157,18 @@ def test_grpc_typed_contents_and_errors(served):
         response = infer(request, metadata=metadata, timeout=30)
         y = np.frombuffer(response.raw_output_contents[0], dtype="<f4")
         assert response.id == "req-7" and list(response.outputs[0].shape) == [len(X)]
-        assert np.array_equal(y, Predictor.load(VERSIONS["1"]).predict(X))
+        predictor = Predictor.load(VERSIONS["1"])
+        assert np.array_equal(y, predictor.predict(X))
+        request.parameters["interval"].string_param = "prediction"
+        request.parameters["level"].double_param = 0.9
+        response = infer(request, metadata=metadata, timeout=30)
+        got = {
+            o.name: np.frombuffer(raw, dtype="<f8" if o.datatype == "FP64" else "<f4")
+            for o, raw in zip(response.outputs, response.raw_output_contents, strict=True)
+        }
+        want = predictor.predict(X, interval="prediction", level=0.9)
+        assert np.array_equal(got["prediction"], want.prediction)
+        assert np.array_equal(got["lower"], want.lower) and np.array_equal(got["upper"], want.upper)
         bad = pb.ModelInferRequest(model_name="plants", model_version="1")
         bad.inputs.add(name="features", datatype="FP32", shape=[2, 5])
         bad.raw_input_contents.append(b"\0" * 40)
