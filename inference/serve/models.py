@@ -106,6 +106,7 @@ class ModelRegistry:
         self.root = root
         self.poll_new = poll_new
         self._scan_lock = threading.Lock()
+        self._publish_lock = threading.Lock()
         self.entries: dict[str, _Entry] = {}
         for s in sources:
             if s.name in self.entries:
@@ -207,12 +208,13 @@ class ModelRegistry:
     # --- changing (worker threads, one model at a time) --------------------------
     def _publish(self, entry: _Entry) -> None:
         model = entry.default()
-        models = dict(self.models)
-        if model is None:
-            models.pop(entry.source.name, None)
-        else:
-            models[entry.source.name] = model
-        self.models = models
+        with self._publish_lock:  # two models may change at once (a load during a poll)
+            models = dict(self.models)
+            if model is None:
+                models.pop(entry.source.name, None)
+            else:
+                models[entry.source.name] = model
+            self.models = models
 
     def sync(self, name: str, *, retry: bool = False) -> tuple[list[Event], list[str]]:
         """Bring ``name`` in line with its files (blocking; see the module docstring).
