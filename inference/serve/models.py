@@ -84,7 +84,7 @@ class _Entry:
 def _trusted_keys(paths: Sequence[str]) -> list[Any]:
     """The keys of ``paths``, else of ``LINREG_TRUSTED_KEYS``, loaded once (a key file
     that is missing or not an accepted key stops the server at start)."""
-    files = list(paths)
+    files: list[Any] = list(paths)
     if not files:
         from inference.signing import trusted_keys_from_environment
 
