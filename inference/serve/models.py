@@ -289,8 +289,9 @@ class ModelRegistry:
             else:
                 entry.set_state(current.version, READY, f"refused new files: {reason}")
             log.error(
-                "model %s: refused %s: %s%s",
+                "model %s: refused %s in %s: %s%s",
                 entry.source.name,
+                "the new files" if current else "the files",
                 path,
                 reason,
                 f" (still serving version {current.version})" if current else "",
