@@ -12,12 +12,15 @@ from __future__ import annotations
 
 __all__ = [
     "BatchError",
+    "CoefficientError",
     "IgnoredColumnsWarning",
     "InputError",
     "LineTooLongError",
     "LinregError",
     "ModelLoadError",
     "ProviderError",
+    "SignatureError",
+    "UnknownLevelWarning",
     "UsageError",
 ]
 
@@ -40,8 +43,25 @@ class IgnoredColumnsWarning(UserWarning):
     were ignored; ``strict_columns=True`` makes them an :class:`InputError` instead."""
 
 
+class UnknownLevelWarning(UserWarning):
+    """Values of a factor that are not levels of the model, scored as no level (every
+    indicator 0) because the model says so (``unknown: "zero"`` in its design, from an
+    exported ``OneHotEncoder(handle_unknown="ignore")``); other models refuse them."""
+
+
 class ModelLoadError(LinregError, ValueError):
     """A model directory, manifest or ONNX file that cannot be loaded safely."""
+
+
+class CoefficientError(ModelLoadError):
+    """A model directory whose manifest states coefficients other than those its graph
+    computes with, or whose graph is not of a form they can be checked against
+    (:mod:`inference.coefficients`)."""
+
+
+class SignatureError(ModelLoadError):
+    """A model directory whose signature is missing, invalid, made by a key that is not
+    trusted, or that does not cover its files as they are (:mod:`inference.signing`)."""
 
 
 class ProviderError(LinregError, RuntimeError):

@@ -141,6 +141,11 @@ def example_rows(X: Any) -> list[list[float]]:
     return [[float(f"{v:.4g}") for v in row] for row in (mean - std, mean + std)]
 
 
+def _cell(value: Any) -> Any:
+    """An example cell as JSON: a number as a float, a design model's level as it is."""
+    return value if isinstance(value, str | bool) else float(value)
+
+
 def mlflow_files(
     manifest: Mapping[str, Any], rows: Sequence[Sequence[float]], python_version: str | None = None
 ) -> dict[str, str]:
@@ -152,7 +157,7 @@ def mlflow_files(
     """
     python = python_version or platform.python_version()
     reqs = requirements(str(manifest["versions"]["linreg"]))
-    table = {"columns": list(manifest["features"]), "data": [list(map(float, r)) for r in rows]}
+    table = {"columns": list(manifest["features"]), "data": [[_cell(v) for v in r] for r in rows]}
     env = {
         "python": python,
         "build_dependencies": ["pip", "setuptools", "wheel"],

@@ -14,7 +14,6 @@ manifest's artifacts), read and hash its bytes, check them with
 from __future__ import annotations
 
 import functools
-import hashlib
 import math
 import threading
 import warnings
@@ -24,23 +23,24 @@ from typing import Any
 
 import numpy as np
 
-from inference.errors import IgnoredColumnsWarning, InputError, ModelLoadError, UsageError
+from inference.design_predictor import DesignPredictions, check_design_coefficients
+from inference.errors import IgnoredColumnsWarning, InputError, UsageError
 from inference.inputs import as_matrix, is_real, locate_nonfinite, too_large
 from inference.intervals import IntervalPrediction, compute_intervals
 from inference.manifest import Manifest
+from inference.model_files import MAX_ONNX_BYTES, locate, read_model_bytes
 from inference.providers import CPU, CUDA, check_session_providers, resolve_providers
 from inference.session import (
     build_session_options,
     import_onnxruntime,
     open_session,
+    read_design_signature,
     read_signature,
 )
 
 # CPU, CUDA and resolve_providers live in inference.providers, importable from here too
 __all__ = ["CPU", "CUDA", "MAX_ONNX_BYTES", "Predictor", "resolve_providers"]
 
-#: largest .onnx file accepted; the linear models here are a few hundred bytes
-MAX_ONNX_BYTES = 256 << 20
 #: predict_one's fast path: values of exactly these types need no further check
 _PLAIN_NUMBERS = frozenset({float, int})
 #: up to this many rows, the non-finite check is a dot product (OpenBLAS runs dot
@@ -48,7 +48,7 @@ _PLAIN_NUMBERS = frozenset({float, int})
 _DOT_CHECK_ROWS = 8192
 
 
-class Predictor:
+class Predictor(DesignPredictions):
     """Predictions from an exported model. Build one with :meth:`load`.
 
     Attributes
@@ -78,8 +78,12 @@ class Predictor:
         source: str,
         allow_nonfinite: bool = False,
         strict_columns: bool = False,
+        design: Any = None,
     ) -> None:
         self._session = session
+        #: a model fitted on raw columns (inference.design): its session takes each
+        #: number and each factor's level codes (inference.codes_graph)
+        self.design = design
         self.features = list(features)
         self.target = target
         self.dtype = np.dtype(dtype)
@@ -107,6 +111,7 @@ class Predictor:
         allow_nonfinite: bool = False,
         strict_columns: bool = False,
         session_options: Any = None,
+        trusted_keys: Sequence[Any] | None = None,
     ) -> Predictor:
         """Load a model directory (manifest checked) or a bare ``.onnx`` file.
 
@@ -134,14 +139,22 @@ class Predictor:
             an :class:`~inference.errors.IgnoredColumnsWarning`.
         session_options : onnxruntime.SessionOptions, optional
             Used as given instead of building one from the arguments above.
+        trusted_keys : sequence of PEM public key paths (or loaded keys), optional
+            Load only a model directory signed by one of these keys whose files are
+            exactly those signed (:func:`inference.signing.verify_directory`; raises
+            :class:`~inference.errors.SignatureError`). None (the default) takes the
+            keys named by the environment variable ``LINREG_TRUSTED_KEYS``
+            (``os.pathsep``-separated); an empty sequence, or None with that variable
+            unset, checks no signature.
+
+        Whatever the keys, the manifest's coefficients (``parameters`` and
+        ``statistics.params``) must be the graph's (:mod:`inference.coefficients`).
         """
         path = Path(path)
         ort = import_onnxruntime()
-        onnx_path, manifest = _locate(path)
-        data = _read_model_bytes(onnx_path, manifest)
-        from inference.onnx_check import check_onnx_bytes
-
-        check_onnx_bytes(data, source=str(onnx_path))
+        onnx_path, manifest = locate(path, trusted_keys)
+        design = manifest.design if manifest is not None else None
+        data = _session_bytes(onnx_path, manifest, design)
         wanted = resolve_providers(
             providers, ort.get_available_providers(), strict=strict, stacklevel=2
         )
@@ -151,7 +164,7 @@ class Predictor:
             )
         session = open_session(ort, data, onnx_path, wanted, session_options)
         check_session_providers(wanted, session.get_providers(), strict=strict, stacklevel=2)
-        features, target, dtype = read_signature(session, manifest, onnx_path)
+        features, target, dtype = _checked_signature(session, manifest, design, onnx_path, data)
         return cls(
             session,
             features=features,
@@ -161,6 +174,7 @@ class Predictor:
             source=str(path),
             allow_nonfinite=allow_nonfinite,
             strict_columns=strict_columns,
+            design=design,
         )
 
     @property
@@ -217,6 +231,9 @@ class Predictor:
         an :class:`IntervalPrediction` (prediction, lower, upper), float64.
         """
         strict = self.strict_columns if strict_columns is None else strict_columns
+        if self.design is not None:
+            allow = self.allow_nonfinite if allow_nonfinite is None else allow_nonfinite
+            return self._predict_design(X, interval, level, allow, strict)
         X = as_matrix(X, self.features, self.dtype, strict=strict)
         y = self._run(X, self.allow_nonfinite if allow_nonfinite is None else allow_nonfinite)
         if interval is None:
@@ -226,6 +243,8 @@ class Predictor:
     def predict_one(self, row: Mapping[str, Any] | None = None, /, **values: Any) -> float:
         """Predict one row given by name: ``predict_one(area=3.0)`` or ``predict_one({...})``."""
         given = {**row, **values} if row is not None else values
+        if self.design is not None:
+            return self._design_one(given)
         if len(given) != self.n_features_in_ or given.keys() != self._index.keys():
             given = self._known(given)
         ordered = list(map(given.__getitem__, self.features))
@@ -386,38 +405,33 @@ class Predictor:
         return compute_intervals(X, y, stats, kind=interval, level=level)
 
 
-def _locate(path: Path) -> tuple[Path, Manifest | None]:
-    """The .onnx file to load and the manifest (artifacts verified), or None for a bare file."""
-    if path.is_dir():
-        manifest = Manifest.read(path)
-        manifest.verify_artifacts(path)
-        return path / manifest.onnx_file, manifest
-    if path.is_file():
-        return path, None
-    raise ModelLoadError(f"{path}: no such model directory or .onnx file")
+def _session_bytes(onnx_path: Path, manifest: Manifest | None, design: Any) -> bytes:
+    """The model's bytes, read and checked (:mod:`inference.onnx_check`); a design
+    model's with its factors' lookups taken out (:mod:`inference.codes_graph`), which
+    the Predictor does itself, by distinct value."""
+    data = read_model_bytes(onnx_path, manifest)
+    from inference.onnx_check import check_onnx_bytes
 
+    check_onnx_bytes(data, source=str(onnx_path))
+    if design is not None:
+        from inference.codes_graph import codes_graph
 
-def _read_model_bytes(onnx_path: Path, manifest: Manifest | None) -> bytes:
-    """The file's bytes, hashed against the manifest: the very bytes handed to
-    onnxruntime are the ones checked, leaving no window between check and use."""
-    data = _read_onnx(onnx_path)
-    if manifest is not None:
-        digest = hashlib.sha256(data).hexdigest()
-        if digest != manifest.artifacts[manifest.onnx_file]["sha256"]:
-            raise ModelLoadError(f"{onnx_path}: changed while it was being loaded")
+        data = codes_graph(data, design)
     return data
 
 
-def _read_onnx(path: Path) -> bytes:
-    """At most :data:`MAX_ONNX_BYTES` of a regular, non-empty file, not through a link."""
-    try:
-        if path.is_symlink():
-            raise ModelLoadError(f"{path}: is a symbolic link; refusing to follow it")
-        size = path.stat().st_size
-        if size > MAX_ONNX_BYTES:
-            raise ModelLoadError(f"{path}: {size} bytes, above the {MAX_ONNX_BYTES} byte limit")
-        if size == 0:
-            raise ModelLoadError(f"{path}: the file is empty")
-        return path.read_bytes()
-    except OSError as exc:
-        raise ModelLoadError(f"{path}: cannot read it ({exc.strerror})") from exc
+def _checked_signature(
+    session: Any, manifest: Manifest | None, design: Any, onnx_path: Path, data: bytes
+) -> Any:
+    """Features, target and dtype, the session checked against the manifest, and the
+    manifest's coefficients against the graph's (:mod:`inference.coefficients`)."""
+    if design is not None and manifest is not None:
+        signature = read_design_signature(session, manifest, design, onnx_path)
+        check_design_coefficients(session, manifest, signature.dtype, str(onnx_path))
+        return signature
+    signature = read_signature(session, manifest, onnx_path)
+    if manifest is not None:
+        from inference.coefficients import check_coefficients
+
+        check_coefficients(data, manifest, source=str(onnx_path))
+    return signature

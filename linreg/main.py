@@ -27,6 +27,9 @@ SUBCOMMANDS = {
     "bench": "linreg.bench",
     "serve": "linreg.serve",
     "mlflow": "linreg.mlflow",
+    "keygen": "linreg.signing",
+    "sign": "linreg.signing",
+    "verify": "linreg.signing",
 }
 
 

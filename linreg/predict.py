@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import signal
 import sys
 import threading
+from collections.abc import Iterator
 from typing import Any
 
 from inference.intervals import KINDS
@@ -78,7 +81,8 @@ def _predict(args: argparse.Namespace) -> int:
     if main_thread:
         signal.signal(signal.SIGTERM, _terminate)
     try:
-        report = _score(args)
+        with _trust(args.trusted_keys):
+            report = _score(args)
     except (LinregError, OSError) as exc:  # a UsageError exits 2, the others 1
         raise fail("predict", exc) from exc
     except ValueError as exc:  # pyarrow's ArrowInvalid: bad data
@@ -89,6 +93,27 @@ def _predict(args: argparse.Namespace) -> int:
     print(report.summary(), file=sys.stderr)
     freeze_at_exit()
     return 0
+
+
+@contextlib.contextmanager
+def _trust(keys: list[str]) -> Iterator[None]:
+    """``--trusted-key``: while the job runs, this process (and its local Dask workers,
+    which inherit the environment) loads the model only when one of these keys signed
+    it; the environment is restored afterwards."""
+    if not keys:
+        yield
+        return
+    from inference.signing import TRUSTED_KEYS_ENV
+
+    before = os.environ.get(TRUSTED_KEYS_ENV)
+    os.environ[TRUSTED_KEYS_ENV] = os.pathsep.join(os.path.abspath(k) for k in keys)
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(TRUSTED_KEYS_ENV, None)
+        else:
+            os.environ[TRUSTED_KEYS_ENV] = before
 
 
 def _score(args: argparse.Namespace) -> Any:
@@ -209,6 +234,15 @@ def _register_predict(subparsers: Any) -> None:
         help="ONNX Runtime intra-op threads; 0: one per core (default: 1)",
     )
     _add_engine_flags(q)
+    q.add_argument(
+        "--trusted-key",
+        dest="trusted_keys",
+        metavar="PEM",
+        action="append",
+        default=[],
+        help="score only with a model directory signed by this public key (repeat for "
+        "several) (default: the files in $LINREG_TRUSTED_KEYS)",
+    )
     add_cluster_flags(q)
     add_progress_flags(q)
     q.set_defaults(func=_predict)

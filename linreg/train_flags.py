@@ -15,6 +15,7 @@ __all__ = [
     "add_big_data_flags",
     "add_export_flags",
     "add_fit_flags",
+    "add_table_flags",
 ]
 
 #: the ways to fit, one spelling for ``linreg train`` and ``linreg predict``
@@ -22,7 +23,15 @@ ENGINES = ("auto", "memory", "chunked", "streaming", "dask")
 #: rows an export prints through the Predictor unless --show says otherwise
 SHOW_ROWS = 5
 #: options that only mean something with --out
-EXPORT_OPTIONS = ("name", "overwrite", "allow_unconverged", "no_plots", "dtype", "show")
+EXPORT_OPTIONS = (
+    "name",
+    "overwrite",
+    "allow_unconverged",
+    "no_plots",
+    "dtype",
+    "show",
+    "sign_key",
+)
 
 
 def add_big_data_flags(p: argparse.ArgumentParser) -> None:
@@ -125,6 +134,31 @@ def add_fit_flags(p: argparse.ArgumentParser) -> None:
     )
 
 
+def add_table_flags(p: argparse.ArgumentParser) -> None:
+    """``--formula``, ``--missing`` and ``--reference``: tables with text and gaps."""
+    p.add_argument(
+        "--formula",
+        metavar="FORMULA",
+        help="a Wilkinson formula, e.g. 'y ~ x1 + C(region) + x1:x2 + np.log(x3)': factors, "
+        "interactions, I(), np.log/exp/sqrt, - 1 (default: the target on --features; text "
+        "columns are factors)",
+    )
+    p.add_argument(
+        "--missing",
+        choices=["drop", "error"],
+        default="drop",
+        help="rows with a missing value in a used column: drop and count them, or stop at "
+        "the first (default: drop)",
+    )
+    p.add_argument(
+        "--reference",
+        metavar="COLUMN=LEVEL",
+        action="append",
+        help="a factor's reference level (repeat for several) (default: the first level "
+        "in sorted order)",
+    )
+
+
 def add_export_flags(p: argparse.ArgumentParser) -> None:
     """--out and the options that need it."""
     p.add_argument(
@@ -160,4 +194,11 @@ def add_export_flags(p: argparse.ArgumentParser) -> None:
         type=count0,
         metavar="N",
         help=f"with --out: rows predicted by the exported model (default: {SHOW_ROWS})",
+    )
+    p.add_argument(
+        "--sign-key",
+        type=Path,
+        metavar="PEM",
+        help="with --out: sign the exported directory with this private key into model.sig "
+        "(see linreg sign) (default: not signed)",
     )

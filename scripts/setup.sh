@@ -11,7 +11,7 @@ if [ ! -x .venv/bin/python ]; then
 fi
 export PIP_DISABLE_PIP_VERSION_CHECK=1
 .venv/bin/python -m pip install --quiet "torch==2.13.0"
-.venv/bin/python -m pip install --quiet -e ".[cpu,training,tables,dask,bench,dev,serve,serve-test,docs,spark,mlflow]"
+.venv/bin/python -m pip install --quiet -e ".[cpu,training,tables,dask,bench,dev,serve,serve-test,docs,spark,mlflow,signing,signing-test]"
 # KServe's client and protocol models for tests/serve/test_clients.py, without kserve's own
 # dependencies (its pins of pandas, protobuf and psutil conflict with this project's; the
 # modules the tests import need only the serve-test extra: see pyproject.toml)

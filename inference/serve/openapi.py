@@ -91,12 +91,14 @@ class Op:
         params: list[dict[str, Any]] | None = None,
         style: str = "plain",
         ok_status: str = "200",
+        body_required: bool = True,
     ) -> None:
         self.summary, self.tag, self.ok, self.body = summary, tag, ok, body
         self.errors = list(errors)
         self.params = list(params or [])
         self.style = style
         self.ok_status = ok_status
+        self.body_required = body_required
 
     def render(self, op_id: str, path_params: list[str], token: bool, open_: bool) -> Any:
         error = ref("MlflowError" if self.style == "mlflow" else "Error")
@@ -117,7 +119,7 @@ class Op:
         if params:
             out["parameters"] = params
         if self.body is not None:
-            out["requestBody"] = {"required": True, "content": self.body}
+            out["requestBody"] = {"required": self.body_required, "content": self.body}
         if token:
             out["security"] = [] if open_ else [{"bearer": []}]
         return out
@@ -140,7 +142,7 @@ def _predict(model: LoadedModel, s: dict[str, Any]) -> Op:
         f"Predict {p.target} from {', '.join(p.features)} ({p.dtype.name}) with {model.name}",
         "predict",
         _ok("predictions (and intervals)", _json(ref("PredictResponse"))),
-        [*_BODY_ERRORS, "404", "422"],
+        [*_BODY_ERRORS, "404", "422", "503"],
         body=_json(s["predict"]),
         params=[*query, _ENCODING],
     )
@@ -158,7 +160,7 @@ def _infer(model: LoadedModel, s: dict[str, Any]) -> Op:
         f"V2 inference with {model.name}: input [n, {k}] -> output [n]",
         "V2",
         _ok("the outputs (binary when asked, after the JSON header)", answer),
-        [*_BODY_ERRORS, "404"],
+        [*_BODY_ERRORS, "404", "503"],
         body={**_json(s["infer"]), "application/octet-stream": _binary(_V2_BINARY)},
         params=[header, _ENCODING],
     )
@@ -170,7 +172,7 @@ def _invocations(model: LoadedModel, s: dict[str, Any]) -> Op:
         f"MLflow scoring (default model {model.name}; ?model=NAME for another)",
         "MLflow",
         _ok("predictions", _json(ref("MlflowPredictions"))),
-        [*_BODY_ERRORS, "404"],
+        [*_BODY_ERRORS, "404", "503"],
         body={
             **_json(s["mlflow"]),
             "text/csv": {"schema": {"type": "string", "description": table}},
@@ -191,7 +193,8 @@ def _model_get(kind: str) -> Callable[[LoadedModel, dict[str, Any]], Op]:
     tag = "Triton" if kind in ("model_config", "model_stats") else "V2"
 
     def make(model: LoadedModel, s: dict[str, Any]) -> Op:
-        return Op(f"{summary} of {model.name}", tag, _ok(summary, _json(schema)), ["404"])
+        answer = _ok(summary, _json(schema))
+        return Op(f"{summary} of {model.name}", tag, answer, ["404", "503"])
 
     return make
 
@@ -225,6 +228,26 @@ def _server_ops() -> dict[tuple[str, str], Op]:
         ("GET", "/v2/health/ready"): Op("V2 readiness", "V2", _ok("ready", obj), ["503"]),
         ("GET", "/v2"): Op(
             "V2 server metadata", "V2", _ok("metadata", _json(ref("ServerMetadata")))
+        ),
+        ("POST", "/v2/repository/index"): Op(
+            "V2 repository index: every model and version, loaded or not",
+            "V2",
+            _ok("the index", _json(ref("RepositoryIndex"))),
+            ["400", "413", "415"],
+            body=_json(ref("RepositoryIndexRequest")),
+            body_required=False,
+        ),
+        ("POST", "/v2/repository/models/{name}/load"): Op(
+            "V2 repository: load a model (each version its policy wants)",
+            "V2",
+            _ok("loaded", obj),
+            ["400", "404", "413", "415"],
+        ),
+        ("POST", "/v2/repository/models/{name}/unload"): Op(
+            "V2 repository: unload every version of a model",
+            "V2",
+            _ok("unloaded", obj),
+            ["400", "404", "413", "415"],
         ),
         ("GET", "/v2/models/stats"): Op(
             "Triton inference statistics of every model",
@@ -274,10 +297,13 @@ def _operations(
     template = _PARAM.sub(lambda m: "{" + m.group(1) + "}", route.path)
     base = template.replace("/versions/{version}", "")
     suffix = "_version" if base != template else ""
-    first = next(iter(models.values()))
+    first = next(iter(models.values()), None)
     for method in sorted((route.methods or set()) - {"HEAD"}):
         make = _PER_MODEL.get((method, base))
-        if make is not None:
+        if first is None:  # no model ready yet (a repository): the generic operation
+            op = server_ops.get((method, base)) or _unsupported(base) or _generic(route, method)
+            yield template, method, op, _slug(f"{method}_{template}")
+        elif make is not None:
             for model in models.values():
                 op = make(model, schemas[model.name])
                 path = template.replace("{name}", model.name)
@@ -330,9 +356,12 @@ def build_document(
             "title": "linreg serve",
             "version": inference.__version__,
             "description": "Models: "
-            + ", ".join(
-                f"{m.name} ({m.predictor.target} from {', '.join(m.predictor.features)})"
-                for m in models.values()
+            + (
+                ", ".join(
+                    f"{m.name} ({m.predictor.target} from {', '.join(m.predictor.features)})"
+                    for m in models.values()
+                )
+                or "none ready yet"
             ),
         },
         "paths": paths,

@@ -136,6 +136,24 @@ COMPONENTS: dict[str, Any] = {
         },
         "required": ["model_stats"],
     },
+    "RepositoryIndexRequest": {
+        "type": "object",
+        "description": "may be empty (no body): every model and version",
+        "properties": {"ready": {"type": "boolean", "description": "the ready ones only"}},
+    },
+    "RepositoryIndex": {
+        "type": "array",
+        "items": {
+            "type": "object",
+            "properties": {
+                "name": {"type": "string"},
+                "version": {"type": "string"},
+                "state": {"type": "string", "enum": ["READY", "UNAVAILABLE", "LOADING"]},
+                "reason": {"type": "string"},
+            },
+            "required": ["name", "version", "state", "reason"],
+        },
+    },
     "ServerMetadata": {
         "type": "object",
         "properties": {

@@ -18,9 +18,9 @@
   most :data:`~inference.serve.metrics.BATCH_SIZES` sizes). Since the server
   started, per worker process.
 
-Triton's other extensions (model repository, logging, trace, shared memory) answer
-501 with ``{"error": "... is not supported ..."}`` (:func:`unsupported_routes`),
-rather than 404 "no route".
+The model repository extension is :mod:`inference.serve.control`'s. Triton's other
+extensions (logging, trace, shared memory) answer 501 with ``{"error": "... is not
+supported ..."}`` (:func:`unsupported_routes`), rather than 404 "no route".
 """
 
 from __future__ import annotations
@@ -31,15 +31,25 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from inference.serve.registry import LoadedModel
+from inference.errors import ModelLoadError
+from inference.serve.models import version_key
+from inference.serve.registry import LoadedModel, ModelNotFound
+from inference.serve.repository import read_policy
 from inference.serve.responses import ApiError, json_response
 from inference.serve.v2 import EXTENSIONS, interval_outputs, model_metadata
 
-__all__ = ["UNSUPPORTED", "model_config", "routes", "unsupported_routes"]
+__all__ = [
+    "UNSUPPORTED",
+    "config_of",
+    "model_config",
+    "routes",
+    "statistics",
+    "unsupported_routes",
+    "version_policy",
+]
 
 #: Triton extensions not implemented here: their path prefixes, by name
 UNSUPPORTED = {
-    "model_repository": "/v2/repository",
     "logging": "/v2/logging",
     "trace": "/v2/trace",
     "system_shared_memory": "/v2/systemsharedmemory",
@@ -52,8 +62,27 @@ def _tensor(name: str, datatype: str, dims: list[int]) -> dict[str, Any]:
     return {"name": name, "data_type": _TYPES[datatype], "dims": dims}
 
 
-def model_config(model: LoadedModel, *, batching: bool = False) -> dict[str, Any]:
-    """The Triton model configuration of ``model``, as JSON (module docstring)."""
+def version_policy(model: LoadedModel, single: bool) -> dict[str, Any]:
+    """Triton's ``version_policy`` of ``model``: a single directory serves its one
+    version; a repository model, the policy of its ``config.json``."""
+    if single:
+        return {"latest": {"num_versions": 1}}
+    try:
+        policy = read_policy(model.path.parent)
+    except ModelLoadError:  # the file changed since the load: the default is in force
+        return {"latest": {"num_versions": 1}}
+    if policy.kind == "all":
+        return {"all": {}}
+    if policy.kind == "specific":
+        return {"specific": {"versions": list(policy.versions)}}
+    return {"latest": {"num_versions": policy.num_versions}}
+
+
+def model_config(
+    model: LoadedModel, *, batching: bool = False, single: bool = True
+) -> dict[str, Any]:
+    """The Triton model configuration of ``model``, as JSON (module docstring);
+    ``single``: a model directory given as such (not a repository's version)."""
     meta = model_metadata(model)
     inputs = [
         {**_tensor(t["name"], t["datatype"], t["shape"]), "format": "FORMAT_NONE"}
@@ -64,7 +93,7 @@ def model_config(model: LoadedModel, *, batching: bool = False) -> dict[str, Any
         "name": model.name,
         "platform": "onnxruntime_onnx",
         "backend": "onnxruntime",
-        "version_policy": {"latest": {"num_versions": 1}},
+        "version_policy": version_policy(model, single),
         "max_batch_size": 0,
         "input": inputs,
         "output": outputs,
@@ -84,6 +113,36 @@ def model_config(model: LoadedModel, *, batching: bool = False) -> dict[str, Any
     return config
 
 
+def config_of(server: Any, model: LoadedModel) -> dict[str, Any]:
+    """:func:`model_config` of ``model`` as ``server`` serves it."""
+    entry = server.registry.entries.get(model.name)
+    single = entry is None or entry.source.single
+    return model_config(model, batching=server.runner.enabled, single=single)
+
+
+def statistics(server: Any, name: str | None, version: str | None) -> dict[str, Any]:
+    """Triton's ``{"model_stats": [...]}`` for every model (``name`` None), one model
+    (each version that is ready or has answered requests, the default first) or one
+    version. Raises :class:`ModelNotFound` for a model or version the server does not
+    know, as :meth:`ModelRegistry.resolve` does."""
+    registry = server.registry
+    names = list(registry.order) if name is None else [name]
+    found = []
+    for n in names:
+        if n not in registry.entries:
+            raise ModelNotFound(f"no model {n!r}; this server has {registry.order}")
+        if version is not None:
+            registry.resolve(n, version)  # 404 or 503 for a version not served
+            versions = [version]
+        else:
+            seen = {v for m, v in server.metrics.stats if m == n}
+            versions = registry.versions(n)
+            versions += sorted(seen - set(versions), key=version_key, reverse=True)
+        for v in versions:
+            found.append(server.metrics.model_stats(n, v).as_json(n, v))
+    return {"model_stats": found}
+
+
 def routes(server: Any) -> list[Route]:
     """The model configuration and statistics routes, bound to ``server``."""
 
@@ -94,23 +153,12 @@ def routes(server: Any) -> list[Route]:
     async def config(request: Request) -> Response:
         server.note(request, "v2_model_config")
         model = model_of(request)
-        return json_response(model_config(model, batching=server.runner.enabled))
+        return json_response(config_of(server, model))
 
     async def stats(request: Request) -> Response:
         server.note(request, "v2_model_stats")
-        name = request.path_params.get("name")
-        version = request.path_params.get("version")
-        models = [model_of(request)] if name is not None else server.registry.models.values()
-        found = []
-        for model in models:
-            versions = {v for n, v in server.metrics.stats if n == model.name}
-            versions.add(model.version)
-            if version is not None:
-                versions = {version}
-            for v in sorted(versions, key=lambda v: (v != model.version, v)):
-                stats = server.metrics.model_stats(model.name, v)
-                found.append(stats.as_json(model.name, v))
-        return json_response({"model_stats": found})
+        params = request.path_params
+        return json_response(statistics(server, params.get("name"), params.get("version")))
 
     out = [Route("/v2/models/stats", stats, methods=["GET"])]
     for prefix in ("/v2/models/{name}", "/v2/models/{name}/versions/{version}"):

@@ -1,7 +1,7 @@
 """The Open Inference Protocol ("V2") REST API, with Triton's binary tensor data.
 
 Endpoints (``{name}`` is a model's directory name; each also answers under
-``/v2/models/{name}/versions/{version}/...`` for its current version):
+``/v2/models/{name}/versions/{version}/...`` for each ready version):
 
 - ``GET /v2/health/live``, ``GET /v2/health/ready``, ``GET /v2``
 - ``GET /v2/models/{name}``: metadata (input ``features`` FP32/FP64 ``[-1, k]``,
@@ -62,7 +62,13 @@ __all__ = [
 ]
 
 #: the extensions this server implements, as ``GET /v2`` lists them
-EXTENSIONS = ["binary_tensor_data", "parameters", "model_configuration", "statistics"]
+EXTENSIONS = [
+    "binary_tensor_data",
+    "parameters",
+    "model_repository",
+    "model_configuration",
+    "statistics",
+]
 #: the outputs an ``interval`` request parameter adds (FP64)
 INTERVAL_OUTPUTS = ("lower", "upper")
 
@@ -98,7 +104,8 @@ def output_names(model: LoadedModel) -> list[str]:
     return [name, *INTERVAL_OUTPUTS] if interval_outputs(model) else [name]
 
 
-def model_metadata(model: LoadedModel) -> dict[str, Any]:
+def model_metadata(model: LoadedModel, versions: list[str] | None = None) -> dict[str, Any]:
+    """``versions``: the model's ready versions (default: ``model``'s alone)."""
     p = model.predictor
     manifest = p.manifest
     assert manifest is not None  # the registry serves model directories only
@@ -108,7 +115,7 @@ def model_metadata(model: LoadedModel) -> dict[str, Any]:
         outputs += [{"name": n, "datatype": "FP64", "shape": [-1]} for n in INTERVAL_OUTPUTS]
     return {
         "name": model.name,
-        "versions": [model.version],
+        "versions": [model.version] if versions is None else versions,
         "platform": "onnxruntime_onnx",
         "inputs": [
             {"name": manifest.input_name, "datatype": dtype, "shape": [-1, len(p.features)]}
@@ -358,7 +365,8 @@ def routes(server: Any) -> list[Route]:
 
     async def model_meta(request: Request) -> Response:
         server.note(request, "v2_model")
-        return json_response(model_metadata(model_of(request)))
+        model = model_of(request)
+        return json_response(model_metadata(model, server.registry.versions(model.name)))
 
     async def model_ready(request: Request) -> Response:
         server.note(request, "v2_model")

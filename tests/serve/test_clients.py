@@ -57,6 +57,7 @@ def kserve():
         package = types.ModuleType("kserve")
         package.__path__ = list(spec.submodule_search_locations)
         sys.modules["kserve"] = package
+        _import_kserve_messages()
     from kserve.inference_client import InferenceRESTClient, RESTConfig
     from kserve.protocol.infer_type import InferInput, InferRequest, RequestedOutput
     from kserve.protocol.rest import v2_datamodels
@@ -69,6 +70,23 @@ def kserve():
         RequestedOutput=RequestedOutput,
         models=v2_datamodels,
     )
+
+
+def _import_kserve_messages() -> None:
+    """Import kserve's generated gRPC messages into a descriptor pool of their own.
+    They define the same protobuf package (``inference``) as ``tritonclient.grpc``'s,
+    and one process's default pool refuses a symbol defined twice (``duplicate symbol
+    'inference.ServerLiveRequest'``); the REST client imports them but never uses them
+    (kserve's own pb2 module reads ``descriptor_pool.Default()`` when it is run)."""
+    from google.protobuf import descriptor_pool
+
+    default = descriptor_pool.Default
+    own = descriptor_pool.DescriptorPool()
+    descriptor_pool.Default = lambda: own  # type: ignore[assignment]
+    try:
+        importlib.import_module("kserve.protocol.grpc.grpc_predict_v2_pb2")
+    finally:
+        descriptor_pool.Default = default  # type: ignore[assignment]
 
 
 def _post(url: str, body: dict) -> dict:

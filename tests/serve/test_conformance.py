@@ -352,8 +352,6 @@ def test_inference_statistics_count_what_was_sent(server, http):
 @pytest.mark.parametrize(
     ("method", "path", "extension"),
     [
-        ("GET", "/v2/repository/index", "model_repository"),
-        ("POST", "/v2/repository/models/x/load", "model_repository"),
         ("GET", "/v2/logging", "logging"),
         ("GET", "/v2/trace/setting", "trace"),
         ("GET", f"/v2/models/{MLR}/trace/setting", "trace"),

@@ -300,3 +300,17 @@ def test_routes_added_later_are_in_the_document(app):
     assert [p["name"] for p in op["parameters"]] == ["name", "version"]
     assert "/v2/models/plant_richness_lr/versions/{version}/config" in doc["paths"]
     _validate(doc)
+
+
+def test_a_model_fitted_on_raw_columns_is_refused_at_load():
+    """A design model (text factors: penguins) has no matrix input for the protocols'
+    tensors and schemas: the server refuses it when it loads, saying so, rather than
+    answering 500 on its metadata and 400 on every prediction."""
+    from inference.errors import ModelLoadError
+    from inference.predictor import Predictor
+    from inference.serve.registry import load_version
+
+    path = BUNDLED / "penguins"
+    assert Predictor.load(path).design is not None  # the model itself loads
+    with pytest.raises(ModelLoadError, match=r"fitted on raw columns \(species, island"):
+        load_version(path, name="penguins", version=None, threads=1)

@@ -373,6 +373,7 @@ def test_limits_and_unknown_routes(server, http):
 @pytest.mark.slow
 def test_metrics(server, http):
     http.post(server.url + "/predict", json={"area": 1.0})
+    http.post(server.url + "/predict", json=[{"area": 1.0}, {"area": 2.0}])  # not one row
     http.post(server.url + "/predict", json={"area": "x"})
     text = http.get(server.url + "/metrics").text
     assert 'linreg_requests_total{endpoint="predict",method="POST",status="200"}' in text
