@@ -28,6 +28,7 @@ if [ ! -e "$LIBASAN" ]; then
 fi
 
 rm -rf "$BUILD"
+mkdir -p "$(dirname "$BUILD")"  # a fresh clone has no build/ yet
 export LINREG_REQUIRE_NATIVE=1
 export LINREG_NATIVE_CFLAGS="-O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all -Wall -Wextra -Werror"
 export LINREG_NATIVE_LDFLAGS="-fsanitize=address,undefined"
