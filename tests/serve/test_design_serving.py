@@ -307,3 +307,26 @@ def test_metadata_config_and_openapi_describe_the_raw_columns(served, fitted):
     region = next(t for t in tensors if t["properties"]["name"]["enum"] == ["region"])
     assert region["properties"]["datatype"]["enum"] == ["BYTES"]
     assert region["properties"]["data"]["items"]["anyOf"][0]["enum"] == ["east", "north", "south"]
+
+
+def test_kserve_models_and_mlflows_client_with_text_columns(served, fitted):
+    """KServe's pydantic models accept the metadata and a BYTES request and its answer;
+    MLflow's ScoringServerClient sends a DataFrame with text columns."""
+    from tests.serve.test_clients import kserve
+
+    proc, _ = served
+    _, _, used, _ = fitted
+    k = kserve()
+    k.models.ModelMetadataResponse.model_validate(_get(f"{proc.url}/v2/models/f64"))
+    body = {"id": "t1", "inputs": _v2_json(used)}
+    k.models.InferenceRequest.model_validate(body)
+    status, answer = _post(f"{proc.url}/v2/models/f64/infer", json.dumps(body).encode())
+    assert status == 200
+    response = k.models.InferenceResponse.model_validate(answer)
+    _close(response.outputs[0].data, fitted, "f64")
+    pytest.importorskip("mlflow", reason="needs mlflow-skinny (the mlflow extra)")
+    from mlflow.pyfunc.scoring_server.client import ScoringServerClient
+
+    host, port = proc.url.removeprefix("http://").split(":")
+    client = ScoringServerClient(host, int(port))
+    _close(client.invoke(used[COLUMNS]).get_predictions().to_numpy().ravel(), fitted, "f32")
