@@ -137,18 +137,23 @@ def _epoch_ms(perf_ns: int) -> int:
 
 
 class InferenceStats:
-    """Triton's statistics of one model version: durations as ``[count, ns]``."""
+    """Triton's statistics of one model version. Each successful request adds one to
+    ``success`` and to each of ``compute_input``, ``queue``, ``compute_infer`` and
+    ``compute_output``, so one count (``n``) serves the five; the durations are
+    nanosecond sums. ``batches``: ``[runs, ns]`` of the session runs by batch size."""
 
     __slots__ = (
         "last_answer",
         "inference_count",
         "execution_count",
-        "success",
-        "fail",
-        "queue",
-        "compute_input",
-        "compute_infer",
-        "compute_output",
+        "n",
+        "success_ns",
+        "fail_n",
+        "fail_ns",
+        "queue_ns",
+        "input_ns",
+        "infer_ns",
+        "output_ns",
         "batches",
     )
 
@@ -156,20 +161,19 @@ class InferenceStats:
         self.last_answer = 0  # perf_counter_ns() of the last success; 0: none
         self.inference_count = 0
         self.execution_count = 0
-        self.success = [0, 0]
-        self.fail = [0, 0]
-        self.queue = [0, 0]
-        self.compute_input = [0, 0]
-        self.compute_infer = [0, 0]
-        self.compute_output = [0, 0]
+        self.n = 0
+        self.success_ns = 0
+        self.fail_n = 0
+        self.fail_ns = 0
+        self.queue_ns = 0
+        self.input_ns = 0
+        self.infer_ns = 0
+        self.output_ns = 0
         self.batches: dict[int, list[int]] = {}
 
     def as_json(self, name: str, version: str) -> dict[str, Any]:
         """The ``$model_stat`` object of Triton's statistics extension."""
-
-        def duration(d: list[int]) -> dict[str, int]:
-            return {"count": d[0], "ns": d[1]}
-
+        n = self.n
         return {
             "name": name,
             "version": version,
@@ -177,17 +181,17 @@ class InferenceStats:
             "inference_count": self.inference_count,
             "execution_count": self.execution_count,
             "inference_stats": {
-                "success": duration(self.success),
-                "fail": duration(self.fail),
-                "queue": duration(self.queue),
-                "compute_input": duration(self.compute_input),
-                "compute_infer": duration(self.compute_infer),
-                "compute_output": duration(self.compute_output),
-                "cache_hit": duration([0, 0]),
-                "cache_miss": duration([0, 0]),
+                "success": {"count": n, "ns": self.success_ns},
+                "fail": {"count": self.fail_n, "ns": self.fail_ns},
+                "queue": {"count": n, "ns": self.queue_ns},
+                "compute_input": {"count": n, "ns": self.input_ns},
+                "compute_infer": {"count": n, "ns": self.infer_ns},
+                "compute_output": {"count": n, "ns": self.output_ns},
+                "cache_hit": {"count": 0, "ns": 0},
+                "cache_miss": {"count": 0, "ns": 0},
             },
             "batch_stats": [
-                {"batch_size": size, "compute_infer": duration(d)}
+                {"batch_size": size, "compute_infer": {"count": d[0], "ns": d[1]}}
                 for size, d in sorted(self.batches.items())
             ],
         }
@@ -256,17 +260,15 @@ class Metrics:
         stats = self.stats.get((model.name, model.version))
         if stats is None:
             stats = self.model_stats(model.name, model.version)
-        if status >= 400 or not timing.answered_at:
-            stats.fail[0] += 1
-            stats.fail[1] += ns
+        answered = timing.answered_at
+        if status >= 400 or not answered:
+            stats.fail_n += 1
+            stats.fail_ns += ns
             return
-        stats.success[0] += 1
-        stats.success[1] += ns
-        stats.last_answer = timing.answered_at
-        stats.inference_count += timing.rows
-        ran = timing.ran_at - timing.parsed_at
-        run = ran if timing.run_ns < 0 or timing.run_ns > ran else timing.run_ns
-        if timing.run_ns < 0:  # a run of its own, not counted by observe_run
+        parsed, ran_at, run = timing.parsed_at, timing.ran_at, timing.run_ns
+        ran = ran_at - parsed
+        if run < 0:  # a run of its own, not counted by observe_run
+            run = ran
             stats.execution_count += 1
             batch = stats.batches.get(timing.rows)
             if batch is None and len(stats.batches) < BATCH_SIZES:
@@ -274,18 +276,16 @@ class Metrics:
             if batch is not None:
                 batch[0] += 1
                 batch[1] += run
-        d = stats.compute_input
-        d[0] += 1
-        d[1] += timing.parsed_at - timing.start
-        d = stats.queue
-        d[0] += 1
-        d[1] += ran - run
-        d = stats.compute_infer
-        d[0] += 1
-        d[1] += run
-        d = stats.compute_output
-        d[0] += 1
-        d[1] += timing.answered_at - timing.ran_at
+        elif run > ran:
+            run = ran
+        stats.n += 1
+        stats.success_ns += ns
+        stats.last_answer = answered
+        stats.inference_count += timing.rows
+        stats.input_ns += parsed - timing.start
+        stats.queue_ns += ran - run
+        stats.infer_ns += run
+        stats.output_ns += answered - ran_at
 
     def serving(self, model: LoadedModel) -> None:
         self.model_info[(model.name, model.version)] = model.sha256

@@ -35,6 +35,7 @@ from inference.errors import InputError
 from inference.serve.design_body import RawColumns, from_json
 from inference.serve.limits import check_json, check_rows, rows_in
 from inference.serve.matrix import matrix_of, release
+from inference.serve.metrics import Timing
 from inference.serve.registry import LoadedModel
 from inference.serve.responses import INLINE_BODY_BYTES, ApiError, dumps, loads, unreadable
 
@@ -100,7 +101,7 @@ def routes(server: Any) -> list[Route]:
         server.note(request, "predict")
         name = request.path_params.get("name")
         model = server.model(name) if name is not None else server.registry.first()
-        timing = server.timing(request, model)
+        timing = request.scope["linreg"]["stats"] = Timing(model)  # server.timing, inlined
         body = await server.body(request, json=True)
         query = request.query_params if request.scope["query_string"] else {}
         one_row = not server.runner.enabled and "interval" not in query
