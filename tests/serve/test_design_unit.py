@@ -331,3 +331,31 @@ def test_page_html_has_a_select_per_factor_and_groups_levels(model):
     assert '<input type="number" step="any" required value="1" data-feature="bill_depth_mm"' in html
     assert html.count('<tr class="term">') == 3
     assert "species (reference Adelie)" in html and "11 dropped for a missing value" in html
+
+
+# --- gRPC ---------------------------------------------------------------------------------
+def test_grpc_bytes_in_typed_contents_and_raw_contents(model, predictor, expected):
+    pytest.importorskip("grpc")
+    from inference.serve.grpc_tensors import request_matrix
+    from inference.serve.proto import grpc_service_pb2 as pb
+
+    typed = pb.ModelInferRequest(model_name="penguins")
+    raw = pb.ModelInferRequest(model_name="penguins")
+    for name, values in ROWS.items():
+        text = isinstance(values[0], str)
+        datatype = "BYTES" if text else "FP64"
+        tensor = typed.inputs.add(name=name, datatype=datatype, shape=[len(values)])
+        if text:
+            tensor.contents.bytes_contents.extend(v.encode() for v in values)
+        else:
+            tensor.contents.fp64_contents.extend(values)
+        raw.inputs.add(name=name, datatype=datatype, shape=[len(values)])
+        raw.raw_input_contents.append(
+            _bytes(values) if text else np.asarray(values, "<f8").tobytes()
+        )
+    for request in (typed, raw):
+        X = request_matrix(request, model, 100)
+        np.testing.assert_array_equal(predictor.predict(X), expected)
+    raw.raw_input_contents[0] = _bytes(["Adelie"])  # one element for shape [4]
+    error = _error(request_matrix, raw, model, 100)
+    assert error.status == 400 and "end before element 1 of 4" in error.message
