@@ -117,6 +117,8 @@ def _nulls_as_nan(spec: dict[str, Any], where: str, datatype: str) -> dict[str, 
     data = spec.get("data")
     if not isinstance(data, list):
         return spec
+    if not (data and isinstance(data[0], list)) and None not in data:  # the usual case
+        return spec
     flat = [v for r in data for v in (r if isinstance(r, list) else [r])]
     if None not in flat:
         return spec
