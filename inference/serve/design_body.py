@@ -30,6 +30,8 @@ __all__ = ["RawColumns", "from_json", "from_split", "numeric_column", "text_colu
 
 _NUMBERS = frozenset({float, int})
 _NUMBERS_OR_NULL = frozenset({float, int, type(None)})
+#: what a factor's value may be (numpy's scalars: from V2 integer tensors)
+_SCALARS = frozenset({str, float, int, bool, type(None), np.str_, np.int64, np.bool_})
 
 
 class RawColumns(dict[str, np.ndarray]):
@@ -84,13 +86,20 @@ def numeric_column(values: Any, name: str) -> np.ndarray:
 
 def text_column(values: Any, name: str) -> np.ndarray:
     """A factor column as a 1-D object array (text, ``None`` for a missing value; the
-    Predictor compares the values with the factor's levels)."""
+    Predictor compares the values with the factor's levels). A value that is not a
+    scalar (a JSON object or list) is an InputError naming its row and column."""
     if isinstance(values, np.ndarray):
         if values.ndim != 1:
             raise InputError(f"column {name!r}: expected one value per row, got {values.shape}")
-        return values if values.dtype == object else values.astype(object)
+        if values.dtype != object:
+            return values.astype(object)
+    values = list(values)
+    if not _SCALARS.issuperset(map(type, values)):
+        row, v = next((i, v) for i, v in enumerate(values, 1) if type(v) not in _SCALARS)
+        shown = repr(v)[:100]
+        raise InputError(f"row {row}, column {name!r}: {shown} is not a level (text expected)")
     out = np.empty(len(values), dtype=object)
-    out[:] = list(values)
+    out[:] = values
     return out
 
 

@@ -259,6 +259,11 @@ def test_mlflow_rows_without_names_and_a_text_number_are_refused(model):
     rows = {**ROWS, "bill_depth_mm": [18.7, "deep", 18.5, 14.3]}
     with pytest.raises(InputError, match=r"row 2, column 'bill_depth_mm': 'deep' is not a number"):
         decode(json.dumps({"inputs": rows}).encode(), "", model, 100)
+    record = {name: values[0] for name, values in ROWS.items()}
+    for value in ({"a": 1}, ["Adelie"]):  # the Predictor would not hash them: refused here
+        body = json.dumps({"dataframe_records": [record, {**record, "species": value}]})
+        with pytest.raises(InputError, match=r"row 2, column 'species': .* is not a level"):
+            decode(body.encode(), "", model, 100)
     csv = ",".join(ROWS).encode() + b"\nAdelie,Dream,x,1,1,male\n"
     with pytest.raises(InputError, match=r"CSV line 2, column 'bill_length_mm': 'x' is not a"):
         decode(csv, "text/csv", model, 100)
