@@ -364,3 +364,60 @@ def test_grpc_bytes_in_typed_contents_and_raw_contents(model, predictor, expecte
     raw.raw_input_contents[0] = _bytes(["Adelie"])  # one element for shape [4]
     error = _error(request_matrix, raw, model, 100)
     assert error.status == 400 and "end before element 1 of 4" in error.message
+
+
+# --- hostile values: never a 5xx -----------------------------------------------------------
+def test_hostile_values_in_every_column_get_4xx_never_5xx(app):
+    """Hypothesis: any JSON value in any column of a design model's record, on /predict,
+    /invocations and V2 JSON (each column's tensor as BYTES or FP32) is answered 200 or
+    a JSON 4xx, never a 5xx (the Predictor would not hash a list; a dict is no level)."""
+    hypothesis = pytest.importorskip("hypothesis")
+    from hypothesis import strategies as st
+    from starlette.testclient import TestClient
+
+    client = TestClient(app, raise_server_exceptions=False)
+    scalars = (
+        st.none()
+        | st.booleans()
+        | st.integers(min_value=-(2**70), max_value=2**70)
+        | st.floats(allow_nan=False, allow_infinity=False)
+        | st.text(max_size=8)
+        | st.sampled_from(["Adelie", "Dream", "male", ""])
+    )
+    values = st.recursive(
+        scalars,
+        lambda inner: (
+            st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=3), inner, max_size=2)
+        ),
+        max_leaves=6,
+    )
+    record = {name: v[0] for name, v in ROWS.items()}
+
+    @hypothesis.settings(max_examples=60, deadline=None)
+    @hypothesis.given(st.sampled_from(list(ROWS)), values, st.booleans())
+    def check(column, value, text):
+        row = {**record, column: value}
+        tensors = [
+            {
+                "name": k,
+                "shape": [1],
+                "datatype": "BYTES" if (text if k == column else isinstance(v, str)) else "FP32",
+                "data": [v],
+            }
+            for k, v in row.items()
+        ]
+        for path, body in (
+            ("/models/penguins/predict", row),
+            ("/models/penguins/predict", [row, record]),
+            ("/invocations?model=penguins", {"dataframe_records": [row]}),
+            (
+                "/invocations?model=penguins",
+                {"dataframe_split": {"columns": list(row), "data": [list(row.values())]}},
+            ),
+            ("/v2/models/penguins/infer", {"inputs": tensors}),
+        ):
+            r = client.post(path, content=json.dumps(body))
+            assert r.status_code in (200, 400, 413, 422), (path, body, r.text)
+            assert isinstance(r.json(), dict)
+
+    check()
