@@ -421,3 +421,20 @@ def test_hostile_values_in_every_column_get_4xx_never_5xx(app):
             assert isinstance(r.json(), dict)
 
     check()
+
+
+def test_value_schemas_of_boolean_integer_and_unknown_zero_factors_and_filled_numbers():
+    from inference.design import Input
+    from inference.serve.openapi_design import value_schema
+
+    number = {"type": "number", "format": "double"}
+    flag = Input("flag", "factor", "bool", ("False", "True"), "False")
+    size = Input("size", "factor", "int", ("2", "10"), "2")
+    free = Input("region", "factor", "str", ("east", "north"), "east", unknown="zero")
+    assert value_schema(flag, number) == {"type": "boolean", "enum": [False, True]}
+    assert value_schema(size, number) == {"type": "integer", "enum": [2, 10]}
+    assert "enum" not in value_schema(free, number)  # any value scores (as no level)
+    assert "east, north" in value_schema(free, number)["description"]
+    filled = Input("x", "numeric", fill=0.5)
+    assert value_schema(filled, number) == {**number, "nullable": True}
+    assert value_schema(Input("x", "numeric"), number) == number
