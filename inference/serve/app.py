@@ -42,6 +42,7 @@ from inference.intervals import IntervalPrediction
 from inference.serve import control, mlflow, openapi, page, plain, triton, v2
 from inference.serve.batching import Runner
 from inference.serve.body import ClientGone, Deadlines, content_codings, decompress, read_body
+from inference.serve.design_body import RawColumns
 from inference.serve.logs import AccessLog
 from inference.serve.metrics import CONTENT_TYPE_LATEST, Metrics, Timing
 from inference.serve.models import ModelRegistry
@@ -192,7 +193,7 @@ class Server:
             return await asyncio.to_thread(parse, *args)
 
     def intervals(
-        self, model: LoadedModel, X: np.ndarray, kind: Any, level: Any
+        self, model: LoadedModel, X: np.ndarray | RawColumns, kind: Any, level: Any
     ) -> IntervalPrediction:
         if not isinstance(kind, str):
             raise ApiError(422, f"interval {kind!r}: expected 'confidence' or 'prediction'")

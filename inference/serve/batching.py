@@ -13,6 +13,9 @@ batch opens one; the batch runs
 Each request gets its own slice of the output. When the merged run raises an
 :class:`~inference.errors.InputError` (a NaN in one request's rows), each request
 is run alone so that each gets its own answer or its own error.
+
+A design model's requests (:class:`~inference.serve.design_body.RawColumns`, raw
+columns by name) are merged column by column, the same way.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from inference.errors import InputError
+from inference.serve.design_body import RawColumns
 from inference.serve.registry import LoadedModel
 
 __all__ = ["INLINE_ROWS", "Runner"]
@@ -35,7 +39,7 @@ INLINE_ROWS = 65_536
 
 
 #: a request's rows and the future of its predictions and the run's nanoseconds
-_Item = tuple[np.ndarray, "asyncio.Future[tuple[np.ndarray, int]]"]
+_Item = tuple["np.ndarray | RawColumns", "asyncio.Future[tuple[np.ndarray, int]]"]
 
 
 class _Batch:
@@ -50,7 +54,8 @@ class _Batch:
 
 
 class Runner:
-    """Predictions for (n, k) arrays already in the model's dtype.
+    """Predictions for (n, k) arrays already in the model's dtype (or a design model's
+    :class:`~inference.serve.design_body.RawColumns`).
 
     Parameters
     ----------
@@ -80,7 +85,9 @@ class Runner:
         self.observe_run = observe_run
         self._open: dict[int, _Batch] = {}
 
-    async def predict(self, model: LoadedModel, X: np.ndarray, timing: Any = None) -> np.ndarray:
+    async def predict(
+        self, model: LoadedModel, X: np.ndarray | RawColumns, timing: Any = None
+    ) -> np.ndarray:
         """The predictions (n,) of ``X``. A request that waited for a micro-batch sets
         ``timing.run_ns`` (``timing``: a :class:`~inference.serve.metrics.Timing`) to
         the session run's time, the rest of its wait being queue; a run of its own is
@@ -96,7 +103,7 @@ class Runner:
             return await asyncio.to_thread(_run, model, X)
         return _run(model, X)
 
-    def _run(self, model: LoadedModel, X: np.ndarray) -> tuple[np.ndarray, int]:
+    def _run(self, model: LoadedModel, X: np.ndarray | RawColumns) -> tuple[np.ndarray, int]:
         """A micro-batch's run, timed and counted."""
         start = time.perf_counter_ns()
         y = _run(model, X)
@@ -104,7 +111,9 @@ class Runner:
         self.observe_run(model, X.shape[0], ns)
         return y, ns
 
-    async def _submit(self, model: LoadedModel, X: np.ndarray) -> tuple[np.ndarray, int]:
+    async def _submit(
+        self, model: LoadedModel, X: np.ndarray | RawColumns
+    ) -> tuple[np.ndarray, int]:
         loop = asyncio.get_running_loop()
         key = id(model)
         batch = self._open.get(key)
@@ -144,7 +153,7 @@ class Runner:
         if len(items) == 1:
             self._settle(model, items)
             return
-        X = np.concatenate([x for x, _ in items])
+        X = _concat([x for x, _ in items])
         self.observe_batch(model.name, X.shape[0])
         try:
             y, ns = self._run(model, X)
@@ -171,6 +180,13 @@ class Runner:
                 f.set_exception(exc)
 
 
-def _run(model: LoadedModel, X: np.ndarray) -> np.ndarray:
+def _concat(parts: list[Any]) -> Any:
+    """The rows of several requests in one: matrices, or a design model's raw columns."""
+    if isinstance(parts[0], RawColumns):
+        return RawColumns.concat(parts)
+    return np.concatenate(parts)
+
+
+def _run(model: LoadedModel, X: Any) -> np.ndarray:
     y: np.ndarray = model.predictor.predict(X)  # type: ignore[assignment]
     return y

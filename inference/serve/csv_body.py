@@ -15,7 +15,9 @@ a 4xx naming the line:
 
 Columns the model does not read are ignored, as ``mlflow models serve`` ignores
 them (``strict``: refused); an empty cell in a feature column is a missing value,
-named by line and column.
+named by line and column. A model fitted on raw columns (a design) gets its columns
+as they are, text for its factors (:func:`parse_csv_columns`): a list per column
+rather than float64 blocks, within the same limits.
 """
 
 from __future__ import annotations
@@ -24,11 +26,14 @@ import codecs
 import csv
 import io
 from collections.abc import Iterator, Sequence
+from typing import Any
 
 import numpy as np
 
+from inference.design import Design
 from inference.errors import InputError
 from inference.inputs import as_matrix
+from inference.serve.design_body import RawColumns
 from inference.serve.limits import csv_rows_at_least
 from inference.serve.responses import ApiError
 
@@ -153,6 +158,71 @@ def _read(lines: _Lines, features: Sequence[str], max_rows: int, strict: bool) -
             flat.clear()
     blocks.append(np.array(flat, dtype=np.float64).reshape(-1, k))
     return blocks
+
+
+def _read_text(lines: _Lines, design: Design, max_rows: int, strict: bool) -> dict[str, list[Any]]:
+    """The cells of a design model's columns: numbers as floats (an empty cell NaN, a
+    missing value), a factor's as text (an empty cell None); errors name the line."""
+    rows = csv.reader(lines)
+    names, index = _header(rows, design.input_names, strict)
+    lines.record = 0
+    numeric = [design.input(n).kind == "numeric" for n in design.input_names]
+    cells: dict[str, list[Any]] = {n: [] for n in design.input_names}
+    columns = [cells[n] for n in design.input_names]
+    count = 0
+    for row in rows:
+        lines.record = 0
+        if not row:
+            continue
+        if count == max_rows:
+            raise ApiError(
+                413,
+                f"the CSV body has over {max_rows} rows, above the limit of {max_rows}",
+                style=STYLE,
+            )
+        if len(row) != len(names):
+            raise InputError(
+                f"CSV line {rows.line_num}: {len(row)} cells, the header has {len(names)}"
+            )
+        for j, out, is_number in zip(index, columns, numeric, strict=True):
+            cell = row[j].strip() if is_number else row[j]
+            if not is_number:
+                out.append(cell if cell.strip() else None)
+                continue
+            try:
+                out.append(float(cell) if cell else np.nan)
+            except ValueError:
+                raise InputError(
+                    f"CSV line {rows.line_num}, column {names[j]!r}: {cell!r} is not a number"
+                ) from None
+        count += 1
+    return cells
+
+
+def parse_csv_columns(
+    body: bytes | bytearray, design: Design, max_rows: int, *, strict: bool = False
+) -> RawColumns:
+    """The raw columns of a CSV body for a model fitted on raw columns (a design):
+    text for its factors, numbers for its numeric columns, matched by name; an empty
+    cell is a missing value (the Predictor names its row: the line minus the header)."""
+    at_least = csv_rows_at_least(body)
+    if at_least is not None and at_least > max_rows:
+        raise ApiError(
+            413,
+            f"the CSV body has {at_least} rows or more, above the limit of {max_rows}",
+            style=STYLE,
+        )
+    lines = _Lines(body)
+    try:
+        cells = _read_text(lines, design, max_rows, strict)
+    except csv.Error as exc:
+        raise ApiError(400, f"CSV line {lines.line}: {exc}", style=STYLE) from None
+    rows = len(next(iter(cells.values()), []))
+    columns = {
+        n: np.array(v, dtype=np.float64 if design.input(n).kind == "numeric" else object)
+        for n, v in cells.items()
+    }
+    return RawColumns(columns, rows)
 
 
 def parse_csv(

@@ -4,7 +4,10 @@ An input's data come either in ``raw_input_contents`` (one entry per input, in i
 order: little-endian bytes, what ``tritonclient.grpc`` sends) or in the input's typed
 ``contents`` (``fp32_contents``, ``int64_contents``, ...). As over HTTP, a request
 carries one tensor of shape ``[n, k]`` or one tensor per feature (``[n]`` or
-``[n, 1]``, named as the features). Outputs always go back in ``raw_output_contents``,
+``[n, 1]``, named as the features); a design model takes one tensor per raw column,
+BYTES for a factor (length-prefixed elements in ``raw_input_contents``, or
+``bytes_contents``: :mod:`inference.serve.design_tensors`). Outputs always go back
+in ``raw_output_contents``,
 as Triton sends them. Request parameters ``interval`` (string) and ``level`` (double)
 add FP64 outputs ``lower`` and ``upper``.
 """
@@ -18,6 +21,8 @@ from typing import Any
 import numpy as np
 
 from inference.inputs import as_matrix
+from inference.serve.design_body import RawColumns
+from inference.serve.design_tensors import BYTES, assemble, bytes_elements
 from inference.serve.proto import grpc_service_pb2 as pb
 from inference.serve.registry import LoadedModel
 from inference.serve.responses import ApiError
@@ -99,8 +104,43 @@ def _tensor(tensor: Any, raw: bytes | None, where: str, model: LoadedModel, max_
         raise ApiError(422, f"{where}: {field}: {exc}") from None
 
 
-def request_matrix(request: Any, model: LoadedModel, max_rows: int) -> np.ndarray:
-    """The (n, k) matrix, in the model's dtype, of a ``ModelInferRequest``."""
+def _design_tensor(
+    tensor: Any, raw: bytes | None, where: str, model: LoadedModel, max_rows: int
+) -> tuple[str, str, np.ndarray]:
+    """One input of a design model's request: its name, datatype and 1-D values."""
+    shape = _shape(tensor, where, model.predictor.features, max_rows)
+    if len(shape) == 2 and shape[1] != 1:
+        raise ApiError(
+            400, f"{where}: shape {shape}; this model takes one tensor per column, of shape [n]"
+        )
+    if tensor.datatype != BYTES:
+        return (
+            tensor.name,
+            tensor.datatype,
+            _tensor(tensor, raw, where, model, max_rows).reshape(-1),
+        )
+    count = math.prod(shape)
+    if raw is not None:
+        return tensor.name, BYTES, bytes_elements(raw, count, where)
+    if not tensor.HasField("contents"):
+        raise ApiError(400, f"{where}: no contents and no raw_input_contents")
+    values = tensor.contents.bytes_contents
+    if len(values) != count:
+        raise ApiError(
+            400, f"{where}: bytes_contents has {len(values)} values, shape {shape} needs {count}"
+        )
+    out = np.empty(count, dtype=object)
+    for i, v in enumerate(values):
+        try:
+            out[i] = v.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise ApiError(400, f"{where}: element {i} is not UTF-8 text ({exc.reason})") from None
+    return tensor.name, BYTES, out
+
+
+def request_matrix(request: Any, model: LoadedModel, max_rows: int) -> np.ndarray | RawColumns:
+    """The (n, k) matrix, in the model's dtype, of a ``ModelInferRequest`` (a design
+    model's: its raw columns, one tensor per column, BYTES for a factor)."""
     inputs: Sequence[Any] = request.inputs
     raw = request.raw_input_contents
     if not inputs:
@@ -108,6 +148,12 @@ def request_matrix(request: Any, model: LoadedModel, max_rows: int) -> np.ndarra
     if raw and len(raw) != len(inputs):
         raise ApiError(400, f"raw_input_contents has {len(raw)} entries for {len(inputs)} inputs")
     p = model.predictor
+    if p.design is not None:
+        found = [
+            _design_tensor(t, raw[i] if raw else None, f"input {t.name!r}", model, max_rows)
+            for i, t in enumerate(inputs)
+        ]
+        return assemble(found, p.design)
     tensors = []
     for i, tensor in enumerate(inputs):
         where = f"input {tensor.name!r}" if tensor.name else f"inputs[{i}]"

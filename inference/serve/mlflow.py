@@ -23,6 +23,12 @@ MLflow writes a DataFrame); errors are ``{"error_code": ..., "message": ...}``
 with MLflow's codes (400 ``BAD_REQUEST`` for bad input,
 :data:`~inference.serve.responses.MLFLOW_ERROR_CODES`). ``/ping`` and ``/version``
 answer what MLflow's do, with its ``application/json`` content type.
+
+A model fitted on raw columns (a design) takes the same bodies with text for its
+factors (CSV cells, JSON strings, Parquet string or dictionary columns), read by
+name (:mod:`inference.serve.design_body`); an unseen level or a missing value is a
+400 ``BAD_REQUEST`` with the Predictor's message naming the row, the column, the
+value and the known levels.
 """
 
 from __future__ import annotations
@@ -38,11 +44,12 @@ from starlette.routing import Route
 import inference
 from inference.errors import InputError
 from inference.inputs import as_matrix
-from inference.serve.csv_body import parse_csv
+from inference.serve.csv_body import parse_csv, parse_csv_columns
+from inference.serve.design_body import RawColumns, from_json, from_split
 from inference.serve.limits import check_json, check_rows, rows_in
 from inference.serve.matrix import matrix_of, null_error, release, table_of
 from inference.serve.parquet_body import CONTENT_TYPE as PARQUET
-from inference.serve.parquet_body import parse_parquet
+from inference.serve.parquet_body import parse_parquet, parse_parquet_columns
 from inference.serve.registry import LoadedModel
 from inference.serve.responses import INLINE_BODY_BYTES, ApiError, dumps, loads, unreadable
 
@@ -96,11 +103,26 @@ def _split(value: Any, model: LoadedModel, max_rows: int, strict: bool) -> np.nd
         raise
 
 
+def _design_split(value: Any, model: LoadedModel, max_rows: int, strict: bool) -> RawColumns:
+    """The raw columns of a ``dataframe_split`` object, for a design model."""
+    if not isinstance(value, dict) or not isinstance(value.get("columns"), list):
+        raise _fail("dataframe_split needs an object with a 'columns' list and a 'data' list")
+    columns = [str(c) for c in value["columns"]]
+    data = value.get("data")
+    if not isinstance(data, list):
+        raise _fail("dataframe_split needs a 'data' list of rows")
+    if len(set(columns)) != len(columns):
+        raise _fail(f"dataframe_split repeats column names: {columns}")
+    check_rows(len(data), max_rows, style=STYLE)
+    assert model.predictor.design is not None
+    return from_split(columns, data, model.predictor.design, strict=strict)
+
+
 def parse_json(
     payload: Any, model: LoadedModel, max_rows: int, *, strict: bool = False
-) -> np.ndarray:
-    """The (n, k) matrix of an MLflow JSON request (413 when its lists hold more than
-    ``max_rows`` rows, before an array is built)."""
+) -> np.ndarray | RawColumns:
+    """The (n, k) matrix of an MLflow JSON request (a design model's: its raw columns;
+    413 when its lists hold more than ``max_rows`` rows, before an array is built)."""
     p = model.predictor
     if not isinstance(payload, dict):
         raise _fail(
@@ -116,29 +138,39 @@ def parse_json(
     key = given[0]
     value = payload[key]
     if key == "dataframe_split":
+        if p.design is not None:
+            return _design_split(value, model, max_rows, strict)
         return _split(value, model, max_rows, strict)
     if key == "dataframe_records" and not (
         isinstance(value, list) and all(isinstance(r, dict) for r in value)
     ):
         raise _fail("dataframe_records needs a list of records (objects)")
-    if isinstance(value, list) and not value:
+    if isinstance(value, list) and not value and p.design is None:
         return np.empty((0, len(p.features)), dtype=p.dtype)
     if not isinstance(value, list | dict):
         raise _fail(f"{key} is a {type(value).__name__}; expected a list or an object")
     check_rows(rows_in(value), max_rows, style=STYLE)
+    if p.design is not None:
+        return from_json(value, p.design, strict=strict)
     return matrix_of(value, p.features, p.dtype, strict=strict)
 
 
 def decode(
     body: bytes | bytearray, ctype: str, model: LoadedModel, max_rows: int, strict: bool = False
-) -> tuple[np.ndarray, Any]:
-    """The (n, k) matrix and the ``params`` of an /invocations body of content type
+) -> tuple[np.ndarray | RawColumns, Any]:
+    """The (n, k) matrix (a design model's: its raw columns) and the ``params`` of an
+    /invocations body of content type
     ``ctype``; 413 above ``max_rows`` rows, checked before parsing for a large body,
     then on the parsed lists, then on the matrix."""
     p = model.predictor
     params = None
-    if ctype == CSV:
+    X: np.ndarray | RawColumns
+    if ctype == CSV and p.design is not None:
+        X = parse_csv_columns(body, p.design, max_rows, strict=strict)
+    elif ctype == CSV:
         X = parse_csv(body, p.features, p.dtype, max_rows, strict=strict)
+    elif ctype == PARQUET and p.design is not None:
+        X = parse_parquet_columns(body, p.design, max_rows, strict=strict)
     elif ctype == PARQUET:
         X = parse_parquet(body, p.features, p.dtype, max_rows, strict=strict)
     elif ctype in (JSON, ""):
@@ -197,7 +229,7 @@ def interval_params(params: Any) -> tuple[str | None, float]:
 
 
 def _interval_records(
-    server: Any, model: LoadedModel, X: np.ndarray, interval: str, level: float
+    server: Any, model: LoadedModel, X: np.ndarray | RawColumns, interval: str, level: float
 ) -> list[dict[str, float]]:
     """One ``{"prediction", "lower", "upper"}`` record per row of ``X``, as MLflow writes
     the DataFrame the pyfunc model returns with an interval."""

@@ -25,10 +25,12 @@ from starlette.routing import Route
 
 import inference
 from inference.intervals import KINDS
+from inference.serve.openapi_design import design_schemas
 from inference.serve.openapi_schemas import COMPONENTS, ERRORS, model_schemas, ref
 from inference.serve.registry import LoadedModel
 from inference.serve.responses import dumps
 from inference.serve.triton import UNSUPPORTED
+from inference.serve.v2 import input_tensors
 
 __all__ = ["build_document", "routes"]
 
@@ -73,7 +75,8 @@ _ENCODING = _header(
 )
 _V2_BINARY = (
     "the JSON header (its length in Inference-Header-Content-Length), then each input's "
-    "raw little-endian bytes (parameters.binary_data_size), in input order"
+    "raw little-endian bytes (parameters.binary_data_size), in input order; BYTES "
+    "elements each as a 4-byte little-endian length and its UTF-8 bytes"
 )
 
 
@@ -156,8 +159,13 @@ def _infer(model: LoadedModel, s: dict[str, Any]) -> Op:
         "with binary tensor data: the length of the JSON header at the start of the body",
     )
     answer = {**_json(ref("InferenceResponse")), "application/octet-stream": _binary(_V2_BINARY)}
+    inputs = f"input [n, {k}]"
+    if model.predictor.design is not None:  # one tensor per raw column
+        inputs = "inputs " + ", ".join(
+            f"{t['name']} {t['datatype']} [n]" for t in input_tensors(model)
+        )
     return Op(
-        f"V2 inference with {model.name}: input [n, {k}] -> output [n]",
+        f"V2 inference with {model.name}: {inputs} -> output [n]",
         "V2",
         _ok("the outputs (binary when asked, after the JSON header)", answer),
         [*_BODY_ERRORS, "404", "503"],
@@ -332,7 +340,10 @@ def build_document(
     (Starlette routes: ``path``, ``methods``, ``endpoint``), serving ``models`` (the
     first is the default model); ``token``: every operation but the health checks
     needs a bearer token; ``strict``: ``--strict-columns``."""
-    schemas = {name: model_schemas(m, strict) for name, m in models.items()}
+    schemas = {
+        name: (model_schemas if m.predictor.design is None else design_schemas)(m, strict)
+        for name, m in models.items()
+    }
     server_ops = _server_ops()
     paths: dict[str, dict[str, Any]] = {}
     ids: set[str] = set()

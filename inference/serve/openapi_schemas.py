@@ -15,7 +15,15 @@ from inference.serve.responses import MLFLOW_ERROR_CODES
 from inference.serve.tensors import DATATYPES
 from inference.serve.v2 import model_metadata
 
-__all__ = ["COMPONENTS", "ERRORS", "model_schemas", "ref"]
+__all__ = [
+    "COMPONENTS",
+    "ERRORS",
+    "infer_request",
+    "level_schema",
+    "mlflow_request",
+    "model_schemas",
+    "ref",
+]
 
 
 def ref(name: str) -> dict[str, str]:
@@ -40,7 +48,7 @@ _CONFIG_TENSOR = {
     "type": "object",
     "properties": {
         "name": {"type": "string"},
-        "data_type": {"type": "string", "enum": ["TYPE_FP32", "TYPE_FP64"]},
+        "data_type": {"type": "string", "enum": ["TYPE_FP32", "TYPE_FP64", "TYPE_STRING"]},
         "dims": {"type": "array", "items": {"type": "integer"}},
     },
 }
@@ -217,6 +225,11 @@ ERRORS = {
 }
 
 
+def level_schema() -> dict[str, Any]:
+    """An interval's ``level``: a number in (0, 1)."""
+    return _level()
+
+
 def _level() -> dict[str, Any]:
     return {
         "type": "number",
@@ -230,7 +243,8 @@ def _level() -> dict[str, Any]:
 
 def model_schemas(model: LoadedModel, strict: bool) -> dict[str, Any]:
     """The request schemas of one model's endpoints, from its features and dtype; with
-    ``strict`` (``--strict-columns``), records admit no other names."""
+    ``strict`` (``--strict-columns``), records admit no other names. (A model fitted on
+    raw columns has :func:`inference.serve.openapi_design.design_schemas`.)"""
     p = model.predictor
     number = {"type": "number", "format": "float" if p.dtype.itemsize == 4 else "double"}
     features, k = list(p.features), len(p.features)
@@ -268,7 +282,7 @@ def model_schemas(model: LoadedModel, strict: bool) -> dict[str, Any]:
     return {
         "predict": {"anyOf": [*inputs["anyOf"], wrapped]},
         "infer": _infer_schema(number, k, datatype),
-        "mlflow": _mlflow_schema(features, record, rows, inputs),
+        "mlflow": mlflow_request(features, record, rows, inputs),
     }
 
 
@@ -286,6 +300,11 @@ def _infer_schema(number: dict[str, Any], k: int, datatype: str) -> dict[str, An
         "required": ["name", "shape", "datatype"],
         "example": {"name": "features", "shape": [1, k], "datatype": datatype, "data": [1.0] * k},
     }
+    return infer_request(tensor)
+
+
+def infer_request(tensor: dict[str, Any]) -> dict[str, Any]:
+    """V2 ``/infer``'s JSON request whose input tensors are ``tensor``."""
     output = {
         "type": "object",
         "properties": {"name": {"type": "string"}, "parameters": {"type": "object"}},
@@ -310,8 +329,12 @@ def _infer_schema(number: dict[str, Any], k: int, datatype: str) -> dict[str, An
     }
 
 
-def _mlflow_schema(
-    features: list[str], record: dict[str, Any], rows: dict[str, Any], inputs: dict[str, Any]
+def mlflow_request(
+    features: list[str],
+    record: dict[str, Any],
+    rows: dict[str, Any],
+    inputs: dict[str, Any],
+    example_row: list[Any] | None = None,
 ) -> dict[str, Any]:
     """MLflow's ``/invocations`` JSON: exactly one of its four formats, and ``params``."""
     return {
@@ -325,7 +348,7 @@ def _mlflow_schema(
                     "index": {"type": "array"},
                 },
                 "required": ["columns", "data"],
-                "example": {"columns": features, "data": [[1.0] * len(features)]},
+                "example": {"columns": features, "data": [example_row or [1.0] * len(features)]},
             },
             "dataframe_records": {"type": "array", "items": record},
             "instances": inputs,

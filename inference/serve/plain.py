@@ -11,7 +11,11 @@ or any of these wrapped as ``{"inputs": ..., "interval": "prediction", "level": 
 ``interval`` ("confidence" or "prediction") and ``level`` may also be query
 parameters. Names the model does not read are ignored (``--strict-columns``
 refuses them); a ``null`` among the features is a 422 naming its row and column,
-``NaN`` and ``Infinity`` parse and are refused by the Predictor. The answer::
+``NaN`` and ``Infinity`` parse and are refused by the Predictor. A model fitted on
+raw columns (a design) takes a record, records or columns with text for its
+factors (``{"species": "Adelie", "bill_length_mm": 39.1, ...}``), not rows; an
+unseen level or a missing value is the Predictor's 422 naming the row, the column
+and the value (:mod:`inference.serve.design_body`). The answer::
 
     {"model": "plant_richness_lr", "version": "07c3e64295fe", "predictions": [...],
      "interval": "prediction", "level": 0.9, "lower": [...], "upper": [...]}
@@ -28,6 +32,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from inference.errors import InputError
+from inference.serve.design_body import RawColumns, from_json
 from inference.serve.limits import check_json, check_rows, rows_in
 from inference.serve.matrix import matrix_of, release
 from inference.serve.metrics import Timing
@@ -37,6 +42,8 @@ from inference.serve.responses import INLINE_BODY_BYTES, ApiError, dumps, loads,
 __all__ = ["decode", "routes", "split_request"]
 
 _PLAIN = frozenset({float, int})
+#: a design model's one-row path also takes text (a factor's level)
+_PLAIN_OR_TEXT = frozenset({float, int, str})
 
 
 def split_request(payload: Any, model: LoadedModel) -> tuple[Any, Any, Any]:
@@ -57,7 +64,7 @@ def split_request(payload: Any, model: LoadedModel) -> tuple[Any, Any, Any]:
 
 def decode(
     body: bytes | bytearray, model: LoadedModel, max_rows: int, one_row: bool, strict: bool = False
-) -> tuple[Any, np.ndarray | None, Any, Any]:
+) -> tuple[Any, np.ndarray | RawColumns | None, Any, Any]:
     """``(inputs, X, interval, level)`` of a /predict body: X is None for one record
     of plain numbers when ``one_row`` (the Predictor's one-row path takes it as is),
     else ``inputs`` is None (the parsed lists are freed here).
@@ -69,16 +76,21 @@ def decode(
     if len(body) > INLINE_BODY_BYTES:
         check_json(body, max_rows, p.n_features_in_)
     inputs, interval, level = split_request(loads(body), model)
+    plain = _PLAIN if p.design is None else _PLAIN_OR_TEXT
     if (
         one_row
         and interval is None
         and isinstance(inputs, dict)
         and len(inputs) == p.n_features_in_
-        and _PLAIN.issuperset(map(type, inputs.values()))
+        and plain.issuperset(map(type, inputs.values()))
     ):
         return inputs, None, None, None
     check_rows(rows_in(inputs), max_rows)
-    X = matrix_of(inputs, p.features, p.dtype, strict=strict)
+    X: np.ndarray | RawColumns
+    if p.design is None:
+        X = matrix_of(inputs, p.features, p.dtype, strict=strict)
+    else:
+        X = from_json(inputs, p.design, strict=strict)
     check_rows(X.shape[0], max_rows)
     release(inputs)  # here, a slice at a time, not in one call on the event loop
     return None, X, interval, level

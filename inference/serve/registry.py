@@ -104,22 +104,15 @@ def load_version(
     Raises
     ------
     ModelLoadError
-        The directory is not an exported model, fails verification, or is a model
-        fitted on raw columns (a design), which the server's protocols cannot feed yet.
+        The directory is not an exported model, or fails verification. A model fitted
+        on raw columns (a design: text factors, a formula) is served as any other, its
+        protocols reading those columns by name (:mod:`inference.serve.design_body`).
     """
     signature = directory_signature(path)
     predictor = Predictor.load(path, providers="cpu", threads=threads, trusted_keys=trusted_keys)
     manifest = predictor.manifest
     if manifest is None:
         raise ModelLoadError(f"{path}: expected an exported model directory with a manifest")
-    if predictor.design is not None:
-        # its ONNX inputs are the raw columns (text factors among them): none of the
-        # protocols' matrices, tensors or schemas here describe them yet
-        raise ModelLoadError(
-            f"{path}: a model fitted on raw columns ({', '.join(predictor.features)}; "
-            "a design) cannot be served by linreg serve yet; score it with linreg "
-            "predict, Predictor.predict or its MLflow pyfunc model"
-        )
     sha = str(manifest.data["artifacts"][manifest.onnx_file]["sha256"])
     plots: dict[str, bytes] = {}
     for file_name, entry in sorted(manifest.data["artifacts"].items()):

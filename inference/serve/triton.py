@@ -3,8 +3,9 @@
 - ``GET /v2/models/{name}[/versions/{version}]/config``: the model's configuration
   as Triton writes it (``tritonclient``'s ``get_model_config``): ``name``,
   ``platform`` (``onnxruntime_onnx``), ``backend``, ``max_batch_size`` 0 (the batch
-  axis is part of the dims, as the model metadata says: input ``[-1, k]``, outputs
-  ``[-1]``), ``input`` and ``output`` with Triton's ``TYPE_*`` datatypes, the
+  axis is part of the dims, as the model metadata says: input ``[-1, k]``, or for a
+  model fitted on raw columns one ``[-1]`` input per column, ``TYPE_STRING`` for a
+  factor; outputs ``[-1]``), ``input`` and ``output`` with Triton's ``TYPE_*`` datatypes, the
   version policy, the instance group, ``dynamic_batching`` when micro-batching is
   on, and the feature names and target in ``parameters``.
 - ``GET /v2/models[/{name}[/versions/{version}]]/stats``: Triton's statistics
@@ -55,7 +56,8 @@ UNSUPPORTED = {
     "system_shared_memory": "/v2/systemsharedmemory",
     "cuda_shared_memory": "/v2/cudasharedmemory",
 }
-_TYPES = {"FP32": "TYPE_FP32", "FP64": "TYPE_FP64"}
+#: Triton's type of each V2 datatype of the metadata (BYTES: a design model's factor)
+_TYPES = {"FP32": "TYPE_FP32", "FP64": "TYPE_FP64", "BYTES": "TYPE_STRING"}
 
 
 def _tensor(name: str, datatype: str, dims: list[int]) -> dict[str, Any]:

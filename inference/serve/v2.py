@@ -18,6 +18,12 @@ order. Outputs are binary when the requested output says ``binary_data: true`` o
 the request's parameters say ``binary_data_output: true`` (what ``tritonclient``
 sends by default). Request parameters ``interval`` ("confidence" or
 "prediction") and ``level`` add FP64 outputs ``lower`` and ``upper``.
+
+A model fitted on raw columns (a design: text factors, a formula) takes one tensor
+per column instead, named as the column, of shape ``[n]``: ``BYTES`` for a factor
+(JSON strings, or Triton's length-prefixed binary elements), a number for a numeric
+column (:mod:`inference.serve.design_tensors`); its metadata lists them in the
+model's order, and its parameters each factor's ``levels``.
 """
 
 from __future__ import annotations
@@ -36,6 +42,8 @@ import inference
 from inference.errors import InputError
 from inference.inputs import as_matrix
 from inference.intervals import KINDS
+from inference.serve.design_body import RawColumns
+from inference.serve.design_tensors import assemble, read_design_tensor, tensor_datatype
 from inference.serve.limits import check_json
 from inference.serve.registry import LoadedModel
 from inference.serve.responses import (
@@ -104,8 +112,30 @@ def output_names(model: LoadedModel) -> list[str]:
     return [name, *INTERVAL_OUTPUTS] if interval_outputs(model) else [name]
 
 
+def input_tensors(model: LoadedModel) -> list[dict[str, Any]]:
+    """The inputs of ``model``'s metadata: one ``[-1, k]`` matrix of the model's dtype,
+    or for a design model one ``[-1]`` tensor per raw column, in the model's order
+    (BYTES for a factor)."""
+    p = model.predictor
+    manifest = p.manifest
+    assert manifest is not None  # the registry serves model directories only
+    if p.design is None:
+        return [
+            {
+                "name": manifest.input_name,
+                "datatype": _NAMES[p.dtype],
+                "shape": [-1, len(p.features)],
+            }
+        ]
+    return [
+        {"name": n, "datatype": tensor_datatype(p.design, n, p.dtype), "shape": [-1]}
+        for n in p.design.input_names
+    ]
+
+
 def model_metadata(model: LoadedModel, versions: list[str] | None = None) -> dict[str, Any]:
-    """``versions``: the model's ready versions (default: ``model``'s alone)."""
+    """``versions``: the model's ready versions (default: ``model``'s alone). A design
+    model's parameters add ``levels``: each factor's levels, in order."""
     p = model.predictor
     manifest = p.manifest
     assert manifest is not None  # the registry serves model directories only
@@ -113,15 +143,16 @@ def model_metadata(model: LoadedModel, versions: list[str] | None = None) -> dic
     outputs = [{"name": manifest.output_name, "datatype": dtype, "shape": [-1]}]
     if interval_outputs(model):
         outputs += [{"name": n, "datatype": "FP64", "shape": [-1]} for n in INTERVAL_OUTPUTS]
+    params: dict[str, Any] = {"features": p.features, "target": p.target, "sha256": model.sha256}
+    if p.design is not None:
+        params["levels"] = {f.name: list(f.levels) for f in p.design.factors}
     return {
         "name": model.name,
         "versions": [model.version] if versions is None else versions,
         "platform": "onnxruntime_onnx",
-        "inputs": [
-            {"name": manifest.input_name, "datatype": dtype, "shape": [-1, len(p.features)]}
-        ],
+        "inputs": input_tensors(model),
         "outputs": outputs,
-        "parameters": {"features": p.features, "target": p.target, "sha256": model.sha256},
+        "parameters": params,
     }
 
 
@@ -182,12 +213,15 @@ def parse_request(
     model: LoadedModel,
     max_rows: int,
     max_json: int | None = None,
-) -> tuple[np.ndarray, dict[str, Any]]:
-    """The (n, k) matrix of a V2 request, and the request's JSON header (at most
-    ``max_json`` bytes). Every error is a 400 (413 above the limits)."""
+) -> tuple[np.ndarray | RawColumns, dict[str, Any]]:
+    """The (n, k) matrix of a V2 request (a design model's: its :class:`RawColumns`),
+    and the request's JSON header (at most ``max_json`` bytes). Every error is a 400
+    (413 above the limits)."""
     request, binary = _header(body, header_length, model, max_rows, max_json)
     specs = _check_request(request)
     p = model.predictor
+    if p.design is not None:
+        return _design_columns(specs, binary, p.design, max_rows), request
     offset = 0
     tensors: dict[str, np.ndarray] = {}
     for i, spec in enumerate(specs):
@@ -200,6 +234,21 @@ def parse_request(
         raise _fail(f"{len(binary) - offset} bytes of binary data that no input claims")
     try:
         return _matrix(tensors, p.features, p.dtype), request
+    except InputError as exc:
+        raise _fail(str(exc)) from None
+
+
+def _design_columns(specs: list[Any], binary: memoryview, design: Any, max_rows: int) -> RawColumns:
+    """The raw columns of a design model's request: one tensor per column."""
+    offset = 0
+    tensors = []
+    for i, spec in enumerate(specs):
+        name, datatype, values, offset = read_design_tensor(spec, i, binary, offset, max_rows)
+        tensors.append((name, datatype, values))
+    if offset != len(binary):
+        raise _fail(f"{len(binary) - offset} bytes of binary data that no input claims")
+    try:
+        return assemble(tensors, design)
     except InputError as exc:
         raise _fail(str(exc)) from None
 
@@ -307,7 +356,9 @@ def build_response(
     )
 
 
-async def _parse(server: Any, request: Request, model: LoadedModel) -> tuple[np.ndarray, Any]:
+async def _parse(
+    server: Any, request: Request, model: LoadedModel
+) -> tuple[np.ndarray | RawColumns, Any]:
     """The request's matrix and JSON header, parsed on a worker thread when large."""
     header = request.headers.get(HEADER)
     body = await server.body(request, json=header is None)
@@ -327,7 +378,11 @@ async def _parse(server: Any, request: Request, model: LoadedModel) -> tuple[np.
 
 
 def _interval_outputs(
-    server: Any, model: LoadedModel, X: np.ndarray, params: dict[str, Any], name: str
+    server: Any,
+    model: LoadedModel,
+    X: np.ndarray | RawColumns,
+    params: dict[str, Any],
+    name: str,
 ) -> dict[str, np.ndarray]:
     """``name`` (the prediction, in the model's dtype as the metadata says), ``lower``
     and ``upper`` for ``X``, with the request's ``interval`` and ``level``."""

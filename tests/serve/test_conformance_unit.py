@@ -302,15 +302,16 @@ def test_routes_added_later_are_in_the_document(app):
     _validate(doc)
 
 
-def test_a_model_fitted_on_raw_columns_is_refused_at_load():
-    """A design model (text factors: penguins) has no matrix input for the protocols'
-    tensors and schemas: the server refuses it when it loads, saying so, rather than
-    answering 500 on its metadata and 400 on every prediction."""
-    from inference.errors import ModelLoadError
+def test_a_model_fitted_on_raw_columns_loads():
+    """A design model (text factors: penguins) was refused at load before the server read
+    raw columns; now it loads, with one V2 input per raw column (tests/serve/
+    test_design_unit.py and test_design_serving.py test how it is served)."""
     from inference.predictor import Predictor
     from inference.serve.registry import load_version
+    from inference.serve.v2 import model_metadata
 
     path = BUNDLED / "penguins"
-    assert Predictor.load(path).design is not None  # the model itself loads
-    with pytest.raises(ModelLoadError, match=r"fitted on raw columns \(species, island"):
-        load_version(path, name="penguins", version=None, threads=1)
+    loaded = load_version(path, name="penguins", version=None, threads=1)
+    assert loaded.predictor.design is not None
+    names = [t["name"] for t in model_metadata(loaded)["inputs"]]
+    assert names == Predictor.load(path).features

@@ -107,3 +107,71 @@ def test_docs_page_works_offline(browser, server):
         assert not outside and not errors
     finally:
         page.close()
+
+
+@pytest.fixture(scope="module")
+def penguins(tmp_path_factory):
+    """A server of the bundled penguins model (text factors species, island, sex)."""
+    import shutil
+
+    from tests.serve.conftest import BUNDLED, ServerProcess
+
+    root = tmp_path_factory.mktemp("penguins")
+    shutil.copytree(BUNDLED / "penguins", root / "penguins")
+    proc = ServerProcess([str(root / "penguins")], log=root / "server.log")
+    yield proc, root / "penguins"
+    proc.stop(timeout=15)
+
+
+def test_model_page_of_a_design_model_selects_levels_and_groups_them(browser, penguins):
+    server, path = penguins
+    page, outside, errors = _offline_page(browser, server)
+    try:
+        page.goto(server.url + "/", timeout=30_000)
+        card = page.locator("#model-penguins")
+        predictor = Predictor.load(path)
+        # one select per factor, holding its levels; the numbers stay number inputs
+        for spec in predictor.design.inputs:
+            field = card.locator(f'[data-feature="{spec.name}"]')
+            tag = field.evaluate("e => e.tagName")
+            if spec.kind == "factor":
+                assert tag == "SELECT"
+                assert field.locator("option").all_inner_texts() == list(spec.levels)
+            else:
+                assert tag == "INPUT" and field.get_attribute("type") == "number"
+        # the coefficient table: each factor's levels under a row naming it
+        terms = card.locator("tr.term").all_inner_texts()
+        assert [t.strip() for t in terms] == [
+            "species (reference Adelie)",
+            "island (reference Biscoe)",
+            "sex (reference female)",
+        ]
+        levels = [t.split("\t")[0].strip() for t in card.locator("tr.level").all_inner_texts()]
+        assert levels == ["Chinstrap", "Gentoo", "Dream", "Torgersen", "male"]
+        values = {
+            "species": "Gentoo",
+            "island": "Dream",
+            "bill_length_mm": 47.5,
+            "bill_depth_mm": 15.0,
+            "flipper_length_mm": 215.0,
+            "sex": "female",
+        }
+        for name, value in values.items():
+            field = card.locator(f'[data-feature="{name}"]')
+            if isinstance(value, str):
+                field.select_option(value)
+            else:
+                field.fill(str(value))
+        card.locator('select[name="interval"]').select_option("confidence")
+        card.locator('button[type="submit"]').click()
+        result = card.locator(".result")
+        result.locator("xpath=self::*[@data-prediction]").wait_for(timeout=30_000)
+        expected = predictor.predict([values], interval="confidence", level=0.95)
+        got = float(result.get_attribute("data-prediction"))
+        assert got == pytest.approx(float(expected.prediction[0]), rel=1e-6)
+        assert float(result.get_attribute("data-lower")) == pytest.approx(
+            float(expected.lower[0]), rel=1e-9
+        )
+        assert not outside and not errors
+    finally:
+        page.close()
