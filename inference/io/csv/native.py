@@ -107,6 +107,23 @@ def parse_block(
     """
     if _ext is None or disabled():
         return None
+    _check(delimiter, n_columns, columns, out, levels, codes)
+    encoded = tuple(tuple(str(v).encode("utf-8") for v in one) for one in levels)
+    rows: int | None = _ext.parse_block(
+        block, n_columns, ord(delimiter), tuple(int(c) for c in columns), out, encoded, codes
+    )
+    return rows
+
+
+def _check(
+    delimiter: str,
+    n_columns: int,
+    columns: Sequence[int],
+    out: np.ndarray,
+    levels: Sequence[Sequence[str]],
+    codes: np.ndarray | None,
+) -> None:
+    """ValueError unless :func:`parse_block`'s arguments are as it documents."""
     if len(delimiter) != 1 or not delimiter.isascii() or delimiter in _BAD_DELIMITERS:
         raise ValueError(
             f"delimiter: got {delimiter!r}, expected one ASCII character that is not part "
@@ -143,8 +160,3 @@ def parse_block(
             f"codes: expected a writable C-contiguous int64 array of shape "
             f"({len(levels)}, {out.shape[0]})"
         )
-    encoded = tuple(tuple(str(v).encode("utf-8") for v in one) for one in levels)
-    rows: int | None = _ext.parse_block(
-        block, n_columns, ord(delimiter), tuple(int(c) for c in columns), out, encoded, codes
-    )
-    return rows
