@@ -25,8 +25,9 @@ the graph is not of its form):
 
 A model with a ``design`` section (text columns, :mod:`inference.design`) is built by
 ``training.export.design_graph`` (LabelEncoders, Gather tables of level
-coefficients); its form is not recognised yet, so its coefficients are not checked
-(its manifest is returned from :func:`check_coefficients` unchecked, see ``FORMS``).
+coefficients); its graph is checked by what it computes instead:
+:func:`inference.design_predictor.check_design_coefficients` runs the loaded session
+on probe rows against the manifest's coefficients.
 """
 
 from __future__ import annotations

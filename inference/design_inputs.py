@@ -6,7 +6,10 @@ a scalar or a 1-D array-like, and a list of dicts (JSON records). Each numeric i
 becomes a 1-D array of the model's dtype, each factor a 1-D int64 array of level codes
 (:func:`inference.codes_graph.codes_graph` is the graph they feed). A missing column,
 a missing value and a level the model does not know raise
-:class:`~inference.errors.InputError` naming the row, the column and the value.
+:class:`~inference.errors.InputError` naming the row, the column and the value, except
+where the design says otherwise: a numeric input's ``fill`` replaces its missing values,
+a factor's ``unknown: "zero"`` scores a value that is not a level as no level
+(:mod:`inference.design`).
 Columns the model does not read are ignored and reported by an
 :class:`~inference.errors.IgnoredColumnsWarning` (``strict=True`` refuses them), as
 for a model on numbers (:mod:`inference.inputs`).
@@ -150,8 +153,14 @@ def text_feeds(feeds: Mapping[str, np.ndarray], design: Design) -> dict[str, np.
     out = dict(feeds)
     for spec in design.factors:
         levels = np.array(spec.levels, dtype=object)
+        unknown: Any
         if spec.type == "int":
             levels = levels.astype(np.int64)
+            unknown = int(levels.max()) + 1
+        else:
+            unknown = ""  # never a level (an empty cell is a missing value)
+        # the code len(levels) of an unknown value (unknown="zero") as a value that is not a level
+        levels = np.append(levels, np.array([unknown], dtype=levels.dtype))
         out[spec.name] = levels[feeds[spec.name]]
     return out
 
@@ -167,7 +176,7 @@ def locate_nonfinite_design(
     bad = np.flatnonzero(~np.isfinite(z))
     shown = {
         spec.name: (
-            spec.levels[int(row[spec.name][0])]
+            (spec.levels + ("(not a level)",))[int(row[spec.name][0])]
             if spec.kind == "factor"
             else row[spec.name][0].item()
         )

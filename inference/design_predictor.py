@@ -17,10 +17,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from inference.design_inputs import design_feeds, locate_nonfinite_design, report_unknown
+from inference.errors import InputError
 from inference.intervals import IntervalPrediction
 from inference.providers import CPU
 
-__all__ = ["DesignPredictions"]
+__all__ = ["DesignPredictions", "check_design_coefficients"]
 
 #: predict_one's fast path: values of exactly these types need no further check
 _PLAIN_NUMBERS = frozenset({float, int})
@@ -61,18 +62,13 @@ class DesignPredictions:
         self, X: Any, interval: str | None, level: float, allow_nonfinite: bool, strict: bool
     ) -> np.ndarray | IntervalPrediction:
         """:meth:`predict` of a design model: raw columns by name (text and numbers)."""
+        row = _single_row(X) if interval is None else None
+        one = self._one_row_design() if row is not None else None
+        if row is not None and one is not None:  # one row of scalars: no arrays built
+            return self._run_row(row, one, allow_nonfinite, strict)
         feeds, n = design_feeds(X, self.design, self.dtype, strict=strict)
-        one = self._one_row_design() if n == 1 else None
         if n == 0:
             y = np.empty(0, dtype=self.dtype)
-        elif one is not None:
-            buffers, y_one, run = one
-            for name, values in feeds.items():
-                buffers[name][...] = values
-            run()
-            y = y_one.copy()
-            if not allow_nonfinite and not math.isfinite(y[0]):
-                raise locate_nonfinite_design(feeds, y, self.design)
         else:
             run_feeds, options = self._fast_run()
             y = run_feeds(self._output_names, feeds, options)[0]
@@ -83,12 +79,26 @@ class DesignPredictions:
         return self._intervals(self.design.matrix_from_codes(feeds), y, interval, level)
 
     def _design_one(self, given: dict[str, Any]) -> float:
-        """:meth:`predict_one` of a design model: each factor's value looked up in its
-        levels, each number checked, into this thread's bound one-row buffers."""
-        design = self.design
+        """:meth:`predict_one` of a design model."""
         one = self._one_row_design()
-        if one is None or not given.keys() >= set(design.input_names):
+        if one is None:
             return float(self.predict({k: [v] for k, v in given.items()})[0])
+        return float(self._run_row(given, one, self.allow_nonfinite, self.strict_columns)[0])
+
+    def _run_row(
+        self, given: dict[str, Any], one: Any, allow_nonfinite: bool, strict: bool
+    ) -> np.ndarray:
+        """One row given by name, each factor's value looked up in its levels and each
+        number checked, into this thread's bound one-row buffers; the prediction (1,)."""
+        design = self.design
+        names = design.input_names
+        if len(given) != len(names) or not all(name in given for name in names):
+            missing = [n for n in names if n not in given]
+            if missing:
+                raise InputError(
+                    f"missing column(s) {missing}; the model reads {names}, got {list(given)}"
+                )
+            report_unknown(list(given), names, strict)
         buffers, y, run = one
         for spec in design.inputs:
             value = given[spec.name]
@@ -98,14 +108,12 @@ class DesignPredictions:
                 buffers[spec.name][0] = value
             else:
                 buffers[spec.name][...] = design.numeric_values(spec.name, [value], self.dtype)
-        if len(given) > len(design.input_names):
-            report_unknown(list(given), design.input_names, self.strict_columns)
         run()
-        result = float(y[0])
-        if not math.isfinite(result) and not self.allow_nonfinite:
+        out = y.copy()
+        if not allow_nonfinite and not math.isfinite(out[0]):
             feeds = {name: buffer.copy() for name, buffer in buffers.items()}
-            raise locate_nonfinite_design(feeds, y.copy(), design)
-        return result
+            raise locate_nonfinite_design(feeds, out, design)
+        return out
 
     def _one_row_design(self) -> tuple[dict[str, np.ndarray], np.ndarray, Any] | None:
         """This thread's one-row buffers of a design model (one per input) bound to an
@@ -147,3 +155,65 @@ class DesignPredictions:
         except Exception:  # an onnxruntime without these internals: use session.run
             return None
         return buffers, y, run
+
+
+def _single_row(X: Any) -> dict[str, Any] | None:
+    """``X`` as one row of scalars by name, when it is a dict of scalars (or of
+    one-element lists) or a list of one record; None for anything else."""
+    if isinstance(X, list) and len(X) == 1 and isinstance(X[0], dict):
+        return X[0]
+    if not isinstance(X, dict):
+        return None
+    row = {}
+    for name, value in X.items():
+        if isinstance(value, list | tuple):
+            if len(value) != 1:
+                return None
+            value = value[0]
+        elif isinstance(value, np.ndarray):
+            if value.shape != (1,):
+                return None
+            value = value[0].item() if value.dtype.kind in "iufb" else value[0]
+        row[name] = value
+    return row
+
+
+def check_design_coefficients(session: Any, manifest: Any, dtype: np.dtype, source: str) -> None:
+    """The design model's session against its manifest's coefficients: the graph must
+    compute ``Z @ coef + intercept`` (the model card's numbers) on probe rows (numbers
+    drawn in [1, 2], every factor's levels at random), to the dtype's rounding; and
+    ``statistics.params`` must be ``parameters``. Raises
+    :class:`~inference.errors.CoefficientError`: what the card shows is what runs."""
+    from inference.errors import CoefficientError
+
+    design = manifest.design
+    params = manifest.parameters or {}
+    coef = np.asarray(params.get("coef", []), dtype=np.float64)
+    intercept = float(params.get("intercept", 0.0))
+    stated = manifest.statistics.get("params")
+    if stated is not None:
+        ours = [intercept, *coef] if len(stated) == len(coef) + 1 else list(coef)
+        if not np.array_equal(np.asarray(stated, dtype=np.float64), ours):
+            raise CoefficientError(f"{source}: statistics.params differ from parameters")
+    rng = np.random.default_rng(0)
+    n = min(max(256, 4 * len(design.columns)), 20_000)
+    feeds = {
+        spec.name: (
+            rng.uniform(1.0, 2.0, n).astype(dtype)
+            if spec.kind == "numeric"
+            else rng.integers(0, len(spec.levels), n).astype(np.int64)
+        )
+        for spec in design.inputs
+    }
+    y = np.asarray(session.run(None, feeds)[0], dtype=np.float64)
+    expected = design.matrix_from_codes(feeds, np.float64) @ coef + intercept
+    scale = max(float(np.nanmax(np.abs(expected), initial=0.0)), np.finfo(np.float64).tiny)
+    tolerance = (1e-5 if dtype == np.float32 else 1e-10) * scale
+    diff = np.abs(y - expected)
+    bad = np.flatnonzero(~((diff <= tolerance) | (np.isnan(y) & np.isnan(expected))))
+    if bad.size:
+        i = int(bad[0])
+        raise CoefficientError(
+            f"{source}: the graph computes {y[i]:.9g} where the manifest's coefficients give "
+            f"{expected[i]:.9g} (a probe row); what the model card shows is not what runs"
+        )

@@ -20,6 +20,7 @@ __all__ = [
     "ModelLoadError",
     "ProviderError",
     "SignatureError",
+    "UnknownLevelWarning",
     "UsageError",
 ]
 
@@ -40,6 +41,12 @@ class UsageError(LinregError, ValueError):
 class IgnoredColumnsWarning(UserWarning):
     """Columns (DataFrame columns, dict keys, record keys) that the model does not read
     were ignored; ``strict_columns=True`` makes them an :class:`InputError` instead."""
+
+
+class UnknownLevelWarning(UserWarning):
+    """Values of a factor that are not levels of the model, scored as no level (every
+    indicator 0) because the model says so (``unknown: "zero"`` in its design, from an
+    exported ``OneHotEncoder(handle_unknown="ignore")``); other models refuse them."""
 
 
 class ModelLoadError(LinregError, ValueError):

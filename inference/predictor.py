@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from inference.design_predictor import DesignPredictions
+from inference.design_predictor import DesignPredictions, check_design_coefficients
 from inference.errors import IgnoredColumnsWarning, InputError, UsageError
 from inference.inputs import as_matrix, is_real, locate_nonfinite, too_large
 from inference.intervals import IntervalPrediction, compute_intervals
@@ -427,8 +427,9 @@ def _checked_signature(
     manifest's coefficients against the graph's (:mod:`inference.coefficients`)."""
     if design is not None and manifest is not None:
         signature = read_design_signature(session, manifest, design, onnx_path)
-    else:
-        signature = read_signature(session, manifest, onnx_path)
+        check_design_coefficients(session, manifest, signature.dtype, str(onnx_path))
+        return signature
+    signature = read_signature(session, manifest, onnx_path)
     if manifest is not None:
         from inference.coefficients import check_coefficients
 

@@ -35,21 +35,47 @@ def format_info(manifest: Manifest, directory: Path) -> str:
 
 def _model_lines(m: Manifest, directory: Path) -> list[str]:
     """What the model is: name, signature, ONNX graph and fitted equation."""
-    onnx, inp, out = m.onnx, m.onnx["input"], m.onnx["output"]
+    onnx, out = m.onnx, m.onnx["output"]
+    design = m.design
+    if design is None:
+        inputs = f"input {m.input_name} {onnx['input'].get('shape')}"
+    else:
+        inputs = "inputs " + ", ".join(f"{i['name']} ({i['dtype']})" for i in onnx["inputs"])
     lines = [
         f"model       {m.name}  (format {m.format_version}, created {m.created_at})",
         f"directory   {directory}",
         f"predicts    {m.target} from {', '.join(m.features)}",
         f"dtype       {m.dtype}"
         + (f" ({m.data['dtype_reason']})" if m.data.get("dtype_reason") else ""),
-        f"onnx        {m.onnx_file}: input {m.input_name} {inp.get('shape')} -> output "
-        f"{m.output_name} {out.get('shape')}, opset {onnx.get('opset')}",
+        f"onnx        {m.onnx_file}: {inputs} -> output {m.output_name} {out.get('shape')}, "
+        f"opset {onnx.get('opset')}",
         f"            graph {onnx.get('graph', '?')}",
     ]
+    if design is not None:
+        lines += _design_lines(design)
     params = m.parameters
     if params:
-        terms = " + ".join(f"{c:.6g}·{f}" for c, f in zip(params["coef"], m.features, strict=False))
+        names = m.features if design is None else design.column_names
+        terms = " + ".join(f"{c:.6g}·{f}" for c, f in zip(params["coef"], names, strict=False))
         lines.append(f"model       {m.target} = {terms} + {params['intercept']:.6g}")
+    return lines
+
+
+def _design_lines(design: Any) -> list[str]:
+    """How the raw columns become the design: the formula, the factors and the gaps."""
+    lines = [f"formula     {design.formula}"] if design.formula else []
+    for spec in design.inputs:
+        if spec.kind == "numeric":
+            if spec.fill is not None:
+                lines.append(f"fill        {spec.name}: a missing value is {spec.fill:.6g}")
+            continue
+        levels = ", ".join(spec.levels[:12]) + (", ..." if len(spec.levels) > 12 else "")
+        unseen = "" if spec.unknown == "error" else "; an unseen level scores no level (warned)"
+        lines.append(
+            f"factor      {spec.name}: {len(spec.levels)} levels ({levels}), reference "
+            f"{spec.reference}{unseen}"
+        )
+    lines.append(f"missing     {design.missing}: {design.rows_dropped} row(s) dropped at training")
     return lines
 
 

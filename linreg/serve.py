@@ -1,4 +1,5 @@
-"""``linreg serve MODEL_DIR [MODEL_DIR ...]``: the command line of the model server."""
+"""``linreg serve MODEL_DIR [MODEL_DIR ...]`` (or ``--model-repository DIR``, or
+``--model-dir DIR``): the command line of the model server."""
 
 from __future__ import annotations
 
@@ -10,17 +11,23 @@ from typing import Any
 
 from inference.errors import ModelLoadError
 from inference.serve.settings import SETTINGS_ENV, TOKEN_ENV, Settings
-from linreg.common import fail, usage
+from linreg.common import fail, require, usage
 
-__all__ = ["register", "run", "settings_from_args"]
+__all__ = ["PORT_ENV", "register", "run", "settings_from_args"]
+
+#: the port a platform assigns (KServe, Knative, Cloud Run); --port wins
+PORT_ENV = "PORT"
 
 DESCRIPTION = """Serve exported models over HTTP: the Open Inference Protocol (V2 REST,
-with Triton's binary tensor data), MLflow's /invocations, and /predict with
-intervals; Prometheus /metrics, OpenAPI at /openapi.json, docs at /docs, a model
-page at /. Each model is served under its directory name; a replaced model
-directory is verified and swapped in without a restart. Needs the 'serve' extra.
-Exit status: 0 stopped, 1 a model that cannot be loaded or a missing extra, 2 usage
-error."""
+with Triton's binary tensor data and the model repository extension), MLflow's
+/invocations, and /predict with intervals; V2 over gRPC with --grpc-port; Prometheus
+/metrics, OpenAPI at /openapi.json, docs at /docs, a model page at /. Serves the
+model directories given (each under its directory name), or a model repository in
+Triton's layout (--model-repository DIR: DIR/NAME/VERSION/), or KServe's --model-dir
+(one model or a repository). A replaced model directory or a new version is verified
+and swapped in without a restart. Needs the 'serve' extra. Exit status: 0 stopped, 1
+a model that cannot be loaded, a missing directory or extra, or a port that cannot be
+bound, 2 usage error."""
 
 
 def _positive(kind: type) -> Any:
@@ -37,9 +44,26 @@ def register(subparsers: Any) -> None:
     """Add ``serve`` to ``linreg``'s subcommands."""
     d = Settings()
     p = subparsers.add_parser("serve", help="serve models over HTTP", description=DESCRIPTION)
-    p.add_argument("model_dirs", nargs="+", metavar="MODEL_DIR", help="exported model directories")
+    p.add_argument(
+        "model_dirs",
+        nargs="*",
+        metavar="MODEL_DIR",
+        help="exported model directories, loaded before the server listens",
+    )
     p.add_argument("--host", default=d.host, help=f"address to bind (default: {d.host})")
-    p.add_argument("--port", type=int, default=d.port, help=f"port (default: {d.port})")
+    p.add_argument(
+        "--port",
+        type=_positive(int),
+        default=None,
+        help=f"HTTP port (default: ${PORT_ENV} if set, else {d.port})",
+    )
+    p.add_argument(
+        "--grpc-port",
+        type=_positive(int),
+        default=None,
+        help="also serve V2 over gRPC (inference.GRPCInferenceService) on this port "
+        "(default: no gRPC)",
+    )
     p.add_argument(
         "--workers",
         type=_positive(int),
@@ -58,9 +82,50 @@ def register(subparsers: Any) -> None:
         default=d.http,
         help="uvicorn's HTTP parser: auto is httptools when installed, else h11 (default: auto)",
     )
+    _add_repository(p, d)
     _add_limits(p, d)
     _add_operations(p, d)
     p.set_defaults(func=run)
+
+
+def _add_repository(p: argparse.ArgumentParser, d: Settings) -> None:
+    """Where the models are, and how they change while serving."""
+    p.add_argument(
+        "--model-repository",
+        metavar="DIR",
+        default=None,
+        help="a model repository in Triton's layout: DIR/NAME/VERSION/ (an integer) is "
+        "an exported model directory; DIR/NAME/config.json may hold a version_policy "
+        "(default: none; loaded after the server listens)",
+    )
+    p.add_argument(
+        "--model-dir",
+        metavar="DIR",
+        default=None,
+        help="KServe's model directory (/mnt/models): an exported model directory or a "
+        "model repository (default: none; loaded after the server listens)",
+    )
+    p.add_argument(
+        "--model-name",
+        default=None,
+        help="the name of a single --model-dir model (default: its directory's name)",
+    )
+    p.add_argument(
+        "--model-control-mode",
+        choices=("poll", "explicit", "none"),
+        default=d.model_control_mode,
+        help="poll: models and versions follow the files every --reload-interval, and "
+        "load/unload requests are taken; explicit: only load/unload requests change them; "
+        f"none: what start-up loaded (default: {d.model_control_mode})",
+    )
+    p.add_argument(
+        "--load-model",
+        metavar="NAME",
+        action="append",
+        default=None,
+        help="with --model-control-mode explicit: load this model at start; repeat for "
+        "more, '*' for all (default: none)",
+    )
 
 
 def _add_limits(p: argparse.ArgumentParser, d: Settings) -> None:
@@ -133,8 +198,8 @@ def _add_operations(p: argparse.ArgumentParser, d: Settings) -> None:
         "--reload-interval",
         type=_positive(float),
         default=d.reload_interval,
-        help="seconds between checks for replaced model directories; 0: no hot reload "
-        f"(default: {d.reload_interval:g})",
+        help="seconds between checks for replaced model directories and repository "
+        f"changes (poll mode); 0: no polling (default: {d.reload_interval:g})",
     )
     p.add_argument(
         "--token-file",
@@ -176,10 +241,17 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         token = os.environ.get(TOKEN_ENV) or None
     if args.workers < 1:
         raise usage("serve", f"--workers {args.workers}: expected 1 or more")
+    _check_sources(args)
     return Settings(
         model_dirs=[str(d) for d in args.model_dirs],
+        model_dir=args.model_dir,
+        model_repository=args.model_repository,
+        model_name=args.model_name,
+        model_control_mode=args.model_control_mode,
+        load_models=list(args.load_model or []),
+        grpc_port=args.grpc_port,
         host=args.host,
-        port=args.port,
+        port=_port(args.port),
         workers=args.workers,
         threads=args.threads or None,
         max_body_bytes=args.max_body_bytes,
@@ -197,6 +269,64 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         access_log=args.access_log,
         trusted_keys=[str(Path(k).absolute()) for k in args.trusted_keys],
     )
+
+
+def _check_sources(args: argparse.Namespace) -> None:
+    """Exactly one source of models; the options that need another (usage errors)."""
+    given = [
+        flag
+        for flag, value in (
+            ("MODEL_DIR", args.model_dirs),
+            ("--model-repository", args.model_repository),
+            ("--model-dir", args.model_dir),
+        )
+        if value
+    ]
+    if len(given) != 1:
+        raise usage(
+            "serve",
+            "give the models as MODEL_DIR arguments, --model-repository DIR or --model-dir DIR"
+            + (f" (one of them, not {' and '.join(given)})" if given else ""),
+        )
+    explicit = args.model_control_mode == "explicit"
+    require(
+        "serve",
+        args,
+        [
+            (("model_name",), "--model-dir", args.model_dir is not None),
+            (("load_model",), "--model-control-mode explicit", explicit),
+        ],
+    )
+    if explicit and args.workers > 1:
+        raise usage(
+            "serve",
+            "--model-control-mode explicit needs --workers 1 (a load or unload request "
+            "reaches one worker process)",
+        )
+    if args.grpc_port is not None and args.grpc_port == _port(args.port):
+        raise usage("serve", f"--grpc-port {args.grpc_port} is the HTTP port too")
+
+
+def _port(given: int | None) -> int:
+    """--port, else $PORT, else the default."""
+    if given is not None:
+        return given
+    text = os.environ.get(PORT_ENV, "").strip()
+    if not text:
+        return Settings().port
+    if not text.isdigit() or not 0 < int(text) < 65536:
+        raise usage("serve", f"${PORT_ENV} is {text!r}; expected a port number (1-65535)")
+    return int(text)
+
+
+def _check_paths(settings: Settings) -> None:
+    """A missing --model-repository or --model-dir fails before the server listens."""
+    for flag, path in (
+        ("--model-repository", settings.model_repository),
+        ("--model-dir", settings.model_dir),
+    ):
+        if path is not None and not Path(path).is_dir():
+            raise fail("serve", f"{flag} {path}: no such directory")
 
 
 def _parser(http: str) -> str:
@@ -224,9 +354,12 @@ def run(args: argparse.Namespace) -> int:
     from inference.serve.logs import configure_logging
 
     http = _parser(settings.http)
+    _check_paths(settings)
+    if settings.grpc_port is not None and importlib.util.find_spec("grpc") is None:
+        raise fail("serve", "--grpc-port needs grpcio: pip install 'linreg-onnx[serve]'")
     configure_logging()
     try:
-        app = create_app(settings)  # load (and so verify) every model before binding
+        app = create_app(settings)  # model directories given: loaded (verified) before binding
     except ModelLoadError as exc:
         raise fail("serve", exc) from exc
     options: dict[str, Any] = {
@@ -243,7 +376,15 @@ def run(args: argparse.Namespace) -> int:
         "limit_concurrency": settings.limit_concurrency,
     }
     if settings.workers == 1:
-        uvicorn.Server(uvicorn.Config(app, **options)).run()
+        server = uvicorn.Server(uvicorn.Config(app, **options))
+        try:
+            server.run()
+        except SystemExit as exc:  # uvicorn's exit 3: a port in use, a failed start-up
+            if exc.code in (0, None):
+                raise
+            raise fail("serve", "the server did not start (its log above says why)") from None
+        if not server.started:
+            raise fail("serve", "the server did not start (its log above says why)")
         return 0
     del app
     public = Settings(**{**settings.__dict__, "token": None})

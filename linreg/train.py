@@ -25,6 +25,7 @@ from linreg.train_flags import (
     add_big_data_flags,
     add_export_flags,
     add_fit_flags,
+    add_table_flags,
 )
 from training.data import DATASETS
 from training.defaults import PRESETS
@@ -92,8 +93,10 @@ def _train(args: argparse.Namespace) -> int:
 def _check_usage(args: argparse.Namespace) -> None:
     """Options that need another option, and an existing --out: usage errors, before
     anything is read."""
-    if args.data is not None and args.target is None:
-        raise usage("train", "--data needs --target, the column to predict")
+    if args.data is not None and args.target is None and not args.formula:
+        raise usage("train", "--data needs --target, the column to predict (or --formula)")
+    if args.formula and (args.target or args.features):
+        raise usage("train", "--formula names the target and the terms: drop --target/--features")
     if args.data is None:
         used = [f"--{o}" for o in ("target", "features") if getattr(args, o) is not None]
         if args.engine not in ("auto", "memory") or args.streaming:
@@ -107,6 +110,11 @@ def _check_usage(args: argparse.Namespace) -> None:
         [
             (EXPORT_OPTIONS, "--out", args.out is not None),
             (("streaming",), "--engine auto or streaming", args.engine in ("auto", "streaming")),
+            (
+                ("formula", "reference"),
+                "--engine memory or auto (tables with text are fitted in memory)",
+                args.engine in ("auto", "memory") and not args.streaming,
+            ),
         ],
     )
     if args.out is not None and args.out.exists() and not args.overwrite:
@@ -129,7 +137,7 @@ def _engine(args: argparse.Namespace) -> str:
         return "streaming"
     if args.engine != "auto":
         return str(args.engine)
-    if args.data is None or not Path(args.data).is_file():
+    if args.data is None or not Path(args.data).is_file() or args.formula or args.reference:
         return "memory"
     size = Path(args.data).stat().st_size
     if size >= STREAMING_THRESHOLD_BYTES:
@@ -262,21 +270,81 @@ def _warnings_shown_in_summary() -> Iterator[None]:
 def _fit(args: argparse.Namespace) -> TrainingRun:
     """Load the data ``args`` name and train on it; an unconverged fit's warning is
     shown in the summary, not as a Python warning."""
-    from training.data import load_dataset, load_table
+    from training.data.frames import is_frame
     from training.pipeline import train
 
     with _errors_reported():
-        if args.data:
-            table = load_table(
+        data = _table_or_frame(args)
+        options = _design_options(args) if is_frame(data) else {}
+        with _warnings_shown_in_summary():
+            return train(
+                data,
+                preset=args.preset,
+                test_size=args.test_size,
+                **options,
+                **_overrides(args),
+            )
+
+
+def _table_or_frame(args: argparse.Namespace) -> Any:
+    """The data to fit: a Table of numbers, or (a formula, a reference level, a bundled
+    table with text, or a file whose numeric reading meets text or a gap while
+    ``--missing drop``) a DataFrame fitted on its design."""
+    from training.data import DATASETS, load_dataset, load_dataset_frame, load_frame, load_table
+    from training.errors import CellError
+
+    limit = {} if args.max_line_bytes is None else {"max_line_bytes": args.max_line_bytes}
+    design = bool(args.formula or args.reference)
+    if not args.data:
+        numeric = DATASETS[args.dataset].numeric
+        return (
+            load_dataset(args.dataset)
+            if numeric and not design
+            else load_dataset_frame(args.dataset)
+        )
+    if not design:
+        try:
+            return load_table(
                 args.data,
                 target=args.target,
                 features=csv_list(args.features) if args.features else None,
-                **({} if args.max_line_bytes is None else {"max_line_bytes": args.max_line_bytes}),
+                **limit,
             )
-        else:
-            table = load_dataset(args.dataset)
-        with _warnings_shown_in_summary():
-            return train(table, preset=args.preset, test_size=args.test_size, **_overrides(args))
+        except CellError as exc:  # text or a gap: the design's, unless in the target
+            if (
+                exc.kind == "nonfinite"
+                or exc.column == args.target
+                or (exc.kind == "missing" and args.missing == "error")
+            ):
+                raise
+    return load_frame(args.data, **limit)
+
+
+def _design_options(args: argparse.Namespace) -> dict[str, Any]:
+    """train()'s arguments for a DataFrame: formula, or target and features; gaps and
+    reference levels."""
+    from training.data import DATASETS
+
+    options: dict[str, Any] = {"missing": args.missing}
+    if args.formula:
+        options["formula"] = args.formula
+    elif args.data:
+        options["target"] = args.target
+        options["features"] = csv_list(args.features) if args.features else None
+    else:
+        spec = DATASETS[args.dataset]
+        options["target"] = spec.target
+        options["features"] = list(spec.features)
+    if args.reference:
+        options["references"] = dict(_reference(text) for text in args.reference)
+    return options
+
+
+def _reference(text: str) -> tuple[str, str]:
+    column, sep, level = text.partition("=")
+    if not sep or not column or not level:
+        raise usage("train", f"--reference {text!r}: expected COLUMN=LEVEL")
+    return column, level
 
 
 def _export_and_show(args: argparse.Namespace, run: TrainingRun) -> None:
@@ -296,25 +364,39 @@ def _export_and_show(args: argparse.Namespace, run: TrainingRun) -> None:
             sign_key=args.sign_key,
         )
     predictor = Predictor.load(out)
-    rows = run.X_train[: SHOW_ROWS if args.show is None else args.show]
+    count = SHOW_ROWS if args.show is None else args.show
+    if run.design is None:
+        rows: Any = run.X_train[:count]
+        shown = [dict(zip(run.features, map(float, x), strict=True)) for x in rows]
+    else:
+        rows = run.raw_train.head(count)
+        shown = rows.to_dict(orient="records")
     pred = predictor.predict(rows, interval="prediction")
     assert isinstance(pred, IntervalPrediction)
     print(f"\nExported to {out} (model.onnx, model.pt, manifest.json). Through inference.Predictor")
-    print(f"({', '.join(predictor.providers)}), first {len(rows)} rows, 95% prediction interval:")
-    for x, y, lo, hi in zip(rows, pred.prediction, pred.lower, pred.upper, strict=True):
-        feats = ", ".join(f"{f}={v:g}" for f, v in zip(run.features, x, strict=True))
+    print(f"({', '.join(predictor.providers)}), first {len(shown)} rows, 95% prediction interval:")
+    for row, y, lo, hi in zip(shown, pred.prediction, pred.lower, pred.upper, strict=True):
+        feats = ", ".join(
+            f"{f}={v:g}" if isinstance(v, float) else f"{f}={v}" for f, v in row.items()
+        )
         print(f"  {feats:<40} -> {run.target} {y:.6f}  [{lo:.4f}, {hi:.4f}]")
 
 
 def _regenerate(args: argparse.Namespace) -> int:
     from inference.errors import LinregError
-    from training.data import load_dataset
+    from training.data import load_dataset, load_dataset_frame
     from training.export import export_model
     from training.pipeline import train
 
-    for name in DATASETS:
+    for name, spec in DATASETS.items():
         try:
-            run = train(load_dataset(name), seed=0, progress=False)
+            if spec.numeric:
+                run = train(load_dataset(name), seed=0, progress=False)
+            else:
+                frame = load_dataset_frame(name)
+                run = train(
+                    frame, target=spec.target, features=list(spec.features), seed=0, progress=False
+                )
             out = export_model(run, Path(args.dir) / name, name=name, overwrite=True)
         except (LinregError, OSError) as exc:
             raise fail("regenerate", f"{name}: {exc}") from exc
@@ -346,6 +428,7 @@ def register(subparsers: Any) -> None:
         metavar="A,B",
         help="with --data: comma-separated feature columns (default: every column but the target)",
     )
+    add_table_flags(p)
     add_fit_flags(p)
     p.add_argument(
         "--test-size",

@@ -15,6 +15,7 @@ __all__ = [
     "add_big_data_flags",
     "add_export_flags",
     "add_fit_flags",
+    "add_table_flags",
 ]
 
 #: the ways to fit, one spelling for ``linreg train`` and ``linreg predict``
@@ -130,6 +131,31 @@ def add_fit_flags(p: argparse.ArgumentParser) -> None:
         "--train-dtype",
         choices=["float64", "float32"],
         help=f"training dtype (default: {d['dtype']}; tutorial preset: {tutorial['dtype']})",
+    )
+
+
+def add_table_flags(p: argparse.ArgumentParser) -> None:
+    """``--formula``, ``--missing`` and ``--reference``: tables with text and gaps."""
+    p.add_argument(
+        "--formula",
+        metavar="FORMULA",
+        help="a Wilkinson formula, e.g. 'y ~ x1 + C(region) + x1:x2 + np.log(x3)': factors, "
+        "interactions, I(), np.log/exp/sqrt, - 1 (default: the target on --features; text "
+        "columns are factors)",
+    )
+    p.add_argument(
+        "--missing",
+        choices=["drop", "error"],
+        default="drop",
+        help="rows with a missing value in a used column: drop and count them, or stop at "
+        "the first (default: drop)",
+    )
+    p.add_argument(
+        "--reference",
+        metavar="COLUMN=LEVEL",
+        action="append",
+        help="a factor's reference level (repeat for several) (default: the first level "
+        "in sorted order)",
     )
 
 

@@ -112,7 +112,8 @@ def test_progress_bar_shows_epochs_and_loss(capsys):
 
 def test_regenerate(tmp_path, capsys):
     assert main(["regenerate", "--dir", str(tmp_path)]) == 0
-    assert {p.name for p in tmp_path.iterdir()} == {"plant_richness_lr", "plant_richness_mlr"}
+    bundled = {"plant_richness_lr", "plant_richness_mlr", "penguins"}  # penguins: issue 23
+    assert {p.name for p in tmp_path.iterdir()} == bundled
     assert "R² 0.9154639" in capsys.readouterr().out
 
 

@@ -158,7 +158,15 @@ EXIT_CASES = {
         (2, []),
     ],
     "bench": [(2, ["--rounds", "3", "--budget", "1"]), (2, ["--quick", "--budget", "1"])],
-    "serve": [(1, ["{d}/nowhere"]), (2, [MODEL, "--workers", "0"]), (2, [])],
+    "serve": [
+        (1, ["{d}/nowhere"]),
+        (1, ["--model-dir", "{d}/nowhere"]),
+        (1, ["--model-repository", "{d}/exists.csv"]),
+        (2, [MODEL, "--workers", "0"]),
+        (2, []),
+        (2, [MODEL, "--model-repository", "{d}"]),
+        (2, ["--model-repository", "{d}", "--model-control-mode", "explicit", "--workers", "2"]),
+    ],
     "mlflow": [(1, ["log", "{d}/nowhere"]), (2, ["log"]), (2, [])],
     "keygen": [
         (0, ["--private-key", "{d}/k.pem", "--public-key", "{d}/k.pub", "--overwrite"]),
@@ -204,6 +212,14 @@ def test_every_command_has_exit_cases():
             "--bad-rows needs --engine streaming",
         ),
         (["bench", "--rounds", "2", "--budget", "1"], "--budget needs automatic rounds"),
+        (
+            ["serve", "--model-repository", ROOT, "--model-name", "m"],
+            "--model-name needs --model-dir",
+        ),
+        (
+            ["serve", MODEL, "--load-model", "m"],
+            "--load-model needs --model-control-mode explicit",
+        ),
     ],
 )
 def test_options_that_need_another_are_usage_errors(args, message, capsys):

@@ -13,6 +13,7 @@ from __future__ import annotations
 from inference.errors import LinregError, UsageError
 
 __all__ = [
+    "CellError",
     "CollinearityWarning",
     "DataError",
     "DivergenceError",
@@ -25,6 +26,19 @@ __all__ = [
 
 class DataError(LinregError, ValueError):
     """A training table that cannot be used, with where and why."""
+
+
+class CellError(DataError):
+    """A cell (or a column's type) that a table of numbers cannot hold. ``kind`` says
+    which: ``"text"`` (a value that is not a number), ``"missing"`` (an empty cell, a
+    null), ``"nonfinite"`` (NaN or inf written as such) or ``"type"`` (a column of
+    another type). ``linreg train`` reads a table with text or gaps as a design
+    (:mod:`training.formula`) when the numeric reader raises one of the first two."""
+
+    def __init__(self, message: str, kind: str, column: str | None = None) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.column = column
 
 
 class DivergenceError(LinregError, RuntimeError):

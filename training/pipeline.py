@@ -80,6 +80,9 @@ class TrainingRun:
     design: Any = None
     raw_train: Any = None
     anova: Any = None
+    #: a fit from a scikit-learn pipeline on raw columns: its own ``predict`` on a
+    #: DataFrame of them, (n,) float64, which the export compares the ONNX model with
+    reference: Any = None
 
     def __post_init__(self) -> None:
         if self.report is None:
@@ -172,7 +175,12 @@ class TrainingRun:
         estimator : a fitted :class:`LinearRegressionSGD`, or a fitted scikit-learn
         ``Pipeline`` of affine scalers followed by one, folded into one linear model
         on raw features (:mod:`training.solver.folding`); ``run.estimator`` is then that
-        folded copy and ``run.data["pipeline"]`` lists the folded steps.
+        folded copy and ``run.data["pipeline"]`` lists the folded steps. A ``Pipeline``
+        that encodes raw columns (a ``ColumnTransformer`` of ``OneHotEncoder``,
+        ``SimpleImputer`` and scalers, :mod:`training.solver.columns`) becomes a design
+        model (``run.design``) whose features are the transformer's output columns;
+        ``X`` is then the table it was fitted on (a DataFrame), and ``features=`` a
+        :class:`UsageError`.
         X : array-like of shape (n_samples, n_features), raw features (a DataFrame's
         columns name the features); y : array-like of shape (n_samples,) (a Series'
         name names the target). ``features`` default to the names the model was
@@ -182,11 +190,16 @@ class TrainingRun:
         the constant; :func:`training.stats.regression_statistics`). Raises
         :class:`~training.solver.folding.UnsupportedModelError` for any other model.
         """
-        columns = [str(c) for c in X.columns] if hasattr(X, "columns") else None
         if target is None:
             name = getattr(y, "name", None)
             target = str(name) if name is not None else "y"
+        from training.solver.columns import is_column_pipeline
         from training.solver.folding import fold
+
+        if is_column_pipeline(estimator):
+            args = (features, target, preset, source, sample_weight)
+            return _from_column_pipeline(estimator, X, y, *args)
+        columns = [str(c) for c in X.columns] if hasattr(X, "columns") else None
 
         X = np.array(X, dtype=np.float64)  # a copy: a DataFrame's values may be read-only
         y = np.array(y, dtype=np.float64)
@@ -221,6 +234,55 @@ class TrainingRun:
         if weight is not None:
             data["weighted"] = True
         return cls(est, list(features), target, X, y, st, metrics, preset, data)
+
+
+def _from_column_pipeline(
+    pipeline: Any,
+    X: Any,
+    y: Any,
+    features: Any,
+    target: str,
+    preset: str,
+    source: str,
+    sample_weight: Any,
+) -> TrainingRun:
+    """:meth:`TrainingRun.from_estimator` of a pipeline that encodes raw columns."""
+    from training.solver.columns import column_model
+    from training.stats.anova import anova_type2
+
+    if features is not None:
+        raise UsageError(
+            "features= names the columns of a model on numbers; a pipeline that encodes raw "
+            "columns reads them by the names it was fitted with"
+        )
+
+    cm = column_model(pipeline, X)
+    est, design = cm.estimator, cm.design
+    y = np.array(y, dtype=np.float64)
+    weight = None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
+    centered = design.intercept
+    if not centered:  # without an intercept, a factor coded with every level spans it
+        rank = np.linalg.matrix_rank(cm.Z)
+        centered = bool(np.linalg.matrix_rank(np.column_stack([np.ones(len(y)), cm.Z])) == rank)
+    st = regression_statistics(
+        cm.Z,
+        y,
+        est.coef_,
+        est.intercept_,
+        features=design.column_names,
+        fit_intercept=est.fit_intercept,
+        sample_weight=weight,
+        centered=centered,
+    )
+    metrics = {"train": regression_metrics(y, est.predict(cm.Z)), "heldout": None}
+    data: dict[str, Any] = {"source": source, "n_train": int(len(y)), "n_heldout": 0}
+    data.update(test_size=0.0, pipeline=[*cm.steps, "LinearRegressionSGD"], imputed=cm.imputed)
+    if weight is not None:
+        data["weighted"] = True
+    run = TrainingRun(est, design.column_names, target, cm.Z, y, st, metrics, preset, data)
+    run.design, run.raw_train, run.reference = design, cm.raw, cm.reference
+    run.anova = anova_type2(st, design.terms)
+    return run
 
 
 def train(

@@ -32,6 +32,7 @@ from inference.io.chunks import Chunk
 from inference.io.csv.lines import file_is_utf8, scan_text_file
 from inference.io.csv.reader import read_csv_table
 from inference.io.formats import FileFormat, Part, file_format, input_parts
+from inference.io.frames import read_frame
 from inference.io.limits import DEFAULT_MAX_LINE_BYTES, check_max_line_bytes
 from inference.io.native import native_status
 from inference.io.parquet.reader import record_batches
@@ -56,6 +57,7 @@ __all__ = [
     "native_status",
     "read_chunks",
     "read_csv_table",
+    "read_frame",
     "read_parts",
     "read_text_frame",
     "record_batches",

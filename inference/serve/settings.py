@@ -29,7 +29,26 @@ class Settings:
     Attributes
     ----------
     model_dirs : list of str
-        Exported model directories; each is served under its directory name.
+        Exported model directories; each is served under its directory name, and
+        all are loaded before the server listens.
+    model_dir : str or None
+        KServe's ``--model-dir`` (``/mnt/models``): an exported model directory
+        (served as ``model_name``, or its directory's name) or a model repository.
+        Loaded after the server listens: readiness answers 503 until then.
+    model_repository : str or None
+        A model repository in Triton's layout (:mod:`inference.serve.repository`),
+        loaded after the server listens.
+    model_name : str or None
+        The name of a single ``model_dir`` (default: its directory's name).
+    model_control_mode : str
+        "poll" (models and versions follow the files every ``reload_interval``
+        seconds; load and unload requests are taken too), "explicit" (only load and
+        unload requests change them; ``load_models`` at start) or "none" (what
+        start-up loads, unchanged).
+    load_models : list of str
+        With "explicit": the models loaded at start ("*": all).
+    grpc_port : int or None
+        Also serve the V2 protocol over gRPC on this port (same host).
     host, port : where to listen (127.0.0.1 unless told otherwise).
     workers : int
         Worker processes; each holds its own sessions.
@@ -56,7 +75,8 @@ class Settings:
         Micro-batching (:mod:`inference.serve.batching`); a delay of 0 with rows 0
         turns it off.
     reload_interval : float
-        Seconds between checks of the model directories (0: no hot reload).
+        Seconds between checks of the model directories and the repository, with
+        ``model_control_mode`` "poll" (0: no polling).
     token : str or None
         Bearer token every request but the health checks must carry.
     access_log : bool
@@ -67,6 +87,12 @@ class Settings:
     """
 
     model_dirs: list[str] = field(default_factory=list)
+    model_dir: str | None = None
+    model_repository: str | None = None
+    model_name: str | None = None
+    model_control_mode: str = "poll"
+    load_models: list[str] = field(default_factory=list)
+    grpc_port: int | None = None
     host: str = "127.0.0.1"
     port: int = 8000
     workers: int = 1

@@ -1,7 +1,7 @@
 """The Open Inference Protocol ("V2") REST API, with Triton's binary tensor data.
 
 Endpoints (``{name}`` is a model's directory name; each also answers under
-``/v2/models/{name}/versions/{version}/...`` for its current version):
+``/v2/models/{name}/versions/{version}/...`` for each ready version):
 
 - ``GET /v2/health/live``, ``GET /v2/health/ready``, ``GET /v2``
 - ``GET /v2/models/{name}``: metadata (input ``features`` FP32/FP64 ``[-1, k]``,
@@ -65,14 +65,15 @@ _NAMES = {np.dtype(np.float32): "FP32", np.dtype(np.float64): "FP64"}
 HEADER = "inference-header-content-length"
 
 
-def model_metadata(model: LoadedModel) -> dict[str, Any]:
+def model_metadata(model: LoadedModel, versions: list[str] | None = None) -> dict[str, Any]:
+    """``versions``: the model's ready versions (default: ``model``'s alone)."""
     p = model.predictor
     manifest = p.manifest
     assert manifest is not None  # the registry serves model directories only
     dtype = _NAMES[p.dtype]
     return {
         "name": model.name,
-        "versions": [model.version],
+        "versions": [model.version] if versions is None else versions,
         "platform": "onnxruntime_onnx",
         "inputs": [
             {"name": manifest.input_name, "datatype": dtype, "shape": [-1, len(p.features)]}
@@ -320,13 +321,14 @@ def routes(server: Any) -> list[Route]:
             {
                 "name": "linreg-onnx",
                 "version": inference.__version__,
-                "extensions": ["binary_tensor_data"],
+                "extensions": ["binary_tensor_data", "model_repository"],
             }
         )
 
     async def model_meta(request: Request) -> Response:
         server.note(request, "v2_model")
-        return json_response(model_metadata(model_of(request)))
+        model = model_of(request)
+        return json_response(model_metadata(model, server.registry.versions(model.name)))
 
     async def model_ready(request: Request) -> Response:
         server.note(request, "v2_model")

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from inference.batch import BatchReport, ScoreOptions
-from inference.errors import BatchError
+from inference.errors import BatchError, UsageError
 from inference.io import FileFormat, file_format, input_parts
 from inference.io.atomic import discard, sync_directory, temporary_name
 from inference.predictor import Predictor
@@ -110,20 +110,20 @@ def _write(df: Any, path: Path, fmt: FileFormat) -> None:
 
 
 def _check_destination(dest: Path, src: Path, overwrite: bool) -> None:
-    """Usage checks on the output directory (ValueError)."""
+    """Usage checks on the output directory (UsageError: exit status 2)."""
     if dest.exists() or dest.is_symlink():
         if not overwrite:
-            raise ValueError(f"{dest}: exists; pass overwrite=True (--overwrite) to replace it")
+            raise UsageError(f"{dest}: exists; pass overwrite=True (--overwrite) to replace it")
         if dest.is_symlink() or not (dest / "_SUCCESS").is_file():
-            raise ValueError(
+            raise UsageError(
                 f"{dest}: exists and is not an output of Spark (no _SUCCESS file in it); "
                 "refusing to replace it"
             )
     if not dest.parent.is_dir():
-        raise ValueError(f"{dest.parent}: no such directory for the output")
+        raise UsageError(f"{dest.parent}: no such directory for the output")
     here = dest.resolve()
     if here == src.resolve() or src.resolve() in here.parents:
-        raise ValueError(f"{dest}: is the input or inside it; write it elsewhere")
+        raise UsageError(f"{dest}: is the input or inside it; write it elsewhere")
 
 
 def _move_into_place(tmp: Path, dest: Path) -> None:

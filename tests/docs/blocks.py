@@ -24,6 +24,7 @@ A block that is none of these fails
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -150,24 +151,58 @@ def problems(blocks: list[Block]) -> list[str]:
 def output_matches(expected: str, actual: str) -> bool:
     """``actual`` equals ``expected`` up to trailing spaces and blank edges, where ``...``
     in ``expected`` stands for any text within a line, and a line of ``...`` for any
-    number of whole lines."""
+    number of whole lines. A decimal number of 7 or more significant digits in
+    ``expected`` matches one within :data:`NUMBER_RTOL` of it: the last digits of a
+    float depend on the CPU's vector kernels (AVX2 or AVX-512) and on BLAS."""
     text = _normalize(actual)
-    return re.fullmatch(_pattern(expected), text + "\n" if text else "") is not None
+    pattern, numbers = _pattern(expected)
+    found = re.fullmatch(pattern, text + "\n" if text else "")
+    if found is None:
+        return False
+    return all(
+        math.isclose(float(got), want, rel_tol=NUMBER_RTOL, abs_tol=NUMBER_RTOL)
+        for got, want in zip(found.groups(), numbers, strict=True)
+    )
+
+
+#: how close a long decimal of an output must be to the one written in the docs
+NUMBER_RTOL = 1e-6
+_LONG_NUMBER = re.compile(r"[-+]?\d+\.\d+(?:e[-+]?\d+)?")
+_ANY_NUMBER = r"([-+]?\d+\.\d+(?:e[-+]?\d+)?)"
+
+
+def _significant(number: str) -> int:
+    mantissa = number.lstrip("+-").split("e")[0].replace(".", "").lstrip("0")
+    return len(mantissa)
+
+
+def _escape(piece: str, numbers: list[float]) -> str:
+    """``piece`` as a regex, each long decimal a capture of any decimal (its value kept)."""
+    out, at = [], 0
+    for match in _LONG_NUMBER.finditer(piece):
+        if _significant(match.group()) < 7:
+            continue
+        out.append(re.escape(piece[at : match.start()]) + _ANY_NUMBER)
+        numbers.append(float(match.group()))
+        at = match.end()
+    out.append(re.escape(piece[at:]))
+    return "".join(out)
 
 
 def _normalize(text: str) -> str:
     return "\n".join(line.rstrip() for line in text.strip("\n").splitlines()).strip("\n")
 
 
-def _pattern(expected: str) -> str:
+def _pattern(expected: str) -> tuple[str, list[float]]:
     text = _normalize(expected)
+    numbers: list[float] = []
     if not text:
-        return ""
+        return "", numbers
     parts = []
     for line in text.split("\n"):
         if line.strip() == "...":
             parts.append(r"(?:[^\n]*\n)*?")
             continue
-        pieces = [re.escape(piece) for piece in line.split("...")]
+        pieces = [_escape(piece, numbers) for piece in line.split("...")]
         parts.append("[^\n]*".join(pieces) + "\n")
-    return "".join(parts)
+    return "".join(parts), numbers

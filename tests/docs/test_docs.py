@@ -52,6 +52,10 @@ def test_the_checks_catch_an_unmarked_block_and_an_orphan_output(tmp_path: Path)
         ("first\n...\nlast\n", "first\nlast\n", True),
         ("first\n...\nlast\n", "first\nx\n", False),
         ("a...\n", "a\nb\n", False),
+        # long decimals match to NUMBER_RTOL (their last digits depend on the CPU)
+        ("lower 1.4412071772451873\n", "lower 1.4412071772451862\n", True),
+        ("lower 1.4412071772451873\n", "lower 1.4412171772451862\n", False),
+        ("x 2.5, y 1.32.0\n", "x 2.6, y 1.32.0\n", False),
     ],
 )
 def test_output_matching(expected: str, actual: str, matches: bool) -> None:

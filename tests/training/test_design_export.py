@@ -94,3 +94,31 @@ def test_one_row_by_name_and_the_errors_name_row_column_and_value(exported):
 def test_old_manifests_still_load():
     predictor = Predictor.load("exported_models/plant_richness_mlr")
     assert predictor.design is None and predictor.manifest.format_version == 1
+
+
+def test_a_level_coefficient_changed_in_the_graph_is_refused(exported, tmp_path):
+    """The security review's attack on a design model: a Gather table entry edited in
+    model.onnx, the manifest's sha256 and size rewritten to match."""
+    import json
+    import shutil
+
+    import onnx
+    from onnx import numpy_helper
+
+    from inference.errors import CoefficientError
+    from inference.manifest import file_digest
+
+    _, _, _, _, predictor = exported
+    copy = tmp_path / "tampered"
+    shutil.copytree(predictor.source, copy)
+    model = onnx.load(copy / "model.onnx")
+    table = next(i for i in model.graph.initializer if i.name.startswith("table"))
+    values = numpy_helper.to_array(table).copy()
+    values[-1] += 1000.0
+    table.CopyFrom(numpy_helper.from_array(values, table.name))
+    onnx.save(model, copy / "model.onnx")
+    manifest = json.loads((copy / "manifest.json").read_text())
+    manifest["artifacts"]["model.onnx"] = file_digest(copy / "model.onnx")
+    (copy / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(CoefficientError, match="not what runs"):
+        Predictor.load(copy)

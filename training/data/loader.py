@@ -16,20 +16,20 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from inference.errors import BatchError
-from inference.io import DEFAULT_MAX_LINE_BYTES, check_max_line_bytes, read_text_frame
-from training.data.reader import format_of, header_columns, load_fast, stream_chunks
+from inference.io import DEFAULT_MAX_LINE_BYTES, check_max_line_bytes, read_frame, read_text_frame
+from training.data.reader import cell_kind, format_of, header_columns, load_fast, stream_chunks
 from training.data.tables import Table, validate_xy, wanted_columns
-from training.errors import DataError
+from training.errors import CellError, DataError
 
 if TYPE_CHECKING:  # pandas is imported only to locate faults in odd files
     import pandas as pd
 
-__all__ = ["iter_table_chunks", "load_table", "table_columns"]
+__all__ = ["iter_table_chunks", "load_frame", "load_table", "table_columns"]
 
 
 def _numeric_column(frame: pd.DataFrame, column: str, path: Path, first_line: int) -> np.ndarray:
@@ -47,20 +47,28 @@ def _numeric_column(frame: pd.DataFrame, column: str, path: Path, first_line: in
             kind = (
                 "not a finite number" if cell.lower() in {"nan", "inf", "-inf"} else "not numeric"
             )
-            raise DataError(
+            raise CellError(
                 f"{path}: column {column!r}, row {i + 1}{_line(i, first_line)}: "
-                f"{what} is {kind} ({bad.size} bad cell(s) in this column)"
+                f"{what} is {kind} ({bad.size} bad cell(s) in this column)",
+                cell_kind(cell),
+                column,
             )
         return values
     if pd.api.types.is_bool_dtype(raw) or not pd.api.types.is_numeric_dtype(raw):
-        raise DataError(f"{path}: column {column!r} has type {raw.dtype}, expected a number type")
+        raise CellError(
+            f"{path}: column {column!r} has type {raw.dtype}, expected a number type",
+            "type",
+            column,
+        )
     values = raw.to_numpy(dtype=np.float64, na_value=np.nan)
     bad = np.flatnonzero(~np.isfinite(values))
     if bad.size:
         i = int(bad[0])
-        raise DataError(
+        raise CellError(
             f"{path}: column {column!r}, row {i + 1}{_line(i, first_line)}: "
-            f"{values[i]} is not a finite number ({bad.size} bad cell(s) in this column)"
+            f"{values[i]} is not a finite number ({bad.size} bad cell(s) in this column)",
+            "missing" if bool(raw.isna().iloc[i]) else "nonfinite",
+            column,
         )
     return values
 
@@ -158,3 +166,25 @@ def iter_table_chunks(
     """
     limit = check_max_line_bytes(max_line_bytes)
     return stream_chunks(Path(path), target, list(features), chunk_rows, limit)
+
+
+def load_frame(
+    path: str | Path,
+    *,
+    columns: Sequence[str] | None = None,
+    max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
+) -> Any:
+    """A CSV, TSV or Parquet file's ``columns`` (default: all) as a pandas DataFrame,
+    typed by pyarrow (numbers, booleans, text; an empty cell is a missing value), for a
+    table with text columns or gaps (:func:`training.pipeline.train` fits its design).
+    Raises :class:`DataError` naming the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: no such file")
+    try:
+        frame = read_frame(path, format_of(path), columns, max_line_bytes)
+    except BatchError as exc:
+        raise DataError(str(exc)) from exc
+    if len(frame) == 0:
+        raise DataError(f"{path}: the file has a header but no data rows")
+    return frame

@@ -46,9 +46,9 @@ from inference.io import (
     to_numpy,
 )
 from training.data.tables import Table, validate_xy, wanted_columns
-from training.errors import DataError
+from training.errors import CellError, DataError
 
-__all__ = ["format_of", "header_columns", "load_fast", "part_of", "stream_chunks"]
+__all__ = ["cell_kind", "format_of", "header_columns", "load_fast", "part_of", "stream_chunks"]
 
 
 def format_of(path: Path) -> FileFormat:
@@ -191,6 +191,14 @@ def _read_parquet(
 # --- locating bad cells --------------------------------------------------------------------
 
 
+def cell_kind(text: str) -> str:
+    """A bad text cell's :class:`~training.errors.CellError` kind."""
+    cell = text.strip()
+    if cell == "":
+        return "missing"
+    return "nonfinite" if cell.lower() in {"nan", "inf", "-inf"} else "text"
+
+
 def _cell_problem(text: str) -> str:
     """How the text reader words a bad cell: ``"<what> is <kind>"``."""
     cell = text.strip()
@@ -236,6 +244,12 @@ class _Clean:
         return f"row {row} (line {line})" if line is not None else f"row {row}"
 
 
+def _kind(value: Any) -> str:
+    if isinstance(value, str) or value is None:
+        return cell_kind("" if value is None else value)
+    return "nonfinite"
+
+
 def _problem(value: Any) -> str:
     if isinstance(value, str) or value is None:
         return _cell_problem("" if value is None else value)
@@ -248,7 +262,7 @@ def _locate_csv(part: Part, needed: list[str]) -> tuple[np.ndarray, np.ndarray] 
     good after all (numbers with spaces around them), as ``(X, y)``. None for lines with a wrong
     number of fields, or a file that is not one record per line."""
     parts: list[np.ndarray] = []
-    first: dict[str, tuple[int, str, str]] = {}  # column -> (_, where, problem)
+    first: dict[str, tuple[str, str, str]] = {}  # column -> (kind, where, problem)
     counts: dict[str, int] = {}
     rows = 0
     try:
@@ -262,7 +276,8 @@ def _locate_csv(part: Part, needed: list[str]) -> tuple[np.ndarray, np.ndarray] 
                     counts[name] = counts.get(name, 0) + 1
                     if name not in first:
                         where = clean.where(int(i), rows)
-                        first[name] = (0, where, _problem(clean.value(int(i), name)))
+                        value = clean.value(int(i), name)
+                        first[name] = (_kind(value), where, _problem(value))
             if not first:
                 parts.append(clean.X)
             rows += clean.n
@@ -272,10 +287,12 @@ def _locate_csv(part: Part, needed: list[str]) -> tuple[np.ndarray, np.ndarray] 
         return None
     for name in needed:
         if name in first:
-            _, where, problem = first[name]
-            raise DataError(
+            kind, where, problem = first[name]
+            raise CellError(
                 f"{part.path}: column {name!r}, {where}: {problem} "
-                f"({counts[name]} bad cell(s) in this column)"
+                f"({counts[name]} bad cell(s) in this column)",
+                kind,
+                name,
             )
     M = np.concatenate(parts) if parts else np.empty((0, len(needed)))
     return np.ascontiguousarray(M[:, :-1]), np.ascontiguousarray(M[:, -1])
@@ -336,4 +353,6 @@ def _check_parquet_types(part: Part, needed: list[str]) -> None:
         t = part.types[name]
         number = types.is_integer(t) or types.is_floating(t) or types.is_decimal(t)
         if not (number or types.is_string(t) or types.is_large_string(t)):
-            raise DataError(f"{part.path}: column {name!r} has type {t}, expected a number type")
+            raise CellError(
+                f"{part.path}: column {name!r} has type {t}, expected a number type", "type", name
+            )

@@ -53,7 +53,12 @@ def design_manifest_fields(run: TrainingRun, dtype: str) -> dict[str, Any]:
             "output": {"name": OUTPUT_NAME, "shape": ["batch"], "dtype": dtype},
             "opset": OPSET,
             "graph": "one input per raw column: LabelEncoder for each factor, Gather of level "
-            "coefficients, Gemm of the numeric design columns, summed with the bias",
+            "coefficients, Gemm of the numeric design columns, summed with the bias"
+            + (
+                "; Where(IsNaN(x), fill, x) for each input with a fill"
+                if any(spec.fill is not None for spec in design.inputs)
+                else ""
+            ),
         },
         "torchscript": {
             "input_shape": ["batch", p],
@@ -70,7 +75,7 @@ def design_example_rows(run: TrainingRun) -> list[list[Any]]:
     for spec in run.design.inputs:
         if spec.kind == "numeric":
             values = np.asarray(run.raw_train[spec.name], dtype=np.float64)
-            mean, std = values.mean(), values.std()
+            mean, std = np.nanmean(values), np.nanstd(values)  # gaps an imputer fills
             rows[0].append(float(f"{mean - std:.4g}"))
             rows[1].append(float(f"{mean + std:.4g}"))
         else:

@@ -4,7 +4,9 @@ Both artifacts are loaded the way users load them (the ONNX file through
 :class:`inference.Predictor`, the TorchScript file through ``torch.jit.load``) and
 compared with the eager ``nn.Linear`` in the export dtype, itself compared with
 the float64 fit, on the training rows and on :data:`VERIFY_RANDOM_ROWS` random
-rows, to :data:`VERIFY_RTOL` relative to the largest prediction.
+rows, to :data:`VERIFY_RTOL` relative to the largest prediction. A run from a
+scikit-learn pipeline on raw columns (``run.reference``) has the ONNX model compared
+with the pipeline's own ``predict`` on the same rows too.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from inference.errors import CoefficientError
+from inference.errors import CoefficientError, UnknownLevelWarning
 from inference.manifest import ONNX_NAME, TORCHSCRIPT_NAME
 from training.errors import ExportError
 from training.pipeline import TrainingRun
@@ -46,7 +48,9 @@ def _verification_inputs(run: TrainingRun) -> dict[str, tuple[Any, np.ndarray]]:
     A model on numbers reads its matrix itself; a design model reads raw columns (a
     DataFrame) whose design matrix the eager model and the fit read. The random rows
     of a design model draw each number uniformly between its training extremes (so a
-    log or a square root stays defined) and each factor's levels uniformly.
+    log or a square root stays defined) and each factor's levels uniformly; every
+    tenth row has a gap in each number that has a ``fill``, and a value that is no
+    level in each text or integer factor whose ``unknown`` is "zero".
     """
     rng = np.random.default_rng(run.estimator.seed)
     if run.design is None:
@@ -64,16 +68,24 @@ def _verification_inputs(run: TrainingRun) -> dict[str, tuple[Any, np.ndarray]]:
     for spec in run.design.inputs:
         if spec.kind == "numeric":
             values = np.asarray(run.raw_train[spec.name], dtype=np.float64)
-            raw[spec.name] = rng.uniform(values.min(), values.max(), VERIFY_RANDOM_ROWS)
+            raw[spec.name] = rng.uniform(np.nanmin(values), np.nanmax(values), VERIFY_RANDOM_ROWS)
+            if spec.fill is not None:
+                raw[spec.name][::10] = np.nan
         else:
             levels = np.array(spec.levels, dtype=object)
             raw[spec.name] = levels[rng.integers(0, len(levels), VERIFY_RANDOM_ROWS)]
             if spec.type == "int":
                 raw[spec.name] = raw[spec.name].astype(np.int64)
+            if spec.unknown == "zero" and spec.type != "bool":
+                unseen = max(map(int, spec.levels)) + 1 if spec.type == "int" else "(no level)"
+                raw[spec.name][5::10] = unseen
     random_frame = pd.DataFrame(raw)
+    with warnings.catch_warnings():  # the unseen values above
+        warnings.simplefilter("ignore", UnknownLevelWarning)
+        random_matrix = run.design.matrix(raw)
     return {
         "training rows": (run.raw_train, run.X_train),
-        f"{VERIFY_RANDOM_ROWS} random rows": (random_frame, run.design.matrix(raw)),
+        f"{VERIFY_RANDOM_ROWS} random rows": (random_frame, random_matrix),
     }
 
 
@@ -149,16 +161,24 @@ def verify(directory: Path, run: TrainingRun, module: torch.nn.Linear) -> dict[s
         with torch.no_grad():
             eager = module(xt).numpy().reshape(-1)
             ts = scripted(xt).numpy().reshape(-1)
-        ort = predictor.predict(raw if run.design is not None else xt.numpy())
-        for artifact, got, ref in (
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UnknownLevelWarning)
+            ort = predictor.predict(raw if run.design is not None else xt.numpy())
+        checks = [
             ("onnx", ort, eager),
             ("torchscript", ts, eager),
             ("fit", eager, _fit_predictions(run, X)),
-        ):
+        ]
+        if run.reference is not None:
+            checks.append(("pipeline", ort, run.reference(raw)))
+        for artifact, got, ref in checks:
             err = _relative_error(got, ref)
-            errors[artifact] = max(errors[artifact], err)
+            errors[artifact] = max(errors.get(artifact, 0.0), err)
             if not err <= VERIFY_RTOL:
-                against = "the fit" if artifact == "fit" else "the eager model"
+                against = {"fit": "the fit", "pipeline": "the pipeline's own predict"}.get(
+                    artifact, "the eager model"
+                )
+                artifact = "onnx" if artifact == "pipeline" else artifact
                 raise ExportError(
                     f"verification failed: the {artifact} artifact differs from {against} "
                     f"on the {what} by {err:.3g} (relative), above the tolerance "
@@ -166,9 +186,12 @@ def verify(directory: Path, run: TrainingRun, module: torch.nn.Linear) -> dict[s
                 )
     if refused is not None:  # the numbers agree, the manifest does not
         raise ExportError(f"verification failed: {refused}; nothing was written")
+    measure = "max |artifact - eager| / max |eager|; fit: eager against the float64 fit"
+    if run.reference is not None:
+        measure += "; pipeline: onnx against the scikit-learn pipeline's own predict"
     return {
         "tolerance": VERIFY_RTOL,
-        "measure": "max |artifact - eager| / max |eager|; fit: eager against the float64 fit",
+        "measure": measure,
         "rows": {what: int(len(X)) for what, (_, X) in inputs.items()},
         "max_relative_error": errors,
         "onnx_loaded_with": "inference.Predictor (onnxruntime, CPUExecutionProvider)",
