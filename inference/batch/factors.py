@@ -9,11 +9,19 @@ integer level ``3``, is looked up here by the model's own rules
 (:meth:`~inference.design.Design.level_code`), once per distinct value. What is still
 not a level, and every missing value, makes its row a bad row (the ``bad_rows`` modes
 apply), with a reason naming the value and the known levels; such a row is fed with
-the first level, and its prediction dropped.
+the first level, and its prediction dropped. A factor whose design says
+``unknown="zero"`` (an exported ``OneHotEncoder(handle_unknown="ignore")``) scores such
+a value, a missing one included, as no level, as the Predictor does, with an
+:class:`~inference.errors.UnknownLevelWarning` per chunk naming the first row.
+
+A numeric input with a ``fill`` (a ``SimpleImputer``) is filled by the graph where it is
+missing (an empty field, a null, NaN); text there that is not a number is still a bad
+row, as the Predictor refuses it.
 """
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -21,7 +29,7 @@ import numpy as np
 
 from inference.batch.plan import Plan
 from inference.design import Design
-from inference.errors import InputError
+from inference.errors import InputError, UnknownLevelWarning
 from inference.intervals import IntervalPrediction, compute_intervals
 from inference.io import CODE_MISSING, CODE_UNMATCHED, Chunk
 from inference.io.arrow import from_numpy, import_pyarrow, to_numpy
@@ -43,14 +51,19 @@ def predict_design_chunk(
     assert design is not None
     feeds: dict[str, np.ndarray] = {}
     good = np.ones(chunk.n, dtype=bool)
+    # text that is not a number: NaN in X, which a filled input's graph would fill
+    good[list(chunk.failures)] = False
     for j, name in enumerate(plan.features):
         feeds[name] = np.ascontiguousarray(chunk.X[:, j])
     for name in plan.factors:
         codes = chunk.codes[name]
         _resolve(chunk, design, name, codes)
         bad = codes < 0
-        if bad.any():
-            _describe_factor(chunk, design, name, codes)
+        if bad.any() and design.input(name).unknown == "zero":
+            _warn_unknown(chunk, design, name, codes)
+            codes[bad] = len(design.input(name).levels)  # no level: every indicator 0
+        elif bad.any():
+            _describe_factor(chunk, design, plan, name, codes)
             good &= ~bad
             codes[bad] = 0
         feeds[name] = codes
@@ -79,8 +92,12 @@ def _resolve(chunk: Chunk, design: Design, name: str, codes: np.ndarray) -> None
     arr = chunk.factor_arrays.get(name)
     if arr is None:  # the C parser's chunks hold no text: read the fields again
         rows = chunk.chunk_rows()
+        seen: dict[Any, int] = {}
         for i in unmatched:
-            codes[i] = lookup(chunk.factor_value(int(i), int(rows[i]), name))
+            value = chunk.factor_value(int(i), int(rows[i]), name)
+            if value not in seen:
+                seen[value] = lookup(value)
+            codes[i] = seen[value]
         return
     pa = import_pyarrow()
     values = arr.take(from_numpy(unmatched, pa.int64()))
@@ -97,31 +114,78 @@ def _resolve(chunk: Chunk, design: Design, name: str, codes: np.ndarray) -> None
 
 
 def _lookup(design: Design, name: str) -> Callable[[Any], int]:
+    """A value's level index, or :data:`CODE_UNMATCHED` when it is no level (for a
+    factor with ``unknown="zero"`` too: the chunk warns once, not each value)."""
+    n_levels = len(design.input(name).levels)
+
     def code(value: Any) -> int:
         try:
-            return design.level_code(name, value)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UnknownLevelWarning)
+                found = design.level_code(name, value)
         except InputError:
             return CODE_UNMATCHED
+        return found if found < n_levels else CODE_UNMATCHED
 
     return code
 
 
-def _describe_factor(chunk: Chunk, design: Design, name: str, codes: np.ndarray) -> None:
+def _warn_unknown(chunk: Chunk, design: Design, name: str, codes: np.ndarray) -> None:
+    """One :class:`UnknownLevelWarning` for the chunk's values of factor ``name`` that
+    are missing or no level, naming the first (file, line or row, value)."""
+    bad = np.flatnonzero(codes < 0)
+    i = int(bad[0])
+    chunk_row = int(chunk.chunk_rows()[i])
+    line, row = chunk.locate(chunk_row)
+    where = f"row {row}" if line is None else f"row {row} (line {line})"
+    if codes[i] == CODE_MISSING:
+        what = "a missing value"
+    else:
+        what = f"the value {shown(chunk.factor_value(i, chunk_row, name))}"
+    warnings.warn(
+        UnknownLevelWarning(
+            f"{chunk.part.name}: {where}, column {name!r}: {what} is not a level this model "
+            f"knows {_levels_shown(design, name)}; {bad.size} row(s) of this chunk scored "
+            f"as no level (every indicator of {name!r} 0), as this model's unknown='zero' "
+            "says (scikit-learn's handle_unknown='ignore')"
+        ),
+        stacklevel=2,
+    )
+
+
+def _levels_shown(design: Design, name: str) -> str:
+    levels = design.input(name).levels
+    more = f" and {len(levels) - _SHOWN_LEVELS} more" if len(levels) > _SHOWN_LEVELS else ""
+    return f"(levels: {list(levels[:_SHOWN_LEVELS])}{more})"
+
+
+def _number_at_fault(chunk: Chunk, plan: Plan, i: int) -> bool:
+    """Whether row ``i`` has text that is not a number, or a missing or non-finite
+    number in an input without a fill: its description names that first."""
+    if i in chunk.failures:
+        return True
+    X, design = chunk.X, plan.design
+    assert design is not None
+    return any(
+        not np.isfinite(X[i, j])
+        for j, name in enumerate(plan.features)
+        if design.input(name).fill is None or np.isinf(X[i, j])
+    )
+
+
+def _describe_factor(
+    chunk: Chunk, design: Design, plan: Plan, name: str, codes: np.ndarray
+) -> None:
     """``chunk.failures`` for the rows whose factor ``name`` is missing or not a level;
     a row already described, or with a number at fault, keeps that reason (numbers
     first, then the factors in the model's order)."""
     parquet = chunk.part.fmt.kind == "parquet"
     missing = "a missing value (null)" if parquet else "missing value (an empty field)"
     rows = chunk.chunk_rows()
-    spec = design.input(name)
-    levels = list(spec.levels[:_SHOWN_LEVELS])
-    more = (
-        f" and {len(spec.levels) - _SHOWN_LEVELS} more" if len(spec.levels) > _SHOWN_LEVELS else ""
-    )
-    X = chunk.X
+    levels = _levels_shown(design, name)
     for index in np.flatnonzero(codes < 0):
         i = int(index)
-        if i in chunk.failures or (X.shape[1] and not np.isfinite(X[i]).all()):
+        if _number_at_fault(chunk, plan, i):
             continue  # a number at fault is named first (find_bad)
         if codes[i] == CODE_MISSING:
             chunk.failures[i] = (name, missing)
@@ -129,7 +193,7 @@ def _describe_factor(chunk: Chunk, design: Design, name: str, codes: np.ndarray)
         value = chunk.factor_value(i, int(rows[i]), name)
         chunk.failures[i] = (
             name,
-            f"{shown(value)} is not a level this model knows (levels: {levels}{more})",
+            f"{shown(value)} is not a level this model knows {levels}",
         )
 
 
@@ -139,10 +203,9 @@ def _describe_nonfinite(
     """``chunk.failures`` for rows with finite inputs whose prediction is not finite: the
     first design column that is not (a log of a negative number, say) and its inputs.
     Rows with an input that is not finite are left to the generic description."""
-    X = chunk.X
     for index in np.flatnonzero(rows):
         i = int(index)
-        if i in chunk.failures or (X.shape[1] and not np.isfinite(X[i]).all()):
+        if _number_at_fault(chunk, plan, i):
             continue
         row = {name: values[i : i + 1] for name, values in feeds.items()}
         z = design.matrix_from_codes(row, np.float64)[0]

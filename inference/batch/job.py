@@ -354,7 +354,7 @@ def _score_chunk(chunk: Chunk, scoring: _Scoring, pa: Any) -> tuple[Any, int, in
     n_read = chunk.n + len(chunk.rejected())
     keep = None
     if not ok.all() or chunk.rejected():
-        bad, blank = find_bad(chunk, ok, plan.dtype)
+        bad, blank = find_bad(chunk, ok, plan.dtype, plan.filled)
         if bad and scoring.mode == "error":
             raise bad[0].error()
         n_read -= int(blank.sum())

@@ -43,6 +43,13 @@ class Plan(ReadSpec):
             return list(self.features)
         return self.design.input_names
 
+    @property
+    def filled(self) -> frozenset[str]:
+        """The numeric inputs whose missing values the model fills (a design's ``fill``)."""
+        if self.design is None:
+            return frozenset()
+        return frozenset(i.name for i in self.design.inputs if i.fill is not None)
+
 
 def _factor_type(pa: Any, t: Any) -> bool:
     """Whether a Parquet column of type ``t`` can hold a factor's values."""
