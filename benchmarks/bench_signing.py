@@ -32,6 +32,8 @@ from pathlib import Path
 
 import numpy as np
 
+from training.bench.machine import cpu_description
+
 ROOT = Path(__file__).resolve().parents[1]
 
 CHILD = """
@@ -44,24 +46,6 @@ y = p.predict_one(dict.fromkeys(p.features, 1.0))
 t1 = time.perf_counter()
 print(json.dumps({"inside_s": t1 - t0, "prediction": y}))
 """
-
-
-def _machine() -> str:
-    cpu = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    mem = ""
-    try:
-        kb = int(Path("/proc/meminfo").read_text().split()[1])
-        mem = f", {kb / 2**20:.0f} GiB"
-    except (OSError, ValueError, IndexError):
-        pass
-    return f"{cpu}, {os.cpu_count()} CPUs{mem}, Python {platform.python_version()}"
 
 
 def _uptime() -> str:
@@ -121,7 +105,7 @@ def warm_loads(directory: Path, public: Path, rounds: int) -> dict[str, float]:
 
 def run(rounds: int, model: str) -> dict[str, float]:
     """Time both kinds ``rounds`` times each, interleaved; print and return the medians."""
-    print(f"machine: {_machine()}")
+    print(f"machine: {cpu_description()}, Python {platform.python_version()}")
     print(f"before:  {_uptime()}")
     with tempfile.TemporaryDirectory() as tmp:
         directory, public, expected = prepare(model, Path(tmp))

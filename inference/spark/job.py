@@ -113,7 +113,7 @@ def _check_destination(dest: Path, src: Path, overwrite: bool) -> None:
     """Usage checks on the output directory (UsageError: exit status 2)."""
     if dest.exists() or dest.is_symlink():
         if not overwrite:
-            raise UsageError(f"{dest}: exists; pass overwrite=True (--overwrite) to replace it")
+            raise UsageError(f"{dest}: exists; pass overwrite=True to replace it")
         if dest.is_symlink() or not (dest / "_SUCCESS").is_file():
             raise UsageError(
                 f"{dest}: exists and is not an output of Spark (no _SUCCESS file in it); "

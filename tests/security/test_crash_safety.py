@@ -187,8 +187,12 @@ class Zygote:
         self.ready = False  # it imports and trains while the test process does the same
         self.last_pid = 0  # the child of the latest run
 
-    def run(self, dest: Path, mode: str, kill_after: float | None = None) -> int | None:
-        """Fork a child for the job; kill it after ``kill_after`` s; return its signal."""
+    def run(
+        self, dest: Path, mode: str, kill_after: float | None = None, after_exports: int = 0
+    ) -> int | None:
+        """Fork a child for the job; kill it ``kill_after`` s after it has finished
+        ``after_exports`` exports (a loaded machine may not get that far in a fixed
+        time); return its signal."""
         if not self.ready:
             assert self.proc.stdout.readline().strip() == "ready"
             self.ready = True
@@ -196,6 +200,10 @@ class Zygote:
         self.proc.stdin.flush()
         pid = self.last_pid = json.loads(self.proc.stdout.readline())["pid"]
         if kill_after is not None:
+            deadline = time.monotonic() + 120
+            while sum(x.startswith("exported") for x in progress(dest)) < after_exports:
+                assert time.monotonic() < deadline, f"no export {after_exports} in 120 s"
+                time.sleep(0.01)
             time.sleep(kill_after)
             os.kill(pid, signal.SIGKILL)  # a "loop" child cannot have finished yet
         result = json.loads(self.proc.stdout.readline())
@@ -321,10 +329,11 @@ def test_sigkill_at_random_moments_of_training_and_export(references, zygote, tm
         assert proc.wait(timeout=60) == -signal.SIGKILL, proc.stderr.read()
         outcomes.append(("fresh", round(delay, 2), dest, proc.pid))
     # ten children of the zygote, killed while training B and exporting B, A, B, ...
+    # (every other one after its first export, so some kills land inside the loop)
     for i in range(10):
         dest = fresh_destination(references, tmp_path / f"fork{i}")
         delay = rng.uniform(0.0, 1.0)
-        assert zygote.run(dest, "loop", kill_after=delay) == signal.SIGKILL
+        assert zygote.run(dest, "loop", kill_after=delay, after_exports=i % 2) == signal.SIGKILL
         outcomes.append(("fork", round(delay, 2), dest, zygote.last_pid))
     table = []
     for kind, delay, dest, pid in outcomes:

@@ -107,8 +107,9 @@ def test_signed_reload_under_load(start_server, tmp_path: Path) -> None:
             marks.append(time.monotonic())
             _wait(lambda n=refusals: srv.log().count("refused the new files") > n)
             time.sleep(0.3)  # answers after the refusal
+        signed_again = time.monotonic()  # before: the server may take it before export returns
         export_model(runs[3], served, overwrite=True, plots=False, sign_key=trusted_private)
-        signed_again, new = time.monotonic(), _version(served)
+        new = _version(served)
         _wait(lambda: any(s[2] == new for s in load.answers(signed_again)))
     finally:
         load.join()

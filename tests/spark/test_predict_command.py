@@ -88,7 +88,7 @@ def test_an_output_is_replaced_only_with_overwrite_and_a_failure_leaves_it(spark
     base = ["predict", str(MLR), str(src), "-o", str(out), "--engine", "spark", "--keep-all"]
     assert main(base) == 0
     first = _read_parts(out)
-    assert main(base) == 2 and "exists; pass overwrite=True" in capsys.readouterr().err
+    assert main(base) == 2 and "exists; pass --overwrite to replace it" in capsys.readouterr().err
     text = src.read_text().splitlines()
     cells = text[42].split(",")
     cells[2] = "north"  # latitude of id 41: not a number
