@@ -180,8 +180,8 @@ def predict_dask(
     clash = [c for c in new if c in names]
     if clash:
         raise ValueError(f"the DataFrame already has a column {clash[0]!r}; choose another column")
-    if interval is not None:
-        predictor.predict(_one_row(predictor), interval=interval, level=level)
+    if interval is not None:  # the probe row may be outside a design's domain (log(x - 2))
+        predictor.predict(_one_row(predictor), interval=interval, level=level, allow_nonfinite=True)
     meta = ddf._meta.copy(deep=False)
     meta[column] = np.empty(0, dtype=predictor.dtype)
     for extra in new[1:]:

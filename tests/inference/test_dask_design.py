@@ -104,3 +104,19 @@ def test_score_file_dask_equals_the_streaming_job(client, model, complete, tmp_p
     a, b = pd.read_parquet(single), pd.read_parquet(on_cluster)
     assert a["island"].tolist() == b["island"].tolist() == complete["island"].tolist()
     np.testing.assert_array_equal(a["prediction"], b["prediction"])  # one partition, one call
+
+
+def test_intervals_of_a_model_whose_probe_row_is_outside_its_domain(client, tmp_path):
+    """predict_dask checks the interval on a row of ones before it runs: log(1 - 150)
+    is not finite, which must not refuse a model that scores every real row."""
+    formula = "body_mass_g ~ np.log(flipper_length_mm - 150) + C(species)"
+    frame = penguins().dropna(subset=["body_mass_g", "flipper_length_mm", "species"])
+    frame = frame.reset_index(drop=True)
+    directory = export(frame, formula, tmp_path / "model", "float64")
+    ddf = dd.from_pandas(frame, npartitions=2, sort=False)
+    got = client.compute(predict_dask(ddf, directory, interval="prediction")).result()
+    predictor = Predictor.load(directory)
+    parts = [ddf.get_partition(i).compute() for i in range(ddf.npartitions)]
+    want = predict_each(predictor, parts, interval="prediction")
+    np.testing.assert_array_equal(got["prediction_lower"], np.concatenate([w.lower for w in want]))
+    np.testing.assert_array_equal(got["prediction_upper"], np.concatenate([w.upper for w in want]))
