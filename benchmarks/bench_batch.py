@@ -19,6 +19,11 @@ CSV in gives CSV out with the prediction only; Parquet in gives Parquet out with
 ``id`` and the prediction. The polars, DuckDB and pandas jobs are the scripts in
 :data:`USER_JOBS`, written as a user would write them (defaults, every core).
 
+``--text``: a table with two text columns (10 and 50 levels) beside ``--features``
+numbers (14 by default there), a formula model with both as factors, and polars and
+DuckDB doing the same encoding as an expression (``replace_strict``, ``CASE WHEN``):
+:mod:`bench_batch_text`. Its files live in ``text/`` under the data directory.
+
 Wall time is measured by this process, from spawning the job to reaping it; peak RSS
 is the job's ``ru_maxrss`` from ``wait4`` (this process imports only the standard
 library, so its own few MB cannot be the maximum). Jobs are interleaved: each repeat
@@ -43,6 +48,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_batch_text import TEXT_JOBS, make_text_inputs, make_text_model  # noqa: E402
+
 JOBS = ("linreg", "polars", "duckdb", "naive")
 FORMATS = ("csv", "parquet")
 GENERATE_ROWS = 1 << 20  # rows generated (and written as one Parquet row group) at a time
@@ -108,13 +116,16 @@ scored.to_parquet(out, index=False)
 }
 
 
-def job_command(job: str, fmt: str, model: Path, source: Path, output: Path) -> list[str]:
-    """The command line of one job."""
+def job_command(
+    job: str, fmt: str, model: Path, source: Path, output: Path, text: bool = False
+) -> list[str]:
+    """The command line of one job (``text``: the text-columns mode's scripts)."""
     if job == "linreg":
         linreg = Path(sys.executable).with_name("linreg")
         cmd = [str(linreg), "predict", str(model), str(source), "-o", str(output)]
         return cmd + ["--no-progress"] + (["--id-columns", "id"] if fmt == "parquet" else [])
-    return [sys.executable, "-c", USER_JOBS[job, fmt], str(model), str(source), str(output)]
+    script = TEXT_JOBS[job, fmt] if text and job != "naive" else USER_JOBS[job, fmt]
+    return [sys.executable, "-c", script, str(model), str(source), str(output)]
 
 
 # --- measuring ------------------------------------------------------------------
@@ -237,6 +248,11 @@ def child(argv: list[str]) -> None:
         make_model(directory / "model", [f"x{j}" for j in range(int(argv[2]))])
     elif task == "inputs":
         make_inputs(directory, int(argv[2]), [f"x{j}" for j in range(int(argv[3]))])
+    elif task == "text-model":
+        make_text_model(directory / "model", [f"x{j}" for j in range(int(argv[2]))])
+    elif task == "text-inputs":
+        features = [f"x{j}" for j in range(int(argv[3]))]
+        make_text_inputs(directory, int(argv[2]), features, GENERATE_ROWS)
     elif task == "check":
         problem = check_output(Path(argv[2]), directory / argv[3], argv[4])
         print(json.dumps({"problem": problem}))
@@ -301,14 +317,19 @@ def bench(args: argparse.Namespace, directory: Path) -> list[dict]:
     formats = [f for f in args.formats.split(",") if f]
     sizes = [int(r) for r in args.rows.split(",") if r]
     compile_bytecode()
+    text = getattr(args, "text", False)
+    if text:
+        directory = directory / "text"
+        directory.mkdir(exist_ok=True)
+    prefix = "text-" if text else ""
     model = directory / "model"
     if not (model / "manifest.json").exists():
-        run_child("model", str(directory), str(args.features))
+        run_child(f"{prefix}model", str(directory), str(args.features))
     results = []
     for rows in sizes:
         if not all((directory / f"input-{rows}.{fmt}").exists() for fmt in FORMATS):
             started = time.perf_counter()
-            run_child("inputs", str(directory), str(rows), str(args.features))
+            run_child(f"{prefix}inputs", str(directory), str(rows), str(args.features))
             print(
                 f"generated {rows:,} rows in {time.perf_counter() - started:.1f} s", file=sys.stderr
             )
@@ -320,7 +341,7 @@ def bench(args: argparse.Namespace, directory: Path) -> list[dict]:
                 for job in jobs[shift:] + jobs[:shift]:
                     output = directory / f"output-{job}.{fmt}"
                     output.unlink(missing_ok=True)
-                    cmd = job_command(job, fmt, model, source, output)
+                    cmd = job_command(job, fmt, model, source, output, text)
                     r = run_measured(cmd, directory / f"{job}.log")
                     if repeat == 0:
                         verdict = json.loads(
@@ -390,7 +411,14 @@ def main() -> None:
         return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", default="1000000,5000000", help="comma-separated row counts")
-    parser.add_argument("--features", type=int, default=16)
+    parser.add_argument(
+        "--features", type=int, default=None, help="numeric features (default 16; 14 with --text)"
+    )
+    parser.add_argument(
+        "--text",
+        action="store_true",
+        help="two text columns (10 and 50 levels) as factors beside the numbers",
+    )
     parser.add_argument("--formats", default="csv,parquet", help="comma-separated: csv, parquet")
     parser.add_argument(
         "--jobs", default=",".join(JOBS), help=f"comma-separated: {', '.join(JOBS)}"
@@ -402,6 +430,8 @@ def main() -> None:
     )
     parser.add_argument("--json", help="also write every run here")
     args = parser.parse_args()
+    if args.features is None:
+        args.features = 14 if args.text else 16
 
     started = time.perf_counter()
     if args.data:
@@ -413,8 +443,11 @@ def main() -> None:
     with open("/proc/loadavg") as f:
         load = f.read().split()[:3]
     others = [r["others"] for r in results]
+    columns = f"{args.features} float features" + (
+        " and 2 text columns (10 and 50 levels)" if args.text else ""
+    )
     print(
-        f"\n{args.features} float features plus an id; {os.cpu_count()} CPUs; "
+        f"\n{columns} plus an id; {os.cpu_count()} CPUs; "
         f"{platform.python_implementation()} {platform.python_version()}; {versions()}; "
         f"median of {args.repeats} interleaved run(s); whole process, start to exit; "
         f"other processes used {min(others):.2f}–{max(others):.2f} cores (median per job), "

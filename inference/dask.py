@@ -180,10 +180,8 @@ def predict_dask(
     clash = [c for c in new if c in names]
     if clash:
         raise ValueError(f"the DataFrame already has a column {clash[0]!r}; choose another column")
-    if interval is not None:
-        predictor.predict(
-            np.zeros((1, len(features)), dtype=predictor.dtype), interval=interval, level=level
-        )
+    if interval is not None:  # the probe row may be outside a design's domain (log(x - 2))
+        predictor.predict(_one_row(predictor), interval=interval, level=level, allow_nonfinite=True)
     meta = ddf._meta.copy(deep=False)
     meta[column] = np.empty(0, dtype=predictor.dtype)
     for extra in new[1:]:
@@ -202,6 +200,14 @@ def predict_dask(
     )
 
 
+def _one_row(predictor: Predictor) -> Any:
+    """A row the model can score: zeros, or for a design model ones and each factor's
+    first level, by name (to check that intervals can be given before anything runs)."""
+    if predictor.design is None:
+        return np.zeros((1, predictor.n_features_in_), dtype=predictor.dtype)
+    return {i.name: [i.levels[0] if i.kind == "factor" else 1.0] for i in predictor.design.inputs}
+
+
 def _read(parts: list[Any], plan: Any, blocksize: str | int) -> Any:
     import dask.dataframe as dd
 
@@ -209,7 +215,10 @@ def _read(parts: list[Any], plan: Any, blocksize: str | int) -> Any:
     paths = [str(p.path) for p in parts]
     if fmt.kind == "parquet":
         return dd.read_parquet(paths, columns=plan.needed)
+    # a factor's text as read (an empty field is a missing value: NaN); the model
+    # compares it with its levels by its own rules (inference.design)
     dtype: dict[str, Any] = {c: "str" for c in plan.kept if c not in plan.features}
+    dtype.update({f: "str" for f in plan.factors})
     dtype.update({f: "float64" for f in plan.features})
     compression = {"gzip": "gzip", "bz2": "bz2", "zstd": "zstd"}.get(fmt.compression or "")
     return dd.read_csv(

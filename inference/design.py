@@ -419,9 +419,10 @@ def level_string(value: Any, type_: str) -> str | None:
     """How a factor value is written as a level: None for a missing value (None, NaN,
     an empty string, a pandas NA), ``"True"``/``"False"`` for booleans, integers in
     decimal; a value of another kind raises ``ValueError``."""
-    if value is None or value == "" or (isinstance(value, float) and math.isnan(value)):
+    # pandas' NA first: comparing it with "" raises TypeError
+    if value is None or type(value).__name__ in ("NAType", "NaTType"):
         return None
-    if type(value).__name__ in ("NAType", "NaTType"):
+    if value == "" or (isinstance(value, float) and math.isnan(value)):
         return None
     if type_ == "bool":
         if isinstance(value, bool | np.bool_):

@@ -71,6 +71,8 @@ PY
 status=0
 "$PYTEST" --import-mode=append -p no:cacheprovider -q -m "not slow" \
     tests/inference/test_fastcsv.py \
+    tests/inference/test_fastcsv_factors.py \
+    tests/inference/test_batch_design.py \
     tests/inference/test_fastparquet.py \
     tests/inference/test_batch_fastpath.py \
     tests/inference/test_batch_parquet_fast.py \

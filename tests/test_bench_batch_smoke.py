@@ -80,3 +80,24 @@ def test_the_check_catches_a_wrong_prediction(results, tmp_path):
     assert check(wrong).startswith("row 1234:")
     assert "rows" in check(reference[:-1], ids[:-1])
     assert "ids" in check(reference, pa.array(np.arange(ROWS)[::-1].copy()))
+
+
+def test_the_text_mode_runs_and_agrees_with_numpy(tmp_path_factory):
+    """``--text``: two text columns as factors, polars' ``replace_strict`` and DuckDB's
+    ``CASE WHEN`` beside ``linreg predict``; bench() checks every output against numpy."""
+    directory = tmp_path_factory.mktemp("bench-batch-text")
+    args = argparse.Namespace(
+        rows=str(ROWS), features=3, formats="csv,parquet", jobs=",".join(bench_batch.JOBS),
+        repeats=1, text=True,
+    )  # fmt: skip
+    rows = bench_batch.bench(args, directory)
+    assert {(r["job"], r["format"]) for r in rows} == {
+        (job, fmt) for job in bench_batch.JOBS for fmt in ("csv", "parquet")
+    }
+    manifest = (directory / "text" / "model" / "manifest.json").read_text()
+    assert '"C(g50)[T.L49]"' in manifest and '"C(g10)[T.L09]"' in manifest
+    # the CSV holds the text unquoted, as pandas and polars write it (pyarrow quotes the
+    # header's names whatever the quoting style)
+    with open(directory / "text" / f"input-{ROWS}.csv") as f:
+        header, first = f.readline(), f.readline()
+    assert header.replace('"', "").strip().endswith("g10,g50") and '"' not in first

@@ -10,7 +10,7 @@ the columns of :data:`BAD_ROWS_COLUMNS`.
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,11 +43,16 @@ class BadRow:
         )
 
 
-def _describe_row(chunk: Chunk, i: int, chunk_row: int, dtype: np.dtype) -> tuple[str | None, str]:
-    """(column, reason) for table row ``i`` whose prediction is not finite."""
+def _describe_row(
+    chunk: Chunk, i: int, chunk_row: int, dtype: np.dtype, filled: Collection[str]
+) -> tuple[str | None, str]:
+    """(column, reason) for table row ``i`` whose prediction is not finite; a missing
+    value of a ``filled`` column (a design input with a fill) is not at fault."""
     if i in chunk.failures:
         return chunk.failures[i]
     for j, name in enumerate(chunk.names):
+        if name in filled and not np.isinf(chunk.X[i, j]):
+            continue
         # (a chunk of the C fast path has no arrays: it holds no missing value)
         if chunk.feature_arrays and not chunk.feature_arrays[j][i].is_valid:
             if chunk.part.fmt.kind == "parquet":
@@ -63,10 +68,13 @@ def _describe_row(chunk: Chunk, i: int, chunk_row: int, dtype: np.dtype) -> tupl
     return None, f"the prediction overflowed {dtype} although every input is finite"
 
 
-def find_bad(chunk: Chunk, ok: np.ndarray, dtype: np.dtype) -> tuple[list[BadRow], np.ndarray]:
+def find_bad(
+    chunk: Chunk, ok: np.ndarray, dtype: np.dtype, filled: Collection[str] = ()
+) -> tuple[list[BadRow], np.ndarray]:
     """Bad rows of a chunk in file order, and the mask of rows to drop silently (blank lines).
 
     ``ok`` : bool array of shape (n,), False where the prediction is not finite.
+    ``filled`` : features whose missing values the model fills (never at fault).
     """
     bad: list[BadRow] = []
     blank = np.zeros(chunk.n, dtype=bool)
@@ -77,7 +85,7 @@ def find_bad(chunk: Chunk, ok: np.ndarray, dtype: np.dtype) -> tuple[list[BadRow
         if chunk.is_blank(chunk_row):
             blank[i] = True
             continue
-        column, reason = _describe_row(chunk, i, chunk_row, dtype)
+        column, reason = _describe_row(chunk, i, chunk_row, dtype, filled)
         line, row = chunk.locate(chunk_row)
         bad.append(BadRow(chunk.part.name, line, row, column, reason, chunk.record(i, chunk_row)))
     for chunk_row, reason, column, text in chunk.rejected():

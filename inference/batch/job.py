@@ -19,10 +19,12 @@ from typing import Any
 import numpy as np
 
 from inference.batch.bad_rows import BadRow, BadRowsFile, find_bad
+from inference.batch.factors import predict_design_chunk
 from inference.batch.options import JobFiles, ScoreOptions, job_files
 from inference.batch.plan import Plan, plan_job
 from inference.batch.progress import Progress
 from inference.batch.writers import BackgroundWriter, open_writer
+from inference.design import Design
 from inference.errors import ModelLoadError
 from inference.intervals import IntervalPrediction
 from inference.io import DEFAULT_MAX_LINE_BYTES, Chunk, Part, read_parts
@@ -80,11 +82,13 @@ def _check_interval(predictor: Predictor, interval: str | None, level: float) ->
         return
     # Fails here, before any output, when the model has no statistics or the level
     # needs scipy.
-    predictor.predict(
-        np.zeros((1, predictor.n_features_in_), dtype=predictor.dtype),
-        interval=interval,
-        level=level,
-    )
+    row: Any = np.zeros((1, predictor.n_features_in_), dtype=predictor.dtype)
+    if predictor.design is not None:  # a row of ones and first levels, by name
+        row = {
+            spec.name: [spec.levels[0] if spec.kind == "factor" else 1.0]
+            for spec in predictor.design.inputs
+        }
+    predictor.predict(row, interval=interval, level=level, allow_nonfinite=True)
 
 
 def score_file(
@@ -181,24 +185,29 @@ def _start(
     still comes before any row is read.
     """
     signature: Predictor | Signature | None
+    design: Design | None = None
     if isinstance(model, Predictor):
         signature = model
     else:
-        signature = _manifest_signature(Path(model))
+        signature, design = _manifest_signature(Path(model))
         if signature is None:
             model = signature = Predictor.load(model, **options.load_options)
     if isinstance(model, Predictor):
         _check_interval(model, options.interval, options.level)
-    parts, plan = plan_job(paths, signature, options)
+    parts, plan = plan_job(paths, signature, options, design)
     workers = options.workers if options.workers is not None else min(os.cpu_count() or 1, 4)
     chunks = Primed(read_parts(parts, plan, options.chunk_rows, workers))
     try:
         if not isinstance(model, Predictor):
             model = Predictor.load(model, **options.load_options)
-            if list(model.features) != plan.features or model.dtype != plan.dtype:
+            if (
+                list(model.features) != plan.inputs
+                or model.dtype != plan.dtype
+                or model.design != plan.design
+            ):
                 raise ModelLoadError(
                     f"{model.source}: the model reads {model.features} as {model.dtype}, its "
-                    f"manifest says {plan.features} as {plan.dtype}"
+                    f"manifest says {plan.inputs} as {plan.dtype}"
                 )
             _check_interval(model, options.interval, options.level)
     except BaseException:
@@ -207,16 +216,18 @@ def _start(
     return model, parts, plan, chunks
 
 
-def _manifest_signature(path: Path) -> Signature | None:
+def _manifest_signature(path: Path) -> tuple[Signature | None, Design | None]:
     """A model directory's features, target and dtype from its manifest (no ONNX
-    Runtime); None for anything else (:meth:`Predictor.load` then reports it)."""
+    Runtime), and its design; None for anything else (:meth:`Predictor.load` then
+    reports it)."""
     if not path.is_dir():
-        return None
+        return None, None
     try:
         manifest = Manifest.read(path)
-        return Signature(list(manifest.features), manifest.target, np.dtype(manifest.dtype))
+        signature = Signature(list(manifest.features), manifest.target, np.dtype(manifest.dtype))
+        return signature, manifest.design
     except (ModelLoadError, TypeError, ValueError):
-        return None
+        return None, None
 
 
 @dataclass(frozen=True)
@@ -327,16 +338,23 @@ def _stream(
 def _score_chunk(chunk: Chunk, scoring: _Scoring, pa: Any) -> tuple[Any, int, int, list[BadRow]]:
     """Predict one chunk: (output batch, rows read, bad rows, bad rows' details)."""
     plan = scoring.plan
-    result = scoring.predictor.predict(
-        chunk.X, interval=scoring.interval, level=scoring.level, allow_nonfinite=True
-    )
-    y = result.prediction if isinstance(result, IntervalPrediction) else result
-    ok = np.isfinite(y)
+    result: Any
+    if plan.design is not None:
+        y, result, ok = predict_design_chunk(
+            scoring.predictor, chunk, plan, scoring.interval, scoring.level
+        )
+        result = y if result is None else result
+    else:
+        result = scoring.predictor.predict(
+            chunk.X, interval=scoring.interval, level=scoring.level, allow_nonfinite=True
+        )
+        y = result.prediction if isinstance(result, IntervalPrediction) else result
+        ok = np.isfinite(y)
     bad: list[BadRow] = []
     n_read = chunk.n + len(chunk.rejected())
     keep = None
     if not ok.all() or chunk.rejected():
-        bad, blank = find_bad(chunk, ok, plan.dtype)
+        bad, blank = find_bad(chunk, ok, plan.dtype, plan.filled)
         if bad and scoring.mode == "error":
             raise bad[0].error()
         n_read -= int(blank.sum())

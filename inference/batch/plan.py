@@ -1,7 +1,10 @@
 """The plan of a job: which columns are read, kept and written, checked before any data is read.
 
 Shared by the streaming engine (:mod:`inference.batch.job`) and the Dask engine
-(:mod:`inference.dask`).
+(:mod:`inference.dask`). A model fitted on raw columns (a :class:`~inference.design.Design`)
+reads its numeric inputs into the chunk's matrix, one contiguous column each (its
+session takes one input per column), and its factors as text, coded by the readers
+against the factor's levels (:class:`~inference.io.ReadSpec`).
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from inference.batch.options import ScoreOptions
+from inference.design import Design
 from inference.errors import BatchError, UsageError
 from inference.io import Part, ReadSpec, import_pyarrow, inspect_part
 from inference.predictor import Predictor
@@ -24,10 +28,41 @@ __all__ = ["Plan", "plan_job"]
 class Plan(ReadSpec):
     """The columns of a job: what the readers read (:class:`~inference.io.ReadSpec`:
     ``features`` in the model's order, ``kept`` copied beside the prediction, the
-    model's ``dtype``), and the output's names and Arrow schema."""
+    model's ``dtype``; for a design model its numeric inputs as ``features`` and its
+    factors as ``factors``), the output's names and Arrow schema, and the model's
+    ``design`` (None for a model on numbers)."""
 
     out_names: list[str]
     out_schema: Any
+    design: Design | None = None
+
+    @property
+    def inputs(self) -> list[str]:
+        """Every column the model reads, in its order."""
+        if self.design is None:
+            return list(self.features)
+        return self.design.input_names
+
+    @property
+    def filled(self) -> frozenset[str]:
+        """The numeric inputs whose missing values the model fills (a design's ``fill``)."""
+        if self.design is None:
+            return frozenset()
+        return frozenset(i.name for i in self.design.inputs if i.fill is not None)
+
+
+def _factor_type(pa: Any, t: Any) -> bool:
+    """Whether a Parquet column of type ``t`` can hold a factor's values."""
+    types = pa.types
+    if types.is_dictionary(t):
+        t = t.value_type
+    return bool(
+        types.is_string(t)
+        or types.is_large_string(t)
+        or types.is_boolean(t)
+        or types.is_integer(t)
+        or types.is_null(t)
+    )
 
 
 def _numeric_or_text(pa: Any, t: Any) -> bool:
@@ -46,12 +81,15 @@ def plan_job(
     paths: Sequence[Path],
     predictor: Predictor | Signature,
     options: ScoreOptions,
+    design: Design | None = None,
 ) -> tuple[list[Part], Plan]:
     """Read every part's header (or Parquet schema), no data, and plan the output
     columns; a missing or repeated column raises :class:`BatchError` here, before
-    any row is read. Only the model's ``features`` and ``dtype`` are used: a loaded
-    :class:`Predictor`, or the :class:`~inference.session.Signature` its manifest gives.
-    Shared by the streaming and the Dask engines."""
+    any row is read. Only the model's ``features``, ``dtype`` and design are used: a
+    loaded :class:`Predictor`, or the :class:`~inference.session.Signature` its manifest
+    gives and the manifest's ``design``. Shared by the streaming and the Dask engines."""
+    if design is None:
+        design = getattr(predictor, "design", None)
     parts = [
         inspect_part(path, options.input_format, max_line_bytes=options.max_line_bytes)
         for path in paths
@@ -59,6 +97,7 @@ def plan_job(
     plan = _make_plan(
         parts,
         predictor,
+        design,
         id_columns=options.id_columns,
         keep_all=options.keep_all,
         prediction_column=options.prediction_column,
@@ -67,19 +106,23 @@ def plan_job(
     return parts, plan
 
 
-def _check_columns(parts: list[Part], features: list[str], kept: list[str], keep_all: bool) -> None:
-    """Every part has each feature and kept column once (keep_all: the same columns), and
-    a Parquet part's features hold numbers or text."""
+def _check_columns(
+    parts: list[Part], features: list[str], kept: list[str], keep_all: bool, factors: list[str]
+) -> None:
+    """Every part has each feature, factor and kept column once (keep_all: the same
+    columns), and a Parquet part's features hold numbers or text, its factors text,
+    booleans or integers."""
     pa = import_pyarrow()
     first = parts[0]
+    inputs = features + factors
     for part in parts:
         line = 1 if part.fmt.kind == "csv" else None
-        for name in features + kept:
+        for name in inputs + kept:
             if name not in part.columns:
-                role = "the model needs it" if name in features else "asked to keep it"
+                role = "the model needs it" if name in inputs else "asked to keep it"
                 raise BatchError(
                     f"no such column ({role}); the file has {part.columns}, the model "
-                    f"reads {features}",
+                    f"reads {inputs}",
                     file=part.name,
                     line=line,
                     column=name,
@@ -99,19 +142,33 @@ def _check_columns(parts: list[Part], features: list[str], kept: list[str], keep
                 line=line,
             )
         if part.fmt.kind == "parquet":
-            for name in features:
-                t = part.types[name]
-                if not _numeric_or_text(pa, t):
-                    raise BatchError(
-                        f"holds {t}; expected numbers (integer, float or decimal) or text",
-                        file=part.name,
-                        column=name,
-                    )
+            _check_parquet_types(pa, part, features, factors)
+
+
+def _check_parquet_types(pa: Any, part: Part, features: list[str], factors: list[str]) -> None:
+    for name in features:
+        t = part.types[name]
+        if not _numeric_or_text(pa, t):
+            raise BatchError(
+                f"holds {t}; expected numbers (integer, float or decimal) or text",
+                file=part.name,
+                column=name,
+            )
+    for name in factors:
+        t = part.types[name]
+        if not _factor_type(pa, t):
+            raise BatchError(
+                f"holds {t}; this column is a factor of the model: expected text, "
+                "categories (dictionary), booleans or integers",
+                file=part.name,
+                column=name,
+            )
 
 
 def _make_plan(
     parts: list[Part],
     predictor: Predictor | Signature,
+    design: Design | None,
     *,
     id_columns: Sequence[str] | None,
     keep_all: bool,
@@ -119,12 +176,16 @@ def _make_plan(
     interval: str | None,
 ) -> Plan:
     pa = import_pyarrow()
-    features = list(predictor.features)
+    if design is None:
+        features, factors = list(predictor.features), {}
+    else:
+        features = [i.name for i in design.inputs if i.kind == "numeric"]
+        factors = {i.name: i.levels for i in design.factors}
     first = parts[0]
     kept = list(first.columns) if keep_all else list(id_columns or [])
     if len(set(kept)) != len(kept):
         raise BatchError(f"repeated column names in {kept}", file=first.name)
-    _check_columns(parts, features, kept, keep_all)
+    _check_columns(parts, features, kept, keep_all, list(factors))
     out_names = kept + [prediction_column]
     if interval is not None:
         out_names += [f"{prediction_column}_lower", f"{prediction_column}_upper"]
@@ -142,4 +203,13 @@ def _make_plan(
     if interval is not None:
         out_types += [pa.float64(), pa.float64()]
     schema = pa.schema([pa.field(n, t) for n, t in zip(out_names, out_types, strict=True)])
-    return Plan(features, kept, predictor.dtype, out_names=out_names, out_schema=schema)
+    return Plan(
+        features,
+        kept,
+        predictor.dtype,
+        factors,
+        design is not None,
+        out_names=out_names,
+        out_schema=schema,
+        design=design,
+    )

@@ -7,7 +7,8 @@ same way, through the names below. pyarrow is imported on first use.
 - formats and parts: :class:`FileFormat`, :func:`file_format` (from the extension),
   :func:`input_parts` (a file, or a directory of part files), :func:`inspect_part`
   (a part's header, no data);
-- what to read: :class:`ReadSpec` (features converted to a matrix, columns kept);
+- what to read: :class:`ReadSpec` (features converted to a matrix, factors coded
+  against their levels, columns kept; :data:`CODE_MISSING`, :data:`CODE_UNMATCHED`);
 - reading: :func:`read_chunks` / :func:`read_parts` (:class:`Chunk` s of rows, bad
   rows located by file, line or row, and column), :func:`read_csv_table` (a whole
   numeric CSV file, typed, on all cores), :func:`record_batches` (a Parquet file's
@@ -36,10 +37,12 @@ from inference.io.limits import DEFAULT_MAX_LINE_BYTES, check_max_line_bytes
 from inference.io.native import native_status
 from inference.io.parquet.reader import record_batches
 from inference.io.reading import inspect_part, read_chunks, read_parts
-from inference.io.spec import ReadSpec
+from inference.io.spec import CODE_MISSING, CODE_UNMATCHED, ReadSpec
 from inference.io.text import read_text_frame
 
 __all__ = [
+    "CODE_MISSING",
+    "CODE_UNMATCHED",
     "DEFAULT_MAX_LINE_BYTES",
     "Chunk",
     "FileFormat",

@@ -8,16 +8,18 @@ knows (line numbers and raw text, or the record batch), behind the methods that
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+import functools
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from inference.io.arrow import arrow_mask, import_pyarrow, to_numpy
 from inference.io.formats import Part
+from inference.io.spec import CODE_MISSING, CODE_UNMATCHED, ReadSpec
 
-__all__ = ["Chunk", "Rejected", "matrix", "shown"]
+__all__ = ["Chunk", "Rejected", "factor_codes", "level_index", "matrix", "shown"]
 
 #: a line set aside before conversion: (chunk row, reason, column, text)
 Rejected = tuple[int, str, str | None, str]
@@ -35,6 +37,9 @@ class Chunk:
     failures: dict[int, tuple[str, str]]  # row -> (column, reason) for text that is not a number
     first_row: int = 1  # 1-based data row number of the chunk's first row
     nbytes: int = 0
+    # factors (ReadSpec.factors): int64 codes of length n, and the columns as read
+    codes: dict[str, np.ndarray] = field(default_factory=dict)
+    factor_arrays: dict[str, Any] = field(default_factory=dict)
 
     @property
     def n(self) -> int:
@@ -60,9 +65,45 @@ class Chunk:
         """Table row ``i``'s value of feature ``name`` as it was written."""
         return self.feature_arrays[self.names.index(name)][i].as_py()
 
+    def factor_value(self, i: int, chunk_row: int, name: str) -> Any:
+        """Table row ``i``'s value of factor ``name`` as it was written (None: missing)."""
+        return self.factor_arrays[name][i].as_py()
+
     def record(self, i: int, chunk_row: int) -> str:
         """Table row ``i`` as text, for the bad-rows file."""
         return ""
+
+
+def factor_codes(arr: Any, levels: Mapping[str, int]) -> np.ndarray:
+    """A factor column's codes (:class:`~inference.io.spec.ReadSpec`): for each row the
+    index ``levels[value]`` of a text value that is a key of ``levels``,
+    :data:`CODE_MISSING` for a null and :data:`CODE_UNMATCHED` for anything else, an
+    int64 array of shape (n,). ``arr``: an Arrow array or chunked array of any type
+    (dictionary arrays are looked up by distinct value, others dictionary-encoded first)."""
+    pa = import_pyarrow()
+    pieces = arr.chunks if hasattr(arr, "chunks") else [arr]
+    out = np.empty(len(arr), dtype=np.int64)
+    start = 0
+    for piece in pieces:
+        size = len(piece)
+        if size == 0:
+            continue
+        if pa.types.is_null(piece.type):
+            out[start : start + size] = CODE_MISSING
+            start += size
+            continue
+        if not pa.types.is_dictionary(piece.type):
+            import pyarrow.compute as pc
+
+            piece = pc.dictionary_encode(piece)
+        keys = piece.dictionary.to_pylist()
+        table = np.array([_code(k, levels) for k in keys] + [CODE_MISSING], dtype=np.int64)
+        indices = piece.indices
+        if indices.null_count:
+            indices = indices.fill_null(len(keys))
+        out[start : start + size] = table[to_numpy(indices)]
+        start += size
+    return out
 
 
 def _unparseable(pc: Any, pa: Any, arr: Any, start: int = 0) -> list[int]:
@@ -107,16 +148,38 @@ def _to_float(arr: Any, name: str) -> tuple[Any, dict[int, tuple[str, str]]]:
     return to_numpy(pc.cast(cleaned, pa.float64())), failures
 
 
+def level_index(spec: ReadSpec, name: str) -> Mapping[str, int]:
+    """Factor ``name``'s levels of ``spec`` as text -> index (shared, do not change)."""
+    return _level_index(spec.factors[name])
+
+
+@functools.lru_cache(maxsize=64)
+def _level_index(levels: tuple[str, ...]) -> dict[str, int]:
+    return {level: j for j, level in enumerate(levels)}
+
+
+def _code(key: Any, levels: Mapping[str, int]) -> int:
+    if key is None:
+        return CODE_MISSING
+    return levels.get(key, CODE_UNMATCHED) if isinstance(key, str) else CODE_UNMATCHED
+
+
 def matrix(
-    arrays: Sequence[Any], names: Sequence[str], dtype: np.dtype
+    arrays: Sequence[Any],
+    names: Sequence[str],
+    dtype: np.dtype,
+    n: int | None = None,
+    columns_contiguous: bool = False,
 ) -> tuple[np.ndarray, dict[int, tuple[str, str]]]:
     """The arrays (Arrow arrays, or chunked arrays, taken chunk by chunk without
-    combining them) as an (n, k) matrix of ``dtype``, NaN for nulls and for text that is
-    not a number, and row -> (column, reason) for such text."""
+    combining them) as an (n, k) matrix of ``dtype`` (Fortran-ordered with
+    ``columns_contiguous``), NaN for nulls and for text that is not a number, and
+    row -> (column, reason) for such text. ``n``: the rows, when there may be no array."""
     pa = import_pyarrow()
     double = pa.float64()
-    n = len(arrays[0]) if arrays else 0
-    X = np.empty((n, len(arrays)), dtype=dtype)
+    if n is None:
+        n = len(arrays[0]) if arrays else 0
+    X = np.empty((n, len(arrays)), dtype=dtype, order="F" if columns_contiguous else "C")
     failures: dict[int, tuple[str, str]] = {}
     with np.errstate(over="ignore"):  # beyond float32's range: inf, reported as a bad row
         for j, (arr, name) in enumerate(zip(arrays, names, strict=True)):

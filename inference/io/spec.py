@@ -13,28 +13,46 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["ReadSpec"]
+__all__ = ["CODE_MISSING", "CODE_UNMATCHED", "ReadSpec"]
+
+#: a factor's code for a value that is none of its levels as written
+CODE_UNMATCHED = -1
+#: a factor's code for a missing value (an empty CSV field, a Parquet null)
+CODE_MISSING = -2
 
 
 @dataclass(frozen=True)
 class ReadSpec:
-    """The columns a reader converts and copies.
+    """The columns a reader converts and copies, by type.
 
-    features : columns converted into the chunk's matrix ``X`` of shape
+    features : numeric columns, converted into the chunk's matrix ``X`` of shape
         ``(rows, len(features))``, in this order, as ``dtype``
     kept : columns copied beside the matrix as they are (CSV: text; Parquet: their
-        own Arrow type), in this order; a column may be both a feature and kept
+        own Arrow type), in this order; a column may be both a feature (or a factor)
+        and kept
     dtype : the matrix's dtype (float32 or float64)
+    factors : text (or categorical) columns, each with its levels: the chunk's
+        ``codes[name]`` is an int64 array of length ``rows`` holding, for each row, the
+        index of its value in the levels when the value is exactly one of them as text,
+        :data:`CODE_MISSING` for a missing value and :data:`CODE_UNMATCHED` otherwise;
+        ``factor_arrays[name]`` is the column as read (an Arrow array, a dictionary
+        array where the reader could read one), except where the C parser coded it
+    columns_contiguous : ``X`` Fortran-ordered, each feature's column contiguous (what
+        a model taking one input per column is fed); else row-major
     """
 
     features: list[str]
     kept: list[str] = field(default_factory=list)
     dtype: np.dtype = field(default_factory=lambda: np.dtype(np.float64))
+    factors: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    columns_contiguous: bool = False
 
     @property
     def needed(self) -> list[str]:
-        """Every column read: the kept ones, then the features that are not kept."""
-        return self.kept + [f for f in self.features if f not in self.kept]
+        """Every column read: the kept ones, then the features and the factors that are
+        not kept."""
+        read = self.features + [f for f in self.factors if f not in self.features]
+        return self.kept + [f for f in read if f not in self.kept]
 
     @classmethod
     def numeric(cls, columns: Sequence[str]) -> ReadSpec:

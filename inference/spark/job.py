@@ -31,7 +31,7 @@ from inference.errors import BatchError, UsageError
 from inference.io import FileFormat, file_format, input_parts
 from inference.io.atomic import discard, sync_directory, temporary_name
 from inference.predictor import Predictor
-from inference.spark.scoring import output_columns, predict_spark
+from inference.spark.scoring import output_columns, predict_spark, refuse_design
 
 __all__ = ["score_file_spark", "spark_session"]
 
@@ -209,6 +209,7 @@ def score_file_spark(
     parts = input_parts(src, input_format)
     _check_destination(dest, src, overwrite)
     predictor = Predictor.load(model, providers="cpu", threads=1)
+    refuse_design(predictor)  # before a Spark session starts
     own = _no_active_session()
     spark = spark_session(master, app_name="linreg predict")
     if own:  # a failed task's Java stack trace would bury the error this job reports

@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from inference.errors import InputError, ModelLoadError
+from inference.errors import InputError, ModelLoadError, UsageError
 from inference.intervals import KINDS, IntervalPrediction
 from inference.manifest import MANIFEST_NAME, Manifest
 from inference.predictor import Predictor
@@ -307,6 +307,7 @@ def predict_spark(
     if not path.is_dir():
         raise ModelLoadError(f"{path}: not a model directory (predict_spark needs manifest.json)")
     predictor = Predictor.load(path, providers="cpu", threads=1)
+    refuse_design(predictor)
     if interval is not None:  # a bad level, or no statistics, fails here rather than on a worker
         predictor.predict(np.zeros((1, predictor.n_features_in_)), interval=interval, level=level)
     new = output_columns(column, interval)
@@ -329,6 +330,19 @@ def predict_spark(
         functools.partial(score_batches, job, bad_row_counter, row_counter),
         _output_schema(df, predictor, new, nullable=bad_rows == "null"),
     )
+
+
+def refuse_design(predictor: Predictor) -> None:
+    """A :class:`UsageError` for a model fitted on raw columns (text columns as factors,
+    a formula): the Spark engine reads and scores numbers only (each feature cast to
+    double), which would turn every text value into a null."""
+    if predictor.design is not None:
+        raise UsageError(
+            f"{predictor.source}: this model reads raw columns (factors "
+            f"{[i.name for i in predictor.design.factors]}, a design of "
+            f"{len(predictor.design.columns)} columns); the Spark engine scores numeric "
+            "models only: use the streaming engine or the Dask engine (--engine dask)"
+        )
 
 
 def _output_schema(df: Any, predictor: Predictor, new: list[str], nullable: bool) -> Any:

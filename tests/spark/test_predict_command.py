@@ -117,3 +117,16 @@ def test_a_directory_that_is_not_spark_output_is_never_replaced(spark, tmp_path,
     assert main([*args, "--overwrite"]) == 2
     assert "is not an output of Spark" in capsys.readouterr().err
     assert (out / "keep.txt").read_text() == "precious"
+
+
+def test_a_model_that_reads_text_columns_is_refused_before_spark_starts(tmp_path, capsys):
+    """A design model (factors): Spark's reader would cast each text value to a null."""
+    root = Path(__file__).resolve().parents[2]
+    table = root / "training" / "data" / "bundled" / "penguins.csv"
+    out = tmp_path / "out.csv"
+    model = root / "exported_models" / "penguins"
+    assert main(["predict", "--engine", "spark", str(model), str(table), "-o", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "factors ['species', 'island', 'sex']" in err
+    assert "the Spark engine scores numeric models only" in err
+    assert not out.exists()

@@ -19,6 +19,11 @@ on the workers (persisted). Then:
    the pickled size of what the tasks returned).
 
 Mini-batches are not available here (this is full-batch descent by design).
+
+A frame with text columns, gaps or a ``formula`` is fitted on its design
+(:mod:`training.chunked.dask_design`): the factors' levels come from a first pass over
+every partition, the design is decided once from them, and each partition's design
+matrix takes the place of its numbers above.
 """
 
 from __future__ import annotations
@@ -26,13 +31,15 @@ from __future__ import annotations
 import math
 import pickle
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from inference.dask import local_client
+from training.chunked.dask_design import design_inputs, finish_design, has_factors, raw_sample
 from training.chunked.epochs import run_epochs
 from training.chunked.results import finish_run, fit_options
 from training.chunked.sources import SAMPLE_ROWS, Measurement, PassLog, single_threaded_torch
@@ -68,13 +75,14 @@ def _partition_arrays(
 
 def _partition_summary(
     arrays: tuple[np.ndarray, np.ndarray, int], fit_intercept: bool, sample: int, seed: int
-) -> tuple[ChunkSummary, np.ndarray, np.ndarray]:
-    """The partition's summary and up to ``sample`` of its rows, chosen at random."""
+) -> tuple[ChunkSummary, np.ndarray, np.ndarray, np.ndarray]:
+    """The partition's summary and up to ``sample`` of its rows, chosen at random (and
+    their positions in the partition)."""
     X, y, index = arrays
     s = summarize(X, y, fit_intercept=fit_intercept)
     rng = np.random.default_rng([seed, index])
     take = np.sort(rng.permutation(len(y))[: min(sample, len(y))])
-    return s, X[take], y[take]
+    return s, X[take], y[take], take
 
 
 def _partition_sums(
@@ -151,9 +159,9 @@ def _factor_pass(
     opts: dict[str, Any],
     sample_rows: int,
     log: PassLog,
-) -> tuple[Factor, np.ndarray, np.ndarray, int]:
+) -> tuple[Factor, np.ndarray, np.ndarray, int, _Sample]:
     """Each partition's factor and sample, combined on the client: the factor, the
-    sample rows (X, y) and the bytes the tasks returned."""
+    sample rows (X, y), the bytes the tasks returned and where the sample's rows are."""
     quota = max(1, math.ceil(sample_rows / max(len(arrays), 1))) if sample_rows > 0 else 0
     t0 = time.perf_counter()
     firsts = _gather(
@@ -165,8 +173,8 @@ def _factor_pass(
         "factor",
         opts["progress"],
     )
-    summary = combine_all(s for s, _, _ in firsts)
-    factor_bytes = _returned_bytes([s for s, _, _ in firsts])
+    summary = combine_all(s for s, *_ in firsts)
+    factor_bytes = _returned_bytes([s for s, *_ in firsts])
     log.add("factor", summary.n, time.perf_counter() - t0)
     k = len(wanted)
     p = k + 1 if opts["fit_intercept"] else k
@@ -176,12 +184,22 @@ def _factor_pass(
             f"and needs at least {p + 1} rows (one residual degree of freedom)"
         )
     factor = Factor(summary, wanted)
-    X_sample = np.concatenate([x for _, x, _ in firsts]) if firsts else np.empty((0, k))
-    y_sample = np.concatenate([y for _, _, y in firsts]) if firsts else np.empty(0)
+    X_sample = np.concatenate([x for _, x, _, _ in firsts]) if firsts else np.empty((0, k))
+    y_sample = np.concatenate([y for _, _, y, _ in firsts]) if firsts else np.empty(0)
+    keep = None
     if len(y_sample) > sample_rows:
         keep = np.sort(np.random.default_rng(opts["seed"]).permutation(len(y_sample))[:sample_rows])
         X_sample, y_sample = X_sample[keep], y_sample[keep]
-    return factor, X_sample, y_sample, factor_bytes
+    return factor, X_sample, y_sample, factor_bytes, _Sample([t for *_, t in firsts], keep)
+
+
+@dataclass(frozen=True)
+class _Sample:
+    """Where the verification sample's rows are: each partition's ``takes``, then
+    ``keep`` (None: all of them)."""
+
+    takes: list[np.ndarray]
+    keep: np.ndarray | None
 
 
 def _measurer(
@@ -232,8 +250,11 @@ def _measurer(
 def fit_dask(
     frame: Any,
     *,
-    target: str,
+    target: str | None = None,
     features: Sequence[str] | None = None,
+    formula: str | None = None,
+    missing: str = "drop",
+    references: Mapping[str, Any] | None = None,
     client: Any = None,
     preset: str = "default",
     sample_rows: int = SAMPLE_ROWS,
@@ -247,6 +268,14 @@ def fit_dask(
     stopped at the end). ``overrides`` are the estimator's parameters, as for
     :func:`training.pipeline.train`; ``batch_size`` is refused (full batch only).
     ``run.data["bytes_per_epoch"]`` lists the bytes the tasks of each epoch returned.
+
+    A ``formula`` (``"y ~ x1 + C(region) + np.log(x2)"``, as for
+    :func:`training.pipeline.train`), a text, categorical or boolean column among the
+    features, or ``references`` (a reference level per factor) make it a fit on the
+    frame's design, its levels found over every partition
+    (:mod:`training.chunked.dask_design`); ``missing`` ("drop" or "error") then says
+    what a row with a gap in a used column does, and ``run.design``, ``run.anova`` and
+    ``run.data["rows_dropped"]`` are set as by an in-memory fit.
     """
     if client is None:
         with local_client() as own:
@@ -254,6 +283,9 @@ def fit_dask(
                 frame,
                 target=target,
                 features=features,
+                formula=formula,
+                missing=missing,
+                references=references,
                 client=own,
                 preset=preset,
                 sample_rows=sample_rows,
@@ -266,19 +298,64 @@ def fit_dask(
             "batch_size is not available on Dask: the fit is distributed full-batch "
             "gradient descent (leave batch_size unset)"
         )
-    wanted = _feature_columns(frame, target, features, source_name)
     started = time.perf_counter()
+    if formula is not None or references or has_factors(frame, target, features):
+        arrays, design, target, outputs, dropped = design_inputs(
+            client, frame, formula, target, features, missing, references, source_name
+        )
+        inputs = _Inputs(arrays, design.column_names, target, design, outputs, dropped)
+        if overrides.get("fit_intercept", inputs.design.intercept) != inputs.design.intercept:
+            raise ValueError(
+                "fit_intercept= contradicts the formula: write '- 1' in the formula to drop "
+                "the intercept"
+            )
+        opts["fit_intercept"] = inputs.design.intercept
+    else:
+        if target is None:
+            raise ValueError("fit_dask needs target='column' or a formula")
+        wanted = _feature_columns(frame, target, features, source_name)
+        needed = [*wanted, target]
+        frames = client.compute(frame[needed].to_delayed())
+        arrays = [
+            client.submit(_partition_arrays, f, needed, i, pure=False) for i, f in enumerate(frames)
+        ]
+        inputs = _Inputs(arrays, wanted, target)
+    return _fit(client, inputs, opts, preset, sample_rows, source_name, started)
+
+
+@dataclass
+class _Inputs:
+    """What the fit runs on: futures of each partition's ``(X, y, index)``, the names of
+    X's columns and the target; for a design fit, the design, each partition's
+    :func:`~training.chunked.dask_design.design_partition` output (for the raw rows of
+    the verification sample) and the rows dropped for a gap."""
+
+    arrays: list[Any]
+    wanted: list[str]
+    target: str
+    design: Any = None
+    outputs: list[Any] | None = None
+    dropped: int = 0
+
+
+def _fit(
+    client: Any,
+    inputs: _Inputs,
+    opts: dict[str, Any],
+    preset: str,
+    sample_rows: int,
+    source_name: str,
+    started: float,
+) -> TrainingRun:
     log = PassLog()
-    needed = [*wanted, target]
-    parts = frame[needed].to_delayed()
-    frames = client.compute(parts)
-    arrays = [
-        client.submit(_partition_arrays, f, needed, i, pure=False) for i, f in enumerate(frames)
-    ]
-    factor, X_sample, y_sample, factor_bytes = _factor_pass(
-        client, arrays, wanted, opts, sample_rows, log
+    arrays = inputs.arrays
+    factor, X_sample, y_sample, factor_bytes, sample = _factor_pass(
+        client, arrays, inputs.wanted, opts, sample_rows, log
     )
-    del frames
+    raw = None
+    if inputs.outputs is not None:
+        raw = raw_sample(client, inputs.outputs, sample.takes, sample.keep)
+        inputs.outputs = None  # the partitions' raw rows are released
     shared = client.scatter(factor, broadcast=True)
     per_epoch: list[int] = []
     measure = _measurer(client, arrays, shared, factor, log, per_epoch, opts["progress"])
@@ -292,8 +369,8 @@ def fit_dask(
         factor,
         X_sample,
         y_sample,
-        features=wanted,
-        target=target,
+        features=inputs.wanted,
+        target=inputs.target,
         preset=preset,
         source_name=source_name,
         opts=opts,
@@ -304,6 +381,8 @@ def fit_dask(
     run.data["partitions"] = len(arrays)
     run.data["factor_bytes"] = factor_bytes
     run.data["bytes_per_epoch"] = per_epoch
+    if inputs.design is not None:
+        finish_design(run, inputs.design, inputs.dropped, raw)
     return run
 
 

@@ -25,7 +25,7 @@ import numpy as np
 
 from inference.errors import BatchError, LineTooLongError
 from inference.io.arrow import import_pyarrow
-from inference.io.chunks import Chunk, Rejected, matrix
+from inference.io.chunks import Chunk, Rejected, factor_codes, level_index, matrix
 from inference.io.csv import native as fastcsv
 from inference.io.csv.blocks import LongLine
 from inference.io.csv.blocks import csv_blocks as _csv_blocks
@@ -142,18 +142,26 @@ class CsvChunk(Chunk):
     def is_blank(self, chunk_row: int) -> bool:
         return self.raw is not None and self.line_text(chunk_row) == ""  # "\t\t" is not blank
 
+    def field_text(self, chunk_row: int, name: str) -> str | None:
+        """The text of column ``name`` in a line of the block (None: no such field)."""
+        if self.raw is None:
+            return None
+        line = self.line_text(chunk_row)
+        try:
+            fields = next(csv.reader([line], delimiter=self.part.fmt.delimiter), [])
+        except csv.Error:  # a field longer than the csv module's limit
+            return None
+        j = self.part.columns.index(name)
+        return fields[j] if j < len(fields) else None
+
     def value(self, i: int, chunk_row: int, name: str) -> Any:
         """The CSV field's text (the value read when the line does not split)."""
-        if self.raw is not None:
-            line = self.line_text(chunk_row)
-            try:
-                fields = next(csv.reader([line], delimiter=self.part.fmt.delimiter), [])
-            except csv.Error:  # a field longer than the csv module's limit: use the value read
-                fields = []
-            j = self.part.columns.index(name)
-            if j < len(fields):
-                return fields[j]
-        return super().value(i, chunk_row, name)
+        text = self.field_text(chunk_row, name)
+        return text if text is not None else super().value(i, chunk_row, name)
+
+    def factor_value(self, i: int, chunk_row: int, name: str) -> Any:
+        text = self.field_text(chunk_row, name)
+        return text if text is not None else super().factor_value(i, chunk_row, name)
 
     def record(self, i: int, chunk_row: int) -> str:
         return self.line_text(chunk_row)
@@ -239,8 +247,11 @@ def _read_block(
     def parse(typed: bool) -> Any:
         invalid.clear()
         # Fast path: features parsed as float64 by the reader itself. Kept columns stay
-        # text (copied exactly), and so does a feature that is also kept.
+        # text (copied exactly), and so does a feature that is also kept. Factors are
+        # read as dictionary arrays: their codes are then looked up per distinct value.
         kinds = {c: pa.string() for c in include}
+        text = pa.dictionary(pa.int32(), pa.string())
+        kinds.update({internal[index[f]]: text for f in spec.factors if f not in spec.kept})
         if typed:
             kinds.update(
                 {internal[index[f]]: pa.float64() for f in spec.features if f not in spec.kept}
@@ -284,17 +295,25 @@ def _read_block(
 
 def _parse_plain(part: Part, spec: ReadSpec, block: Any, newlines: int) -> CsvChunk | None:
     """The block (holding ``newlines`` line ends) parsed by the C fast path, when the
-    job copies no column and the block is plain numeric CSV
-    (:mod:`inference.io.csv.native`); else None, and the block goes to pyarrow. A plain
-    block has no blank, short or long line and no value that is not a finite number of
-    the model's dtype, so it has no bad row."""
+    job copies no column and the block is plain CSV (:mod:`inference.io.csv.native`:
+    numbers, and factor fields that are levels or empty); else None, and the block goes
+    to pyarrow. A plain block has no blank, short or long line, no value that is not a
+    finite number of the model's dtype and no factor value that is not a level, so its
+    only bad rows are those with an empty factor field (coded missing)."""
     if spec.kept or not fastcsv.available():
         return None
     lines = newlines + (1 if block.size and last_byte(block) != NEWLINE else 0)
-    X = np.empty((lines, len(spec.features)), dtype=spec.dtype)
+    X = np.empty(
+        (lines, len(spec.features)),
+        dtype=spec.dtype,
+        order="F" if spec.columns_contiguous else "C",
+    )
     position = {name: j for j, name in enumerate(spec.features)}
+    position.update({name: -2 - f for f, name in enumerate(spec.factors)})
     columns = [position.get(name, -1) for name in part.columns]
-    rows = fastcsv.parse_block(block, len(columns), part.fmt.delimiter, columns, X)
+    levels = list(spec.factors.values())
+    codes = np.empty((len(levels), lines), dtype=np.int64) if levels else None
+    rows = fastcsv.parse_block(block, len(columns), part.fmt.delimiter, columns, X, levels, codes)
     if rows is None:
         return None
     return CsvChunk(
@@ -304,6 +323,7 @@ def _parse_plain(part: Part, spec: ReadSpec, block: Any, newlines: int) -> CsvCh
         kept=[],
         feature_arrays=[],
         failures={},
+        codes={} if codes is None else {n: codes[f, :rows] for f, n in enumerate(spec.factors)},
         raw=block,
         nbytes=block.size,
         newlines=newlines,
@@ -359,7 +379,9 @@ def _prepare_csv(part: Part, spec: ReadSpec, block: Any) -> CsvChunk:
     # chunk), kept columns are combined for the output batch.
     columns = {name: table.column(f"c{part.columns.index(name)}") for name in spec.needed}
     feature_arrays = [columns[f] for f in spec.features]
-    X, failures = matrix(feature_arrays, spec.features, spec.dtype)
+    X, failures = matrix(
+        feature_arrays, spec.features, spec.dtype, table.num_rows, spec.columns_contiguous
+    )
     return CsvChunk(
         part=part,
         names=spec.features,
@@ -367,6 +389,8 @@ def _prepare_csv(part: Part, spec: ReadSpec, block: Any) -> CsvChunk:
         kept=[single(columns[name]) for name in spec.kept],
         feature_arrays=feature_arrays,
         failures=failures,
+        codes={name: factor_codes(columns[name], level_index(spec, name)) for name in spec.factors},
+        factor_arrays={name: columns[name] for name in spec.factors},
         invalid=sorted(invalid),
         raw=block,
         nbytes=block.size,

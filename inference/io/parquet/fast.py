@@ -81,6 +81,7 @@ class DecodedBatch:
     start: int
     X: np.ndarray
     kept: list[np.ndarray]
+    factors: Any = None  # the factor columns' record batch, read by pyarrow (reader.py)
 
     @property
     def nbytes(self) -> int:
@@ -112,6 +113,8 @@ def fast_columns(pf: Any, spec: ReadSpec) -> list[_Column] | None:
         leaves[path] = -1 if path in leaves else i
     columns = []
     for name in spec.needed:
+        if name in spec.factors and name not in spec.kept:
+            continue  # text: read by pyarrow beside the decoded batches (reader.py)
         leaf = leaves.get(name, -1)
         if leaf < 0 or arrow.get_field_index(name) < 0:
             return None
@@ -194,7 +197,7 @@ def decoded_batches(
         start = 0
         while start < total:
             n = min(rows, total - start)
-            X = np.empty((n, k), dtype=spec.dtype)
+            X = np.empty((n, k), dtype=spec.dtype, order="F" if spec.columns_contiguous else "C")
             kept = [np.empty((n, 1), dtype=c.dtype) for c in columns if c.feature < 0]
             done = 0
             while done < n:
@@ -206,8 +209,10 @@ def decoded_batches(
                     readers, left = _open_group(fd, size, metadata, group, columns, start)
                 take = min(n - done, left)
                 kept_at = iter(kept)
-                outs = [X[done:] if c.feature >= 0 else next(kept_at)[done:] for c in columns]
-                targets = [max(c.feature, 0) for c in columns]
+                outs = [_out(X, done, c.feature, kept_at) for c in columns]
+                targets = [
+                    0 if X.flags.f_contiguous and k > 1 else max(c.feature, 0) for c in columns
+                ]
                 if not fastparquet.read_columns(readers, outs, targets, take):
                     raise NotPlain(start)
                 done += take
@@ -217,6 +222,16 @@ def decoded_batches(
     finally:
         _close(readers)
         os.close(fd)
+
+
+def _out(X: np.ndarray, done: int, feature: int, kept: Iterator[np.ndarray]) -> np.ndarray:
+    """Where a column's values go from row ``done`` on: the matrix (its rows, or for a
+    Fortran-ordered one its column as an (n, 1) array), or the next kept array."""
+    if feature < 0:
+        return next(kept)[done:]
+    if X.flags.f_contiguous and X.shape[1] > 1:
+        return X[done:, feature : feature + 1]
+    return X[done:]
 
 
 def _open_group(

@@ -14,18 +14,16 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from inference.errors import BatchError
 from inference.io.arrow import import_parquet, import_pyarrow
-from inference.io.chunks import Chunk, matrix
+from inference.io.chunks import Chunk, factor_codes, level_index, matrix
 from inference.io.formats import FileFormat, Part
 from inference.io.parquet import fast as parquet_fast
 from inference.io.parquet.fast import ArrowReplay, DecodedBatch, NotPlain
+from inference.io.spec import ReadSpec
 from inference.io.threads import prefetch
-
-if TYPE_CHECKING:
-    from inference.io.spec import ReadSpec
 
 __all__ = [
     "DEFAULT_PARQUET_ROWS",
@@ -120,10 +118,10 @@ def read_parquet(part: Part, spec: ReadSpec, chunk_rows: int | None) -> Iterator
 
 
 def _decoded(part: Part, spec: ReadSpec, rows: int) -> Iterator[Any]:
-    """The part's rows decoded by the C reader (:class:`DecodedBatch`) where it can, and
-    from where it cannot on, pyarrow's record batches. When the C reader refused a
-    chunk's footer metadata and pyarrow cannot read the rows either, the error names
-    that row group and column."""
+    """The part's rows decoded by the C reader (:class:`DecodedBatch`, with the factor
+    columns read by pyarrow beside it) where it can, and from where it cannot on,
+    pyarrow's record batches. When the C reader refused a chunk's footer metadata and
+    pyarrow cannot read the rows either, the error names that row group and column."""
     pa = import_pyarrow()
     pf = import_parquet().ParquetFile(str(part.path), pre_buffer=False)
     try:
@@ -136,13 +134,24 @@ def _decoded(part: Part, spec: ReadSpec, rows: int) -> Iterator[Any]:
     done = 0
     problem = None
     if columns is not None:
+        text = [f for f in spec.factors if f not in spec.kept]
+        factors: Any = (
+            record_batches(part, ReadSpec([], [], spec.dtype, dict.fromkeys(text, ())), rows)
+            if text
+            else None
+        )
         try:
             for batch in parquet_fast.decoded_batches(part.path, metadata, columns, spec, rows):
+                if factors is not None:
+                    batch.factors = _beside(part, factors, batch)
                 yield batch
                 done += 1
             return
         except NotPlain as exc:
             problem = exc.problem
+        finally:
+            if factors is not None:
+                factors.close()
     try:
         yield from islice(record_batches(part, spec, rows), done, None)
     except BatchError as exc:
@@ -155,9 +164,28 @@ def _decoded(part: Part, spec: ReadSpec, rows: int) -> Iterator[Any]:
         ) from exc
 
 
+def _beside(part: Part, factors: Iterator[Any], batch: DecodedBatch) -> Any:
+    """The factor columns' record batch of the same rows as ``batch``."""
+    n = batch.X.shape[0]
+    text = next(factors, None)
+    if text is None or text.num_rows != n:
+        got = "no rows" if text is None else f"{text.num_rows} rows"
+        raise BatchError(
+            f"pyarrow read {got} of the text columns where the numbers have {n}",
+            file=part.name,
+            row=batch.start + 1,
+        )
+    return text
+
+
 def _decoded_chunk(
     part: Part, spec: ReadSpec, batch: DecodedBatch, replay: ArrowReplay
 ) -> DecodedParquetChunk:
+    factor_arrays = (
+        {name: batch.factors.column(name) for name in spec.factors}
+        if batch.factors is not None
+        else {}
+    )
     return DecodedParquetChunk(
         part=part,
         names=spec.features,
@@ -166,7 +194,9 @@ def _decoded_chunk(
         feature_arrays=[],
         failures={},
         first_row=batch.start + 1,
-        nbytes=batch.nbytes,
+        nbytes=batch.nbytes + (batch.factors.nbytes if batch.factors is not None else 0),
+        codes={n: factor_codes(a, level_index(spec, n)) for n, a in factor_arrays.items()},
+        factor_arrays=factor_arrays,
         replay=replay,
     )
 
@@ -176,8 +206,18 @@ def record_batches(part: Part, spec: ReadSpec, rows: int) -> Iterator[Any]:
     stored (no conversion; 64 KiB column buffers). A read error is a
     :class:`BatchError` naming the first row of the batch that failed."""
     pa, pq = import_pyarrow(), import_parquet()
+    # text factors as dictionary arrays, decoded from dictionary pages without building
+    # a string per row (codes are then looked up per distinct value)
+    text = [
+        f
+        for f in spec.factors
+        if f in part.types
+        and (pa.types.is_string(t := part.types[f]) or pa.types.is_large_string(t))
+    ]
     try:
-        pf = pq.ParquetFile(str(part.path), buffer_size=64 << 10, pre_buffer=False)
+        pf = pq.ParquetFile(
+            str(part.path), buffer_size=64 << 10, pre_buffer=False, read_dictionary=text or None
+        )
     except (pa.ArrowException, OSError) as exc:
         raise BatchError(f"not a readable Parquet file ({exc})", file=part.name) from exc
     first = 1
@@ -198,7 +238,10 @@ def record_batches(part: Part, spec: ReadSpec, rows: int) -> Iterator[Any]:
 
 def _prepare_parquet(part: Part, spec: ReadSpec, first_row: int, batch: Any) -> ParquetChunk:
     feature_arrays = [batch.column(f) for f in spec.features]
-    X, failures = matrix(feature_arrays, spec.features, spec.dtype)
+    X, failures = matrix(
+        feature_arrays, spec.features, spec.dtype, batch.num_rows, spec.columns_contiguous
+    )
+    factor_arrays = {name: batch.column(name) for name in spec.factors}
     return ParquetChunk(
         part=part,
         names=spec.features,
@@ -207,6 +250,8 @@ def _prepare_parquet(part: Part, spec: ReadSpec, first_row: int, batch: Any) -> 
         feature_arrays=feature_arrays,
         failures=failures,
         first_row=first_row,
-        batch=batch,
         nbytes=batch.nbytes,
+        codes={n: factor_codes(a, level_index(spec, n)) for n, a in factor_arrays.items()},
+        factor_arrays=factor_arrays,
+        batch=batch,
     )

@@ -1,13 +1,17 @@
 /*
- * The plain numeric CSV block parser of inference.io.csv._fastcsv (module.c is its
- * Python face), without Python, so that the fuzz harness drives the same code.
+ * The plain CSV block parser of inference.io.csv._fastcsv (module.c is its Python
+ * face), without Python, so that the fuzz harness drives the same code.
  *
  * fastcsv_parse_lines(begin, end, n_columns, columns, delimiter, out, k, capacity,
- *                     single) -> rows, or -1
+ *                     single, column_major, factors, n_factors, codes) -> rows, or -1
  *
- * A block is whole lines of n_columns fields. Read fields hold decimal numbers
+ * A block is whole lines of n_columns fields. Number fields hold decimal numbers
  * (-?[0-9]+(.[0-9]+)?([eE][+-]?[0-9]+)?, at most 19 significant digits, at most
- * 4 exponent digits); unread fields hold any bytes but '"', '\r' and bytes >= 0x80.
+ * 4 exponent digits); unread fields hold any bytes but '"', '\r' and bytes >= 0x80;
+ * factor fields are empty (a missing value) or one of their factor's levels, byte for
+ * byte (no '"' or '\r'), optionally in double quotes (no quote, '\r' or '\n' inside;
+ * "" is a missing value, as pyarrow reads it), looked up in a small open-addressing
+ * hash table.
  * Anything else (an empty line, a wrong field count, more rows than `out` holds, a
  * value that does not fit the output type, a conversion that cannot be decided)
  * answers None, and the rows already written must not be used: the caller parses
@@ -448,6 +452,62 @@ INLINE const unsigned char *parse_number(const unsigned char *p, const unsigned 
     return p;
 }
 
+/* ---------------------------------------------------------------- factors */
+
+/* FNV-1a over the field's bytes (short texts: a byte at a time is enough) */
+INLINE uint32_t field_hash(const unsigned char *p, size_t n) {
+    uint32_t h = 2166136261u;
+    for (size_t i = 0; i < n; i++) {
+        h = (h ^ p[i]) * 16777619u;
+    }
+    return h;
+}
+
+size_t fastcsv_factor_slots(size_t n_levels) {
+    size_t slots = 2;
+    while (slots < 2 * n_levels) {
+        slots <<= 1;
+    }
+    return slots;
+}
+
+/* The level whose bytes are [p, p + n), or -1: the table always has an empty slot (it
+ * holds at most half as many levels as slots), which ends the probe. */
+INLINE int64_t factor_lookup(const FastcsvFactor *f, const unsigned char *p, size_t n) {
+    uint32_t h = field_hash(p, n) & f->mask;
+    for (;;) {
+        int32_t entry = f->slots[h];
+        if (entry == 0) {
+            return -1;
+        }
+        entry--;
+        if (f->lengths[entry] == n && memcmp(f->levels[entry], p, n) == 0) {
+            return entry;
+        }
+        h = (h + 1) & f->mask;
+    }
+}
+
+void fastcsv_factor_init(FastcsvFactor *f, const unsigned char *const *levels,
+                         const size_t *lengths, size_t n_levels, int32_t *slots) {
+    size_t n_slots = fastcsv_factor_slots(n_levels);
+    f->levels = levels;
+    f->lengths = lengths;
+    f->slots = slots;
+    f->mask = (uint32_t)(n_slots - 1);
+    memset(slots, 0, n_slots * sizeof *slots);
+    for (size_t i = 0; i < n_levels; i++) {
+        if (lengths[i] == 0 || factor_lookup(f, levels[i], lengths[i]) >= 0) {
+            continue;
+        }
+        uint32_t h = field_hash(levels[i], lengths[i]) & f->mask;
+        while (slots[h] != 0) {
+            h = (h + 1) & f->mask;
+        }
+        slots[h] = (int32_t)i + 1;
+    }
+}
+
 /* ---------------------------------------------------------------- lines */
 
 /* The first byte from p on that may end or spoil an unread field (the delimiter, '\n',
@@ -476,19 +536,60 @@ INLINE const unsigned char *skip_plain_bytes(const unsigned char *p, const unsig
     return p;
 }
 
+/* The end of a factor field starting at p (the delimiter, '\n' or end), or NULL when
+ * the field holds a quote or a carriage return (quoting and CRLF line ends are left to
+ * the slow path). */
+INLINE const unsigned char *factor_field_end(const unsigned char *p, const unsigned char *end,
+                                             unsigned char delimiter) {
+    for (;;) {
+        p = skip_plain_bytes(p, end, delimiter);
+        while (p < end && *p != delimiter && *p != '\n' && *p < 0x80) {
+            if (UNLIKELY(*p == '"' || *p == '\r')) {
+                return NULL;
+            }
+            p++;
+        }
+        if (p >= end || *p == delimiter || *p == '\n') {
+            return p;
+        }
+        p++; /* a byte >= 0x80 (UTF-8 text): the level's bytes must match it */
+    }
+}
+
+/* The closing quote of a quoted factor field whose text starts at p, or NULL when the
+ * text holds a line end or the quote is doubled (an escaped quote) or not closed: the
+ * text is then left to the slow path, as is anything after the closing quote other than
+ * the delimiter or the line's end (the caller checks that). */
+INLINE const unsigned char *quoted_field_end(const unsigned char *p, const unsigned char *end) {
+    for (; p < end; p++) {
+        if (*p == '"') {
+            return (p + 1 < end && p[1] == '"') ? NULL : p;
+        }
+        if (UNLIKELY(*p == '\n' || *p == '\r')) {
+            return NULL;
+        }
+    }
+    return NULL;
+}
+
 /* Rows parsed from [p, end) into out (capacity rows of k values, float32 when
- * single), or -1 when the block is not plain. */
+ * single, column-major when column_major) and codes, or -1 when the block is not
+ * plain. */
 INLINE ptrdiff_t parse_lines(const unsigned char *p, const unsigned char *end, int n_columns,
                               const int *columns, unsigned char delimiter, char *out,
-                              ptrdiff_t k, ptrdiff_t capacity, int single) {
+                              ptrdiff_t k, ptrdiff_t capacity, int single, int column_major,
+                              const FastcsvFactor *factors, int64_t *codes) {
     const unsigned char *begin = p;
     ptrdiff_t row = 0;
+    /* value (row, c) is at base + c * step */
+    const ptrdiff_t step = column_major ? capacity : 1;
     while (p < end) {
         if (UNLIKELY(row >= capacity || *p == '\n')) {
             return -1;
         }
-        float *out32 = (float *)out + row * k;
-        double *out64 = (double *)out + row * k;
+        const ptrdiff_t base = column_major ? row : row * k;
+        float *out32 = (float *)out + base;
+        double *out64 = (double *)out + base;
         for (int j = 0; j < n_columns; j++) {
             int c = columns[j];
             if (c >= 0) {
@@ -502,11 +603,11 @@ INLINE ptrdiff_t parse_lines(const unsigned char *p, const unsigned char *end, i
                     if (UNLIKELY(isinf(f))) {
                         return -1;
                     }
-                    out32[c] = f;
+                    out32[c * step] = f;
                 } else {
-                    out64[c] = v;
+                    out64[c * step] = v;
                 }
-            } else {
+            } else if (LIKELY(c == -1)) {
                 p = skip_plain_bytes(p, end, delimiter);
                 while (p < end && *p != delimiter && *p != '\n') {
                     unsigned char b = *p;
@@ -515,6 +616,30 @@ INLINE ptrdiff_t parse_lines(const unsigned char *p, const unsigned char *end, i
                     }
                     p++;
                 }
+            } else {
+                const unsigned char *field = p, *field_end;
+                if (p < end && *p == '"') {
+                    field = p + 1;
+                    field_end = quoted_field_end(field, end);
+                    if (UNLIKELY(field_end == NULL)) {
+                        return -1;
+                    }
+                    p = field_end + 1; /* past the closing quote */
+                } else {
+                    p = field_end = factor_field_end(p, end, delimiter);
+                    if (UNLIKELY(p == NULL)) {
+                        return -1;
+                    }
+                }
+                int f = -2 - c;
+                int64_t code = -2; /* an empty field ("" too): a missing value */
+                if (field_end > field) {
+                    code = factor_lookup(&factors[f], field, (size_t)(field_end - field));
+                    if (UNLIKELY(code < 0)) {
+                        return -1;
+                    }
+                }
+                codes[(ptrdiff_t)f * capacity + row] = code;
             }
             if (j + 1 < n_columns) {
                 if (UNLIKELY(p >= end || *p != delimiter)) {
@@ -541,10 +666,24 @@ int fastcsv_delimiter_ok(int delimiter) {
 
 ptrdiff_t fastcsv_parse_lines(const unsigned char *begin, const unsigned char *end,
                               int n_columns, const int *columns, unsigned char delimiter,
-                              char *out, ptrdiff_t k, ptrdiff_t capacity, int single) {
-    /* one copy of the loop for each output type (parse_lines is always inlined) */
-    if (single) {
-        return parse_lines(begin, end, n_columns, columns, delimiter, out, k, capacity, 1);
+                              char *out, ptrdiff_t k, ptrdiff_t capacity, int single,
+                              int column_major, const FastcsvFactor *factors, int n_factors,
+                              int64_t *codes) {
+    (void)n_factors; /* the caller checked columns against it */
+    /* one copy of the loop for each output type and layout (parse_lines is always
+     * inlined): the row-major ones are the numeric models' loop as it was */
+    if (column_major) {
+        if (single) {
+            return parse_lines(begin, end, n_columns, columns, delimiter, out, k, capacity, 1,
+                               1, factors, codes);
+        }
+        return parse_lines(begin, end, n_columns, columns, delimiter, out, k, capacity, 0, 1,
+                           factors, codes);
     }
-    return parse_lines(begin, end, n_columns, columns, delimiter, out, k, capacity, 0);
+    if (single) {
+        return parse_lines(begin, end, n_columns, columns, delimiter, out, k, capacity, 1, 0,
+                           factors, codes);
+    }
+    return parse_lines(begin, end, n_columns, columns, delimiter, out, k, capacity, 0, 0,
+                       factors, codes);
 }
