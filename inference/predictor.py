@@ -2,7 +2,11 @@
 
 One ``onnxruntime.InferenceSession`` per Predictor, created at load and reused by
 every call; ``InferenceSession.run`` is thread-safe and releases the GIL, so a
-single Predictor serves many threads.
+single Predictor serves many threads. Batches of ``bulk_rows`` rows or more go
+to a second, bulk session, created at the first such batch: every core,
+threads that spin only while a run is in flight, and the non-finite check
+fused into the graph (:func:`inference.session.with_sum_output`;
+docs/bandwidth.md has the measurements behind it).
 
 :meth:`Predictor.load` goes in steps: find the ONNX file (and verify the
 manifest's artifacts), read and hash its bytes, check them with
@@ -16,8 +20,9 @@ from __future__ import annotations
 import functools
 import hashlib
 import math
+import sys
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -29,14 +34,18 @@ from inference.intervals import IntervalPrediction, compute_intervals
 from inference.manifest import Manifest
 from inference.providers import CPU, CUDA, check_session_providers, resolve_providers
 from inference.session import (
+    SUM_OUTPUT,
+    build_bulk_options,
     build_session_options,
     import_onnxruntime,
+    open_bulk_session,
     open_session,
     read_signature,
+    with_sum_output,
 )
 
 # CPU, CUDA and resolve_providers live in inference.providers, importable from here too
-__all__ = ["CPU", "CUDA", "MAX_ONNX_BYTES", "Predictor", "resolve_providers"]
+__all__ = ["BULK_ROWS", "CPU", "CUDA", "MAX_ONNX_BYTES", "Predictor", "resolve_providers"]
 
 #: largest .onnx file accepted; the linear models here are a few hundred bytes
 MAX_ONNX_BYTES = 256 << 20
@@ -45,6 +54,9 @@ _PLAIN_NUMBERS = frozenset({float, int})
 #: up to this many rows, the non-finite check is a dot product (OpenBLAS runs dot
 #: products of more than 10,000 elements on its own threads, which spin afterwards)
 _DOT_CHECK_ROWS = 8192
+#: default of ``Predictor.load(bulk_rows=)``: batches from this many rows on run on the
+#: bulk session (measured: docs/bandwidth.md)
+BULK_ROWS = 65536
 
 
 class Predictor:
@@ -74,6 +86,8 @@ class Predictor:
         manifest: Manifest | None,
         source: str,
         allow_nonfinite: bool = False,
+        bulk: Callable[[], Any] | None = None,
+        bulk_rows: int | None = None,
     ) -> None:
         self._session = session
         self.features = list(features)
@@ -87,6 +101,11 @@ class Predictor:
         self._output_names = [session.get_outputs()[0].name]
         self._index = {name: j for j, name in enumerate(self.features)}
         self._zeros = np.zeros(_DOT_CHECK_ROWS, dtype=self.dtype)  # see _run
+        # batches of _bulk_rows or more go to the session that bulk() opens (see _bulk_run)
+        self._bulk_factory = bulk
+        self._bulk_rows = bulk_rows if bulk is not None and bulk_rows else sys.maxsize
+        self._bulk_lock = threading.Lock()
+        self._bulk_outputs = [self._output_names[0], SUM_OUTPUT]
 
     # --- loading -------------------------------------------------------------
     @classmethod
@@ -101,6 +120,7 @@ class Predictor:
         optimization: str = "all",
         allow_nonfinite: bool = False,
         session_options: Any = None,
+        bulk_rows: int | None = BULK_ROWS,
     ) -> Predictor:
         """Load a model directory (manifest checked) or a bare ``.onnx`` file.
 
@@ -123,7 +143,16 @@ class Predictor:
         allow_nonfinite : bool
             Score NaN and inf inputs instead of raising :class:`InputError`.
         session_options : onnxruntime.SessionOptions, optional
-            Used as given instead of building one from the arguments above.
+            Used as given instead of building one from the arguments above (also
+            by the bulk session).
+        bulk_rows : int or None
+            Batches of at least this many rows run on a second, bulk session,
+            opened at the first such batch: ``threads`` intra-op threads (None:
+            every CPU this process may use), spinning while the run is in flight
+            and not after it (so an idle Predictor takes no CPU), and the
+            non-finite check computed in the graph. None: never (one session for
+            everything, as before). The default, :data:`BULK_ROWS`, was measured
+            (docs/bandwidth.md). CPU sessions only.
         """
         path = Path(path)
         ort = import_onnxruntime()
@@ -135,13 +164,20 @@ class Predictor:
         wanted = resolve_providers(
             providers, ort.get_available_providers(), strict=strict, stacklevel=2
         )
-        if session_options is None:
-            session_options = build_session_options(
-                ort, threads=threads, spinning=spinning, optimization=optimization
-            )
-        session = open_session(ort, data, onnx_path, wanted, session_options)
+        bulk_rows = _check_bulk_rows(bulk_rows)
+        options = session_options or build_session_options(
+            ort, threads=threads, spinning=spinning, optimization=optimization
+        )
+        session = open_session(ort, data, onnx_path, wanted, options)
         check_session_providers(wanted, session.get_providers(), strict=strict, stacklevel=2)
         features, target, dtype = read_signature(session, manifest, onnx_path)
+        bulk = None
+        if bulk_rows is not None and session.get_providers() == [CPU]:
+            bulk_options = session_options or build_bulk_options(
+                ort, threads=threads, spinning=spinning, optimization=optimization
+            )
+            bulk_data = with_sum_output(data, session.get_outputs()[0].name, dtype)
+            bulk = functools.partial(open_bulk_session, ort, bulk_data, bulk_options, session)
         return cls(
             session,
             features=features,
@@ -150,6 +186,8 @@ class Predictor:
             manifest=manifest,
             source=str(path),
             allow_nonfinite=allow_nonfinite,
+            bulk=bulk,
+            bulk_rows=bulk_rows,
         )
 
     @property
@@ -161,6 +199,19 @@ class Predictor:
     def session(self) -> Any:
         """The underlying ``onnxruntime.InferenceSession``."""
         return self._session
+
+    @property
+    def bulk_rows(self) -> int | None:
+        """Batches of at least this many rows run on :attr:`bulk_session` (None: never)."""
+        return None if self._bulk_rows == sys.maxsize else self._bulk_rows
+
+    @property
+    def bulk_session(self) -> Any:
+        """The ``InferenceSession`` for batches of :attr:`bulk_rows` rows or more, opened
+        now if no batch has opened it yet; None when there is none (``bulk_rows=None``,
+        a session on another provider than CPU, or one that failed its check)."""
+        bulk = self._bulk()
+        return None if bulk is None else bulk[0]
 
     def __repr__(self) -> str:
         return (
@@ -271,6 +322,10 @@ class Predictor:
                 return y
         elif n == 0:
             return np.empty(0, dtype=self.dtype)
+        elif n >= self._bulk_rows:
+            bulk = self._bulk()
+            if bulk is not None:
+                return self._bulk_run(bulk, X, allow_nonfinite)
         run_feeds, options = self._fast_run()
         y = run_feeds(self._output_names, {self._input_name: X}, options)[0]
         if allow_nonfinite:
@@ -283,6 +338,35 @@ class Predictor:
         if not np.isfinite(y).all():
             raise locate_nonfinite(X, self.features)
         return y
+
+    def _bulk_run(
+        self, bulk: tuple[Any, Any, Any], X: np.ndarray, allow_nonfinite: bool
+    ) -> np.ndarray:
+        """Run the bulk session on ``X``: the predictions, checked by their sum.
+
+        The sum is finite when every prediction is, and NaN or ±inf otherwise (NaN
+        and inf propagate through any sum); a finite set of predictions can
+        still sum to ±inf by overflow, so a non-finite sum is confirmed by
+        ``np.isfinite`` before anything is raised.
+        """
+        _, run, options = bulk
+        y: np.ndarray
+        y, total = run(self._bulk_outputs, {self._input_name: X}, options)
+        if allow_nonfinite or math.isfinite(total) or np.isfinite(y).all():
+            return y
+        raise locate_nonfinite(X, self.features)
+
+    def _bulk(self) -> tuple[Any, Any, Any] | None:
+        """``(session, run, run_options)`` of the bulk session, opened on first use; None
+        when there is none."""
+        bulk = self.__dict__.get("_bulk_session")
+        if bulk is None and self._bulk_factory is not None:
+            with self._bulk_lock:  # one session, even when threads race to open it
+                bulk = self.__dict__.get("_bulk_session")
+                if bulk is None:
+                    bulk = self._bulk_factory() or False
+                    self.__dict__["_bulk_session"] = bulk
+        return bulk or None
 
     def _fast_run(self) -> tuple[Any, Any]:
         """``(run, run_options)``: the session's native ``run`` on a CPU-only session
@@ -353,6 +437,18 @@ class Predictor:
                 "manifest; a bare .onnx file has none"
             )
         return compute_intervals(X, y, stats, kind=interval, level=level)
+
+
+def _check_bulk_rows(bulk_rows: Any) -> int | None:
+    if bulk_rows is None:
+        return None
+    if (
+        isinstance(bulk_rows, int | np.integer)
+        and not isinstance(bulk_rows, bool)
+        and bulk_rows > 0
+    ):
+        return int(bulk_rows)
+    raise ValueError(f"bulk_rows must be a positive integer or None, got {bulk_rows!r}")
 
 
 def _locate(path: Path) -> tuple[Path, Manifest | None]:
