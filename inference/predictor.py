@@ -3,10 +3,9 @@
 One ``onnxruntime.InferenceSession`` per Predictor, created at load and reused by
 every call; ``InferenceSession.run`` is thread-safe and releases the GIL, so a
 single Predictor serves many threads. Batches of ``bulk_rows`` rows or more go
-to a second, bulk session, created at the first such batch: every core,
-threads that spin only while a run is in flight, and the non-finite check
-fused into the graph (:func:`inference.session.with_sum_output`;
-docs/bandwidth.md has the measurements behind it).
+to a second, bulk session on the same model, opened at the first such batch:
+every CPU, threads that spin only while a run is in flight
+(docs/bandwidth.md has the measurements behind it).
 
 :meth:`Predictor.load` goes in steps: find the ONNX file (and verify the
 manifest's artifacts), read and hash its bytes, check them with
@@ -34,14 +33,12 @@ from inference.intervals import IntervalPrediction, compute_intervals
 from inference.manifest import Manifest
 from inference.providers import CPU, CUDA, check_session_providers, resolve_providers
 from inference.session import (
-    SUM_OUTPUT,
     build_bulk_options,
     build_session_options,
     import_onnxruntime,
     open_bulk_session,
     open_session,
     read_signature,
-    with_sum_output,
 )
 
 # CPU, CUDA and resolve_providers live in inference.providers, importable from here too
@@ -105,7 +102,6 @@ class Predictor:
         self._bulk_factory = bulk
         self._bulk_rows = bulk_rows if bulk is not None and bulk_rows else sys.maxsize
         self._bulk_lock = threading.Lock()
-        self._bulk_outputs = [self._output_names[0], SUM_OUTPUT]
 
     # --- loading -------------------------------------------------------------
     @classmethod
@@ -149,10 +145,9 @@ class Predictor:
             Batches of at least this many rows run on a second, bulk session,
             opened at the first such batch: ``threads`` intra-op threads (None:
             every CPU this process may use), spinning while the run is in flight
-            and not after it (so an idle Predictor takes no CPU), and the
-            non-finite check computed in the graph. None: never (one session for
-            everything, as before). The default, :data:`BULK_ROWS`, was measured
-            (docs/bandwidth.md). CPU sessions only.
+            and not after it (so an idle Predictor takes no CPU). None: never (one
+            session for everything, as before). The default, :data:`BULK_ROWS`,
+            was measured (docs/bandwidth.md). CPU sessions only.
         """
         path = Path(path)
         ort = import_onnxruntime()
@@ -176,8 +171,7 @@ class Predictor:
             bulk_options = session_options or build_bulk_options(
                 ort, threads=threads, spinning=spinning, optimization=optimization
             )
-            bulk_data = with_sum_output(data, session.get_outputs()[0].name, dtype)
-            bulk = functools.partial(open_bulk_session, ort, bulk_data, bulk_options, session)
+            bulk = functools.partial(open_bulk_session, ort, data, bulk_options)
         return cls(
             session,
             features=features,
@@ -344,15 +338,16 @@ class Predictor:
     ) -> np.ndarray:
         """Run the bulk session on ``X``: the predictions, checked by their sum.
 
-        The sum is finite when every prediction is, and NaN or ±inf otherwise (NaN
-        and inf propagate through any sum); a finite set of predictions can
-        still sum to ±inf by overflow, so a non-finite sum is confirmed by
-        ``np.isfinite`` before anything is raised.
+        The sum is NaN or ±inf when a prediction is, and finite otherwise unless
+        it overflowed, which ``np.isfinite`` then settles. ``np.einsum`` sums in
+        one pass with no temporary: cheaper than ``np.isfinite(y).all()`` (a
+        boolean array, then a second pass), than ``np.sum`` (pairwise) and than
+        a ``ReduceSum`` output in the graph (single-threaded in onnxruntime),
+        measured in docs/bandwidth.md.
         """
         _, run, options = bulk
-        y: np.ndarray
-        y, total = run(self._bulk_outputs, {self._input_name: X}, options)
-        if allow_nonfinite or math.isfinite(total) or np.isfinite(y).all():
+        y: np.ndarray = run(self._output_names, {self._input_name: X}, options)[0]
+        if allow_nonfinite or math.isfinite(np.einsum("i->", y)) or np.isfinite(y).all():
             return y
         raise locate_nonfinite(X, self.features)
 

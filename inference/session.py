@@ -4,12 +4,11 @@ Intra-op threads do not spin by default (``session.intra_op.allow_spinning = 0``
 so an idle model takes no CPU from the app it is embedded in; inter-op work is
 sequential (the graphs here are two or three nodes).
 
-The bulk session (:func:`build_bulk_options`, :func:`with_sum_output`) is the
-Predictor's second session for large batches: every core, threads that spin
+The bulk session (:func:`build_bulk_options`, :func:`open_bulk_session`) is the
+Predictor's second session for large batches: every CPU, threads that spin
 while a run is in flight and stop when it returns
-(``session.force_spinning_stop``), and one more output, the sum of the
-predictions, which is finite exactly when every prediction is finite or their
-sum overflowed (docs/bandwidth.md).
+(``session.force_spinning_stop``), so an idle model still takes no CPU
+(docs/bandwidth.md).
 """
 
 from __future__ import annotations
@@ -26,7 +25,6 @@ from inference.manifest import Manifest
 
 __all__ = [
     "OPT_LEVELS",
-    "SUM_OUTPUT",
     "Signature",
     "available_cpus",
     "build_bulk_options",
@@ -36,7 +34,6 @@ __all__ = [
     "open_session",
     "read_signature",
     "smoke_test",
-    "with_sum_output",
 ]
 
 #: ONNX Runtime graph optimization levels, by the names ``Predictor.load`` takes
@@ -45,10 +42,6 @@ _ORT_DTYPES: dict[str, np.dtype] = {
     "tensor(float)": np.dtype(np.float32),
     "tensor(double)": np.dtype(np.float64),
 }
-#: the output :func:`with_sum_output` adds: the sum of the first output, a scalar
-SUM_OUTPUT = "linreg.prediction_sum"
-#: ONNX TensorProto.DataType codes of the dtypes above
-_ONNX_ELEM_TYPES = {np.dtype(np.float32): 1, np.dtype(np.float64): 11}
 
 
 class Signature(NamedTuple):
@@ -123,71 +116,19 @@ def build_bulk_options(ort: Any, *, threads: int | None, spinning: bool, optimiz
     return so
 
 
-def with_sum_output(data: bytes, output: str, dtype: np.dtype) -> bytes:
-    """An ONNX model's bytes with one more node and graph output: :data:`SUM_OUTPUT` =
-    ``ReduceSum(output)`` over every axis, a scalar of ``dtype`` (float32 or float64).
-
-    The addition is a second ``graph`` field after the model's bytes: protobuf
-    merges repeated occurrences of a message field (their repeated fields
-    concatenated), so ONNX Runtime sees the model's graph with the node and the
-    output appended, and the model's own bytes are left as they were checked.
-    ``ReduceSum`` without ``axes`` reduces every axis in every opset.
-    """
-    keepdims = _message(1, b"keepdims") + _varint_field(3, 0) + _varint_field(20, 2)  # INT
-    node = (
-        _message(1, output.encode())
-        + _message(2, SUM_OUTPUT.encode())
-        + _message(3, b"linreg_prediction_sum")
-        + _message(4, b"ReduceSum")
-        + _message(5, keepdims)
-    )
-    # TypeProto.Tensor: elem_type, and an empty shape (a scalar)
-    tensor_type = _varint_field(1, _ONNX_ELEM_TYPES[np.dtype(dtype)]) + _message(2, b"")
-    value_info = _message(1, SUM_OUTPUT.encode()) + _message(2, _message(1, tensor_type))
-    return data + _message(7, _message(1, node) + _message(12, value_info))
-
-
-def _varint(value: int) -> bytes:
-    out = bytearray()
-    while value > 0x7F:
-        out.append(value & 0x7F | 0x80)
-        value >>= 7
-    out.append(value)
-    return bytes(out)
-
-
-def _varint_field(number: int, value: int) -> bytes:
-    return _varint(number << 3) + _varint(value)
-
-
-def _message(number: int, payload: bytes) -> bytes:
-    """A length-delimited field (a string or an embedded message)."""
-    return _varint(number << 3 | 2) + _varint(len(payload)) + payload
-
-
-def open_bulk_session(
-    ort: Any, data: bytes, options: Any, session: Any
-) -> tuple[Any, Any, Any] | None:
-    """The bulk session of ``data`` (the model with :data:`SUM_OUTPUT`) as ``(session,
-    native run, RunOptions)``, or None when it cannot be opened or does not give
-    ``session``'s predictions and their sum on a few rows (the Predictor then
-    keeps to ``session``, as with ``bulk_rows=None``)."""
+def open_bulk_session(ort: Any, data: bytes, options: Any) -> tuple[Any, Any, Any] | None:
+    """The bulk session of ``data`` (bytes already checked and opened once) as
+    ``(session, run, RunOptions)``: ``run`` is the session's native ``run``, which
+    skips the Python wrapper's feed checks; None when it cannot be opened (the
+    Predictor then keeps to its one session, as with ``bulk_rows=None``)."""
     try:
         bulk = ort.InferenceSession(data, sess_options=options, providers=["CPUExecutionProvider"])
-        inp, out = session.get_inputs()[0], session.get_outputs()[0]
-        dtype = np.float64 if inp.type == "tensor(double)" else np.float32
-        k = inp.shape[1]
-        x = np.linspace(-2.0, 3.0, 7 * k, dtype=dtype).reshape(7, k)
-        y, total = bulk.run([out.name, SUM_OUTPUT], {inp.name: x})
-        expected = session.run([out.name], {inp.name: x})[0]
-        if not (np.array_equal(y, expected) and np.isclose(total, expected.sum(dtype=np.float64))):
-            return None
-        run = getattr(getattr(bulk, "_sess", None), "run", None)
-        if not callable(run):  # an onnxruntime without the native session: its run
-            run = bulk.run
-        return bulk, run, ort.RunOptions()
     except Exception:  # onnxruntime raises its own pybind exception types
         return None
+    run = getattr(getattr(bulk, "_sess", None), "run", None)
+    if not callable(run):  # an onnxruntime without the native session: its run
+        run = bulk.run
+    return bulk, run, ort.RunOptions()
 
 
 def open_session(ort: Any, data: bytes, path: Path, providers: list[Any], options: Any) -> Any:

@@ -86,3 +86,23 @@ def test_report_and_json_carry_cpu_model_and_load():
         assert extra["load_before"] == result.load_before
         assert extra["load_after"] == result.load_after
         assert extra["loads"] == [list(pair) for pair in result.loads]
+
+
+@pytest.mark.slow
+def test_bench_bulk_runs_on_tiny_sizes():
+    """benchmarks/bench_bulk.py end to end (it checks each Predictor against numpy)."""
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+    argv = ["--sizes", "64,128", "--repeats", "5", "--idle", "0.2", "--idle-rows", "256"]
+    proc = subprocess.run(
+        [sys.executable, str(root / "benchmarks" / "bench_bulk.py"), *argv],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=root,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "| 128 |" in proc.stdout and "CPU seconds in the 0.2 s after" in proc.stdout
+    assert f"CPU: {cpu_description()}" in proc.stdout
