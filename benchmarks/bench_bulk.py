@@ -8,10 +8,10 @@ For each k (1 and 16) and batch size, the same seeded float32 input
 call by call in interleaved blocks (five passes, a shuffled order per pass):
 
 - ``one session``: ``bulk_rows=None``, every batch on the app session (the
-  Predictor before the bulk session): threads that never spin, the check in numpy;
+  Predictor before the bulk session): onnxruntime's default threads (one per
+  physical core), the check ``np.isfinite(y).all()``;
 - ``bulk``: ``bulk_rows=1``, every batch of two rows or more on the bulk session
-  (every CPU, threads spinning while the run is in flight, the check a
-  ``np.einsum`` sum of the predictions);
+  (a thread on every CPU, the check an ``np.einsum`` sum of the predictions);
 - the same two with ``allow_nonfinite=True`` (no check): the check's own cost is the
   difference.
 

@@ -3,9 +3,9 @@
 One ``onnxruntime.InferenceSession`` per Predictor, created at load and reused by
 every call; ``InferenceSession.run`` is thread-safe and releases the GIL, so a
 single Predictor serves many threads. Batches of ``bulk_rows`` rows or more go
-to a second, bulk session on the same model, opened at the first such batch:
-every CPU, threads that spin only while a run is in flight
-(docs/bandwidth.md has the measurements behind it).
+to a second, bulk session on the same model, opened at the first such batch,
+with a thread on every CPU and a cheaper non-finite check (docs/bandwidth.md
+has the measurements behind it).
 
 :meth:`Predictor.load` goes in steps: find the ONNX file (and verify the
 manifest's artifacts), read and hash its bytes, check them with
@@ -143,11 +143,12 @@ class Predictor:
             by the bulk session).
         bulk_rows : int or None
             Batches of at least this many rows run on a second, bulk session,
-            opened at the first such batch: ``threads`` intra-op threads (None:
-            every CPU this process may use), spinning while the run is in flight
-            and not after it (so an idle Predictor takes no CPU). None: never (one
-            session for everything, as before). The default, :data:`BULK_ROWS`,
-            was measured (docs/bandwidth.md). CPU sessions only.
+            opened at the first such batch: the same options, with ``threads``
+            intra-op threads (None: every CPU this process may use, where
+            onnxruntime's default is one per physical core), and their
+            non-finite check is one ``np.einsum`` pass. None: one session for
+            everything, as before. The default, :data:`BULK_ROWS`, was measured
+            (docs/bandwidth.md). CPU sessions only.
         """
         path = Path(path)
         ort = import_onnxruntime()

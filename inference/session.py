@@ -5,10 +5,8 @@ so an idle model takes no CPU from the app it is embedded in; inter-op work is
 sequential (the graphs here are two or three nodes).
 
 The bulk session (:func:`build_bulk_options`, :func:`open_bulk_session`) is the
-Predictor's second session for large batches: every CPU, threads that spin
-while a run is in flight and stop when it returns
-(``session.force_spinning_stop``), so an idle model still takes no CPU
-(docs/bandwidth.md).
+Predictor's second session for large batches: the same model and options, with
+an intra-op thread on every CPU the process may use (docs/bandwidth.md).
 """
 
 from __future__ import annotations
@@ -103,16 +101,16 @@ def build_session_options(
 
 
 def build_bulk_options(ort: Any, *, threads: int | None, spinning: bool, optimization: str) -> Any:
-    """The bulk session's ``SessionOptions``: ``threads`` intra-op threads (None or 0:
-    :func:`available_cpus`), spinning while a run is in flight.
+    """The bulk session's ``SessionOptions``: those of :func:`build_session_options`
+    with ``threads`` intra-op threads, or where None (or 0) every CPU this process
+    may use (:func:`available_cpus`), not only one per physical core.
 
-    Unless ``spinning`` (spin between calls too, as the caller asked), the threads
-    stop spinning when the last concurrent run returns
-    (``session.force_spinning_stop``), so an idle bulk session takes no CPU.
+    Threads spin only with ``spinning`` (between calls, as the caller asked):
+    spinning only while a run is in flight (``session.force_spinning_stop``) was
+    measured and not kept (docs/bandwidth.md).
     """
-    so = build_session_options(ort, threads=threads, spinning=True, optimization=optimization)
+    so = build_session_options(ort, threads=threads, spinning=spinning, optimization=optimization)
     so.intra_op_num_threads = int(threads) if threads else available_cpus()
-    so.add_session_config_entry("session.force_spinning_stop", "0" if spinning else "1")
     return so
 
 
