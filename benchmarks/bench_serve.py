@@ -17,7 +17,18 @@ Servers, each its own process on 127.0.0.1, one worker, the same model
 - ``linreg serve (no access log)``;
 - ``linreg serve (micro-batching)`` (``--max-batch-delay-us 500 --max-batch-rows 256``);
 - ``linreg serve (micro-batching, no delay)`` (``--max-batch-rows 256``: merges only
-  the requests parsed in the same turn of the event loop).
+  the requests parsed in the same turn of the event loop);
+- ``linreg serve + gRPC`` (``--grpc-port``): the same server with V2 over gRPC too,
+  loaded over HTTP and over gRPC in turn, so the two protocols are compared on one
+  process (gRPC load: ``h2load`` from ``apt-get install nghttp2-client``, see
+  ``benchmarks/grpc_load.py``);
+- with ``--base ROOT``, ``base: linreg serve`` and ``base: linreg serve (no access
+  log)``: the code checked out at ROOT (for example ``git worktree add /tmp/serve-base
+  <commit>``), run by this interpreter with ``PYTHONPATH=ROOT``, so a change is timed
+  against the previous commit in the same run; and, for both trees, the time of a
+  one-row ``POST /predict`` through the ASGI application in a fresh process without
+  sockets (the server's own cost, which wrk's figures bury under the load of a
+  shared machine).
 
 Load: ``wrk`` with one thread (the generator shares the two cores, so it must be
 cheap), a Lua script posting the body; single-row JSON requests to ``/predict`` at
@@ -25,7 +36,9 @@ concurrency 1, 16 and 64 (req/s, and wrk's p50/p90/p99 latency), and 10,000-row
 V2 binary requests (``Inference-Header-Content-Length``) at concurrency 2 (rows/s),
 beside ``Predictor.predict`` in this process on the same 10,000 rows, and beside
 the server's ASGI application called in this process without sockets (what the
-server itself costs, apart from the transport). Each round
+server itself costs, apart from the transport). On ``linreg serve + gRPC`` the same
+loads go over gRPC too: single-row ModelInfer calls (raw FP32 contents) with 1, 16 and
+64 calls in flight on one connection, and 10,000-row calls with 2 in flight. Each round
 runs every (server, load) pair once, servers in an order rotated from round to
 round; the tables give medians over rounds and the load average seen. Before
 timing, each server's answer is checked against the Predictor, and any non-2xx
@@ -53,6 +66,7 @@ ROOT = Path(__file__).resolve().parents[1]
 MODEL = ROOT / "exported_models" / "plant_richness_mlr"
 ROW = {"area": 3.2, "latitude": 41.5, "dist_mainland": 120.0}
 BULK_ROWS = 10_000  # the default of --bulk-rows
+GRPC_PORT = "{grpc_port}"  # replaced by a free port
 
 LUA = r"""
 local f = assert(io.open(os.getenv("BENCH_BODY"), "rb"))
@@ -130,6 +144,7 @@ SERVERS = {
         ["--max-batch-delay-us", "500", "--max-batch-rows", "256"],
     ),
     "linreg serve (micro-batching, no delay)": ("serve", ["--max-batch-rows", "256"]),
+    "linreg serve + gRPC": ("serve", ["--grpc-port", GRPC_PORT]),
 }
 
 
@@ -139,11 +154,21 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+BASE_PREFIX = "base: "
+
+
 class Server:
-    def __init__(self, name: str, log_dir: Path) -> None:
+    def __init__(self, name: str, log_dir: Path, base: Path | None = None) -> None:
+        root = ROOT
+        if name.startswith(BASE_PREFIX):
+            if base is None:
+                raise SystemExit(f"{name!r} needs --base ROOT")
+            name, root = name[len(BASE_PREFIX) :], base
         kind, spec = SERVERS[name]
         self.name = name
         self.port = free_port()
+        self.grpc_port = free_port() if GRPC_PORT in spec else None
+        spec = [str(self.grpc_port) if a == GRPC_PORT else a for a in spec]
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = open(log_dir / f"{len(os.listdir(log_dir))}.log", "wb")  # noqa: SIM115
         if kind == "script":
@@ -152,7 +177,12 @@ class Server:
             cmd = [sys.executable, "-m", "linreg", "serve", str(MODEL), "--port", str(self.port)]
             cmd += list(spec)
         self.proc = subprocess.Popen(
-            cmd, cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+            cmd,
+            cwd=root,
+            env={**os.environ, "PYTHONPATH": str(root)},
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
         )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
@@ -215,7 +245,10 @@ def wrk(url: str, body: Path, ctype: str, conns: int, seconds: float, hlen: str 
 
 
 def check_answers(servers: dict[str, Server], bulk_body: bytes, hlen: int) -> None:
-    """Every server's single-row answer, and linreg serve's bulk answer, equal the Predictor's."""
+    """Every server's single-row answer, and linreg serve's bulk answer (over HTTP, and
+    gRPC where it has it), equal the Predictor's."""
+    from grpc_load import check_grpc
+
     from inference import Predictor
 
     p = Predictor.load(MODEL)
@@ -227,7 +260,7 @@ def check_answers(servers: dict[str, Server], bulk_body: bytes, hlen: int) -> No
             raise SystemExit(f"{name}: answered {got}, the Predictor {expected}")
     X = bulk_matrix()
     for name, s in servers.items():
-        if not name.startswith("linreg"):
+        if not name.removeprefix(BASE_PREFIX).startswith("linreg"):
             continue
         raw = s.post(
             "/v2/models/plant_richness_mlr/infer",
@@ -240,6 +273,11 @@ def check_answers(servers: dict[str, Server], bulk_body: bytes, hlen: int) -> No
         y = np.frombuffer(raw[header_end:], dtype="<f4")
         if not np.array_equal(y, p.predict(X)):
             raise SystemExit(f"{name}: the bulk answer differs from the Predictor's")
+        if s.grpc_port is not None:
+            address = f"127.0.0.1:{s.grpc_port}"
+            one = np.array([list(ROW.values())], dtype=np.float32)
+            check_grpc(address, one, MODEL.name, p.predict(one))
+            check_grpc(address, X, MODEL.name, p.predict(X))
 
 
 def bulk_matrix(rows: int = BULK_ROWS) -> np.ndarray:
@@ -338,6 +376,131 @@ def app_rows_per_s(rows: int, seconds: float = 2.0) -> float:
     return rows / statistics.median(times)
 
 
+APP_ONE_ROW = r"""
+import asyncio, json, os, sys, time
+from inference.serve.app import create_app
+from inference.serve.settings import Settings
+
+model, access, batches = sys.argv[1], sys.argv[2] == "log", int(sys.argv[3])
+app = create_app(Settings(model_dirs=[model], access_log=access, reload_interval=0))
+if access:
+    app.access.fd = os.open(os.devnull, os.O_WRONLY)
+body = json.dumps({"area": 3.2, "latitude": 41.5, "dist_mainland": 120.0}).encode()
+scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
+         "scheme": "http", "path": "/predict", "raw_path": b"/predict", "query_string": b"",
+         "root_path": "", "headers": [(b"content-type", b"application/json"),
+         (b"content-length", str(len(body)).encode())], "client": ("127.0.0.1", 1),
+         "server": ("127.0.0.1", 2)}
+statuses = set()
+
+async def receive():
+    return {"type": "http.request", "body": body, "more_body": False}
+
+async def send(message):
+    if message["type"] == "http.response.start":
+        statuses.add(message["status"])
+
+async def main():
+    per = []
+    for _ in range(batches + 1):  # the first batch warms up
+        t = time.perf_counter()
+        for _ in range(2000):
+            await app(dict(scope), receive, send)
+        per.append((time.perf_counter() - t) / 2000 * 1e6)
+    return per[1:]
+
+per = asyncio.run(main())
+assert statuses == {200}, statuses
+print(json.dumps(per))
+"""
+
+
+def app_one_row_us(base: Path, rounds: int = 5) -> dict[str, list[float]]:
+    """Microseconds per one-row ``POST /predict`` through the ASGI application called in
+    a fresh process of each tree (this one and ``base``), without sockets, access log on
+    and off; trees interleaved round by round. Per batch of 2000 calls."""
+    out: dict[str, list[float]] = {}
+    for _ in range(rounds):
+        for label, root in (("linreg serve", ROOT), (BASE_PREFIX + "linreg serve", base)):
+            for log in ("log", "nolog"):
+                res = subprocess.run(
+                    [sys.executable, "-c", APP_ONE_ROW, str(MODEL), log, "5"],
+                    cwd=root,
+                    env={**os.environ, "PYTHONPATH": str(root)},
+                    capture_output=True,
+                    text=True,
+                    timeout=300,
+                    check=True,
+                )
+                name = label + ("" if log == "log" else " (no access log)")
+                out.setdefault(name, []).extend(json.loads(res.stdout))
+    return out
+
+
+def uptime() -> str:
+    return subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
+
+
+def describe_machine() -> str:
+    """CPU model, cores and the load before the run (the machine is shared)."""
+    cpu = "?"
+    with open("/proc/cpuinfo", encoding="utf-8") as f:
+        for line in f:
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    return f"CPU: {cpu}, {os.cpu_count()} cores; before: {uptime()}"
+
+
+def grpc_runs(
+    s: Server, results: dict, conc: list[int], bulk_sizes: list[int], seconds: float, work: Path
+) -> None:
+    """The same loads as over HTTP, over gRPC (h2load, one connection)."""
+    from grpc_load import h2load, infer_request
+
+    one = infer_request(np.array([list(ROW.values())], dtype=np.float32), MODEL.name)
+    for c in conc:
+        res = h2load(s.url, s.grpc_port, one, c, seconds, work)
+        results.setdefault(f"grpc_c{c}", []).append(res)
+    for rows in bulk_sizes:
+        res = h2load(
+            s.url, s.grpc_port, infer_request(bulk_matrix(rows), MODEL.name), 2, seconds, work
+        )
+        results.setdefault(f"grpc_bulk{rows}", []).append(res)
+
+
+def print_grpc(names: list[str], results: dict, conc: list[int], bulk_sizes: list[int]) -> None:
+    """gRPC beside HTTP, on the same server process."""
+    for n in names:
+        r = results[n]
+        if not any(k.startswith("grpc_") for k in r):
+            continue
+
+        def med(key: str, field: str, r: dict = r) -> float:
+            return statistics.median(x[field] for x in r[key])
+
+        print(f"\n{n}: V2 over gRPC beside HTTP, the same process")
+        print("| load | HTTP | gRPC | gRPC / HTTP | gRPC mean ms | gRPC errors | load avg |")
+        print("|---|---:|---:|---:|---:|---:|---:|")
+        for c in conc:
+            http, grpc = med(f"c{c}", "rps"), med(f"grpc_c{c}", "rps")
+            errors = sum(x["errors"] for x in r[f"grpc_c{c}"])
+            print(
+                f"| 1 row, {c} in flight (req/s; HTTP: JSON /predict) | {http:,.0f} | "
+                f"{grpc:,.0f} | {grpc / http:.2f} | {med(f'grpc_c{c}', 'mean_ms'):.2f} | "
+                f"{errors} | {med(f'grpc_c{c}', 'load'):.1f} |"
+            )
+        for size in bulk_sizes:
+            http = med(f"bulk{size}", "rps") * size
+            grpc = med(f"grpc_bulk{size}", "rps") * size
+            errors = sum(x["errors"] for x in r[f"grpc_bulk{size}"])
+            print(
+                f"| {size:,} rows FP32, 2 in flight (rows/s; HTTP: V2 binary) | {http:,.0f} | "
+                f"{grpc:,.0f} | {grpc / http:.2f} | {med(f'grpc_bulk{size}', 'mean_ms'):.2f} | "
+                f"{errors} | {med(f'grpc_bulk{size}', 'load'):.1f} |"
+            )
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--duration", type=int, default=5, help="seconds per wrk run (default 5)")
@@ -348,10 +511,20 @@ def main(argv: list[str] | None = None) -> int:
         "--bulk-rows", default=str(BULK_ROWS), help="rows per bulk request, e.g. 10000,1000000"
     )
     ap.add_argument("--json", type=Path, default=None, help="write the raw results here")
+    ap.add_argument(
+        "--base", type=Path, default=None, help="source tree of a reference (adds 'base: ...')"
+    )
     args = ap.parse_args(argv)
     if shutil.which("wrk") is None:
         raise SystemExit("needs wrk (the load generator): apt-get install wrk")
     names = [n.strip() for n in args.servers.split(";") if n.strip()]
+    grpc = any(GRPC_PORT in SERVERS[n.removeprefix(BASE_PREFIX)][1] for n in names)
+    if grpc and shutil.which("h2load") is None:
+        raise SystemExit("gRPC load needs h2load: apt-get install nghttp2-client")
+    machine = describe_machine()
+    print(machine)
+    if args.base is not None:
+        names += [BASE_PREFIX + n for n in ("linreg serve", "linreg serve (no access log)")]
     bulk_sizes = [int(b) for b in args.bulk_rows.split(",")]
     conc = [int(c) for c in args.concurrency.split(",")]
     work = Path(tempfile.mkdtemp(prefix="bench-serve-"))
@@ -367,7 +540,7 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[str, dict[str, list[dict]]] = {n: {} for n in names}
     try:
         for n in names:
-            servers[n] = Server(n, work)
+            servers[n] = Server(n, work, args.base)
         check_answers(servers, bulk, hlen)
         for r in range(args.rounds):
             order = names[r % len(names) :] + names[: r % len(names)]
@@ -376,14 +549,17 @@ def main(argv: list[str] | None = None) -> int:
                 for c in conc:
                     res = wrk(s.url + "/predict", row_body, "application/json", c, args.duration)
                     results[n].setdefault(f"c{c}", []).append(res)
-                if n.startswith("linreg"):
+                if n.removeprefix(BASE_PREFIX).startswith("linreg"):
                     url = s.url + "/v2/models/plant_richness_mlr/infer"
                     for rows, (path, length) in bulk_files.items():
                         res = wrk(
                             url, path, "application/octet-stream", 2, args.duration, str(length)
                         )
                         results[n].setdefault(f"bulk{rows}", []).append(res)
+                if s.grpc_port is not None:
+                    grpc_runs(s, results[n], conc, bulk_sizes, args.duration, work)
         inproc = {rows: in_process_rows_per_s(rows) for rows in bulk_sizes}
+        one_row = app_one_row_us(args.base) if args.base is not None else {}
         in_app = {rows: app_rows_per_s(rows) for rows in bulk_sizes}
     finally:
         for s in servers.values():
@@ -422,6 +598,18 @@ def main(argv: list[str] | None = None) -> int:
             f"| | | {in_app[size] / inproc[size]:.0%} |"
         )
         print(f"| in-process Predictor.predict | {inproc[size]:,.0f} | | | 100% |")
+    print_grpc(names, results, conc, bulk_sizes)
+    if one_row:
+        print("\none-row POST /predict through the ASGI app in-process (no sockets), us/request")
+        print("| tree | median | 10th percentile | batches of 2000 |")
+        print("|---|---:|---:|---:|")
+        for name, per in one_row.items():
+            per = sorted(per)
+            print(
+                f"| {name} | {statistics.median(per):.1f} | {per[len(per) // 10]:.1f} | "
+                f"{len(per)} |"
+            )
+    print(f"\nafter: {uptime()}")
     if args.json is not None:
         args.json.write_text(
             json.dumps(
@@ -429,7 +617,9 @@ def main(argv: list[str] | None = None) -> int:
                     "results": results,
                     "in_process_rows_per_s": inproc,
                     "in_process_app_rows_per_s": in_app,
+                    "in_process_one_row_us": one_row,
                     "args": vars(args),
+                    "machine": machine,
                 },
                 default=str,
             )

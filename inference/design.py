@@ -31,6 +31,17 @@ The manifest's ``design`` section::
       "rows_dropped": 3                             # at training
     }
 
+A numeric input may carry a ``fill`` (a number, written only when set): a missing value
+(None, NaN) of that column is replaced by it, in numpy here and by
+``Where(IsNaN(x), fill, x)`` in the graph, as the ``SimpleImputer`` of an exported
+scikit-learn pipeline does; without one, a missing value is an :class:`InputError`.
+A factor may carry ``"unknown": "zero"`` (written only when set; the default is
+``"error"``): a value that is not a level (a missing one included) then gets no level's
+indicator (every ``level`` column 0, no table entry), as an exported
+``OneHotEncoder(handle_unknown="ignore")`` scores it, with an
+:class:`~inference.errors.UnknownLevelWarning` naming the row, column and value;
+without it such a value is an :class:`InputError`.
+
 Expressions (``expr``): ``col`` (a numeric input), ``level`` (1 where a factor input
 equals ``level``, else 0), ``const`` (``value``), and the operations ``add``, ``sub``,
 ``mul``, ``div``, ``neg``, ``pow`` (its exponent a ``const``), ``log``, ``exp``,
@@ -41,20 +52,24 @@ values are compared with its levels, which are stored as strings: booleans as
 
 from __future__ import annotations
 
+import contextlib
 import math
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from inference.errors import InputError, ModelLoadError
+from inference.errors import InputError, ModelLoadError, UnknownLevelWarning
 
 __all__ = ["BINARY_OPS", "FACTOR_TYPES", "UNARY_OPS", "Design", "DesignColumn", "Input"]
 
 #: how a factor's values are turned into the strings its levels are stored as
 FACTOR_TYPES = ("str", "bool", "int")
 UNARY_OPS = ("neg", "log", "exp", "sqrt")
+#: what a factor value that is not a level gets: an InputError, or no level's indicator
+_UNKNOWN = ("error", "zero")
 BINARY_OPS = ("add", "sub", "mul", "div", "pow")
 _LEAVES = ("col", "level", "const")
 _SHOWN_LEVELS = 20
@@ -64,52 +79,54 @@ _FACTORIZE_ABOVE = 4096
 
 @dataclass(frozen=True)
 class Input:
-    """One raw column the model reads: ``kind`` "numeric" or "factor" (with its
-    ``levels``, sorted, every level seen in training, and the ``reference`` level
-    that has no column of its own)."""
+    """One raw column the model reads: ``kind`` "numeric" (with an optional ``fill``
+    for its missing values) or "factor" (with its ``levels``, every level seen in
+    training, the ``reference`` level that has no column of its own, and what an
+    ``unknown`` value gets: "error" or "zero"); see the module docstring."""
 
     name: str
     kind: str
     type: str = "float"
     levels: tuple[str, ...] = ()
     reference: str | None = None
+    fill: float | None = None
+    unknown: str = "error"
 
     def to_dict(self) -> dict[str, Any]:
         if self.kind == "numeric":
-            return {"name": self.name, "kind": "numeric"}
-        return {
-            "name": self.name,
-            "kind": "factor",
-            "type": self.type,
-            "levels": list(self.levels),
-            "reference": self.reference,
-        }
+            out: dict[str, Any] = {"name": self.name, "kind": "numeric"}
+            return out if self.fill is None else {**out, "fill": self.fill}
+        out = {"name": self.name, "kind": "factor", "type": self.type}
+        out.update(levels=list(self.levels), reference=self.reference)
+        return out if self.unknown == "error" else {**out, "unknown": self.unknown}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Input:
-        kind = data.get("kind")
+        kind, name = data.get("kind"), data.get("name")
         if kind == "numeric":
-            return cls(str(data["name"]), "numeric")
+            fill = data.get("fill")
+            if fill is not None and (
+                isinstance(fill, bool)
+                or not isinstance(fill, int | float)
+                or not math.isfinite(fill)
+            ):
+                raise ModelLoadError(f"design input {name!r}: fill must be a finite number")
+            return cls(str(data["name"]), "numeric", fill=None if fill is None else float(fill))
         if kind != "factor":
             raise ModelLoadError(f"design input {data!r}: kind must be 'numeric' or 'factor'")
         levels = tuple(str(v) for v in data.get("levels", ()))
         if data.get("type") not in FACTOR_TYPES or not levels or len(set(levels)) != len(levels):
             raise ModelLoadError(
-                f"design input {data.get('name')!r}: a factor needs a type in {FACTOR_TYPES} "
-                "and distinct levels"
+                f"design input {name!r}: a factor needs a type in {FACTOR_TYPES}, distinct levels"
             )
         reference = data.get("reference")
         if reference is not None and str(reference) not in levels:
-            raise ModelLoadError(
-                f"design input {data.get('name')!r}: reference {reference!r} is not a level"
-            )
-        return cls(
-            str(data["name"]),
-            "factor",
-            str(data["type"]),
-            levels,
-            None if reference is None else str(reference),
-        )
+            raise ModelLoadError(f"design input {name!r}: reference {reference!r} is not a level")
+        unknown = data.get("unknown", "error")
+        if unknown not in _UNKNOWN:
+            raise ModelLoadError(f"design input {name!r}: unknown must be one of {_UNKNOWN}")
+        ref = None if reference is None else str(reference)
+        return cls(str(data["name"]), "factor", str(data["type"]), levels, ref, unknown=unknown)
 
 
 @dataclass(frozen=True)
@@ -159,6 +176,8 @@ class Design:
     missing: str = "drop"
     rows_dropped: int = 0
     _by_name: dict[str, Input] = field(init=False, repr=False, compare=False)
+    _lookups: dict[str, dict[str, int]] = field(init=False, repr=False, compare=False)
+    _value_codes: dict[str, dict[Any, int]] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         by_name = {i.name: i for i in self.inputs}
@@ -169,6 +188,9 @@ class Design:
         if self.missing not in ("drop", "error"):
             raise ModelLoadError(f"design: missing must be 'drop' or 'error', got {self.missing!r}")
         object.__setattr__(self, "_by_name", by_name)
+        lookups = {i.name: {lvl: j for j, lvl in enumerate(i.levels)} for i in self.factors}
+        object.__setattr__(self, "_lookups", lookups)
+        object.__setattr__(self, "_value_codes", {i.name: {} for i in self.factors})
 
     # --- the manifest's section ---------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
@@ -224,26 +246,53 @@ class Design:
             factor's ``type``), or a pyarrow string or dictionary array.
         Raises :class:`InputError` naming the row (``offset`` + 1-based), the column,
         the value and the known levels, for a missing value or a level never seen in
-        training: an unknown level is never scored as the reference.
+        training: an unknown level is never scored as the reference. A factor with
+        ``unknown="zero"`` gives such a value the code ``len(levels)`` (no level) and
+        warns (:class:`~inference.errors.UnknownLevelWarning`) instead.
         """
         spec = self._by_name[name]
         keys, inverse = _unique_strings(values, spec.type)
-        lookup = {level: j for j, level in enumerate(spec.levels)}
+        lookup = self._lookups[name]
         key_codes = np.array([lookup.get(k, -1) if k is not None else -2 for k in keys], np.int64)
         codes = key_codes[inverse] if len(keys) else np.empty(0, np.int64)
         bad = np.flatnonzero(codes < 0)
         if bad.size:
             i = int(bad[0])
-            key = keys[int(inverse[i])]
-            raise self._bad_level(name, offset + i + 1, key, int(bad.size))
+            message = self._bad_level(name, offset + i + 1, keys[int(inverse[i])], int(bad.size))
+            if spec.unknown == "error":
+                raise InputError(message)
+            codes[bad] = len(spec.levels)
+            warnings.warn(
+                UnknownLevelWarning(
+                    f"{message}; scored as no level (every indicator of {name!r} 0), as "
+                    "this model's unknown='zero' says (scikit-learn's handle_unknown='ignore')"
+                ),
+                stacklevel=2,
+            )
         return codes
 
-    def _bad_level(self, name: str, row: int, key: str | None, count: int) -> InputError:
+    def level_code(self, name: str, value: Any) -> int:
+        """The level index of one value of factor ``name`` (:meth:`factor_codes` of one
+        row, without arrays: a per-value cache makes a known value one dict lookup)."""
+        cache = self._value_codes[name]
+        key = (type(value), value)
+        try:
+            return cache[key]
+        except (KeyError, TypeError):  # TypeError: an unhashable value
+            code = int(self.factor_codes(name, [value])[0])
+            levels = self._by_name[name].levels
+            # an unknown value is not kept: it warns each time
+            if code < len(levels) and len(cache) < 4 * len(levels) + 16:
+                with contextlib.suppress(TypeError):  # an unhashable value is not kept
+                    cache[key] = code
+            return code
+
+    def _bad_level(self, name: str, row: int, key: str | None, count: int) -> str:
         spec = self._by_name[name]
         if key is None:
-            return InputError(
+            return (
                 f"row {row}, column {name!r}: a missing value; this model needs a level of "
-                f"{name!r} in every row ({count} missing in this batch)"
+                f"{name!r} in every row ({count} missing or unknown in this batch)"
             )
         shown = list(spec.levels[:_SHOWN_LEVELS])
         more = (
@@ -251,7 +300,7 @@ class Design:
             if len(spec.levels) > _SHOWN_LEVELS
             else ""
         )
-        return InputError(
+        return (
             f"row {row}, column {name!r}: the value {key!r} is not a level this model knows "
             f"(levels: {shown}{more}); {count} row(s) in this batch have unknown levels"
         )
@@ -259,8 +308,9 @@ class Design:
     def numeric_values(
         self, name: str, values: Any, dtype: np.dtype, offset: int = 0
     ) -> np.ndarray:
-        """A numeric input as a 1-D ``dtype`` array; :class:`InputError` naming the row
-        and column for a missing value (None or NaN), text or a boolean."""
+        """A numeric input as a 1-D ``dtype`` array: a missing value (None or NaN) is
+        the input's ``fill`` when it has one, else an :class:`InputError` naming the
+        row and column, as text and booleans are."""
         arr = np.asarray(values)
         if arr.dtype.kind in "USO":
             try:
@@ -280,7 +330,11 @@ class Design:
             raise InputError(f"column {name!r}: holds {arr.dtype}; expected numbers")
         out = np.ascontiguousarray(arr.reshape(-1), dtype=dtype)
         missing = np.flatnonzero(np.isnan(out))
-        if missing.size:
+        fill = self._by_name[name].fill
+        if missing.size and fill is not None:  # the SimpleImputer of an exported pipeline
+            out = out.copy()  # never the caller's array
+            out[missing] = fill
+        elif missing.size:
             raise InputError(
                 f"row {int(missing[0]) + offset + 1}, column {name!r}: a missing value (NaN or "
                 f"null); this model needs a number in every row ({missing.size} missing in "
@@ -305,6 +359,14 @@ class Design:
                 )
             else:
                 values[spec.name] = self.factor_codes(spec.name, columns[spec.name], offset)
+        return self.matrix_from_codes(values, dtype)
+
+    def matrix_from_codes(
+        self, values: Mapping[str, np.ndarray], dtype: Any = np.float64
+    ) -> np.ndarray:
+        """The design matrix from checked inputs: each numeric input's values and each
+        factor's level codes (what :meth:`factor_codes` gives), 1-D arrays of one length."""
+        dtype = np.dtype(dtype)
         lengths = {len(v) for v in values.values()}
         if len(lengths) > 1:
             raise InputError(f"columns of different lengths: {sorted(lengths)}")

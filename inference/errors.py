@@ -10,7 +10,19 @@ scikit-learn's errors do.
 
 from __future__ import annotations
 
-__all__ = ["BatchError", "InputError", "LinregError", "ModelLoadError", "ProviderError"]
+__all__ = [
+    "BatchError",
+    "CoefficientError",
+    "IgnoredColumnsWarning",
+    "InputError",
+    "LineTooLongError",
+    "LinregError",
+    "ModelLoadError",
+    "ProviderError",
+    "SignatureError",
+    "UnknownLevelWarning",
+    "UsageError",
+]
 
 
 class LinregError(Exception):
@@ -21,8 +33,35 @@ class InputError(LinregError, ValueError):
     """Input to ``Predictor.predict`` that cannot be scored."""
 
 
+class UsageError(LinregError, ValueError):
+    """An argument no call could use, or arguments that contradict each other: the
+    call is wrong, not the data (the command line exits with status 2 for it)."""
+
+
+class IgnoredColumnsWarning(UserWarning):
+    """Columns (DataFrame columns, dict keys, record keys) that the model does not read
+    were ignored; ``strict_columns=True`` makes them an :class:`InputError` instead."""
+
+
+class UnknownLevelWarning(UserWarning):
+    """Values of a factor that are not levels of the model, scored as no level (every
+    indicator 0) because the model says so (``unknown: "zero"`` in its design, from an
+    exported ``OneHotEncoder(handle_unknown="ignore")``); other models refuse them."""
+
+
 class ModelLoadError(LinregError, ValueError):
     """A model directory, manifest or ONNX file that cannot be loaded safely."""
+
+
+class CoefficientError(ModelLoadError):
+    """A model directory whose manifest states coefficients other than those its graph
+    computes with, or whose graph is not of a form they can be checked against
+    (:mod:`inference.coefficients`)."""
+
+
+class SignatureError(ModelLoadError):
+    """A model directory whose signature is missing, invalid, made by a key that is not
+    trusted, or that does not cover its files as they are (:mod:`inference.signing`)."""
 
 
 class ProviderError(LinregError, RuntimeError):
@@ -78,3 +117,25 @@ def _rebuild_batch_error(
     reason: str, file: str | None, line: int | None, row: int | None, column: str | None
 ) -> BatchError:
     return BatchError(reason, file=file, line=line, row=row, column=column)
+
+
+class LineTooLongError(BatchError):
+    """A line of a CSV or TSV file longer than the readers' limit (``max_line_bytes``,
+    ``--max-line-bytes``): refused before any parser sees it, reading no further than
+    the limit. ``limit`` holds the limit in bytes; ``line`` the 1-based line."""
+
+    def __init__(self, *, file: str, line: int, limit: int) -> None:
+        super().__init__(
+            f"the line is longer than the limit of {limit:,} bytes; raise it with "
+            "--max-line-bytes (max_line_bytes= in Python) if the file is trusted",
+            file=file,
+            line=line,
+        )
+        self.limit = limit
+
+    def __reduce__(self) -> tuple[object, tuple[object, ...]]:
+        return (_rebuild_line_error, (self.file, self.line, self.limit))
+
+
+def _rebuild_line_error(file: str, line: int, limit: int) -> LineTooLongError:
+    return LineTooLongError(file=file, line=line, limit=limit)

@@ -1,28 +1,45 @@
 """Turn what users pass to ``Predictor.predict`` into a C-contiguous (n, k) array.
 
 Accepted: a 2-D array-like (n, k) of any real dtype; a 1-D array (k,) as one row;
-a pandas DataFrame matched by column name (extra columns ignored); a dict of
-name to scalar or 1-D array; a list of dicts (JSON records). Everything else,
-and strings, booleans, complex numbers, object arrays and 3-D arrays, raise
-:class:`~inference.errors.InputError` saying what came, what was expected and
-where. NaN and inf are found after the model ran (see ``locate_nonfinite``):
-any non-finite feature makes that row's prediction non-finite, so checking the
-(n,) output costs 1/k of checking the (n, k) input.
+a pandas DataFrame matched by column name; a dict of name to scalar or 1-D array;
+a list of dicts (JSON records). Everything else, and strings, booleans, complex
+numbers, object arrays and 3-D arrays, raise :class:`~inference.errors.InputError`
+saying what came, what was expected and where.
+
+The same rules hold in every form:
+
+- **Named columns the model does not read** (DataFrame columns, dict keys, record
+  keys) are ignored and reported: an :class:`~inference.errors.IgnoredColumnsWarning`
+  names them (or, when the caller passes an ``ignored`` list, they are appended to
+  it instead). With ``strict=True`` they are an :class:`InputError`. A missing
+  feature is always an error.
+- **Booleans** are refused, whether a bool array, a bool column, or ``True`` inside
+  a list of numbers (where numpy would silently read it as 1.0).
+- **An empty batch** (``[]``, an array of shape (0,) or (0, k), a DataFrame, dict or
+  record list without rows) gives an empty (0, k) array; the columns it names are
+  still checked.
+
+NaN and inf are found after the model ran (see ``locate_nonfinite``): any
+non-finite feature makes that row's prediction non-finite, so checking the (n,)
+output costs 1/k of checking the (n, k) input.
 """
 
 from __future__ import annotations
 
+import itertools
 import sys
+import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
-from inference.errors import InputError
+from inference.errors import IgnoredColumnsWarning, InputError
 
 __all__ = ["as_matrix", "is_real", "locate_nonfinite", "too_large"]
 
 _FLOAT64_MAX = float(np.finfo(np.float64).max)
+_BOOLS = frozenset({bool, np.bool_})
 
 
 def _check_numeric_dtype(dtype: np.dtype, where: str) -> None:
@@ -80,6 +97,8 @@ def _cast(arr: np.ndarray, dtype: np.dtype, names: Sequence[str], column: bool) 
 
 def _column_values(values: Any, name: str, dtype: np.dtype) -> np.ndarray:
     """One named column (or scalar) as a 1-D array of ``dtype``."""
+    if isinstance(values, list | tuple):
+        _refuse_bools(values, [name], name)
     try:
         arr = np.asarray(values)
     except (ValueError, TypeError) as exc:  # ragged nested lists, for example
@@ -117,27 +136,56 @@ def _from_columns(
 
 
 def _check_names(
-    given: Sequence[str], features: Sequence[str], what: str, *, extra_ok: bool
-) -> None:
+    given: Sequence[str], features: Sequence[str], what: str, *, strict: bool
+) -> list[str]:
+    """The names in ``given`` that the model does not read; InputError for a missing
+    feature, and (``strict``) for an unknown name."""
     missing = [f for f in features if f not in given]
-    unknown = [] if extra_ok else [g for g in given if g not in features]
-    if missing or unknown:
+    known = set(features)
+    unknown = [g for g in given if g not in known]
+    if missing or (strict and unknown):
         parts = []
         if missing:
             parts.append(f"missing {missing}")
-        if unknown:
-            parts.append(f"unknown {unknown}")
+        if unknown:  # named beside a missing one, they are often its misspelling
+            parts.append(f"unknown {unknown}" + (" (strict_columns=True)" if strict else ""))
         raise InputError(f"{what}: {' and '.join(parts)}; the model expects {list(features)}")
+    return unknown
+
+
+def _report(unknown: Sequence[str], what: str, features: Sequence[str], ignored: Any) -> None:
+    """Report the ignored names: into ``ignored`` (a list), else as a warning (pointing
+    at the caller of ``Predictor.predict``)."""
+    if ignored is not None:
+        ignored.extend(unknown)
+        return
+    warnings.warn(
+        IgnoredColumnsWarning(
+            f"{what}: ignored {list(unknown)}, which the model does not read (it reads "
+            f"{list(features)}); pass strict_columns=True to refuse them"
+        ),
+        stacklevel=4,
+    )
 
 
 def _is_dataframe(X: Any) -> bool:
     return type(X).__module__.startswith("pandas") and hasattr(X, "columns")
 
 
-def as_matrix(X: Any, features: Sequence[str], dtype: np.dtype) -> np.ndarray:
+def as_matrix(
+    X: Any,
+    features: Sequence[str],
+    dtype: np.dtype,
+    *,
+    strict: bool = False,
+    ignored: list[str] | None = None,
+) -> np.ndarray:
     """Convert ``X`` to a C-contiguous array of shape (n, k) and ``dtype``.
 
-    No copy is made when ``X`` already is such an array.
+    No copy is made when ``X`` already is such an array. Named columns the model does
+    not read are ignored: appended to ``ignored`` when it is a list, else reported by
+    an :class:`~inference.errors.IgnoredColumnsWarning`; ``strict=True`` refuses them
+    (module docstring).
     """
     # numpy.ma is imported lazily (a cost at the first predict), and X cannot be a
     # masked array unless someone imported it
@@ -151,19 +199,30 @@ def as_matrix(X: Any, features: Sequence[str], dtype: np.dtype) -> np.ndarray:
         and X.shape[1] == len(features)
     ):
         return X if X.flags.c_contiguous else np.ascontiguousarray(X)
-    if _is_dataframe(X):
-        return _from_frame(X, features, dtype)
-    if isinstance(X, Mapping):
-        _check_names([str(g) for g in X], features, "dict keys", extra_ok=False)
-        return _from_columns(X, features, dtype)
-    if (
-        isinstance(X, Sequence)
-        and not isinstance(X, str | bytes)
-        and X
-        and isinstance(X[0], Mapping)
-    ):
-        return _from_records(X, features, dtype)
-    return _from_array_like(X, features, dtype)
+    unknown: list[str] = []
+    what = ""
+    try:  # the ignored names are reported even when a value is then refused
+        if _is_dataframe(X):
+            what = "DataFrame columns"
+            return _from_frame(X, features, dtype, strict, unknown)
+        if isinstance(X, Mapping):
+            what = "dict keys"
+            if not X:
+                return np.empty((0, len(features)), dtype=dtype)
+            unknown += _check_names([str(g) for g in X], features, what, strict=strict)
+            return _from_columns(X, features, dtype)
+        if (
+            isinstance(X, Sequence)
+            and not isinstance(X, str | bytes)
+            and X
+            and isinstance(X[0], Mapping)
+        ):
+            what = "records"
+            return _from_records(X, features, dtype, strict, unknown)
+        return _from_array_like(X, features, dtype)
+    finally:
+        if unknown:
+            _report(unknown, what, features, ignored)
 
 
 def _unmask(X: Any, ma: Any) -> np.ndarray:
@@ -176,25 +235,36 @@ def _unmask(X: Any, ma: Any) -> np.ndarray:
     return X.data  # type: ignore[no-any-return]
 
 
-def _from_frame(X: Any, features: Sequence[str], dtype: np.dtype) -> np.ndarray:
-    """A DataFrame's feature columns, by name (other columns are ignored)."""
+def _from_frame(
+    X: Any, features: Sequence[str], dtype: np.dtype, strict: bool, unknown: list[str]
+) -> np.ndarray:
+    """A DataFrame's feature columns, by name (the others' names go to ``unknown``)."""
     if getattr(X.columns, "nlevels", 1) != 1:
         raise InputError("a DataFrame with MultiIndex columns; expected flat column names")
+    if len(X.columns) == 0 and len(X) == 0:
+        return np.empty((0, len(features)), dtype=dtype)
     names = [str(c) for c in X.columns]
     if len(set(names)) != len(names):
         raise InputError(f"the DataFrame repeats column names: {names}")
-    _check_names(names, features, "DataFrame columns", extra_ok=True)
+    unknown += _check_names(names, features, "DataFrame columns", strict=strict)
     X = X.rename(columns=str)
     return _from_columns({f: X[f].to_numpy() for f in features}, features, dtype)
 
 
-def _from_records(X: Sequence[Any], features: Sequence[str], dtype: np.dtype) -> np.ndarray:
-    """A list of dicts, one a row, each with exactly the feature names as keys."""
+def _from_records(
+    X: Sequence[Any], features: Sequence[str], dtype: np.dtype, strict: bool, unknown: list[str]
+) -> np.ndarray:
+    """A list of dicts, one a row, each with the feature names as keys (the other keys'
+    names go to ``unknown``, each once)."""
     out = np.empty((len(X), len(features)), dtype=dtype)
+    seen: dict[str, None] = {}  # ordered, each name once
     for i, record in enumerate(X):
         if not isinstance(record, Mapping):
             raise InputError(f"record {i} is a {type(record).__name__}; expected a dict")
-        _check_names([str(g) for g in record], features, f"record {i}", extra_ok=False)
+        if len(record) != len(features) or not all(f in record for f in features):
+            extra = _check_names([str(g) for g in record], features, f"record {i}", strict=strict)
+            unknown += [name for name in extra if name not in seen]  # reported, even if
+            seen.update(dict.fromkeys(extra))  # a value below is refused
         for j, f in enumerate(features):
             v = record[f]
             if not is_real(v):
@@ -209,11 +279,37 @@ def _from_records(X: Sequence[Any], features: Sequence[str], dtype: np.dtype) ->
     return out
 
 
+def _refuse_bools(values: Sequence[Any], names: Sequence[str], column: str | None) -> None:
+    """InputError when a list (of lists) of numbers holds a bool, which numpy would read
+    as 1.0 or 0.0 (a bool array is refused by its dtype). ``column``: the name of the
+    one column ``values`` holds (a dict's value), else None (rows of ``names``)."""
+    nested = bool(values) and all(isinstance(v, list | tuple) for v in values)
+    flat = itertools.chain.from_iterable(values) if nested else values
+    if _BOOLS.isdisjoint(map(type, flat)):
+        return
+    rows = values if nested else [values]
+    i, j, v = next(
+        (i, j, v) for i, r in enumerate(rows) for j, v in enumerate(r) if type(v) in _BOOLS
+    )
+    where = (
+        f"column {column!r}, row {j}"
+        if column is not None
+        else f"row {i}, column {names[j] if j < len(names) else j!r}"
+    )
+    raise InputError(
+        f"{where}: {v!r} ({type(v).__name__}) is not a number; booleans are refused in "
+        "every input form (pass 1.0 or 0.0 if that is what it means)"
+    )
+
+
 def _from_array_like(X: Any, features: Sequence[str], dtype: np.dtype) -> np.ndarray:
-    """Anything ``np.asarray`` reads as numbers: shape (n, k), or (k,) for one row."""
+    """Anything ``np.asarray`` reads as numbers: shape (n, k), or (k,) for one row, or
+    an empty batch."""
     k = len(features)
     if isinstance(X, str | bytes):
         raise InputError(f"got a {type(X).__name__}; expected an array of shape (n, {k})")
+    if isinstance(X, list | tuple):
+        _refuse_bools(X, features, None)
     try:
         arr = np.asarray(X)
     except (ValueError, TypeError) as exc:
@@ -221,6 +317,8 @@ def _from_array_like(X: Any, features: Sequence[str], dtype: np.dtype) -> np.nda
             f"cannot read the input as an array ({exc}); expected shape (n, {k})"
         ) from exc
     _check_numeric_dtype(arr.dtype, "the input")
+    if arr.ndim == 1 and arr.shape[0] == 0:  # [] or an empty array: an empty batch
+        return np.empty((0, k), dtype=dtype)
     if arr.ndim == 1:
         if arr.shape[0] != k:
             hint = " (many rows of one feature: pass shape (n, 1))" if k == 1 else ""

@@ -11,14 +11,31 @@ Folder layout of an exported model (names are the constants below)::
         manifest.json    this file's subject
         regression.png   fitted line (one feature) or observed vs predicted
         loss.png         training loss per epoch
+        MLmodel          the same directory as an MLflow model (:mod:`inference.mlflow_format`
+                         writes these six files, :mod:`inference.mlflow_model` loads them)
+        python_env.yaml, conda.yaml, requirements.txt
+                         the environment MLflow builds to serve it
+        input_example.json, serving_input_example.json
+                         two example rows, as MLflow stores them and as a request body
 
-Fields of ``manifest.json`` (``format_version`` 1):
+Fields of ``manifest.json`` (``format_version`` 1, or 2 for a model with a ``design``):
 
 ``format_version`` (int)
-    Layout version; a loader refuses one it does not know.
+    Layout version; a loader refuses one it does not know. Version 2 adds the
+    ``design`` section of a model fitted on raw columns (text, gaps, a formula); a
+    model without one is written as version 1, which older loaders read.
 ``name`` (str), ``created_at`` (str, UTC ISO 8601)
 ``features`` (list of str)
-    Ordered input column names; column j of the input is ``features[j]``.
+    Ordered input column names; column j of the input is ``features[j]``. With a
+    ``design``: the raw columns the model reads (each its own graph input).
+``design`` (object, version 2)
+    How the raw columns become the design columns the parameters multiply: inputs
+    (numeric, or factors with their levels and reference), design columns as
+    expressions, terms, the formula, the missing-value policy and the rows it dropped
+    (:mod:`inference.design`). ``onnx.inputs`` then lists one input per raw column
+    (``name``, ``dtype``: the model's dtype, ``string`` or ``int64``), and
+    ``parameters.coef``, the statistics and the TorchScript file are over the design
+    columns.
 ``target`` (str)
     Name of the predicted quantity.
 ``dtype`` ("float32" or "float64")
@@ -35,7 +52,9 @@ Fields of ``manifest.json`` (``format_version`` 1):
 ``parameters`` (object)
     ``coef`` (list of float, one per feature) and ``intercept`` (float): the model.
 ``artifacts`` (object)
-    For every file in the folder but the manifest: ``{"size": int, "sha256": hex str}``.
+    For every file in the folder but the manifest: ``{"size": int, "sha256": hex str}``
+    (the MLflow files included, so an edited ``MLmodel`` fails the load like an edited
+    ``model.onnx``).
 ``training`` (object)
     The configuration that produced the model: ``preset``, ``lr`` (as given or
     null), ``lr_used``, ``max_epochs``, ``epochs_run``, ``batch_size``, ``momentum``,
@@ -52,8 +71,10 @@ Fields of ``manifest.json`` (``format_version`` 1):
     ``level``, ``covariance`` (always (k + 1) × (k + 1), intercept first; its first
     row and column are 0 without an intercept), ``residual_variance``,
     ``df_resid``, ``t_quantiles`` (two-sided Student-t quantiles keyed "0.90",
-    "0.95", "0.99"), R², F, ``condition_number``, ``fit_intercept`` and the
-    least-squares comparison. With these,
+    "0.95", "0.99"), R², F, ``condition_number`` (statsmodels'), ``fit_intercept``,
+    the least-squares comparison, and the collinearity diagnostics
+    ``scaled_condition_number`` (Belsley-Kuh-Welsch), ``vif`` (one per feature) and
+    ``collinearity_notes`` (absent from manifests written before them). With these,
     ``inference`` gives confidence and prediction intervals without torch or scipy.
 ``verification`` (object)
     How each artifact was proven equal to the eager model before it was written:
@@ -78,12 +99,16 @@ from typing import Any
 from inference.errors import ModelLoadError
 
 __all__ = [
+    "DESIGN_FORMAT_VERSION",
     "FORMAT_VERSION",
+    "SUPPORTED_VERSIONS",
     "MANIFEST_NAME",
     "ONNX_NAME",
     "TORCHSCRIPT_NAME",
     "REGRESSION_PLOT_NAME",
     "LOSS_PLOT_NAME",
+    "MLMODEL_NAME",
+    "MLFLOW_FILES",
     "INPUT_NAME",
     "OUTPUT_NAME",
     "METADATA_KEYS",
@@ -92,11 +117,24 @@ __all__ = [
 ]
 
 FORMAT_VERSION = 1
+#: the version of a manifest with a ``design`` section (the layout versions a loader reads)
+DESIGN_FORMAT_VERSION = 2
+SUPPORTED_VERSIONS = (FORMAT_VERSION, DESIGN_FORMAT_VERSION)
 MANIFEST_NAME = "manifest.json"
 ONNX_NAME = "model.onnx"
 TORCHSCRIPT_NAME = "model.pt"
 REGRESSION_PLOT_NAME = "regression.png"
 LOSS_PLOT_NAME = "loss.png"
+MLMODEL_NAME = "MLmodel"
+#: the files that make a model directory an MLflow model too, ``MLmodel`` first
+MLFLOW_FILES = (
+    MLMODEL_NAME,
+    "python_env.yaml",
+    "conda.yaml",
+    "requirements.txt",
+    "input_example.json",
+    "serving_input_example.json",
+)
 INPUT_NAME = "features"
 OUTPUT_NAME = "prediction"
 #: keys of the ONNX file's metadata_props
@@ -173,10 +211,11 @@ class Manifest:
         version = d.get("format_version")
         if version is None:
             raise self._fail("no 'format_version'; this is not a linreg manifest")
-        if version != FORMAT_VERSION or isinstance(version, bool):
+        if version not in SUPPORTED_VERSIONS or isinstance(version, bool):
             raise self._fail(
                 f"format_version {version!r} is not supported; this loader reads version "
-                f"{FORMAT_VERSION} (upgrade the package to read newer models)"
+                f"{' or '.join(map(str, SUPPORTED_VERSIONS))} (upgrade the package to read "
+                "newer models)"
             )
         for key, kind in _REQUIRED.items():
             if key not in d:
@@ -191,14 +230,15 @@ class Manifest:
         if d["dtype"] not in ("float32", "float64"):
             raise self._fail(f"dtype {d['dtype']!r}, expected 'float32' or 'float64'")
         onnx = d["onnx"]
-        for key in ("file", "input", "output"):
+        design = self._check_design() if version == DESIGN_FORMAT_VERSION else None
+        for key in ("file", "output") if design else ("file", "input", "output"):
             if key not in onnx:
                 raise self._fail(f"missing field 'onnx.{key}'")
-        for key in ("input", "output"):
+        for key in ("output",) if design else ("input", "output"):
             if not (isinstance(onnx[key], dict) and isinstance(onnx[key].get("name"), str)):
                 raise self._fail(f"'onnx.{key}' must be an object with a string 'name'")
         self._check_file_name(onnx["file"], "onnx.file")
-        self._check_statistics(len(feats) + 1)
+        self._check_statistics((len(design.columns) if design else len(feats)) + 1)
         for name, entry in d["artifacts"].items():
             self._check_file_name(name, "artifacts")
             if not (
@@ -213,6 +253,29 @@ class Manifest:
             raise self._fail(
                 f"the ONNX file {onnx['file']!r} has no size and sha256 in 'artifacts'"
             )
+
+    def _check_design(self) -> Any:
+        """The ``design`` section of a version 2 manifest, checked against the features."""
+        from inference.design import Design
+
+        section = self.data.get("design")
+        if not isinstance(section, dict):
+            raise self._fail("format_version 2 needs a 'design' object")
+        try:
+            design = Design.from_dict(section)
+        except ModelLoadError as exc:
+            raise self._fail(str(exc)) from exc
+        if design.input_names != list(self.data["features"]):
+            raise self._fail(
+                f"'features' {self.data['features']} differ from the design's inputs "
+                f"{design.input_names}"
+            )
+        coef = (self.data.get("parameters") or {}).get("coef")
+        if coef is not None and len(coef) != len(design.columns):
+            raise self._fail(
+                f"parameters.coef has {len(coef)} values for {len(design.columns)} design columns"
+            )
+        return design
 
     def _check_statistics(self, p: int) -> None:
         """The interval inputs, where present, have the types and shapes intervals need
@@ -255,6 +318,16 @@ class Manifest:
     @property
     def features(self) -> list[str]:
         return list(self.data["features"])
+
+    @property
+    def design(self) -> Any:
+        """The :class:`~inference.design.Design` of a model fitted on raw columns, or
+        None for a model that reads its features as numbers."""
+        if self.data.get("format_version") != DESIGN_FORMAT_VERSION:
+            return None
+        from inference.design import Design
+
+        return Design.from_dict(self.data["design"])
 
     @property
     def target(self) -> str:

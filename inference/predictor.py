@@ -4,8 +4,8 @@ One ``onnxruntime.InferenceSession`` per Predictor, created at load and reused b
 every call; ``InferenceSession.run`` is thread-safe and releases the GIL, so a
 single Predictor serves many threads. Batches of ``bulk_rows`` rows or more go
 to a second, bulk session on the same model, opened at the first such batch,
-with a thread on every CPU and a cheaper non-finite check (docs/bandwidth.md
-has the measurements behind it).
+with a thread on every CPU and a cheaper non-finite check (:mod:`inference.bulk`;
+docs/bandwidth.md has the measurements behind it).
 
 :meth:`Predictor.load` goes in steps: find the ONNX file (and verify the
 manifest's artifacts), read and hash its bytes, check them with
@@ -17,20 +17,22 @@ manifest's artifacts), read and hash its bytes, check them with
 from __future__ import annotations
 
 import functools
-import hashlib
 import math
-import sys
 import threading
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from inference.errors import InputError, ModelLoadError
+from inference.bulk import BULK_ROWS, BulkBatches, check_bulk_rows
+from inference.design_predictor import DesignPredictions, check_design_coefficients
+from inference.errors import IgnoredColumnsWarning, InputError, UsageError
 from inference.inputs import as_matrix, is_real, locate_nonfinite, too_large
 from inference.intervals import IntervalPrediction, compute_intervals
 from inference.manifest import Manifest
+from inference.model_files import MAX_ONNX_BYTES, locate, read_model_bytes
 from inference.providers import CPU, CUDA, check_session_providers, resolve_providers
 from inference.session import (
     build_bulk_options,
@@ -38,25 +40,21 @@ from inference.session import (
     import_onnxruntime,
     open_bulk_session,
     open_session,
+    read_design_signature,
     read_signature,
 )
 
 # CPU, CUDA and resolve_providers live in inference.providers, importable from here too
 __all__ = ["BULK_ROWS", "CPU", "CUDA", "MAX_ONNX_BYTES", "Predictor", "resolve_providers"]
 
-#: largest .onnx file accepted; the linear models here are a few hundred bytes
-MAX_ONNX_BYTES = 256 << 20
 #: predict_one's fast path: values of exactly these types need no further check
 _PLAIN_NUMBERS = frozenset({float, int})
 #: up to this many rows, the non-finite check is a dot product (OpenBLAS runs dot
 #: products of more than 10,000 elements on its own threads, which spin afterwards)
 _DOT_CHECK_ROWS = 8192
-#: default of ``Predictor.load(bulk_rows=)``: batches from this many rows on run on the
-#: bulk session (measured: docs/bandwidth.md)
-BULK_ROWS = 65536
 
 
-class Predictor:
+class Predictor(DesignPredictions, BulkBatches):
     """Predictions from an exported model. Build one with :meth:`load`.
 
     Attributes
@@ -71,6 +69,8 @@ class Predictor:
         The execution providers the session really uses.
     manifest : Manifest or None
         None when loaded from a bare ``.onnx`` file.
+    allow_nonfinite, strict_columns : bool
+        The defaults of :meth:`predict`'s arguments of those names.
     """
 
     def __init__(
@@ -83,10 +83,15 @@ class Predictor:
         manifest: Manifest | None,
         source: str,
         allow_nonfinite: bool = False,
+        strict_columns: bool = False,
+        design: Any = None,
         bulk: Callable[[], Any] | None = None,
         bulk_rows: int | None = None,
     ) -> None:
         self._session = session
+        #: a model fitted on raw columns (inference.design): its session takes each
+        #: number and each factor's level codes (inference.codes_graph)
+        self.design = design
         self.features = list(features)
         self.target = target
         self.dtype = np.dtype(dtype)
@@ -94,14 +99,12 @@ class Predictor:
         self.manifest = manifest
         self.source = source
         self.allow_nonfinite = allow_nonfinite
+        self.strict_columns = strict_columns
         self._input_name = session.get_inputs()[0].name
         self._output_names = [session.get_outputs()[0].name]
         self._index = {name: j for j, name in enumerate(self.features)}
         self._zeros = np.zeros(_DOT_CHECK_ROWS, dtype=self.dtype)  # see _run
-        # batches of _bulk_rows or more go to the session that bulk() opens (see _bulk_run)
-        self._bulk_factory = bulk
-        self._bulk_rows = bulk_rows if bulk is not None and bulk_rows else sys.maxsize
-        self._bulk_lock = threading.Lock()
+        self._init_bulk(bulk, bulk_rows)  # batches of bulk_rows or more: inference.bulk
 
     # --- loading -------------------------------------------------------------
     @classmethod
@@ -115,7 +118,9 @@ class Predictor:
         spinning: bool = False,
         optimization: str = "all",
         allow_nonfinite: bool = False,
+        strict_columns: bool = False,
         session_options: Any = None,
+        trusted_keys: Sequence[Any] | None = None,
         bulk_rows: int | None = BULK_ROWS,
     ) -> Predictor:
         """Load a model directory (manifest checked) or a bare ``.onnx`` file.
@@ -138,41 +143,37 @@ class Predictor:
             ONNX Runtime graph optimization level.
         allow_nonfinite : bool
             Score NaN and inf inputs instead of raising :class:`InputError`.
+        strict_columns : bool
+            Refuse named columns the model does not read (DataFrame columns, dict
+            or record keys) with :class:`InputError`, instead of ignoring them with
+            an :class:`~inference.errors.IgnoredColumnsWarning`.
         session_options : onnxruntime.SessionOptions, optional
-            Used as given instead of building one from the arguments above (also
-            by the bulk session).
+            Used as given instead of building one from the arguments above.
+        trusted_keys : sequence of PEM public key paths (or loaded keys), optional
+            Load only a model directory signed by one of these keys whose files are
+            exactly those signed (:func:`inference.signing.verify_directory`; raises
+            :class:`~inference.errors.SignatureError`). None (the default) takes the
+            keys named by the environment variable ``LINREG_TRUSTED_KEYS``
+            (``os.pathsep``-separated); an empty sequence, or None with that variable
+            unset, checks no signature.
         bulk_rows : int or None
-            Batches of at least this many rows run on a second, bulk session,
-            opened at the first such batch: the same options, with ``threads``
-            intra-op threads (None: every CPU this process may use, where
-            onnxruntime's default is one per physical core), and their
-            non-finite check is one ``np.einsum`` pass. None: one session for
-            everything, as before. The default, :data:`BULK_ROWS`, was measured
-            (docs/bandwidth.md). CPU sessions only.
+            Batches of this many rows or more run on a second CPU session opened at the
+            first, with a thread per CPU (or ``threads``) and a one-pass non-finite check
+            (:mod:`inference.bulk`; docs/bandwidth.md). None: one session, as before.
+
+        Whatever the keys, the manifest's coefficients (``parameters`` and
+        ``statistics.params``) must be the graph's (:mod:`inference.coefficients`).
         """
         path = Path(path)
         ort = import_onnxruntime()
-        onnx_path, manifest = _locate(path)
-        data = _read_model_bytes(onnx_path, manifest)
-        from inference.onnx_check import check_onnx_bytes
-
-        check_onnx_bytes(data, source=str(onnx_path))
-        wanted = resolve_providers(
-            providers, ort.get_available_providers(), strict=strict, stacklevel=2
+        onnx_path, manifest = locate(path, trusted_keys)
+        design = manifest.design if manifest is not None else None
+        data = _session_bytes(onnx_path, manifest, design)
+        settings = {"threads": threads, "spinning": spinning, "optimization": optimization}
+        session, bulk = _open_sessions(
+            ort, data, onnx_path, providers, strict, session_options, settings
         )
-        bulk_rows = _check_bulk_rows(bulk_rows)
-        options = session_options or build_session_options(
-            ort, threads=threads, spinning=spinning, optimization=optimization
-        )
-        session = open_session(ort, data, onnx_path, wanted, options)
-        check_session_providers(wanted, session.get_providers(), strict=strict, stacklevel=2)
-        features, target, dtype = read_signature(session, manifest, onnx_path)
-        bulk = None
-        if bulk_rows is not None and session.get_providers() == [CPU]:
-            bulk_options = session_options or build_bulk_options(
-                ort, threads=threads, spinning=spinning, optimization=optimization
-            )
-            bulk = functools.partial(open_bulk_session, ort, data, bulk_options)
+        features, target, dtype = _checked_signature(session, manifest, design, onnx_path, data)
         return cls(
             session,
             features=features,
@@ -181,8 +182,10 @@ class Predictor:
             manifest=manifest,
             source=str(path),
             allow_nonfinite=allow_nonfinite,
-            bulk=bulk,
-            bulk_rows=bulk_rows,
+            strict_columns=strict_columns,
+            design=design,
+            bulk=bulk if design is None else None,  # a design model's batches: one session
+            bulk_rows=check_bulk_rows(bulk_rows),
         )
 
     @property
@@ -194,19 +197,6 @@ class Predictor:
     def session(self) -> Any:
         """The underlying ``onnxruntime.InferenceSession``."""
         return self._session
-
-    @property
-    def bulk_rows(self) -> int | None:
-        """Batches of at least this many rows run on :attr:`bulk_session` (None: never)."""
-        return None if self._bulk_rows == sys.maxsize else self._bulk_rows
-
-    @property
-    def bulk_session(self) -> Any:
-        """The ``InferenceSession`` for batches of :attr:`bulk_rows` rows or more, opened
-        now if no batch has opened it yet; None when there is none (``bulk_rows=None``,
-        a session on another provider than CPU, or one that failed its check)."""
-        bulk = self._bulk()
-        return None if bulk is None else bulk[0]
 
     def __repr__(self) -> str:
         return (
@@ -228,6 +218,7 @@ class Predictor:
         interval: str | None = None,
         level: float = 0.95,
         allow_nonfinite: bool | None = None,
+        strict_columns: bool | None = None,
     ) -> np.ndarray | IntervalPrediction:
         """Predict the target for each row.
 
@@ -235,18 +226,26 @@ class Predictor:
         ----------
         X : array-like of shape (n_samples, n_features) or (n_features,), DataFrame,
             dict of name to scalar or 1-D array, or list of dicts
+            Named columns the model does not read are ignored and reported by an
+            :class:`~inference.errors.IgnoredColumnsWarning`; booleans are refused
+            in every form; an empty batch gives an empty array
+            (:mod:`inference.inputs`).
         interval : None, "confidence" or "prediction"
         level : float
             Interval coverage (0.90, 0.95 and 0.99 need no scipy).
-        allow_nonfinite : bool, optional
-            Overrides the Predictor's setting for this call.
+        allow_nonfinite, strict_columns : bool, optional
+            Override the Predictor's settings for this call.
 
         Returns
         -------
         ndarray of shape (n_samples,) in the model's dtype, or, with ``interval``,
         an :class:`IntervalPrediction` (prediction, lower, upper), float64.
         """
-        X = as_matrix(X, self.features, self.dtype)
+        strict = self.strict_columns if strict_columns is None else strict_columns
+        if self.design is not None:
+            allow = self.allow_nonfinite if allow_nonfinite is None else allow_nonfinite
+            return self._predict_design(X, interval, level, allow, strict)
+        X = as_matrix(X, self.features, self.dtype, strict=strict)
         y = self._run(X, self.allow_nonfinite if allow_nonfinite is None else allow_nonfinite)
         if interval is None:
             return y
@@ -255,13 +254,10 @@ class Predictor:
     def predict_one(self, row: Mapping[str, Any] | None = None, /, **values: Any) -> float:
         """Predict one row given by name: ``predict_one(area=3.0)`` or ``predict_one({...})``."""
         given = {**row, **values} if row is not None else values
+        if self.design is not None:
+            return self._design_one(given)
         if len(given) != self.n_features_in_ or given.keys() != self._index.keys():
-            missing = [f for f in self.features if f not in given]
-            unknown = [g for g in given if g not in self._index]
-            raise InputError(
-                f"predict_one: missing {missing}, unknown {unknown}; the model expects "
-                f"{self.features}"
-            )
+            given = self._known(given)
         ordered = list(map(given.__getitem__, self.features))
         if not _PLAIN_NUMBERS.issuperset(map(type, ordered)):  # else check each, in given order
             for name, value in given.items():
@@ -293,6 +289,25 @@ class Predictor:
         return value
 
     __call__ = predict
+
+    def _known(self, given: dict[str, Any]) -> dict[str, Any]:
+        """``predict_one``'s values without the names the model does not read (reported
+        as :meth:`predict` reports them); InputError for a missing feature."""
+        missing = [f for f in self.features if f not in given]
+        unknown = [g for g in given if g not in self._index]
+        if missing or (unknown and self.strict_columns):
+            raise InputError(
+                f"predict_one: missing {missing}, unknown {unknown}; the model expects "
+                f"{self.features}"
+            )
+        warnings.warn(
+            IgnoredColumnsWarning(
+                f"predict_one: ignored {unknown}, which the model does not read (it reads "
+                f"{self.features}); pass strict_columns=True to refuse them"
+            ),
+            stacklevel=3,
+        )
+        return {f: given[f] for f in self.features}
 
     def _run(self, X: np.ndarray, allow_nonfinite: bool) -> np.ndarray:
         """Run the session on a C-contiguous (n, k) array of the model's dtype.
@@ -333,36 +348,6 @@ class Predictor:
         if not np.isfinite(y).all():
             raise locate_nonfinite(X, self.features)
         return y
-
-    def _bulk_run(
-        self, bulk: tuple[Any, Any, Any], X: np.ndarray, allow_nonfinite: bool
-    ) -> np.ndarray:
-        """Run the bulk session on ``X``: the predictions, checked by their sum.
-
-        The sum is NaN or ±inf when a prediction is, and finite otherwise unless
-        it overflowed, which ``np.isfinite`` then settles. ``np.einsum`` sums in
-        one pass with no temporary: cheaper than ``np.isfinite(y).all()`` (a
-        boolean array, then a second pass), than ``np.sum`` (pairwise) and than
-        a ``ReduceSum`` output in the graph (single-threaded in onnxruntime),
-        measured in docs/bandwidth.md.
-        """
-        _, run, options = bulk
-        y: np.ndarray = run(self._output_names, {self._input_name: X}, options)[0]
-        if allow_nonfinite or math.isfinite(np.einsum("i->", y)) or np.isfinite(y).all():
-            return y
-        raise locate_nonfinite(X, self.features)
-
-    def _bulk(self) -> tuple[Any, Any, Any] | None:
-        """``(session, run, run_options)`` of the bulk session, opened on first use; None
-        when there is none."""
-        bulk = self.__dict__.get("_bulk_session")
-        if bulk is None and self._bulk_factory is not None:
-            with self._bulk_lock:  # one session, even when threads race to open it
-                bulk = self.__dict__.get("_bulk_session")
-                if bulk is None:
-                    bulk = self._bulk_factory() or False
-                    self.__dict__["_bulk_session"] = bulk
-        return bulk or None
 
     def _fast_run(self) -> tuple[Any, Any]:
         """``(run, run_options)``: the session's native ``run`` on a CPU-only session
@@ -428,57 +413,71 @@ class Predictor:
     ) -> IntervalPrediction:
         stats = self.manifest.interval_inputs() if self.manifest is not None else None
         if stats is None:
-            raise ValueError(
+            raise UsageError(
                 f"{self.source}: intervals need the statistics of a model directory's "
                 "manifest; a bare .onnx file has none"
             )
         return compute_intervals(X, y, stats, kind=interval, level=level)
 
 
-def _check_bulk_rows(bulk_rows: Any) -> int | None:
-    if bulk_rows is None:
-        return None
-    if (
-        isinstance(bulk_rows, int | np.integer)
-        and not isinstance(bulk_rows, bool)
-        and bulk_rows > 0
-    ):
-        return int(bulk_rows)
-    raise ValueError(f"bulk_rows must be a positive integer or None, got {bulk_rows!r}")
+def _open_sessions(
+    ort: Any,
+    data: bytes,
+    onnx_path: Path,
+    providers: str | Sequence[Any],
+    strict: bool,
+    session_options: Any,
+    settings: dict[str, Any],
+) -> tuple[Any, Callable[[], Any] | None]:
+    """The session on the providers asked for (checked), and a function opening the
+    bulk session (:mod:`inference.bulk`) where that session is a CPU one, else None.
+
+    ``session_options`` is used by both sessions as it is; else each builds its own
+    from ``settings`` (the bulk session with a thread per CPU unless ``threads``).
+    """
+    wanted = resolve_providers(
+        providers, ort.get_available_providers(), strict=strict, stacklevel=3
+    )
+    options = session_options
+    if options is None:
+        options = build_session_options(ort, **settings)
+    session = open_session(ort, data, onnx_path, wanted, options)
+    check_session_providers(wanted, session.get_providers(), strict=strict, stacklevel=3)
+    if session.get_providers() != [CPU]:
+        return session, None
+    bulk_options = session_options
+    if bulk_options is None:
+        bulk_options = build_bulk_options(ort, **settings)
+    return session, functools.partial(open_bulk_session, ort, data, bulk_options)
 
 
-def _locate(path: Path) -> tuple[Path, Manifest | None]:
-    """The .onnx file to load and the manifest (artifacts verified), or None for a bare file."""
-    if path.is_dir():
-        manifest = Manifest.read(path)
-        manifest.verify_artifacts(path)
-        return path / manifest.onnx_file, manifest
-    if path.is_file():
-        return path, None
-    raise ModelLoadError(f"{path}: no such model directory or .onnx file")
+def _session_bytes(onnx_path: Path, manifest: Manifest | None, design: Any) -> bytes:
+    """The model's bytes, read and checked (:mod:`inference.onnx_check`); a design
+    model's with its factors' lookups taken out (:mod:`inference.codes_graph`), which
+    the Predictor does itself, by distinct value."""
+    data = read_model_bytes(onnx_path, manifest)
+    from inference.onnx_check import check_onnx_bytes
 
+    check_onnx_bytes(data, source=str(onnx_path))
+    if design is not None:
+        from inference.codes_graph import codes_graph
 
-def _read_model_bytes(onnx_path: Path, manifest: Manifest | None) -> bytes:
-    """The file's bytes, hashed against the manifest: the very bytes handed to
-    onnxruntime are the ones checked, leaving no window between check and use."""
-    data = _read_onnx(onnx_path)
-    if manifest is not None:
-        digest = hashlib.sha256(data).hexdigest()
-        if digest != manifest.artifacts[manifest.onnx_file]["sha256"]:
-            raise ModelLoadError(f"{onnx_path}: changed while it was being loaded")
+        data = codes_graph(data, design)
     return data
 
 
-def _read_onnx(path: Path) -> bytes:
-    """At most :data:`MAX_ONNX_BYTES` of a regular, non-empty file, not through a link."""
-    try:
-        if path.is_symlink():
-            raise ModelLoadError(f"{path}: is a symbolic link; refusing to follow it")
-        size = path.stat().st_size
-        if size > MAX_ONNX_BYTES:
-            raise ModelLoadError(f"{path}: {size} bytes, above the {MAX_ONNX_BYTES} byte limit")
-        if size == 0:
-            raise ModelLoadError(f"{path}: the file is empty")
-        return path.read_bytes()
-    except OSError as exc:
-        raise ModelLoadError(f"{path}: cannot read it ({exc.strerror})") from exc
+def _checked_signature(
+    session: Any, manifest: Manifest | None, design: Any, onnx_path: Path, data: bytes
+) -> Any:
+    """Features, target and dtype, the session checked against the manifest, and the
+    manifest's coefficients against the graph's (:mod:`inference.coefficients`)."""
+    if design is not None and manifest is not None:
+        signature = read_design_signature(session, manifest, design, onnx_path)
+        check_design_coefficients(session, manifest, signature.dtype, str(onnx_path))
+        return signature
+    signature = read_signature(session, manifest, onnx_path)
+    if manifest is not None:
+        from inference.coefficients import check_coefficients
+
+        check_coefficients(data, manifest, source=str(onnx_path))
+    return signature

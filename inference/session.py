@@ -30,6 +30,7 @@ __all__ = [
     "import_onnxruntime",
     "open_bulk_session",
     "open_session",
+    "read_design_signature",
     "read_signature",
     "smoke_test",
 ]
@@ -40,6 +41,7 @@ _ORT_DTYPES: dict[str, np.dtype] = {
     "tensor(float)": np.dtype(np.float32),
     "tensor(double)": np.dtype(np.float64),
 }
+_ONNX_TYPE_OF = {dtype.name: name for name, dtype in _ORT_DTYPES.items()}
 
 
 class Signature(NamedTuple):
@@ -223,3 +225,40 @@ def _check_against_manifest(
         raise ModelLoadError(
             f"{path}: its metadata names features {meta_features}, the manifest {manifest.features}"
         )
+
+
+def read_design_signature(session: Any, manifest: Manifest, design: Any, path: Path) -> Signature:
+    """A design model's signature (its raw columns, target and dtype), with the session
+    of its codes graph (:func:`inference.codes_graph.codes_graph`) checked against the
+    manifest: one ``(batch,)`` input per raw column, a float tensor of the manifest's
+    dtype for a number and int64 codes for a factor; then a run on 1 and 3 rows."""
+    dtype = np.dtype(manifest.dtype)
+    inputs = {i.name: i for i in session.get_inputs()}
+    if sorted(inputs) != sorted(design.input_names):
+        raise ModelLoadError(
+            f"{path}: the graph's inputs {sorted(inputs)} differ from the manifest's columns "
+            f"{design.input_names}"
+        )
+    for spec in design.inputs:
+        info = inputs[spec.name]
+        wanted = "tensor(int64)" if spec.kind == "factor" else _ONNX_TYPE_OF[dtype.name]
+        if info.type != wanted or len(info.shape) != 1:
+            raise ModelLoadError(
+                f"{path}: input {spec.name!r} is {info.type} of shape {info.shape}; expected "
+                f"{wanted} of shape (batch,)"
+            )
+    output = session.get_outputs()[0]
+    if _ORT_DTYPES.get(output.type) != dtype:
+        raise ModelLoadError(f"{path}: output is {output.type}; the manifest says {dtype}")
+    for n in (1, 3):
+        feeds = {
+            spec.name: np.zeros(n, np.int64 if spec.kind == "factor" else dtype)
+            for spec in design.inputs
+        }
+        try:
+            y = session.run([output.name], feeds)[0]
+        except Exception as exc:  # onnxruntime raises its own pybind exception types
+            raise ModelLoadError(f"{path}: onnxruntime cannot run it on {n} rows ({exc})") from exc
+        if y.shape != (n,):
+            raise ModelLoadError(f"{path}: on {n} rows it returns shape {y.shape}, not ({n},)")
+    return Signature(design.input_names, manifest.target, dtype)

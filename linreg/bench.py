@@ -6,12 +6,17 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from linreg.common import add_progress_flags, csv_list, fail
+from linreg.common import add_progress_flags, count, csv_list, fail, nonnegative, positive, require
 from training.bench.backends import BACKENDS
 from training.bench.timing import BANDWIDTH_BYTES
 from training.bench.workload import BATCH_SIZES, FEATURES
 
 __all__ = ["register"]
+
+#: seconds of calls per backend and group, with automatic rounds
+DEFAULT_BUDGET = 0.5
+#: where the report goes unless --out says otherwise
+DEFAULT_OUT = Path("bench-results")
 
 
 def _int_list(text: str) -> list[int]:
@@ -40,6 +45,14 @@ def _bench(args: argparse.Namespace) -> int:
     from training.bench.report import markdown, write_report
     from training.bench.run import run_bench
 
+    require(
+        "bench",
+        args,
+        [
+            (("budget",), "automatic rounds (no --rounds)", args.rounds is None),
+            (("budget",), "a full run (no --quick)", not args.quick),
+        ],
+    )
     quick = args.quick
     sizes = args.sizes or ([1, 64, 4096] if quick else list(BATCH_SIZES))
     try:
@@ -47,10 +60,10 @@ def _bench(args: argparse.Namespace) -> int:
             run = run_bench(
                 sizes=sizes,
                 features=args.features,
-                backends=args.backends,
+                backends=args.backends or list(BACKENDS),
                 model_dir=args.models or tmp,
                 rounds=args.rounds,
-                budget=0.02 if quick else args.budget,
+                budget=0.02 if quick else (args.budget or DEFAULT_BUDGET),
                 min_rounds=3 if quick else 15,
                 cold_repeats=(1 if quick else 3)
                 if args.cold_repeats is None
@@ -76,47 +89,70 @@ def register(subparsers: Any) -> None:
         "(and CUDA backends where a GPU is present) on the same seeded input at each batch "
         "size and feature count, against this machine's memory bandwidth; then the cold "
         "start of each in a fresh process. Writes bench.md, bench.png and bench.json "
-        "(pytest-benchmark's format) into --out.",
+        "(pytest-benchmark's format) into --out. Exit status: 0 done, 1 a failed run or a "
+        "missing extra, 2 usage error.",
     )
     p.add_argument(
         "--sizes",
         type=_int_list,
-        help=f"comma-separated batch sizes (default: {','.join(map(str, BATCH_SIZES))})",
+        metavar="N,N",
+        help="comma-separated batch sizes (default: "
+        f"{','.join(map(str, BATCH_SIZES))}; with --quick: 1,64,4096)",
     )
     p.add_argument(
         "--features",
         type=_int_list,
         default=list(FEATURES),
-        help="comma-separated feature counts k (default: 1,16)",
+        metavar="K,K",
+        help=f"comma-separated feature counts k (default: {','.join(map(str, FEATURES))})",
     )
     p.add_argument(
         "--backends",
         type=_name_list,
-        default=list(BACKENDS),
-        help=f"comma-separated subset of {','.join(BACKENDS)} (default: all)",
+        metavar="NAME,NAME",
+        help=f"comma-separated subset of {','.join(BACKENDS)} (default: all of them)",
     )
-    p.add_argument("--rounds", type=int, help="timed calls per backend and group (default: auto)")
+    p.add_argument(
+        "--rounds",
+        type=count,
+        help="timed calls per backend and group (default: automatic, from --budget)",
+    )
     p.add_argument(
         "--budget",
-        type=float,
-        default=0.5,
-        help="with automatic rounds, seconds of calls per backend and group (default: 0.5)",
+        type=positive,
+        metavar="SECONDS",
+        help="with automatic rounds: seconds of calls per backend and group (default: "
+        f"{DEFAULT_BUDGET}; with --quick: 0.02)",
     )
-    p.add_argument("--cold-repeats", type=int, help="fresh processes per backend (default: 3)")
+    p.add_argument(
+        "--cold-repeats",
+        type=count,
+        metavar="N",
+        help="fresh processes per backend for the cold start (default: 3; with --quick: 1)",
+    )
     p.add_argument(
         "--wait-quiet",
-        type=float,
+        type=nonnegative,
         default=0.0,
         metavar="SECONDS",
         help="before each timed block, wait up to SECONDS for other processes to leave the "
-        "CPUs under 25%% busy (for shared machines; default: 0, no waiting)",
-    )
-    p.add_argument("--out", type=Path, default=Path("bench-results"), help="output directory")
-    p.add_argument(
-        "--models", type=Path, help="directory for the synthetic models (default: a temporary one)"
+        "CPUs under 25%% busy (for shared machines) (default: 0, no waiting)",
     )
     p.add_argument(
-        "--quick", action="store_true", help="small sizes, few rounds: a check, not a measurement"
+        "--out",
+        type=Path,
+        default=DEFAULT_OUT,
+        help=f"output directory for bench.md, bench.png and bench.json (default: {DEFAULT_OUT})",
+    )
+    p.add_argument(
+        "--models",
+        type=Path,
+        help="directory for the synthetic models (default: a temporary one)",
+    )
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help="small sizes, few rounds: a check, not a measurement (default: a full run)",
     )
     add_progress_flags(p)
     p.set_defaults(func=_bench)

@@ -3,7 +3,8 @@
 torch is imported only by the subcommands that need it, so ``linreg info`` and
 ``linreg predict`` run where only the inference part is installed. A subcommand
 reports a failure by raising :class:`linreg.common.CommandError`
-(:func:`linreg.common.run_command` prints it and returns its exit status).
+(:func:`linreg.common.run_command` prints it and returns its exit status: 0 done, 1
+bad data, a failed run or a missing extra, 2 usage error; ``docs/guide/cli.md``).
 """
 
 from __future__ import annotations
@@ -25,6 +26,10 @@ SUBCOMMANDS = {
     "info": "linreg.info",
     "bench": "linreg.bench",
     "serve": "linreg.serve",
+    "mlflow": "linreg.mlflow",
+    "keygen": "linreg.signing",
+    "sign": "linreg.signing",
+    "verify": "linreg.signing",
 }
 
 
@@ -76,9 +81,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     if "numpy" not in sys.modules:  # only a fresh process: the settings are read at import
         for name, value in PROCESS_ENVIRONMENT.get(command or "", {}).items():
             os.environ.setdefault(name, value)
-    from linreg.common import run_command  # imports numpy
+    from linreg.common import CommandError, missing_extra, run_command  # imports numpy
 
-    return run_command(build_parser(command).parse_args(args))
+    try:
+        parser = build_parser(command)
+    except ModuleNotFoundError as exc:  # a subcommand's options need an extra
+        message = missing_extra(exc, command)
+        if message is None:
+            raise
+        return CommandError(command or "?", message).report()
+    try:
+        return run_command(parser.parse_args(args))
+    except BrokenPipeError:  # `linreg info ... | head`: the reader left
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 1
 
 
 if __name__ == "__main__":

@@ -9,25 +9,33 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from linreg.common import (
-    EXIT_USAGE,
-    add_cluster_flags,
+    EXIT_DATA,
     add_progress_flags,
     check_cluster_flags,
     csv_list,
     fail,
+    fraction,
     freeze_at_exit,
+    require,
+    usage,
+)
+from linreg.train_flags import (
+    EXPORT_OPTIONS,
+    SHOW_ROWS,
+    add_big_data_flags,
+    add_export_flags,
+    add_fit_flags,
+    add_table_flags,
 )
 from training.data import DATASETS
+from training.defaults import PRESETS
 
 if TYPE_CHECKING:
     from training.pipeline import TrainingRun
 
-__all__ = ["register", "REGENERATE_DIR"]
+__all__ = ["REGENERATE_DIR", "register"]
 
 REGENERATE_DIR = Path("exported_models")
-#: ``linreg train`` exits with 2 on every error it reports, bad data included, as it
-#: always has (``linreg predict`` tells bad data, 1, from bad usage, 2)
-TRAIN_ERROR_STATUS = EXIT_USAGE
 
 
 def _overrides(args: argparse.Namespace) -> dict[str, Any]:
@@ -55,6 +63,7 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _train(args: argparse.Namespace) -> int:
+    _check_usage(args)
     engine = _engine(args)
     if engine != "memory":
         _check_chunked_flags(args, engine)
@@ -62,7 +71,7 @@ def _train(args: argparse.Namespace) -> int:
         run = _fit_chunked(args, engine)
     else:
         run = _fit(args)
-    print(_summary(args, run))
+    print(run.summary())
     if args.out is not None:
         if not run.report.converged and not args.allow_unconverged:
             raise fail(
@@ -70,7 +79,7 @@ def _train(args: argparse.Namespace) -> int:
                 f"the fit did not converge in {run.report.epochs} epochs, so it was not "
                 f"exported to {args.out}; raise --epochs, leave --lr unset, or pass "
                 "--allow-unconverged to export it anyway",
-                TRAIN_ERROR_STATUS,
+                EXIT_DATA,
             )
         _export_and_show(args, run)
     if engine != "memory":
@@ -81,6 +90,37 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_usage(args: argparse.Namespace) -> None:
+    """Options that need another option, and an existing --out: usage errors, before
+    anything is read."""
+    if args.data is not None and args.target is None and not args.formula:
+        raise usage("train", "--data needs --target, the column to predict (or --formula)")
+    if args.formula and (args.target or args.features):
+        raise usage("train", "--formula names the target and the terms: drop --target/--features")
+    if args.data is None:
+        used = [f"--{o}" for o in ("target", "features") if getattr(args, o) is not None]
+        if args.engine not in ("auto", "memory") or args.streaming:
+            used.append("--streaming" if args.streaming else f"--engine {args.engine}")
+        if used:
+            verb = "need" if len(used) > 1 else "needs"
+            raise usage("train", f"{' and '.join(used)} {verb} --data FILE")
+    require(
+        "train",
+        args,
+        [
+            (EXPORT_OPTIONS, "--out", args.out is not None),
+            (("streaming",), "--engine auto or streaming", args.engine in ("auto", "streaming")),
+            (
+                ("formula", "reference"),
+                "--engine memory or auto (tables with text are fitted in memory)",
+                args.engine in ("auto", "memory") and not args.streaming,
+            ),
+        ],
+    )
+    if args.out is not None and args.out.exists() and not args.overwrite:
+        raise usage("train", f"{args.out} exists; pass --overwrite to replace it")
+
+
 def _engine(args: argparse.Namespace) -> str:
     """``memory`` (load, then the in-memory fit), ``chunked`` (read once, held in
     chunks), ``streaming`` (read the file again on each pass) or ``dask``.
@@ -88,35 +128,53 @@ def _engine(args: argparse.Namespace) -> str:
     ``--engine auto`` (the default) loads a file under
     :data:`~training.defaults.CHUNKED_THRESHOLD_BYTES`, streams one of at least
     :data:`~training.defaults.STREAMING_THRESHOLD_BYTES`, and fits the sizes between in
-    chunks.
+    chunks; ``--chunk-rows`` makes it fit in chunks at any size.
     """
     from training.defaults import CHUNKED_THRESHOLD_BYTES, STREAMING_THRESHOLD_BYTES
 
     check_cluster_flags("train", args, dask=args.engine == "dask")
-    if args.engine == "dask":
-        return "dask"
-    if args.streaming or args.engine == "streaming":
+    if args.streaming:
         return "streaming"
-    if args.engine in ("memory", "chunked"):
+    if args.engine != "auto":
         return str(args.engine)
-    if args.data is None or not Path(args.data).is_file():
+    if args.data is None or not Path(args.data).is_file() or args.formula or args.reference:
         return "memory"
     size = Path(args.data).stat().st_size
     if size >= STREAMING_THRESHOLD_BYTES:
         return "streaming"
-    return "chunked" if size >= CHUNKED_THRESHOLD_BYTES else "memory"
+    return "chunked" if size >= CHUNKED_THRESHOLD_BYTES or args.chunk_rows else "memory"
 
 
 def _check_chunked_flags(args: argparse.Namespace, engine: str) -> None:
+    """What a fit in chunks (or on Dask) cannot do: usage errors."""
+    if engine == "dask" and args.max_line_bytes is not None:
+        raise usage(
+            "train", "--max-line-bytes is not for --engine dask (Dask reads through pandas)"
+        )
     if args.data is None:
-        raise fail("train", f"--engine {engine} / --streaming need --data FILE", EXIT_USAGE)
+        raise usage("train", f"--engine {engine} needs --data FILE")
     if args.test_size:
-        raise fail(
+        raise usage(
             "train",
             f"--test-size is not available when the data are fitted in chunks ({engine}); "
             "hold rows out in a separate file",
-            EXIT_USAGE,
         )
+    raw = args.no_standardize or PRESETS[args.preset].get("standardize") is False
+    if raw:
+        why = "--no-standardize" if args.no_standardize else f"--preset {args.preset}"
+        raise usage(
+            "train",
+            f"{why} fits raw features, which needs the data in memory (--engine memory); "
+            f"a fit in chunks ({engine}) always preconditions",
+        )
+    require(
+        "train",
+        args,
+        [
+            (("chunk_rows",), "--engine chunked or streaming", engine != "dask"),
+            (("batch_size",), "a fit that is not on Dask (full batch only)", engine != "dask"),
+        ],
+    )
 
 
 def _preload_in_background() -> None:
@@ -140,49 +198,48 @@ def _fit_chunked(args: argparse.Namespace, engine: str) -> TrainingRun:
 
     torch and scipy are not imported here before the data are read (the preloading
     thread imports them meanwhile), and scikit-learn not at all unless the run is
-    exported: the error classes are looked up only when something was raised, and
-    warnings are collected, then the expected ones (convergence and collinearity,
-    shown in the summary) dropped.
+    exported: warnings are collected, then the expected ones (convergence and
+    collinearity, shown in the summary) dropped.
     """
-    from training.data import DataError
-
     overrides = _overrides(args)
     features = csv_list(args.features) if args.features else None
+    with _errors_reported(), _warnings_shown_in_summary():
+        if engine == "dask":
+            from training.chunked.dask import fit_dask_file
+
+            return fit_dask_file(
+                args.data,
+                target=args.target,
+                features=features,
+                scheduler=args.scheduler,
+                workers=args.workers or 2,
+                preset=args.preset,
+                **overrides,
+            )
+        from training.chunked.streaming import DEFAULT_CHUNK_ROWS, fit_file
+
+        return fit_file(
+            args.data,
+            target=args.target,
+            features=features,
+            chunk_rows=args.chunk_rows or DEFAULT_CHUNK_ROWS,
+            preset=args.preset,
+            in_memory=engine == "chunked",
+            max_line_bytes=args.max_line_bytes,
+            **overrides,
+        )
+
+
+@contextmanager
+def _errors_reported() -> Iterator[None]:
+    """The library's errors (bad data, a diverged fit) and pyarrow's (a ValueError) as
+    ``linreg train: error: ...``; a usage error exits 2, the others 1."""
+    from inference.errors import LinregError
+
     try:
-        with _warnings_shown_in_summary():
-            if engine == "dask":
-                from training.chunked.dask import fit_dask_file
-
-                run = fit_dask_file(
-                    args.data,
-                    target=args.target,
-                    features=features,
-                    scheduler=args.scheduler,
-                    workers=args.workers or 2,
-                    preset=args.preset,
-                    **overrides,
-                )
-            else:
-                from training.chunked.streaming import DEFAULT_CHUNK_ROWS, fit_file
-
-                run = fit_file(
-                    args.data,
-                    target=args.target,
-                    features=features,
-                    chunk_rows=args.chunk_rows or DEFAULT_CHUNK_ROWS,
-                    preset=args.preset,
-                    in_memory=engine == "chunked",
-                    **overrides,
-                )
-    except (DataError, ValueError) as exc:
-        raise fail("train", exc, TRAIN_ERROR_STATUS) from exc
-    except RuntimeError as exc:
-        from training.errors import DivergenceError
-
-        if isinstance(exc, DivergenceError):
-            raise fail("train", exc, TRAIN_ERROR_STATUS) from exc
-        raise
-    return run
+        yield
+    except (LinregError, ValueError) as exc:
+        raise fail("train", exc) from exc
 
 
 @contextmanager
@@ -191,8 +248,8 @@ def _warnings_shown_in_summary() -> Iterator[None]:
     and collinearity ones, which the summary shows in its own lines.
 
     Nothing here imports scikit-learn, which defines the convergence warning's base
-    class: when ``training.solver.estimator`` was never imported (a chunked fit that converged),
-    no such warning can have been raised."""
+    class: when ``training.solver.estimator`` was never imported (a chunked fit that
+    converged), no such warning can have been raised."""
     import sys
     import warnings
 
@@ -212,126 +269,139 @@ def _warnings_shown_in_summary() -> Iterator[None]:
 
 def _fit(args: argparse.Namespace) -> TrainingRun:
     """Load the data ``args`` name and train on it; an unconverged fit's warning is
-    shown in the summary (:func:`_summary`), not as a Python warning."""
-    from training.data import DataError, load_dataset, load_table
-    from training.errors import DivergenceError
+    shown in the summary, not as a Python warning."""
+    from training.data.frames import is_frame
     from training.pipeline import train
 
-    try:
-        if args.data:
-            table = load_table(
+    with _errors_reported():
+        data = _table_or_frame(args)
+        options = _design_options(args) if is_frame(data) else {}
+        with _warnings_shown_in_summary():
+            return train(
+                data,
+                preset=args.preset,
+                test_size=args.test_size,
+                **options,
+                **_overrides(args),
+            )
+
+
+def _table_or_frame(args: argparse.Namespace) -> Any:
+    """The data to fit: a Table of numbers, or (a formula, a reference level, a bundled
+    table with text, or a file whose numeric reading meets text or a gap while
+    ``--missing drop``) a DataFrame fitted on its design."""
+    from training.data import DATASETS, load_dataset, load_dataset_frame, load_frame, load_table
+    from training.errors import CellError
+
+    limit = {} if args.max_line_bytes is None else {"max_line_bytes": args.max_line_bytes}
+    design = bool(args.formula or args.reference)
+    if not args.data:
+        numeric = DATASETS[args.dataset].numeric
+        return (
+            load_dataset(args.dataset)
+            if numeric and not design
+            else load_dataset_frame(args.dataset)
+        )
+    if not design:
+        try:
+            return load_table(
                 args.data,
                 target=args.target,
                 features=csv_list(args.features) if args.features else None,
+                **limit,
             )
-        else:
-            table = load_dataset(args.dataset)
-        with _warnings_shown_in_summary():
-            return train(table, preset=args.preset, test_size=args.test_size, **_overrides(args))
-    except (DataError, DivergenceError, ValueError) as exc:
-        raise fail("train", exc, TRAIN_ERROR_STATUS) from exc
+        except CellError as exc:  # text or a gap: the design's, unless in the target
+            if (
+                exc.kind == "nonfinite"
+                or exc.column == args.target
+                or (exc.kind == "missing" and args.missing == "error")
+            ):
+                raise
+    return load_frame(args.data, **limit)
 
 
-def _summary(args: argparse.Namespace, run: TrainingRun) -> str:
-    """The statsmodels-style table, with how training went and the held-out metrics."""
-    from training.stats import summary_table
+def _design_options(args: argparse.Namespace) -> dict[str, Any]:
+    """train()'s arguments for a DataFrame: formula, or target and features; gaps and
+    reference levels."""
+    from training.data import DATASETS
 
-    fit = run.report
-    extra = {
-        "Training": f"preset {args.preset}, lr {fit.lr_used:.6g}"
-        f"{' (chosen)' if fit.lr is None else ''}, {fit.epochs} epoch(s), "
-        f"{'converged' if fit.converged else 'NOT CONVERGED'} (tol {fit.tol:g}), "
-        f"{fit.refinement_steps} of them refinement steps, "
-        f"{fit.seconds:.3f} s",
-    }
-    engine = run.data.get("engine")
-    if engine:
-        extra["Data"] = (
-            f"{run.data['n_rows']:,} rows fitted {engine} ({len(run.data['passes'])} passes); "
-            f"the export is verified on a sample of {run.data['sample_rows']:,} rows"
-        )
-    if not fit.converged:
-        extra["Warning"] = (
-            f"SGD did not converge in {fit.epochs} epochs: the parameters and the "
-            "statistics above are not the least-squares fit"
-        )
-    if run.metrics["heldout"]:
-        h = run.metrics["heldout"]
-        extra["Held-out"] = (
-            f"{h['n_samples']} rows: MSE {h['mse']:.6g}, RMSE {h['rmse']:.6g}, "
-            f"MAE {h['mae']:.6g}, R² {h['r2']:.6g}"
-        )
-    return summary_table(run.statistics, target=run.target, extra=extra)
+    options: dict[str, Any] = {"missing": args.missing}
+    if args.formula:
+        options["formula"] = args.formula
+    elif args.data:
+        options["target"] = args.target
+        options["features"] = csv_list(args.features) if args.features else None
+    else:
+        spec = DATASETS[args.dataset]
+        options["target"] = spec.target
+        options["features"] = list(spec.features)
+    if args.reference:
+        options["references"] = dict(_reference(text) for text in args.reference)
+    return options
+
+
+def _reference(text: str) -> tuple[str, str]:
+    column, sep, level = text.partition("=")
+    if not sep or not column or not level:
+        raise usage("train", f"--reference {text!r}: expected COLUMN=LEVEL")
+    return column, level
 
 
 def _export_and_show(args: argparse.Namespace, run: TrainingRun) -> None:
     """Export to ``args.out``, reload it with the Predictor and print its first rows."""
     from inference import IntervalPrediction, Predictor
-    from training.export import ExportError, export_model
+    from training.export import export_model
 
-    try:
+    with _errors_reported():
         out = export_model(
             run,
             args.out,
             name=args.name,
             overwrite=args.overwrite,
-            plots=args.plots,
-            dtype=args.dtype,
+            plots=not args.no_plots,
+            dtype=args.dtype or "auto",
             allow_unconverged=args.allow_unconverged,
+            sign_key=args.sign_key,
         )
-    except ExportError as exc:
-        raise fail("train", exc, TRAIN_ERROR_STATUS) from exc
     predictor = Predictor.load(out)
-    rows = run.X_train[: args.show]
+    count = SHOW_ROWS if args.show is None else args.show
+    if run.design is None:
+        rows: Any = run.X_train[:count]
+        shown = [dict(zip(run.features, map(float, x), strict=True)) for x in rows]
+    else:
+        rows = run.raw_train.head(count)
+        shown = rows.to_dict(orient="records")
     pred = predictor.predict(rows, interval="prediction")
     assert isinstance(pred, IntervalPrediction)
     print(f"\nExported to {out} (model.onnx, model.pt, manifest.json). Through inference.Predictor")
-    print(f"({', '.join(predictor.providers)}), first {len(rows)} rows, 95% prediction interval:")
-    for x, y, lo, hi in zip(rows, pred.prediction, pred.lower, pred.upper, strict=True):
-        feats = ", ".join(f"{f}={v:g}" for f, v in zip(run.features, x, strict=True))
+    print(f"({', '.join(predictor.providers)}), first {len(shown)} rows, 95% prediction interval:")
+    for row, y, lo, hi in zip(shown, pred.prediction, pred.lower, pred.upper, strict=True):
+        feats = ", ".join(
+            f"{f}={v:g}" if isinstance(v, float) else f"{f}={v}" for f, v in row.items()
+        )
         print(f"  {feats:<40} -> {run.target} {y:.6f}  [{lo:.4f}, {hi:.4f}]")
 
 
 def _regenerate(args: argparse.Namespace) -> int:
-    from training.data import load_dataset
-    from training.errors import DivergenceError
-    from training.export import ExportError, export_model
+    from inference.errors import LinregError
+    from training.data import load_dataset, load_dataset_frame
+    from training.export import export_model
     from training.pipeline import train
 
-    for name in DATASETS:
+    for name, spec in DATASETS.items():
         try:
-            run = train(load_dataset(name), seed=0, progress=False)
+            if spec.numeric:
+                run = train(load_dataset(name), seed=0, progress=False)
+            else:
+                frame = load_dataset_frame(name)
+                run = train(
+                    frame, target=spec.target, features=list(spec.features), seed=0, progress=False
+                )
             out = export_model(run, Path(args.dir) / name, name=name, overwrite=True)
-        except (ValueError, DivergenceError, ExportError, OSError) as exc:
+        except (LinregError, OSError) as exc:
             raise fail("regenerate", f"{name}: {exc}") from exc
         print(f"{out}: {run.report.epochs} epochs, R² {run.statistics.r2:.7f}")
     return 0
-
-
-def _add_big_data_flags(p: argparse.ArgumentParser) -> None:
-    """``--streaming``, ``--chunk-rows``, ``--engine`` and the Dask cluster's flags."""
-    big = p.add_argument_group(
-        "big data",
-        "files from 64 MiB are fitted in chunks (read once), files from 1 GiB are streamed "
-        "(read again on each pass, memory bounded by the chunk size); --engine picks another "
-        "way",
-    )
-    big.add_argument(
-        "--streaming",
-        action="store_true",
-        help="stream the file whatever its size: memory bounded by --chunk-rows",
-    )
-    big.add_argument("--chunk-rows", type=int, help="rows per chunk when fitting in chunks (8192)")
-    big.add_argument(
-        "--engine",
-        choices=["auto", "memory", "chunked", "streaming", "dask"],
-        default="auto",
-        help="auto (the default: memory below 64 MiB, chunked below 1 GiB, streaming above), "
-        "memory (load, in-memory fit), chunked (read once, held in chunks), streaming "
-        "(read on each pass; same as --streaming) or dask (a cluster: partitions send their "
-        "factors and gradient sums, never rows)",
-    )
-    add_cluster_flags(big)
 
 
 def register(subparsers: Any) -> None:
@@ -339,49 +409,35 @@ def register(subparsers: Any) -> None:
         "train",
         help="fit, report and (with --out) export a model",
         description="Fit torch.nn.Linear with SGD, print a statsmodels-style summary, and "
-        "with --out export model.onnx, model.pt, manifest.json and plots, verified.",
+        "with --out export model.onnx, model.pt, manifest.json and plots, verified. "
+        "Exit status: 0 done, 1 bad data or a failed fit or export, 2 usage error.",
     )
     src = p.add_mutually_exclusive_group()
     src.add_argument(
         "--dataset",
         default="plant_richness_lr",
         choices=sorted(DATASETS),
-        help="bundled data set (default: plant_richness_lr)",
+        help="bundled data set (default: plant_richness_lr, unless --data)",
     )
-    src.add_argument("--data", type=Path, help="CSV, TSV or Parquet file")
-    p.add_argument("--target", help="target column (with --data)")
-    p.add_argument("--features", help="comma-separated feature columns (default: all others)")
-    p.add_argument("--preset", default="default", choices=["default", "tutorial"])
-    p.add_argument("--lr", type=float, help="learning rate (default: chosen from the data)")
-    p.add_argument("--epochs", type=int, help="maximum epochs")
-    p.add_argument("--batch-size", type=int, help="mini-batch size (default: full batch)")
-    p.add_argument("--momentum", type=float)
-    p.add_argument("--tol", type=float, help="gradient tolerance for convergence")
-    p.add_argument("--no-early-stop", action="store_true", help="always run every epoch")
-    p.add_argument("--no-standardize", action="store_true", help="train on raw features")
-    p.add_argument("--no-intercept", action="store_true", help="fit y = X w (no intercept)")
-    p.add_argument("--seed", type=int)
+    src.add_argument(
+        "--data", type=Path, help="CSV, TSV or Parquet file to fit (default: --dataset)"
+    )
+    p.add_argument("--target", help="with --data: the column to predict (required with --data)")
     p.add_argument(
-        "--train-dtype", choices=["float64", "float32"], help="training dtype (default: float64)"
+        "--features",
+        metavar="A,B",
+        help="with --data: comma-separated feature columns (default: every column but the target)",
     )
+    add_table_flags(p)
+    add_fit_flags(p)
     p.add_argument(
-        "--dtype",
-        choices=["auto", "float32", "float64"],
-        default="auto",
-        help="dtype of the exported model (default: auto, float32 when it reproduces the fit)",
+        "--test-size",
+        type=fraction,
+        default=0.0,
+        help="fraction of the rows held out for the held-out metrics (default: 0, none)",
     )
-    p.add_argument("--test-size", type=float, default=0.0, help="fraction of rows held out")
-    p.add_argument("--out", type=Path, help="export the model to this directory")
-    p.add_argument("--name", help="model name in the manifest (default: the directory's)")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing model")
-    p.add_argument(
-        "--allow-unconverged",
-        action="store_true",
-        help="export a fit that did not converge (the manifest records it)",
-    )
-    p.add_argument("--no-plots", dest="plots", action="store_false")
-    p.add_argument("--show", type=int, default=5, help="rows to predict after export")
-    _add_big_data_flags(p)
+    add_export_flags(p)
+    add_big_data_flags(p)
     add_progress_flags(p)
     p.set_defaults(func=_train)
 
@@ -391,5 +447,10 @@ def register(subparsers: Any) -> None:
         description="Train both bundled data sets with the default preset (seed 0) and "
         "export them to DIR/<name>, replacing what is there.",
     )
-    r.add_argument("--dir", type=Path, default=REGENERATE_DIR)
+    r.add_argument(
+        "--dir",
+        type=Path,
+        default=REGENERATE_DIR,
+        help=f"where the models go (default: {REGENERATE_DIR})",
+    )
     r.set_defaults(func=_regenerate)

@@ -1,5 +1,5 @@
-"""Write (or check) ``inference/io/csv/_pow5.h``: 128-bit powers of five for the
-Eisel-Lemire conversion in ``inference/io/csv/_fastcsv.c``.
+"""Write (or check) ``inference/io/csv/csrc/pow5.h``: 128-bit powers of five for the
+Eisel-Lemire conversion in ``inference/io/csv/csrc/parse.c``.
 
 For each q in [-342, 308] the table holds two 64-bit words (high, low) of a 128-bit
 value with its top bit set: 5**q truncated for q >= 0, and for q < 0 the reciprocal
@@ -22,7 +22,7 @@ from pathlib import Path
 
 SMALLEST = -342
 LARGEST = 308
-HEADER = Path(__file__).resolve().parents[1] / "inference" / "batch" / "_pow5.h"
+HEADER = Path(__file__).resolve().parents[1] / "inference" / "io" / "csv" / "csrc" / "pow5.h"
 
 
 def normalized(number: int) -> int:

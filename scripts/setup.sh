@@ -11,7 +11,7 @@ if [ ! -x .venv/bin/python ]; then
 fi
 export PIP_DISABLE_PIP_VERSION_CHECK=1
 .venv/bin/python -m pip install --quiet "torch==2.13.0"
-.venv/bin/python -m pip install --quiet -e ".[cpu,training,tables,dask,bench,dev,serve,serve-test]"
+.venv/bin/python -m pip install --quiet -e ".[cpu,training,tables,dask,bench,dev,serve,serve-test,docs,spark,mlflow,signing,signing-test]"
 # The project's bytecode, as pip writes it for an installed package: an editable
 # install leaves it to the first import, which never writes it where
 # PYTHONDONTWRITEBYTECODE is set (each command would compile the modules again).

@@ -1,10 +1,10 @@
 """Bad rows: found in a chunk, described (file, line or row, column, reason) and written.
 
-A bad row is a value that is not a number, an empty field (a missing value), NaN
-or inf, or a line with too few or too many fields. ``bad_rows="error"`` stops the
-job at the first one (:meth:`BadRow.error`); otherwise they are dropped and
-counted, and with a path written to a CSV file with the columns of
-:data:`BAD_ROWS_COLUMNS`.
+A bad row is a value that is not a number, a missing value (an empty field in CSV,
+a null in Parquet), NaN or inf, or a line with too few or too many fields.
+``bad_rows="error"`` stops the job at the first one (:meth:`BadRow.error`);
+otherwise they are dropped and counted, and with a path written to a CSV file with
+the columns of :data:`BAD_ROWS_COLUMNS`.
 """
 
 from __future__ import annotations
@@ -50,6 +50,8 @@ def _describe_row(chunk: Chunk, i: int, chunk_row: int, dtype: np.dtype) -> tupl
     for j, name in enumerate(chunk.names):
         # (a chunk of the C fast path has no arrays: it holds no missing value)
         if chunk.feature_arrays and not chunk.feature_arrays[j][i].is_valid:
+            if chunk.part.fmt.kind == "parquet":
+                return name, "a missing value (null)"
             return name, "missing value (an empty field)"
         if not np.isfinite(chunk.X[i, j]):
             written = chunk.value(i, chunk_row, name)

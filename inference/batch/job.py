@@ -25,7 +25,7 @@ from inference.batch.progress import Progress
 from inference.batch.writers import BackgroundWriter, open_writer
 from inference.errors import ModelLoadError
 from inference.intervals import IntervalPrediction
-from inference.io import Chunk, Part, read_parts
+from inference.io import DEFAULT_MAX_LINE_BYTES, Chunk, Part, read_parts
 from inference.io.arrow import arrow_mask, from_numpy, import_pyarrow
 from inference.io.atomic import AtomicFile, closing_on_failure, commit_together
 from inference.io.threads import Primed
@@ -105,6 +105,7 @@ def score_file(
     providers: str | Sequence[Any] = "cpu",
     threads: int | None = 1,
     workers: int | None = None,
+    max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
 ) -> BatchReport:
     """Score every row of a CSV, TSV or Parquet file (or directory of parts) into ``output``.
 
@@ -120,15 +121,14 @@ def score_file(
     prediction_column : name of the prediction column
     bad_rows : "error" (stop at the first bad row), "skip" (drop and count them), or a
         path: drop them and write them there as CSV (columns :data:`BAD_ROWS_COLUMNS`)
-    chunk_rows : rows per chunk (CSV: about that many; default 2 MiB of text; Parquet:
-        65,536)
+    chunk_rows : rows per chunk (about; default: 2 MiB of CSV text, 65,536 Parquet rows)
     progress : a tqdm bar on stderr; None shows it only when stderr is a terminal
     overwrite : replace an existing output (else ValueError)
     input_format : "csv", "tsv" or "parquet" when the extension does not say
     providers, threads : passed to :meth:`Predictor.load` when ``model`` is a path
         (one intra-op thread by default: the other cores parse)
-    workers : threads that parse and convert CSV chunks (default: the number of CPUs, at
-        most 4)
+    workers : threads that parse and convert CSV chunks (default: the CPUs, at most 4)
+    max_line_bytes : the longest CSV/TSV line read (16 MiB): longer is a LineTooLongError
 
     Returns
     -------
@@ -157,15 +157,16 @@ def score_file(
         providers=providers,
         threads=threads,
         workers=workers,
+        max_line_bytes=max_line_bytes,
     )
     files = job_files(input, output, options)
     model, parts, plan, chunks = _start(model, files.parts, options)
     scoring = _Scoring(model, plan, interval, level, options.bad_rows_mode)
     try:
-        counts = _stream(parts, scoring, files, chunks, progress)
+        counts = _stream(parts, scoring, files, chunks, progress, started)
     finally:
         chunks.close()
-    return counts.report(files, len(parts), started)
+    return counts.report(files, len(parts))
 
 
 def _start(
@@ -236,8 +237,9 @@ class _Counts:
     bad: int = 0
     bytes: int = 0
     chunks: int = 0
+    seconds: float = 0.0  # the job's, measured once: the bar's final rate and the report's
 
-    def report(self, files: JobFiles, parts: int, started: float) -> BatchReport:
+    def report(self, files: JobFiles, parts: int) -> BatchReport:
         return BatchReport(
             input=str(files.src),
             output=str(files.dest),
@@ -245,19 +247,21 @@ class _Counts:
             rows_read=self.read,
             rows_written=self.written,
             rows_bad=self.bad,
-            seconds=time.perf_counter() - started,
+            seconds=self.seconds,
             bad_rows_file=str(files.bad_path) if files.bad_path is not None else None,
         )
 
 
-def _progress(parts: list[Part], progress: bool | None) -> Progress:
-    """The bar: rows known from Parquet metadata, estimated from the bytes of plain CSV."""
+def _progress(parts: list[Part], progress: bool | None, started: float) -> Progress:
+    """The bar: rows known from Parquet metadata, estimated from the bytes of plain CSV;
+    its rate counts from the job's start, as the report's."""
     csv_input = parts[0].fmt.kind == "csv"
     uncompressed = all(p.fmt.compression is None for p in parts)
     return Progress(
         progress,
         total_rows=None if csv_input else sum(p.rows or 0 for p in parts),
         total_bytes=sum(p.size for p in parts) if csv_input and uncompressed else None,
+        started=started,
     )
 
 
@@ -267,12 +271,13 @@ def _stream(
     files: JobFiles,
     chunks: Primed[Chunk],
     progress: bool | None,
+    started: float,
 ) -> _Counts:
     """Score every chunk into temporaries beside the output (and the bad-rows file),
     then rename them into place; on any exception they are removed (and the caller
     closes ``chunks``, which stops the reading)."""
     pa = import_pyarrow()
-    bar = _progress(parts, progress)
+    bar = _progress(parts, progress, started)
     counts = _Counts()
     parquet_input = parts[0].fmt.kind == "parquet"
     pool = pa.default_memory_pool()
@@ -312,8 +317,10 @@ def _stream(
                 bad_writer.close()
             # The bad rows first: the output appears last, the sign that the job finished.
             commit_together([bad_out, out] if bad_out is not None else [out])
+        counts.seconds = time.perf_counter() - started
+        bar.close(counts.written, counts.seconds)
     finally:
-        bar.close(counts.read)
+        bar.close(counts.read)  # after a failure; a no-op once closed
     return counts
 
 

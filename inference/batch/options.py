@@ -4,7 +4,9 @@
 when built; :func:`job_files` checks the input and output paths. The streaming
 engine (:func:`inference.batch.score_file`) and the Dask engine
 (:func:`inference.dask.score_file_dask`) both start with them, so they refuse the
-same usage errors with the same words, before any data is read.
+same usage errors with the same words, before any data is read. Usage errors are
+:class:`~inference.errors.UsageError` (a ``ValueError``), worded with the keyword
+arguments' names (the command line words them as its flags).
 """
 
 from __future__ import annotations
@@ -14,8 +16,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from inference.errors import UsageError
 from inference.intervals import KINDS
-from inference.io import FileFormat, file_format, input_parts
+from inference.io import (
+    DEFAULT_MAX_LINE_BYTES,
+    FileFormat,
+    check_max_line_bytes,
+    file_format,
+    input_parts,
+)
 
 __all__ = [
     "JobFiles",
@@ -30,18 +39,19 @@ _INPUT_FORMATS = ("csv", "tsv", "parquet")
 
 
 def check_interval_kind(interval: str | None) -> None:
-    """ValueError unless ``interval`` is None or one of :data:`inference.intervals.KINDS`."""
+    """UsageError unless ``interval`` is None or one of :data:`inference.intervals.KINDS`."""
     if interval is not None and interval not in KINDS:
-        raise ValueError(f"interval must be None, 'confidence' or 'prediction', got {interval!r}")
+        raise UsageError(f"interval must be None, 'confidence' or 'prediction', got {interval!r}")
 
 
 @dataclass(frozen=True)
 class ScoreOptions:
     """The options of a batch job (see :func:`inference.batch.score_file` for each).
 
-    ``bad_rows``, ``chunk_rows`` and ``workers`` are the streaming engine's; the Dask
-    engine leaves them at their defaults. Raises ``ValueError`` for a value no job
-    could use.
+    ``bad_rows``, ``chunk_rows``, ``workers`` and ``max_line_bytes`` are the streaming
+    engine's; the Dask engine leaves them at their defaults (it checks only the
+    header line against ``max_line_bytes``). Raises :class:`~inference.errors.UsageError`
+    for a value no job could use.
     """
 
     id_columns: Sequence[str] | None = None  # kept as a tuple
@@ -57,6 +67,7 @@ class ScoreOptions:
     bad_rows: str | Path = "error"
     chunk_rows: int | None = None
     workers: int | None = None
+    max_line_bytes: int = DEFAULT_MAX_LINE_BYTES
 
     def __post_init__(self) -> None:
         if self.id_columns is not None:
@@ -64,9 +75,10 @@ class ScoreOptions:
         check_interval_kind(self.interval)
         chunk_rows = self.chunk_rows
         if chunk_rows is not None and (isinstance(chunk_rows, bool) or int(chunk_rows) < 1):
-            raise ValueError(f"chunk_rows must be a positive integer, got {chunk_rows!r}")
+            raise UsageError(f"chunk_rows must be a positive integer, got {chunk_rows!r}")
+        check_max_line_bytes(self.max_line_bytes)
         if self.input_format is not None and self.input_format.lower() not in _INPUT_FORMATS:
-            raise ValueError(
+            raise UsageError(
                 f"input_format must be 'csv', 'tsv' or 'parquet', got {self.input_format!r}"
             )
 
@@ -100,41 +112,50 @@ class JobFiles:
 
 
 def check_destination(output: Path, inputs: Sequence[Path], *, overwrite: bool) -> None:
-    """Usage checks on an output path (ValueError)."""
+    """Usage checks on an output path (UsageError)."""
     if output.is_dir():
-        raise ValueError(f"{output}: is a directory; expected an output file name")
+        raise UsageError(f"{output}: is a directory; expected an output file name")
     if output.exists() and not overwrite:
-        raise ValueError(f"{output}: exists; pass overwrite=True (--overwrite) to replace it")
+        raise UsageError(f"{output}: exists; pass overwrite=True to replace it")
     if not output.parent.is_dir():
-        raise ValueError(f"{output.parent}: no such directory for the output")
+        raise UsageError(f"{output.parent}: no such directory for the output")
     target = output.resolve()
     for p in inputs:
         if p.resolve() == target:
-            raise ValueError(f"{output}: is also the input; choose another output name")
+            raise UsageError(f"{output}: is also the input; choose another output name")
 
 
 def check_paths(
     src: Path, parts: Sequence[Path], dest: Path, bad_path: Path | None, *, overwrite: bool
 ) -> None:
-    """Usage checks on the output and bad-rows paths (ValueError)."""
+    """Usage checks on the output and bad-rows paths (UsageError)."""
+    if bad_path is not None and bad_path.resolve() == dest.resolve():
+        raise UsageError(
+            f"{bad_path}: is both the output and the bad-rows file; give them different names"
+        )
     check_destination(dest, parts, overwrite=overwrite)
     if src.is_dir() and dest.resolve().parent == src.resolve():
-        raise ValueError(
+        raise UsageError(
             f"{dest}: is inside the input directory, where a later run would read it as a "
             "part; write it elsewhere"
         )
     if bad_path is not None:
-        check_destination(bad_path, [*parts, dest], overwrite=overwrite)
-        if bad_path.resolve() == dest.resolve():
-            raise ValueError(f"{bad_path}: the bad-rows file cannot be the output")
+        check_destination(bad_path, parts, overwrite=overwrite)
 
 
 def job_files(input: str | Path, output: str | Path, options: ScoreOptions) -> JobFiles:
     """The job's files, checked before anything is read: the output's format, the
     input's parts (BatchError when there are none), and the output and bad-rows paths
-    (ValueError when they exist, clash, or lie inside the input directory)."""
+    (UsageError when they exist, clash, or lie inside the input directory)."""
     src, dest = Path(input), Path(output)
-    out_fmt = file_format(dest)
+    try:
+        out_fmt = file_format(dest)
+    except ValueError:
+        shown = "".join(dest.suffixes) or "no extension"
+        raise UsageError(
+            f"{dest}: cannot tell the format from {shown!r} (the output's); expected .csv, "
+            ".tsv (optionally .gz, .bz2 or .zst) or .parquet"
+        ) from None
     parts = input_parts(src, options.input_format)
     bad_path = options.bad_rows_path
     check_paths(src, parts, dest, bad_path, overwrite=options.overwrite)

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from inference.batch.options import ScoreOptions
-from inference.errors import BatchError
+from inference.errors import BatchError, UsageError
 from inference.io import Part, ReadSpec, import_pyarrow, inspect_part
 from inference.predictor import Predictor
 from inference.session import Signature
@@ -52,7 +52,10 @@ def plan_job(
     any row is read. Only the model's ``features`` and ``dtype`` are used: a loaded
     :class:`Predictor`, or the :class:`~inference.session.Signature` its manifest gives.
     Shared by the streaming and the Dask engines."""
-    parts = [inspect_part(path, options.input_format) for path in paths]
+    parts = [
+        inspect_part(path, options.input_format, max_line_bytes=options.max_line_bytes)
+        for path in paths
+    ]
     plan = _make_plan(
         parts,
         predictor,
@@ -127,9 +130,9 @@ def _make_plan(
         out_names += [f"{prediction_column}_lower", f"{prediction_column}_upper"]
     clash = [n for n in out_names[len(kept) :] if n in kept]
     if clash:
-        raise ValueError(
+        raise UsageError(
             f"the output would have two columns named {clash[0]!r} (an input column and a "
-            "prediction column); choose another prediction_column (--prediction-column)"
+            "prediction column); choose another prediction_column"
         )
     if first.fmt.kind == "csv":
         kept_types = [pa.string()] * len(kept)

@@ -12,8 +12,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from inference.errors import BatchError
+from inference.errors import BatchError, UsageError
 from inference.io.arrow import import_pyarrow
+from inference.io.limits import DEFAULT_MAX_LINE_BYTES
 
 __all__ = [
     "COMPRESSIONS",
@@ -52,10 +53,10 @@ def file_format(path: str | Path, override: str | None = None) -> FileFormat:
         return FileFormat("csv", CSV_DELIMITERS[ext], compression)
     if ext in PARQUET_SUFFIXES and compression is None:
         return FileFormat("parquet")
-    raise ValueError(
+    raise UsageError(
         f"{path}: cannot tell the format from {''.join(path.suffixes) or 'no extension'!r}; "
         "expected .csv, .txt or .tsv (optionally .gz, .bz2 or .zst) or .parquet, or name "
-        "the format (input_format='csv', 'tsv' or 'parquet'; linreg predict --input-format)"
+        "the format with input_format='csv', 'tsv' or 'parquet'"
     )
 
 
@@ -100,6 +101,7 @@ class Part:
     rows: int | None = None  # Parquet: rows in the file
     size: int = 0
     line_bytes: float = 0.0  # CSV: mean length of the first lines
+    max_line_bytes: int = DEFAULT_MAX_LINE_BYTES  # CSV: the longest line the reader takes
 
     @property
     def name(self) -> str:

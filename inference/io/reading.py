@@ -12,22 +12,34 @@ from pathlib import Path
 from inference.io.chunks import Chunk
 from inference.io.csv.reader import inspect_csv, read_csv
 from inference.io.formats import Part, file_format
+from inference.io.limits import DEFAULT_MAX_LINE_BYTES, check_max_line_bytes
 from inference.io.parquet.reader import inspect_parquet, read_parquet
 from inference.io.spec import ReadSpec
 
 __all__ = ["inspect_part", "read_chunks", "read_parts"]
 
 
-def inspect_part(path: str | Path, input_format: str | None = None) -> Part:
+def inspect_part(
+    path: str | Path,
+    input_format: str | None = None,
+    *,
+    max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
+) -> Part:
     """One file's format and header (Parquet: schema and row count), no data.
 
-    ``input_format`` ("csv", "tsv" or "parquet") overrides the extension. Raises
-    :class:`~inference.errors.BatchError` when the header cannot be read, and
-    ``ValueError`` when the format cannot be told.
+    ``input_format`` ("csv", "tsv" or "parquet") overrides the extension.
+    ``max_line_bytes``: the longest line a CSV or TSV part may have (the header's is
+    checked here, the others as they are read). Raises
+    :class:`~inference.errors.BatchError` when the header cannot be read
+    (:class:`~inference.errors.LineTooLongError` when it is too long), and
+    ``ValueError`` when the format cannot be told or the limit is not a positive int.
     """
     path = Path(path)
     fmt = file_format(path, input_format)
-    return (inspect_csv if fmt.kind == "csv" else inspect_parquet)(path, fmt)
+    limit = check_max_line_bytes(max_line_bytes)
+    if fmt.kind == "csv":
+        return inspect_csv(path, fmt, limit)
+    return inspect_parquet(path, fmt)
 
 
 def read_chunks(

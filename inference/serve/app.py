@@ -5,6 +5,12 @@ skipped: the bearer token check, the in-flight count (micro-batching reads it),
 the status, latency and error metrics, and the access log line. It is plain ASGI
 rather than Starlette middleware classes, which cost a task and a queue per
 request.
+
+Request bodies above 64 KiB (:data:`~inference.serve.responses.INLINE_BODY_BYTES`)
+are parsed on a worker thread, at most :data:`PARSE_SLOTS` at once
+(:meth:`Server.parse_in_thread`), after the checks of
+:mod:`inference.serve.limits`: health checks and small requests go on meanwhile,
+and the memory spent on parsing is bounded by the number of slots.
 """
 
 from __future__ import annotations
@@ -13,9 +19,11 @@ import asyncio
 import contextlib
 import hmac
 import logging
+import os
 import time
-from collections.abc import AsyncIterator, MutableMapping
-from typing import Any
+from collections.abc import AsyncIterator, Callable, MutableMapping
+from pathlib import Path
+from typing import Any, TypeVar
 
 import numpy as np
 from starlette.applications import Starlette
@@ -24,20 +32,26 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from inference.errors import InputError
+from inference.errors import InputError, ModelLoadError
 from inference.intervals import IntervalPrediction
-from inference.serve import mlflow, openapi, page, plain, v2
+from inference.serve import control, mlflow, openapi, page, plain, v2
 from inference.serve.batching import Runner
 from inference.serve.body import ClientGone, Deadlines, read_body
 from inference.serve.logs import AccessLog
 from inference.serve.metrics import CONTENT_TYPE_LATEST, Metrics
-from inference.serve.registry import LoadedModel, ModelRegistry
+from inference.serve.models import ModelRegistry
+from inference.serve.registry import LoadedModel, ModelNotFound, ModelNotReady
+from inference.serve.repository import ModelSource, is_model_dir, scan_repository
 from inference.serve.responses import ApiError, json_response
 from inference.serve.settings import SETTINGS_ENV, TOKEN_ENV, Settings
 
-__all__ = ["Server", "create_app", "from_environment"]
+__all__ = ["PARSE_SLOTS", "Server", "create_app", "from_environment"]
 
 log = logging.getLogger("linreg.serve")
+T = TypeVar("T")
+
+#: larger bodies parsed at once, each on a worker thread (the others wait their turn)
+PARSE_SLOTS = max(1, min(4, os.cpu_count() or 1))
 
 #: answered without the bearer token (probes of orchestrators carry none)
 OPEN_PATHS = frozenset({"/v2/health/live", "/v2/health/ready", "/ping", "/health"})
@@ -48,17 +62,25 @@ class Server:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.registry = ModelRegistry(settings.model_dirs, threads=settings.session_threads())
+        self.registry = build_registry(settings)
         self.metrics = Metrics()
-        for model in self.registry.models.values():
-            self.metrics.serving(model)
         self.registry.listeners.append(self.metrics.reloaded)
+        if settings.model_dirs:  # loaded before the server listens (exit 1 on failure)
+            self.registry.load_now()
+        self.grpc: Any = None
         self.inflight = 0
         self.runner = Runner(
             max_batch_rows=settings.max_batch_rows,
             max_batch_delay_us=settings.max_batch_delay_us,
             inflight=lambda: self.inflight,
             observe_batch=self.metrics.observe_batch,
+        )
+        self.parse_slots = asyncio.Semaphore(PARSE_SLOTS)
+        self._body_limit = (settings.max_body_bytes, "--max-body-bytes")
+        self._json_limit = (
+            (settings.max_json_bytes, "--max-json-bytes")
+            if settings.max_json_bytes < settings.max_body_bytes
+            else self._body_limit
         )
         self._token = settings.token.encode() if settings.token else None
         self._tasks: list[asyncio.Task[None]] = []
@@ -67,6 +89,7 @@ class Server:
         routes: list[Any] = [
             *plain.routes(self),
             *v2.routes(self),
+            *control.routes(self),
             *mlflow.routes(self),
             Route("/metrics", self._metrics, methods=["GET"]),
             *openapi.routes(self),
@@ -78,12 +101,15 @@ class Server:
         self._exact = {p: endpoints[p] for p in ("/predict", "/invocations")}
         self._model_predict = endpoints["/models/{name}/predict"]
         self._v2_infer = endpoints["/v2/models/{name}/infer"]
+        self._v2_version_infer = endpoints["/v2/models/{name}/versions/{version}/infer"]
         self.app = Starlette(
             routes=routes,
             lifespan=self._lifespan,
             exception_handlers={
                 ApiError: _api_error,
                 InputError: _input_error,
+                ModelNotFound: _not_found,
+                ModelNotReady: _not_ready,
                 HTTPException: _http_error,
                 ClientGone: _client_gone,
                 Exception: _internal_error,
@@ -101,33 +127,37 @@ class Server:
         info["rows"] = rows
         self.metrics.observe_rows(model.name, rows)
 
-    def check_rows(self, rows: int) -> None:
-        if rows > self.settings.max_rows:
-            raise ApiError(413, f"{rows} rows, above the limit of {self.settings.max_rows}")
-
     def model(self, name: str, version: str | None = None, *, style: str = "plain") -> LoadedModel:
-        model = self.registry.get(name)
-        if model is None:
-            raise ApiError(
-                404, f"no model {name!r}; this server has {list(self.registry.models)}", style=style
-            )
-        if version is not None and version != model.version:
-            raise ApiError(
-                404,
-                f"model {name!r} has no version {version!r}; it serves {model.version!r}",
-                style=style,
-            )
-        return model
+        """Version ``version`` of ``name`` (None: its highest ready version); 404 for a
+        model or version the server does not know, 503 for one not loaded now."""
+        try:
+            return self.registry.resolve(name, version)
+        except ModelNotFound as exc:
+            raise ApiError(404, str(exc), style=style) from None
+        except ModelNotReady as exc:
+            raise ApiError(503, str(exc), style=style) from None
 
-    async def body(self, request: Request, *, style: str = "plain") -> bytes:
+    async def body(
+        self, request: Request, *, style: str = "plain", json: bool = False
+    ) -> bytes | bytearray:
+        """The request's body; with ``json``, no larger than ``max_json_bytes`` either."""
+        limit, flag = self._json_limit if json else self._body_limit
         return await read_body(
             request.receive,
             request.headers,
-            limit=self.settings.max_body_bytes,
+            limit=limit,
             timeout=self.settings.body_timeout,
             deadlines=self.deadlines,
             style=style,
+            flag=flag,
         )
+
+    async def parse_in_thread(self, parse: Callable[..., T], *args: Any) -> T:
+        """``parse(*args)``, the reading of a body above 64 KiB of JSON or CSV, on a
+        worker thread once one of :data:`PARSE_SLOTS` is free (the route turns what it
+        raises into an answer: :func:`inference.serve.responses.unreadable`)."""
+        async with self.parse_slots:
+            return await asyncio.to_thread(parse, *args)
 
     def intervals(
         self, model: LoadedModel, X: np.ndarray, kind: Any, level: Any
@@ -146,23 +176,34 @@ class Server:
         return res
 
     def ready(self) -> bool:
-        return bool(self.registry.models)
+        return self.registry.ready()
 
     # --- routes of the server itself -----------------------------------------
     async def _metrics(self, request: Request) -> Response:
         self.note(request, "metrics")
         return Response(self.metrics.render(), media_type=CONTENT_TYPE_LATEST)
 
+    async def _start_models(self) -> None:
+        """Start-up loading (when the server listens first), then polling."""
+        s = self.settings
+        if not self.registry.started:
+            await self.registry.start()
+        if s.model_control_mode == "poll" and s.reload_interval > 0:
+            await self.registry.watch(s.reload_interval)
+
     @contextlib.asynccontextmanager
     async def _lifespan(self, app: Starlette) -> AsyncIterator[None]:
         self._tasks.append(asyncio.create_task(self.deadlines.run()))
-        if self.settings.reload_interval > 0:
-            self._tasks.append(
-                asyncio.create_task(self.registry.watch(self.settings.reload_interval))
-            )
+        self._tasks.append(asyncio.create_task(self._start_models()))
+        if self.settings.grpc_port is not None:
+            from inference.serve.grpc_server import start_grpc
+
+            self.grpc = await start_grpc(self)
         try:
             yield
         finally:
+            if self.grpc is not None:  # the RPCs in flight finish first
+                await self.grpc.stop(self.settings.graceful_timeout)
             for task in self._tasks:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -200,6 +241,16 @@ class Server:
             and parts[3]
         ):
             return self._v2_infer, {"name": parts[3]}
+        if (
+            len(parts) == 7
+            and parts[1] == "v2"
+            and parts[2] == "models"
+            and parts[4] == "versions"
+            and parts[6] == "infer"
+            and parts[3]
+            and parts[5]
+        ):
+            return self._v2_version_infer, {"name": parts[3], "version": parts[5]}
         return None
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
@@ -278,6 +329,14 @@ async def _input_error(request: Request, exc: Exception) -> Response:
     return json_response({"error": str(exc)}, 422)
 
 
+async def _not_found(request: Request, exc: Exception) -> Response:
+    return json_response({"error": str(exc)}, 404)
+
+
+async def _not_ready(request: Request, exc: Exception) -> Response:
+    return json_response({"error": str(exc)}, 503)
+
+
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     if exc.status_code == 404:
@@ -310,9 +369,41 @@ async def _error_of_kind(request: Request, exc: Exception) -> Response:
 _ERRORS: dict[type, Any] = {
     ApiError: _api_error,
     InputError: _input_error,
+    ModelNotFound: _not_found,
+    ModelNotReady: _not_ready,
     ClientGone: _client_gone,
     Exception: _internal_error,
 }
+
+
+def build_registry(settings: Settings) -> ModelRegistry:
+    """The registry of ``settings``' models: the model directories given, or the
+    single model or repository of ``model_dir``, or ``model_repository``."""
+    threads = settings.session_threads()
+    explicit = settings.model_control_mode == "explicit"
+    wanted = None if not explicit or "*" in settings.load_models else set(settings.load_models)
+    root = None
+    if settings.model_dirs:
+        paths = [Path(d).absolute() for d in settings.model_dirs]
+        sources = [ModelSource(p.name, p, single=True) for p in paths]
+    else:
+        given = settings.model_repository or settings.model_dir
+        if given is None:
+            raise ModelLoadError("no model directory or repository given")
+        path = Path(given).absolute()
+        if settings.model_dir is not None and is_model_dir(path):
+            sources = [ModelSource(settings.model_name or path.name, path, single=True)]
+        else:
+            root = path
+            sources = list(scan_repository(path).values())
+    return ModelRegistry(
+        sources,
+        threads=threads,
+        root=root,
+        wanted=wanted,
+        poll_new=settings.model_control_mode == "poll",
+        trusted_keys=settings.trusted_keys,
+    )
 
 
 def create_app(settings: Settings) -> Server:

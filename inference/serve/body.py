@@ -4,6 +4,9 @@ Deadlines are kept by one sweeper task per server (:class:`Deadlines`) rather th
 a timer per request: a read registers its task and deadline in a dict (a fraction
 of a microsecond), and the sweeper, every half second, cancels the reads that
 are late, which then answer 408. A deadline is thus kept to within the sweep period.
+
+A body of several chunks is gathered in one ``bytearray`` (grown in place), not in
+a list joined at the end, which held it twice.
 """
 
 from __future__ import annotations
@@ -49,11 +52,13 @@ async def read_body(
     timeout: float,
     deadlines: Deadlines | None = None,
     style: str = "plain",
-) -> bytes:
+    flag: str = "--max-body-bytes",
+) -> bytes | bytearray:
     """The whole body: 413 above ``limit`` bytes, 408 when it takes over ``timeout`` s.
 
     ``headers`` is the request's header mapping (``content-length`` is checked before
-    anything is read); without ``deadlines`` no deadline is kept.
+    anything is read); without ``deadlines`` no deadline is kept; ``flag`` names the
+    limit in the message.
     """
     length = headers.get("content-length")
     if length is not None:
@@ -63,9 +68,12 @@ async def read_body(
             raise ApiError(400, f"Content-Length {length!r} is not a number", style=style) from None
         if declared > limit:
             raise ApiError(
-                413, f"the body is {declared} bytes, above the limit of {limit}", style=style
+                413,
+                f"the body is {declared} bytes, above the limit of {limit} ({flag})",
+                style=style,
             )
-    chunks: list[bytes] = []
+    first: bytes | None = None
+    gathered: bytearray | None = None
     size = 0
     task = asyncio.current_task() if deadlines is not None else None
     if task is not None and deadlines is not None:
@@ -79,8 +87,16 @@ async def read_body(
             if chunk:
                 size += len(chunk)
                 if size > limit:
-                    raise ApiError(413, f"the body is over the limit of {limit} bytes", style=style)
-                chunks.append(chunk)
+                    raise ApiError(
+                        413, f"the body is over the limit of {limit} bytes ({flag})", style=style
+                    )
+                if first is None:
+                    first = chunk
+                elif gathered is None:
+                    gathered = bytearray(first)
+                    gathered += chunk
+                else:
+                    gathered += chunk
             if not message.get("more_body", False):
                 break
     except asyncio.CancelledError:
@@ -96,4 +112,6 @@ async def read_body(
     finally:
         if task is not None and deadlines is not None:
             deadlines.waiting.pop(task, None)
-    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+    if gathered is not None:
+        return gathered
+    return first if first is not None else b""

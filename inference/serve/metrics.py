@@ -6,11 +6,14 @@
 - ``linreg_requests_in_flight``
 - ``linreg_request_rows{model}``: rows per request (histogram)
 - ``linreg_batch_rows{model}``: rows per session run (with micro-batching, the merged size)
-- ``linreg_model_info{model, version, sha256}``: 1 for the version being served
-- ``linreg_model_reloads_total{model, result}``: "loaded" or "refused"
+- ``linreg_model_info{model, version, sha256}``: 1 for each version being served
+- ``linreg_model_reloads_total{model, result}``: loads after start-up ("loaded"),
+  failed loads ("refused") and versions unloaded ("unloaded")
 
-``endpoint`` is the route's name (``v2_infer``, ``predict``, ...), never the raw
-path, so an unknown URL cannot grow the label set.
+``endpoint`` is the route's name (``v2_infer``, ``predict``, ``grpc_infer``, ...),
+never the raw path, and ``method`` one of :data:`METHODS` (``GRPC`` for gRPC calls) or
+``"other"`` (uvicorn's h11 parser
+passes any token as a method), so no request can grow the label set.
 
 The counts are plain Python numbers updated on the event loop (every update
 happens there, so no lock is needed) and turned into metric families only when
@@ -33,7 +36,10 @@ from prometheus_client.core import (
 
 from inference.serve.registry import LoadedModel
 
-__all__ = ["CONTENT_TYPE_LATEST", "Histogram", "Metrics"]
+__all__ = ["CONTENT_TYPE_LATEST", "METHODS", "Histogram", "Metrics"]
+
+#: the methods that get a label of their own
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH", "GRPC"})
 
 LATENCY_BUCKETS = (
     0.0001,
@@ -87,13 +93,13 @@ class Metrics:
         self.rows: dict[str, Histogram] = {}
         self.batch_rows: dict[str, Histogram] = {}
         self.inflight = 0
-        self.model_info: dict[str, tuple[str, str]] = {}
+        self.model_info: dict[tuple[str, str], str] = {}
         self.reloads: dict[tuple[str, str], int] = {}
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(_Collector(self))  # type: ignore[arg-type]
 
     def observe(self, endpoint: str, method: str, status: int, seconds: float) -> None:
-        key = (endpoint, method, str(status))
+        key = (endpoint, method if method in METHODS else "other", str(status))
         self.requests[key] = self.requests.get(key, 0) + 1
         hist = self.latency.get(endpoint)
         if hist is None:
@@ -113,12 +119,19 @@ class Metrics:
         hist.observe(rows)
 
     def serving(self, model: LoadedModel) -> None:
-        self.model_info[model.name] = (model.version, model.sha256)
+        self.model_info[(model.name, model.version)] = model.sha256
 
     def reloaded(self, model: LoadedModel | None, name: str, result: str) -> None:
-        key = (name, result)
-        self.reloads[key] = self.reloads.get(key, 0) + 1
-        if model is not None:
+        """A registry event: "serving" (loaded at start-up, not counted), "loaded",
+        "refused" or "unloaded" (``model`` is the version unloaded)."""
+        if result != "serving":
+            key = (name, result)
+            self.reloads[key] = self.reloads.get(key, 0) + 1
+        if model is None:
+            return
+        if result == "unloaded":
+            self.model_info.pop((name, model.version), None)
+        else:
             self.serving(model)
 
     def render(self) -> bytes:
@@ -160,7 +173,7 @@ class _Collector:
             "the model version being served (1)",
             labels=["model", "version", "sha256"],
         )
-        for name, (version, sha) in sorted(m.model_info.items()):
+        for (name, version), sha in sorted(m.model_info.items()):
             info.add_metric([name, version, sha], 1)
         yield info
         reloads = CounterMetricFamily(

@@ -16,8 +16,6 @@ The answer is ``{"predictions": [...]}``; errors are
 
 from __future__ import annotations
 
-import csv
-import io
 from typing import Any
 
 import numpy as np
@@ -28,10 +26,13 @@ from starlette.routing import Route
 import inference
 from inference.errors import InputError
 from inference.inputs import as_matrix
+from inference.serve.csv_body import parse_csv
+from inference.serve.limits import check_json, check_rows, rows_in
+from inference.serve.matrix import matrix_of, release, table_of
 from inference.serve.registry import LoadedModel
-from inference.serve.responses import ApiError, dumps, loads
+from inference.serve.responses import INLINE_BODY_BYTES, ApiError, dumps, loads, unreadable
 
-__all__ = ["parse_csv", "parse_json", "routes"]
+__all__ = ["decode", "parse_json", "routes"]
 
 _KEYS = ("dataframe_split", "dataframe_records", "instances", "inputs")
 STYLE = "mlflow"
@@ -41,8 +42,9 @@ def _fail(message: str, status: int = 400) -> ApiError:
     return ApiError(status, message, style=STYLE)
 
 
-def parse_json(payload: Any, model: LoadedModel) -> np.ndarray:
-    """The (n, k) matrix of an MLflow JSON request."""
+def parse_json(payload: Any, model: LoadedModel, max_rows: int) -> np.ndarray:
+    """The (n, k) matrix of an MLflow JSON request (413 when its lists hold more than
+    ``max_rows`` rows, before an array is built)."""
     p = model.predictor
     if not isinstance(payload, dict):
         raise _fail(
@@ -69,8 +71,9 @@ def parse_json(payload: Any, model: LoadedModel) -> np.ndarray:
             raise _fail(f"dataframe_split repeats column names: {columns}", 422)
         if not data:
             return as_matrix({c: [] for c in columns}, p.features, p.dtype)
+        check_rows(len(data), max_rows, style=STYLE)
         try:
-            table = np.asarray(data)
+            table = table_of(data)
         except (ValueError, TypeError) as exc:
             raise _fail(f"dataframe_split 'data' is not a table of numbers ({exc})", 422) from None
         if table.ndim != 2 or table.shape[1] != len(columns):
@@ -88,44 +91,31 @@ def parse_json(payload: Any, model: LoadedModel) -> np.ndarray:
         return np.empty((0, len(p.features)), dtype=p.dtype)
     if not isinstance(value, list | dict):
         raise _fail(f"{key} is a {type(value).__name__}; expected a list or an object")
-    return as_matrix(value, p.features, p.dtype)
+    check_rows(rows_in(value), max_rows, style=STYLE)
+    return matrix_of(value, p.features, p.dtype)
 
 
-def parse_csv(body: bytes, model: LoadedModel) -> np.ndarray:
-    """The (n, k) matrix of a CSV body with a header row (columns matched by name)."""
+def decode(body: bytes | bytearray, ctype: str, model: LoadedModel, max_rows: int) -> np.ndarray:
+    """The (n, k) matrix of an /invocations body of content type ``ctype``; 413 above
+    ``max_rows`` rows, checked before parsing for a large body, then on the parsed
+    lists, then on the matrix."""
     p = model.predictor
-    try:
-        text = body.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise _fail(f"the CSV body is not UTF-8 ({exc})") from None
-    rows = csv.reader(io.StringIO(text, newline=""))
-    header = next(rows, None)
-    if not header:
-        raise _fail("the CSV body is empty; expected a header row naming the columns")
-    names = [h.strip() for h in header]
-    missing = [f for f in p.features if f not in names]
-    if missing:
-        raise InputError(f"CSV header: missing {missing}; the model expects {p.features}")
-    index = [names.index(f) for f in p.features]
-    out: list[list[float]] = []
-    for line, row in enumerate(rows, start=2):
-        if not row:
-            continue
-        if len(row) != len(names):
-            raise InputError(f"CSV line {line}: {len(row)} cells, the header has {len(names)}")
-        values = []
-        for j in index:
-            cell = row[j].strip()
-            try:
-                values.append(float(cell))
-            except ValueError:
-                raise InputError(
-                    f"CSV line {line}, column {names[j]!r}: {cell!r} is not a number"
-                ) from None
-        out.append(values)
-    if not out:
-        return np.empty((0, len(p.features)), dtype=p.dtype)
-    return as_matrix(np.asarray(out, dtype=np.float64), p.features, p.dtype)
+    if ctype == "text/csv":
+        X = parse_csv(body, p.features, p.dtype, max_rows)
+    elif ctype in ("application/json", ""):
+        if len(body) > INLINE_BODY_BYTES:
+            check_json(body, max_rows, p.n_features_in_, style=STYLE)
+        payload = loads(body, style=STYLE)
+        X = parse_json(payload, model, max_rows)
+        for value in payload.values():
+            release(value)  # here, a slice at a time, not in one call on the event loop
+    else:
+        raise _fail(
+            f"content type {ctype!r} is not supported; expected application/json or text/csv",
+            415,
+        )
+    check_rows(X.shape[0], max_rows, style=STYLE)
+    return X
 
 
 def routes(server: Any) -> list[Route]:
@@ -133,23 +123,21 @@ def routes(server: Any) -> list[Route]:
         server.note(request, "mlflow_invocations")
         name = request.query_params.get("model")
         model = server.model(name, style=STYLE) if name else server.registry.first()
-        body = await server.body(request, style=STYLE)
         ctype = request.headers.get("content-type", "application/json").split(";")[0].strip()
+        body = await server.body(request, style=STYLE, json=ctype != "text/csv")
         try:
-            if ctype == "text/csv":
-                X = parse_csv(body, model)
-            elif ctype in ("application/json", ""):
-                X = parse_json(loads(body, style=STYLE), model)
+            args = (body, ctype, model, server.settings.max_rows)
+            if len(body) <= INLINE_BODY_BYTES:
+                X = decode(*args)
             else:
-                raise _fail(
-                    f"content type {ctype!r} is not supported; expected application/json "
-                    "or text/csv",
-                    415,
-                )
-            if X.shape[0] > server.settings.max_rows:
-                raise _fail(
-                    f"{X.shape[0]} rows, above the limit of {server.settings.max_rows}", 413
-                )
+                X = await server.parse_in_thread(decode, *args)
+        except ApiError:
+            raise
+        except (InputError, ValueError) as exc:
+            raise _fail(str(exc), 422) from None
+        except Exception as exc:  # every exception of the parse is an answer
+            raise unreadable(exc, STYLE) from None
+        try:
             server.note_rows(request, model, X.shape[0])
             y = await server.runner.predict(model, X)
         except (InputError, ValueError) as exc:

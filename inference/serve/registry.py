@@ -1,58 +1,72 @@
-"""The loaded models, and their hot reload.
+"""Loading one model directory, and what a loaded version is.
 
-Each model directory is served under its directory name. A background task looks
-at every directory every ``reload_interval`` seconds; when the directory was
-replaced (export swaps in a new one with an atomic ``renameat2`` exchange) or
-its manifest changed, the new model is loaded with :meth:`Predictor.load`, which
-checks the manifest and the sha256 of every artifact and runs the model once. On
-success the registry's entry is replaced by one assignment, between requests: a
-request holds the :class:`LoadedModel` it started with to the end. A directory
-that fails to load is refused and logged, the old model keeps serving, and the
-same files are not tried again until they change.
+:func:`load_version` is the one place where a model directory is read and verified:
+:meth:`Predictor.load` checks the manifest and the sha256 of every artifact and runs
+the model once. The versions being served, and their changes while serving, are
+:class:`inference.serve.models.ModelRegistry`'s.
 """
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
-import logging
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from inference.errors import ModelLoadError
-from inference.manifest import MANIFEST_NAME
+from inference.errors import LinregError, ModelLoadError
 from inference.predictor import Predictor
 
-__all__ = ["LoadedModel", "ModelRegistry", "directory_signature", "load_model"]
+__all__ = [
+    "LoadedModel",
+    "ModelNotFound",
+    "ModelNotReady",
+    "Signature",
+    "directory_signature",
+    "load_model",
+    "load_version",
+]
 
-log = logging.getLogger("linreg.serve")
-
-#: what identifies one version of a model directory's files
+#: what identifies one state of a model directory's files
 Signature = tuple[int, ...]
 
 
+class ModelNotFound(LinregError, LookupError):
+    """No model (or no version) of that name on this server."""
+
+
+class ModelNotReady(LinregError, RuntimeError):
+    """The model (or the version) exists but is not loaded now."""
+
+
 def directory_signature(path: Path) -> Signature | None:
-    """Device, inode and change time of the directory and of its manifest; None when
-    either is missing (for example between the two renames of a non-atomic replace)."""
+    """Device, inode and change time of the directory, and inode, change time and size
+    of each of its files; None without a manifest (for example between the two
+    renames of a non-atomic replace). A file rewritten in place changes it too."""
     try:
         d = os.stat(path)
-        m = os.stat(path / MANIFEST_NAME)
+        entries = sorted(os.scandir(path), key=lambda e: e.name)
+        if not any(e.name == "manifest.json" for e in entries):
+            return None
+        sig = [d.st_dev, d.st_ino, d.st_ctime_ns]
+        for e in entries:
+            s = e.stat(follow_symlinks=True)
+            sig += [s.st_ino, s.st_mtime_ns, s.st_ctime_ns, s.st_size]
     except OSError:
         return None
-    return (d.st_dev, d.st_ino, d.st_ctime_ns, m.st_ino, m.st_mtime_ns, m.st_size)
+    return tuple(sig)
 
 
 @dataclass(frozen=True)
 class LoadedModel:
-    """One loaded version of a model directory.
+    """One loaded version of a model.
 
-    ``version`` is the first 12 hex digits of the ONNX file's sha256: equal bytes,
-    equal version. ``plots`` holds the PNG files of the directory, read (and checked
-    against the manifest) at load, so the page shows the plots of the model it serves.
+    ``version`` is the version folder's integer (repository) or the first 12 hex
+    digits of the ONNX file's sha256 (single directory: equal bytes, equal version).
+    ``plots`` holds the PNG files of the directory, read (and checked against the
+    manifest) at load, so the page shows the plots of the model it serves.
     """
 
     name: str
@@ -70,10 +84,30 @@ class LoadedModel:
         return m.data if m is not None else {}
 
 
-def load_model(name: str, path: Path, threads: int) -> LoadedModel:
-    """Load and verify ``path`` (raises :class:`ModelLoadError`)."""
+def load_version(
+    path: Path,
+    *,
+    name: str,
+    version: str | None,
+    threads: int,
+    trusted_keys: Sequence[Any] | None = None,
+) -> LoadedModel:
+    """Load and verify the exported model directory ``path`` as version ``version`` of
+    ``name`` (None: the sha256 label). The one place a model directory is loaded.
+
+    With ``trusted_keys`` (None: ``LINREG_TRUSTED_KEYS``; the server passes the keys it
+    loaded at start), the directory's signature is verified too
+    (:func:`inference.signing.verify_directory`): an unsigned directory, one signed by
+    another key, or one with a file added, removed or changed since signing raises
+    :class:`~inference.errors.SignatureError` (a :class:`ModelLoadError`).
+
+    Raises
+    ------
+    ModelLoadError
+        The directory is not an exported model, or fails verification.
+    """
     signature = directory_signature(path)
-    predictor = Predictor.load(path, providers="cpu", threads=threads)
+    predictor = Predictor.load(path, providers="cpu", threads=threads, trusted_keys=trusted_keys)
     manifest = predictor.manifest
     if manifest is None:
         raise ModelLoadError(f"{path}: expected an exported model directory with a manifest")
@@ -91,7 +125,7 @@ def load_model(name: str, path: Path, threads: int) -> LoadedModel:
         name=name,
         path=path,
         predictor=predictor,
-        version=sha[:12],
+        version=sha[:12] if version is None else version,
         sha256=sha,
         signature=signature,
         loaded_at=time.time(),
@@ -99,82 +133,8 @@ def load_model(name: str, path: Path, threads: int) -> LoadedModel:
     )
 
 
-class ModelRegistry:
-    """Models by name; the first is the default of ``/predict`` and ``/invocations``."""
-
-    def __init__(self, dirs: list[str], *, threads: int) -> None:
-        self.threads = threads
-        self.paths: dict[str, Path] = {}
-        for d in dirs:
-            path = Path(d).absolute()
-            name = path.name
-            if name in self.paths:
-                raise ModelLoadError(
-                    f"two model directories are named {name!r} ({self.paths[name]} and "
-                    f"{path}); each model is served under its directory name"
-                )
-            self.paths[name] = path
-        if not self.paths:
-            raise ModelLoadError("no model directory given")
-        self.models: dict[str, LoadedModel] = {
-            name: load_model(name, path, threads) for name, path in self.paths.items()
-        }
-        self.default = next(iter(self.models))
-        self._refused: dict[str, Signature | None] = {}
-        self.listeners: list[Callable[[LoadedModel | None, str, str], None]] = []
-
-    def get(self, name: str) -> LoadedModel | None:
-        return self.models.get(name)
-
-    def first(self) -> LoadedModel:
-        return self.models[self.default]
-
-    def _notify(self, model: LoadedModel | None, name: str, result: str) -> None:
-        for listener in self.listeners:
-            listener(model, name, result)
-
-    async def check(self) -> None:
-        """Reload every model whose directory changed (one pass)."""
-        for name, path in self.paths.items():
-            current = self.models[name]
-            signature = directory_signature(path)
-            if signature is None or signature == current.signature:
-                continue
-            if name in self._refused and self._refused[name] == signature:
-                continue
-            try:
-                model = await asyncio.to_thread(load_model, name, path, self.threads)
-            except (ModelLoadError, OSError) as exc:
-                if directory_signature(path) != signature:
-                    continue  # replaced again while loading: look at the newer files next
-                self._refused[name] = signature
-                log.error(
-                    "model %s: refused the new files in %s, still serving version %s: %s",
-                    name,
-                    path,
-                    current.version,
-                    exc,
-                )
-                self._notify(None, name, "refused")
-                continue
-            if model.signature != signature or directory_signature(path) != signature:
-                continue  # replaced while loading; the next pass loads the newest
-            self._refused.pop(name, None)
-            self.models[name] = model  # one assignment: requests see old or new, whole
-            log.info(
-                "model %s: now serving version %s (was %s) from %s",
-                name,
-                model.version,
-                current.version,
-                path,
-            )
-            self._notify(model, name, "loaded")
-
-    async def watch(self, interval: float) -> None:
-        """Run :meth:`check` every ``interval`` seconds until cancelled."""
-        while True:
-            await asyncio.sleep(interval)
-            try:
-                await self.check()
-            except Exception:  # a watcher that dies would stop every later reload
-                log.exception("model reload check failed")
+def load_model(
+    name: str, path: Path, threads: int, trusted_keys: Sequence[Any] | None = None
+) -> LoadedModel:
+    """A single model directory, labelled by its sha256 (raises :class:`ModelLoadError`)."""
+    return load_version(path, name=name, version=None, threads=threads, trusted_keys=trusted_keys)

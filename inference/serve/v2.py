@@ -1,7 +1,7 @@
 """The Open Inference Protocol ("V2") REST API, with Triton's binary tensor data.
 
 Endpoints (``{name}`` is a model's directory name; each also answers under
-``/v2/models/{name}/versions/{version}/...`` for its current version):
+``/v2/models/{name}/versions/{version}/...`` for each ready version):
 
 - ``GET /v2/health/live``, ``GET /v2/health/ready``, ``GET /v2``
 - ``GET /v2/models/{name}``: metadata (input ``features`` FP32/FP64 ``[-1, k]``,
@@ -31,9 +31,19 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 import inference
+from inference.errors import InputError
 from inference.inputs import as_matrix
+from inference.serve.limits import check_json
+from inference.serve.matrix import release
 from inference.serve.registry import LoadedModel
-from inference.serve.responses import ApiError, dumps, json_response, loads
+from inference.serve.responses import (
+    INLINE_BODY_BYTES,
+    ApiError,
+    dumps,
+    json_response,
+    loads,
+    unreadable,
+)
 
 __all__ = ["DATATYPES", "model_metadata", "routes"]
 
@@ -55,14 +65,15 @@ _NAMES = {np.dtype(np.float32): "FP32", np.dtype(np.float64): "FP64"}
 HEADER = "inference-header-content-length"
 
 
-def model_metadata(model: LoadedModel) -> dict[str, Any]:
+def model_metadata(model: LoadedModel, versions: list[str] | None = None) -> dict[str, Any]:
+    """``versions``: the model's ready versions (default: ``model``'s alone)."""
     p = model.predictor
     manifest = p.manifest
     assert manifest is not None  # the registry serves model directories only
     dtype = _NAMES[p.dtype]
     return {
         "name": model.name,
-        "versions": [model.version],
+        "versions": [model.version] if versions is None else versions,
         "platform": "onnxruntime_onnx",
         "inputs": [
             {"name": manifest.input_name, "datatype": dtype, "shape": [-1, len(p.features)]}
@@ -76,16 +87,10 @@ def _fail(message: str, status: int = 400) -> ApiError:
     return ApiError(status, message)
 
 
-def _tensor(
-    spec: Any, index: int, binary: memoryview, offset: int, max_rows: int
-) -> tuple[np.ndarray, int]:
-    """Input ``index`` as an array of its shape, and the binary offset after it."""
-    if not isinstance(spec, dict):
-        raise _fail(f"inputs[{index}] is a {type(spec).__name__}; expected an object")
-    name = spec.get("name")
+def _shape(spec: dict[str, Any], where: str, features: list[str], max_rows: int) -> list[int]:
+    """The tensor's shape, checked against the limit and the model before any array."""
+    k = len(features)
     shape = spec.get("shape")
-    datatype = spec.get("datatype")
-    where = f"input {name!r}" if isinstance(name, str) else f"inputs[{index}]"
     if not (
         isinstance(shape, list)
         and shape
@@ -96,37 +101,25 @@ def _tensor(
         raise _fail(f"{where}: shape {shape} has {len(shape)} dimensions; expected 1 or 2", 422)
     if shape[0] > max_rows:
         raise _fail(f"{where}: {shape[0]} rows, above the limit of {max_rows}", 413)
-    dtype = DATATYPES.get(datatype) if isinstance(datatype, str) else None
-    if dtype is None:
+    if len(shape) == 2 and shape[1] not in (1, k):
         raise _fail(
-            f"{where}: datatype {datatype!r} is not supported; expected one of {list(DATATYPES)}",
+            f"{where}: shape {shape}: X has {shape[1]} features, but the model expects {k}: "
+            f"{features} (or one [n] or [n, 1] tensor per feature)",
             422,
         )
+    return shape
+
+
+def _from_data(spec: dict[str, Any], where: str, shape: list[int], dtype: np.dtype) -> np.ndarray:
+    """A tensor's JSON ``data`` (flat, or nested by rows) as an array of ``shape``."""
     count = math.prod(shape)
-    params = spec.get("parameters") or {}
-    if not isinstance(params, dict):
-        raise _fail(f"{where}: 'parameters' must be an object")
-    size = params.get("binary_data_size")
-    if size is not None:
-        if not isinstance(size, int) or isinstance(size, bool) or size < 0:
-            raise _fail(f"{where}: binary_data_size {size!r} is not a byte count")
-        if offset + size > len(binary):
-            raise _fail(
-                f"{where}: binary_data_size {size} but only {len(binary) - offset} bytes of "
-                "binary data are left in the body"
-            )
-        if size != count * dtype.itemsize:
-            raise _fail(
-                f"{where}: {size} bytes of binary data for shape {shape} of {datatype} "
-                f"({count * dtype.itemsize} bytes expected)"
-            )
-        arr = np.frombuffer(binary[offset : offset + size], dtype=dtype).reshape(shape)
-        return arr, offset + size
     if "data" not in spec:
         raise _fail(f"{where}: no 'data' and no binary_data_size parameter")
     data = spec["data"]
     if not isinstance(data, list):
         raise _fail(f"{where}: 'data' is a {type(data).__name__}; expected a list", 422)
+    if len(data) not in (count, shape[0]):
+        raise _fail(f"{where}: 'data' has {len(data)} values, shape {shape} needs {count}", 422)
     try:
         arr = np.asarray(data)
     except (ValueError, TypeError) as exc:
@@ -138,29 +131,90 @@ def _tensor(
             raise _fail(f"{where}: 'data' holds {arr.dtype} values; expected numbers", 422)
     if arr.size != count:
         raise _fail(f"{where}: 'data' has {arr.size} values, shape {shape} needs {count}", 422)
-    return arr.reshape(shape), offset  # as_matrix casts, refusing values beyond range
+    release(data)
+    return arr.reshape(shape)  # as_matrix casts, refusing values beyond range
 
 
-def parse_request(
-    body: bytes, header_length: str | None, model: LoadedModel, max_rows: int
-) -> tuple[np.ndarray, dict[str, Any]]:
-    """The (n, k) matrix of a V2 request, and the request's JSON header."""
+def _tensor(
+    spec: Any, index: int, binary: memoryview, offset: int, model: LoadedModel, max_rows: int
+) -> tuple[np.ndarray, int]:
+    """Input ``index`` as an array of its shape, and the binary offset after it."""
+    if not isinstance(spec, dict):
+        raise _fail(f"inputs[{index}] is a {type(spec).__name__}; expected an object")
+    name = spec.get("name")
+    datatype = spec.get("datatype")
+    where = f"input {name!r}" if isinstance(name, str) else f"inputs[{index}]"
+    features = model.predictor.features
+    shape = _shape(spec, where, features, max_rows)
+    dtype = DATATYPES.get(datatype) if isinstance(datatype, str) else None
+    if dtype is None:
+        raise _fail(
+            f"{where}: datatype {datatype!r} is not supported; expected one of {list(DATATYPES)}",
+            422,
+        )
+    params = spec.get("parameters") or {}
+    if not isinstance(params, dict):
+        raise _fail(f"{where}: 'parameters' must be an object")
+    size = params.get("binary_data_size")
+    if size is None:
+        return _from_data(spec, where, shape, dtype), offset
+    count = math.prod(shape)
+    if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+        raise _fail(f"{where}: binary_data_size {size!r} is not a byte count")
+    if offset + size > len(binary):
+        raise _fail(
+            f"{where}: binary_data_size {size} but only {len(binary) - offset} bytes of "
+            "binary data are left in the body"
+        )
+    if size != count * dtype.itemsize:
+        raise _fail(
+            f"{where}: {size} bytes of binary data for shape {shape} of {datatype} "
+            f"({count * dtype.itemsize} bytes expected)"
+        )
+    arr = np.frombuffer(binary[offset : offset + size], dtype=dtype).reshape(shape)
+    return arr, offset + size
+
+
+def _header(
+    body: bytes | bytearray,
+    header_length: str | None,
+    model: LoadedModel,
+    max_rows: int,
+    max_json: int | None,
+) -> tuple[Any, memoryview]:
+    """The request's JSON header, parsed once its structure fits ``max_rows`` rows, and
+    the binary data after it."""
+    end = len(body)
     if header_length is not None:
         try:
-            hlen = int(header_length)
+            end = int(header_length)
         except ValueError:
             raise _fail(
                 f"Inference-Header-Content-Length {header_length!r} is not a number"
             ) from None
-        if not 0 < hlen <= len(body):
-            raise _fail(
-                f"Inference-Header-Content-Length is {hlen}, the body has {len(body)} bytes"
-            )
-        request = loads(body[:hlen])
-        binary = memoryview(body)[hlen:]
-    else:
-        request = loads(body)
-        binary = memoryview(b"")
+        if not 0 < end <= len(body):
+            raise _fail(f"Inference-Header-Content-Length is {end}, the body has {len(body)} bytes")
+    if max_json is not None and end > max_json:
+        raise _fail(
+            f"the JSON header is {end} bytes, above the limit of {max_json} (--max-json-bytes)",
+            413,
+        )
+    if end > INLINE_BODY_BYTES:
+        check_json(body, max_rows, model.predictor.n_features_in_, end=end)
+    view = memoryview(body)
+    return loads(view[:end]), view[end:]
+
+
+def parse_request(
+    body: bytes | bytearray,
+    header_length: str | None,
+    model: LoadedModel,
+    max_rows: int,
+    max_json: int | None = None,
+) -> tuple[np.ndarray, dict[str, Any]]:
+    """The (n, k) matrix of a V2 request, and the request's JSON header (at most
+    ``max_json`` bytes)."""
+    request, binary = _header(body, header_length, model, max_rows, max_json)
     if not isinstance(request, dict):
         raise _fail(f"the request is a JSON {type(request).__name__}; expected an object")
     specs = request.get("inputs")
@@ -170,7 +224,7 @@ def parse_request(
     offset = 0
     tensors = []
     for i, spec in enumerate(specs):
-        arr, offset = _tensor(spec, i, binary, offset, max_rows)
+        arr, offset = _tensor(spec, i, binary, offset, model, max_rows)
         tensors.append((spec.get("name"), arr))
     if offset != len(binary):
         raise _fail(f"{len(binary) - offset} bytes of binary data that no input claims")
@@ -216,7 +270,7 @@ def build_response(
         wanted = []
         for spec in requested:
             name = spec.get("name") if isinstance(spec, dict) else None
-            if name not in outputs:
+            if not isinstance(name, str) or name not in outputs:
                 raise _fail(f"no output {name!r}; this model has {list(outputs)}", 400)
             wanted.append((name, spec))
     tensors = []
@@ -267,13 +321,14 @@ def routes(server: Any) -> list[Route]:
             {
                 "name": "linreg-onnx",
                 "version": inference.__version__,
-                "extensions": ["binary_tensor_data"],
+                "extensions": ["binary_tensor_data", "model_repository"],
             }
         )
 
     async def model_meta(request: Request) -> Response:
         server.note(request, "v2_model")
-        return json_response(model_metadata(model_of(request)))
+        model = model_of(request)
+        return json_response(model_metadata(model, server.registry.versions(model.name)))
 
     async def model_ready(request: Request) -> Response:
         server.note(request, "v2_model")
@@ -283,8 +338,20 @@ def routes(server: Any) -> list[Route]:
     async def infer(request: Request) -> Response:
         server.note(request, "v2_infer")
         model = model_of(request)
-        body = await server.body(request)
-        X, req = parse_request(body, request.headers.get(HEADER), model, server.settings.max_rows)
+        header = request.headers.get(HEADER)
+        body = await server.body(request, json=header is None)
+        s = server.settings
+        size = len(body) if header is None or not header.isdigit() else int(header)
+        args = (body, header, model, s.max_rows, s.max_json_bytes)
+        try:
+            if size <= INLINE_BODY_BYTES:  # the JSON; binary data is never parsed
+                X, req = parse_request(*args)
+            else:
+                X, req = await server.parse_in_thread(parse_request, *args)
+        except (ApiError, InputError):
+            raise
+        except Exception as exc:  # every exception of the parse is an answer
+            raise unreadable(exc) from None
         server.note_rows(request, model, X.shape[0])
         params = req.get("parameters")
         interval = params.get("interval") if isinstance(params, dict) else None

@@ -231,7 +231,7 @@ def test_parquet_bad_rows_are_named_by_row_number(tmp_path, frame):
     assert rejected["column"].tolist() == ["latitude", "dist_mainland"]
     assert rejected["error"].tolist() == [
         "nan is not a finite number",
-        "missing value (an empty field)",
+        "a missing value (null)",  # Parquet's word (issue 28), not CSV's "empty field"
     ]
     assert '"id": "r004000"' in rejected["record"][1]
 

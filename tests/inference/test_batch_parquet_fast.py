@@ -12,10 +12,18 @@ import pytest
 pa = pytest.importorskip("pyarrow")
 pq = pytest.importorskip("pyarrow.parquet")
 
+from inference import Predictor  # noqa: E402
 from inference.batch import score_file  # noqa: E402
 from inference.errors import BatchError  # noqa: E402
 from inference.io.parquet import fast as parquet_fast  # noqa: E402
 from inference.io.parquet import native as fastparquet  # noqa: E402
+from linreg.main import main  # noqa: E402
+from tests.inference.parquet_footer import (  # noqa: E402
+    edit_column_meta,
+    parse_footer,
+    read_footer,
+    write_struct,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 MODEL = ROOT / "exported_models" / "plant_richness_mlr"
@@ -260,3 +268,87 @@ def test_a_directory_of_parts_mixes_decoded_and_pyarrow_parts(tmp_path, monkeypa
     assert fast == {**slow, "decoded": 6}
     ids = pq.read_table(tmp_path / "fast.parquet").column("id").to_numpy()
     np.testing.assert_array_equal(ids, t.column("id").to_numpy())
+
+
+def test_a_footer_with_a_value_too_few_hands_over_to_pyarrow(tmp_path, monkeypatch):
+    """A column chunk whose footer says 299 values in a row group of 300 rows (the pages
+    hold 300): the C reader refuses that chunk's metadata, pyarrow reads from that chunk
+    on, and every prediction is the model's for the file's rows."""
+    intact = tmp_path / "intact.parquet"
+    t = table(900, seed=3)
+    pq.write_table(t, intact, row_group_size=300)
+    source = tmp_path / "in.parquet"
+    edit_column_meta(intact, source, 1, 2, num_values=299)  # column 2: latitude
+    assert pq.ParquetFile(source).metadata.row_group(1).column(2).num_values == 299
+    fast, slow = score_both(tmp_path, monkeypatch, source, id_columns=["id"], chunk_rows=100)
+    assert fast["decoded"] == 3  # the first row group, 100 rows a chunk
+    assert fast == {**slow, "decoded": 3}
+    out = pq.read_table(tmp_path / "fast.parquet")
+    X = np.column_stack([t.column(name).to_numpy() for name in FEATURES])
+    expected = Predictor.load(MODEL).predict(X)
+    np.testing.assert_array_equal(out.column("id").to_numpy(), t.column("id").to_numpy())
+    np.testing.assert_array_equal(out.column("prediction").to_numpy(), expected)
+
+
+@pytest.mark.parametrize("use_dictionary", [True, False], ids=["dictionary", "plain"])
+@pytest.mark.parametrize(
+    ("fields", "shown"),
+    [
+        ({"data_page_offset": -5}, "offset -5 "),
+        ({"data_page_offset": -5, "dictionary_page_offset": -5}, "offset -5 "),
+        ({"total_compressed_size": 1 << 40}, "1099511627776 bytes long"),
+    ],
+    ids=["data-page", "both-pages", "past-the-end"],
+)
+def test_a_footer_pointing_outside_the_file_is_a_data_error(
+    tmp_path, monkeypatch, capsys, use_dictionary, fields, shown
+):
+    """Pages the footer places before the file's start or past its end: the C reader is
+    never built for that chunk; pyarrow cannot read it either, and the job ends with our
+    BatchError naming the file, the row group and the column (``linreg predict``: exit 1,
+    the data status, never 2)."""
+    intact = tmp_path / "intact.parquet"
+    pq.write_table(table(900, seed=4), intact, row_group_size=300, use_dictionary=use_dictionary)
+    source = tmp_path / "in.parquet"
+    if "dictionary_page_offset" in fields and not use_dictionary:
+        fields = {"data_page_offset": -5}
+    edit_column_meta(intact, source, 1, 2, **fields)
+    fast, slow = score_both(tmp_path, monkeypatch, source, id_columns=["id"], chunk_rows=100)
+    assert fast["decoded"] == 3 and fast["files"] == {} and slow["files"] == {}
+    assert fast["error"].startswith(f"{source}, row 301: cannot read it")
+    assert "row group 1, column 'latitude': the chunk's pages at offset " in fast["error"]
+    assert shown in fast["error"]
+    assert slow["error"].startswith(f"{source}, row ")  # pyarrow's words alone
+    status = main(["predict", str(MODEL), str(source), "-o", str(tmp_path / "cli.csv")])
+    err = capsys.readouterr().err
+    assert status == 1, err
+    assert str(source) in err and "row group 1, column 'latitude'" in err
+    assert not (tmp_path / "cli.csv").exists()
+
+
+@pytest.mark.parametrize(
+    "write",
+    [{}, {"use_dictionary": False, "data_page_version": "2.0"}, {"write_statistics": False}],
+    ids=["defaults", "plain-v2", "no-statistics"],
+)
+def test_the_footer_editor_rewrites_footers_exactly(tmp_path, write):
+    """The test helper that damages footers: an unedited footer is written back byte for
+    byte, and an edit is what pyarrow then reads, with every other field unchanged."""
+    source = tmp_path / "in.parquet"
+    pq.write_table(table(700), source, row_group_size=300, **write)
+    data = source.read_bytes()
+    _, footer = read_footer(data)
+    assert write_struct(parse_footer(footer)) == footer
+    edited = tmp_path / "edited.parquet"
+    edit_column_meta(source, edited, 2, 3, num_values=7, data_page_offset=-9)
+    before, after = pq.ParquetFile(source).metadata, pq.ParquetFile(edited).metadata
+    chunk = after.row_group(2).column(3)
+    assert (chunk.num_values, chunk.data_page_offset) == (7, -9)
+    assert after.num_rows == before.num_rows and after.schema.equals(before.schema)
+    for g in range(before.num_row_groups):
+        for j in range(before.num_columns):
+            if (g, j) != (2, 3):
+                assert (
+                    after.row_group(g).column(j).to_dict()
+                    == before.row_group(g).column(j).to_dict()
+                )

@@ -132,3 +132,44 @@ def test_a_malformed_section_is_refused_at_load(broken):
     section = {**SECTION, "columns": [{"name": "bad", "expr": broken}]}
     with pytest.raises(ModelLoadError):
         Design.from_dict(section)
+
+
+@pytest.mark.parametrize("form", ["frame", "arrow", "dict", "records"])
+def test_every_input_form_gives_the_same_feeds(form):
+    pd = pytest.importorskip("pandas")
+    pa = pytest.importorskip("pyarrow")
+    from inference.design_inputs import design_feeds
+
+    design = Design.from_dict(SECTION)
+    data = {
+        "x1": [1.0, 2.5, -1.0],
+        "x2": [2.0, 3.0, 4.0],
+        "region": ["south", "east", "north"],
+        "unused": ["a", "b", "c"],
+    }
+    forms = {
+        "frame": lambda: pd.DataFrame(data),
+        "arrow": lambda: pa.table(data),
+        "dict": lambda: data,
+        "records": lambda: [
+            dict(zip(data, row, strict=True)) for row in zip(*data.values(), strict=True)
+        ],
+    }
+    feeds, n = design_feeds(forms[form](), design, np.dtype(np.float32))
+    assert n == 3 and set(feeds) == {"x1", "x2", "region"}
+    np.testing.assert_array_equal(feeds["x1"], np.float32([1.0, 2.5, -1.0]))
+    assert feeds["x1"].dtype == np.float32
+    np.testing.assert_array_equal(feeds["region"], [2, 0, 1])
+
+
+def test_a_missing_column_and_a_pandas_null_are_named():
+    pd = pytest.importorskip("pandas")
+    from inference.design_inputs import design_feeds
+
+    design = Design.from_dict(SECTION)
+    with pytest.raises(InputError, match=r"missing column\(s\) \['x2'\]"):
+        design_feeds({"x1": 1.0, "region": "east"}, design, np.dtype(np.float64))
+    frame = pd.DataFrame({"x1": pd.array([1.0, None], dtype="Float64"), "x2": [1.0, 2.0]})
+    frame["region"] = ["east", "north"]
+    with pytest.raises(InputError, match=r"row 2, column 'x1': a missing value"):
+        design_feeds(frame, design, np.dtype(np.float64))

@@ -7,8 +7,10 @@ import ctypes
 import importlib.util
 import io
 import mmap
+import os
 import random
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -442,9 +444,14 @@ def build_variant(tmp_path_factory: pytest.TempPathFactory, name: str) -> Module
     if not ldshared or shutil.which(ldshared[0]) is None:
         pytest.skip(f"no C compiler to build the {name} variant")
     target = tmp_path_factory.mktemp(name) / f"_fastcsv{sysconfig.get_config_var('EXT_SUFFIX')}"
-    source = ROOT / "inference" / "io" / "csv" / "_fastcsv.c"
+    csrc = ROOT / "inference" / "io" / "csv" / "csrc"
+    sources = [str(csrc / "module.c"), str(csrc / "parse.c")]
     include = sysconfig.get_paths()["include"]
-    command = [*ldshared, "-fPIC", "-O2", VARIANTS[name], f"-I{include}", str(source)]
+    # the sanitizer run (scripts/sanitize.sh) builds the variants with its flags too
+    extra = shlex.split(os.environ.get("LINREG_NATIVE_CFLAGS", ""))
+    extra += shlex.split(os.environ.get("LINREG_NATIVE_LDFLAGS", ""))
+    command = [*ldshared, "-fPIC", "-O2", VARIANTS[name], *extra, f"-I{include}", f"-I{csrc}"]
+    command += sources
     done = subprocess.run([*command, "-o", str(target)], capture_output=True, text=True)
     if done.returncode != 0:
         pytest.skip(f"cannot build the {name} variant: {done.stderr[-500:]}")
@@ -585,14 +592,15 @@ def test_blocks_between_unreadable_pages(guarded_pages, at):
 
 
 def test_pow5_table_is_generated():
-    """_pow5.h is what scripts/gen_pow5_table.py writes (Python big integers)."""
+    """csrc/pow5.h is what scripts/gen_pow5_table.py writes (Python big integers)."""
     spec = importlib.util.spec_from_file_location(
         "gen_pow5_table", ROOT / "scripts/gen_pow5_table.py"
     )
     assert spec is not None and spec.loader is not None
     gen = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(gen)
-    assert (ROOT / "inference/io/csv/_pow5.h").read_text(encoding="ascii") == gen.render()
+    assert gen.HEADER == ROOT / "inference/io/csv/csrc/pow5.h"
+    assert gen.HEADER.read_text(encoding="ascii") == gen.render()
     # spot checks of the definition: 5**q truncated, and 1/5 rounded up
     assert gen.power_of_five_128(0) == 1 << 127
     assert gen.power_of_five_128(1) == 5 << 125

@@ -3,11 +3,14 @@ cast by numpy), for files pyarrow writes; everything else answers False, never c
 
 from __future__ import annotations
 
+import fcntl
 import os
 import random
+import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -547,6 +550,92 @@ def test_threads_share_one_fd(tmp_path: Path) -> None:
         dtype = OUT_DTYPES[pf.metadata.row_group(g).column(j).physical_type][0]
         got = results[(g, j)]
         assert got is not None and same_bits(got, expected(pf, g, j, dtype)), (g, j)
+
+
+def open_descriptors() -> set[str]:
+    return set(os.listdir("/proc/self/fd"))
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="needs /proc/self/fd (Linux)")
+def test_the_reader_keeps_its_own_descriptor(small_file: Path) -> None:
+    """The caller's descriptor may be closed once the reader is built (the reader reads
+    through its own duplicate, close-on-exec), and close() releases that duplicate."""
+    pf = pq.ParquetFile(str(small_file))
+    args = chunk_args(pf, 0, 0)
+    before = open_descriptors()
+    fd = os.open(small_file, os.O_RDONLY)
+    r = reader(fd, args)
+    os.close(fd)
+    mine = open_descriptors() - before
+    assert len(mine) == 1  # the reader's duplicate
+    flags = fcntl.fcntl(int(mine.pop()), fcntl.F_GETFD)
+    assert flags & fcntl.FD_CLOEXEC
+    out = np.empty((args["num_values"], 1))
+    assert r.read(out, 0, args["num_values"])
+    assert same_bits(out[:, 0], expected(pf, 0, 0, np.float64))
+    r.close()
+    assert open_descriptors() == before
+    # collected without close(): released too
+    fd = os.open(small_file, os.O_RDONLY)
+    r = reader(fd, args)
+    os.close(fd)
+    del r
+    assert open_descriptors() == before
+
+
+def test_a_closed_descriptor_is_an_os_error(small_file: Path) -> None:
+    pf = pq.ParquetFile(str(small_file))
+    fd = os.open(small_file, os.O_RDONLY)
+    os.close(fd)
+    with pytest.raises(OSError):
+        reader(fd, chunk_args(pf, 0, 0))
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork()")
+def test_fork_while_threads_use_the_buffer_pool(tmp_path: Path) -> None:
+    """Processes forked while other threads take and give back pooled buffers: each child
+    decodes a chunk (the pool's lock, held by no one across fork, is free in it)."""
+    path = tmp_path / "t.parquet"
+    pq.write_table(make_table(n=6_000), path, row_group_size=1_000, data_page_size=1_024)
+    pf = pq.ParquetFile(str(path))
+    args = chunk_args(pf, 0, 0)
+    want = expected(pf, 0, 0, np.float64)
+    stop = threading.Event()
+
+    def churn() -> None:
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            while not stop.is_set():
+                assert decode_chunk(fd, args, np.float64, (97,)) is not None
+        finally:
+            os.close(fd)
+
+    threads = [threading.Thread(target=churn) for _ in range(3)]
+    for t in threads:
+        t.start()
+    try:
+        for _ in range(20):
+            pid = os.fork()
+            if pid == 0:  # the child: decode, then leave at once (no pytest teardown)
+                fd = os.open(path, os.O_RDONLY)
+                got = decode_chunk(fd, args, np.float64, (250,))
+                os._exit(0 if got is not None and same_bits(got, want) else 3)
+            deadline = time.monotonic() + 30
+            while True:
+                done, status = os.waitpid(pid, os.WNOHANG)
+                if done:
+                    break
+                if time.monotonic() > deadline:
+                    os.kill(pid, signal.SIGKILL)
+                    os.waitpid(pid, 0)
+                    pytest.fail("a forked child hung (the pool's lock?)")
+                time.sleep(0.01)
+            assert os.waitstatus_to_exitcode(status) == 0
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
 
 
 def damaged_reads(data: bytes, args: dict[str, Any], path: Path, dtype: type) -> list[bool]:

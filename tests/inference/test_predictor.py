@@ -16,6 +16,7 @@ import pandas as pd
 import pytest
 
 from inference import InputError, IntervalPrediction, ModelLoadError, Predictor, ProviderError
+from inference.errors import IgnoredColumnsWarning
 from inference.inputs import as_matrix
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -97,8 +98,13 @@ def test_dicts_records_and_predict_one(mlr, lr):
     assert isinstance(one, float) and one == pytest.approx(expected[0], rel=1e-6)
     assert mlr.predict_one(scalars) == pytest.approx(expected[0], rel=1e-6)
     assert lr.predict_one(area=3.0) == pytest.approx(2.4032664, abs=1e-4)
+    # an extra key is ignored and reported (issue 28: one rule for every named form),
+    # and refused in strict mode
+    with pytest.warns(IgnoredColumnsWarning, match=r"records: ignored \['lat'\]"):
+        got = mlr.predict([records[0], {**records[1], "lat": 1.0}])
+    np.testing.assert_allclose(got, expected[:2], rtol=1e-6)
     with pytest.raises(InputError, match=r"record 1: unknown \['lat'\]"):
-        mlr.predict([records[0], {**records[1], "lat": 1.0}])
+        mlr.predict([records[0], {**records[1], "lat": 1.0}], strict_columns=True)
     with pytest.raises(InputError, match=r"dict keys: missing \['dist_mainland'\]"):
         mlr.predict({"area": 1.0, "latitude": 2.0})
     with pytest.raises(InputError, match=r"predict_one: missing \['area'\], unknown \['areaa'\]"):

@@ -40,10 +40,11 @@ import numpy as np
 import pytest
 
 from inference import Predictor
+from inference.manifest import MLFLOW_FILES
 
 ROOT = Path(__file__).resolve().parents[2]
 EPOCH = "1700000000"  # SOURCE_DATE_EPOCH: A and B have the same created_at in every process
-FILES = {"manifest.json", "model.onnx", "model.pt", "regression.png", "loss.png"}
+FILES = {"manifest.json", "model.onnx", "model.pt", "regression.png", "loss.png", *MLFLOW_FILES}
 RUNS: dict = {}  # the TrainingRuns of A and B, for re-runs
 EXPECTED: dict = {}  # their predictions on a fixed batch
 

@@ -34,7 +34,7 @@ from hypothesis import strategies as st
 
 from inference import Predictor
 from inference.batch import BAD_ROWS_COLUMNS, score_file
-from inference.errors import BatchError
+from inference.errors import BatchError, LineTooLongError
 from tests.security.fuzzing import BAD_CELLS as COMMON_BAD_CELLS
 from tests.security.fuzzing import DAMAGE_KINDS, damage, spell
 
@@ -392,6 +392,41 @@ def test_valid_files_score_like_predict_on_an_independent_reading(
     exact = chunk_rows is None and not doc.blank_after
     check_scored(job, report, reading, doc.keep, predictor, exact=exact)
     event("bit-identical" if exact else "within float32 rounding")
+
+
+@FUZZ
+@given(doc=docs(), out=OUTPUTS, chunk_rows=CHUNKS, data=st.data())
+def test_a_line_longer_than_the_limit_stops_the_job_at_that_line(
+    scratch, predictor, doc, out, chunk_rows, data
+):
+    """``max_line_bytes`` drawn around the file's line lengths (bytes before each ``\\n``,
+    a BOM and a CR included): the job stops with LineTooLongError at the first line
+    longer than the limit, by ``bytes.split``, leaving nothing behind; when there is
+    none, it scores as without a limit."""
+    encoded = doc.encode()
+    lengths = [len(line) for line in encoded.split(b"\n")]
+    longest = max(lengths)
+    limit = data.draw(
+        st.one_of(st.sampled_from([longest - 1, longest, longest + 1]), st.integers(1, longest))
+    )
+    limit = max(limit, 1)
+    job = Job.make(scratch, encoded, doc.suffix, out, old=data.draw(st.booleans()))
+    too_long = [i + 1 for i, n in enumerate(lengths) if n > limit]
+    if not too_long:
+        report = job.run(predictor, doc.keep, chunk_rows=chunk_rows, max_line_bytes=limit)
+        reading = read_reference(encoded, doc.sep, list(doc.keep))
+        check_scored(job, report, reading, doc.keep, predictor, exact=False)
+        event("scored")
+        return
+    with pytest.raises(LineTooLongError) as caught:
+        job.run(predictor, doc.keep, chunk_rows=chunk_rows, max_line_bytes=limit)
+    assert (caught.value.file, caught.value.line, caught.value.limit) == (
+        str(job.source),
+        too_long[0],
+        limit,
+    )
+    job.assert_untouched()
+    event("header too long" if too_long[0] == 1 else "a row too long")
 
 
 # --------------------------------------------------------------------------------------

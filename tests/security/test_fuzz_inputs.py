@@ -13,6 +13,10 @@ with ``RTOL = 1e-6`` (about 17 float32 roundings); float64 models use ``1e-13``.
 Rows whose ``sum_j |x_j * coef_j| + |intercept|`` exceeds a quarter of the dtype's
 largest value may overflow inside the model; for those, ``InputError`` (or a
 non-finite value with ``allow_nonfinite=True``) is also accepted.
+
+The rules every input form shares (issue 28): an empty batch gives an empty array,
+named columns the model does not read are ignored with an ``IgnoredColumnsWarning``
+(an ``InputError`` with ``strict_columns=True``), and booleans are refused.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from inference import InputError, Predictor
+from inference.errors import IgnoredColumnsWarning
 
 FEATURES = ["area", "latitude", "dist_mainland"]
 K = len(FEATURES)
@@ -223,10 +228,7 @@ def test_python_lists(model, A, form):
         X = tuple(tuple(r) for r in A.tolist())
     else:
         X = A.tolist()
-    if A.shape[0] == 0:  # [] is a 1-D input with no values: documented error
-        with pytest.raises(InputError, match="a 1-D input is one row: got 0 values"):
-            model.predictor.predict(X)
-        return
+    # [] (no rows) is an empty batch: an empty array, as for every other form
     check(model, as_float64(A), lambda: model.predictor.predict(X), allow_nonfinite=False)
 
 
@@ -246,26 +248,29 @@ def test_named_columns(model, A, order, extra, form, allow):
             X["comment"] = ["text"] * len(X)
     elif form == "records":
         X = [{name: row[FEATURES.index(name)] for name in names} for row in A.tolist()]
-        if not X:  # an empty list is an empty 1-D array: documented error
-            with pytest.raises(InputError):
-                model.predictor.predict(X, allow_nonfinite=allow)
-            return
+        if extra:
+            X = [{**r, "comment": 1.0} for r in X]
     else:
         lists = form == "dict-lists"
         X = {name: A[:, FEATURES.index(name)] for name in names}
         if lists:
             X = {name: col.tolist() for name, col in X.items()}
-    if extra and form != "dataframe":
-        X = X + [{"comment": 1.0}] if isinstance(X, list) else {**X, "comment": 1.0}
-        with pytest.raises(InputError, match="unknown"):
-            model.predictor.predict(X, allow_nonfinite=allow)
+        if extra:
+            X = {**X, "comment": [1.0] * len(A) if lists else np.ones(len(A))}
+
+    def call() -> Any:
+        return model.predictor.predict(X, allow_nonfinite=allow)
+
+    # extra columns are ignored and reported, in every named form (an empty record
+    # list names no column: it is an empty batch)
+    named = extra and not (form == "records" and not X)
+    if named:
+        with pytest.warns(IgnoredColumnsWarning, match=r"ignored \['comment'\]"):
+            check(model, as_float64(A), call, allow_nonfinite=allow)
+        with pytest.raises(InputError, match=r"unknown \['comment'\]"):
+            model.predictor.predict(X, allow_nonfinite=allow, strict_columns=True)
         return
-    check(
-        model,
-        as_float64(A),
-        lambda: model.predictor.predict(X, allow_nonfinite=allow),
-        allow_nonfinite=allow,
-    )
+    check(model, as_float64(A), call, allow_nonfinite=allow)
 
 
 PANDAS_DTYPES = ["float64", "float32", "int64", "Int64", "Float64", "object", "category"]
@@ -412,7 +417,8 @@ def test_non_real_dtypes_are_refused(model, dtype, n, allow):
 @given(
     shape=st.one_of(
         st.just(()),
-        st.tuples(st.integers(0, 6).filter(lambda m: m != K)),
+        # (0,) is no wrong shape: an empty batch (issue 28)
+        st.tuples(st.integers(1, 6).filter(lambda m: m != K)),
         st.tuples(st.integers(0, 5), st.integers(0, 6).filter(lambda m: m != K)),
         st.lists(st.integers(0, 3), min_size=3, max_size=4).map(tuple),
     ),
@@ -461,10 +467,13 @@ def _number(v: Any, *, bools: bool) -> bool:
 
 
 def _rows_meant(obj: Any) -> tuple[np.ndarray | None, bool]:
-    """The (n, K) float64 rows ``obj`` can stand for, and whether it relies on a bool
-    becoming 0 or 1 (numpy does that inside lists); (None, False) when it is no input."""
+    """The (n, K) float64 rows ``obj`` can stand for, and whether it holds a bool among
+    its numbers (refused in every form); (None, False) when it is no input. Keys other
+    than the features are ignored; an empty list, tuple or dict is an empty batch."""
+    if isinstance(obj, list | tuple | dict) and len(obj) == 0:
+        return np.empty((0, K)), False
     if isinstance(obj, dict):
-        if set(obj) != set(FEATURES):
+        if not set(FEATURES) <= {str(k) for k in obj}:
             return None, False
         cols = []
         for f in FEATURES:
@@ -480,7 +489,7 @@ def _rows_meant(obj: Any) -> tuple[np.ndarray | None, bool]:
         used_bool = any(isinstance(e, bool | np.bool_) for c in cols for e in c)
         return _to_float64(list(zip(*cols, strict=True))), used_bool
     if isinstance(obj, list | tuple) and obj and all(isinstance(r, dict) for r in obj):
-        if not all(set(r) == set(FEATURES) for r in obj):
+        if not all(set(FEATURES) <= set(r) for r in obj):
             return None, False
         if not all(_number(r[f], bools=False) for r in obj for f in FEATURES):
             return None, False
@@ -507,13 +516,15 @@ def _to_float64(rows: list) -> np.ndarray | None:
 
 @settings(FUZZ, max_examples=400)
 @given(obj=ANYTHING, allow=st.booleans())
+@pytest.mark.filterwarnings("ignore::inference.errors.IgnoredColumnsWarning")
 def test_arbitrary_objects_predict_or_raise_input_error(model, obj, allow):
-    meant, _ = _rows_meant(obj)  # numpy turns True into 1 inside lists: also exact
+    meant, used_bool = _rows_meant(obj)
     try:
         got = model.predictor.predict(obj, allow_nonfinite=allow)
     except InputError:
         return  # the documented error (valid inputs are never refused: the test below)
     assert meant is not None, f"{obj!r} was scored as {got!r}"
+    assert not used_bool, f"{obj!r}: a boolean was scored as a number ({got!r})"
     check(model, meant, lambda: got, allow_nonfinite=allow)
 
 

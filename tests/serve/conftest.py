@@ -65,6 +65,19 @@ class ServerProcess:
                 raise RuntimeError(f"the server did not start within 60 s: {self.log()}")
             time.sleep(0.1)
 
+    def wait_ready(self, timeout: float = 60) -> None:
+        """Until ``/v2/health/ready`` answers 200 (models loaded after the server listens)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(self.url + "/v2/health/ready", timeout=2) as r:
+                    if r.status == 200:
+                        return
+            except OSError:
+                pass
+            time.sleep(0.05)
+        raise RuntimeError(f"the server was not ready within {timeout} s: {self.log()}")
+
     def log(self) -> str:
         if not self._log.closed:
             self._log.flush()

@@ -321,13 +321,21 @@ def test_predict_intervals(server, http, models):
         ({"area": 3}, "?interval=sideways", 422, "interval must be one of"),
         ({"area": 3}, "?interval=prediction&level=1.5", 422, "level must be between 0 and 1"),
         ({"area": 3}, "?level=0.9", 422, "without 'interval'"),
-        ([], "", 422, ""),
     ],
 )
 def test_predict_errors(server, http, models, body, query, status, words):
     r = http.post(server.url + "/predict" + query, json=body)
     assert r.status_code == status, r.text
     assert words in r.json()["error"]
+
+
+@pytest.mark.slow
+def test_an_empty_batch_gets_an_empty_answer(server, http):
+    """``[]`` is an empty batch, as in every input form of the Predictor (issue 28;
+    it was a 422 "a 1-D input is one row: got 0 values")."""
+    r = http.post(server.url + "/predict", json=[])
+    assert r.status_code == 200, r.text
+    assert r.json()["predictions"] == []
 
 
 @pytest.mark.slow

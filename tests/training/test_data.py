@@ -18,7 +18,16 @@ def test_bundled_datasets_load_by_name():
     assert mlr.X.dtype == np.float64
     raw = pd.read_csv(DATA / "plant_richness_mlr.tsv", sep="\t")
     np.testing.assert_array_equal(mlr.X, raw[mlr.features].to_numpy())
-    assert set(DATASETS) == {"plant_richness_lr", "plant_richness_mlr"}
+    assert set(DATASETS) == {"plant_richness_lr", "plant_richness_mlr", "penguins"}
+    # the table with text columns and gaps (issue 23) loads as a DataFrame, as written
+    from training.data import load_dataset_frame
+
+    penguins = load_dataset_frame("penguins")
+    written = pd.read_csv(DATA / "penguins.csv")
+    assert penguins.shape == written.shape == (344, 8)
+    assert penguins.isna().sum().to_dict() == written.isna().sum().to_dict()
+    with pytest.raises(DataError, match="has text columns and gaps"):
+        load_dataset("penguins")
 
 
 def test_unknown_dataset():

@@ -17,7 +17,7 @@ from onnx.reference import ReferenceEvaluator
 
 from inference import ModelLoadError, Predictor
 from inference.io.atomic import host_tag
-from inference.manifest import FORMAT_VERSION, Manifest, file_digest
+from inference.manifest import FORMAT_VERSION, MLFLOW_FILES, Manifest, file_digest
 from training.data import load_dataset
 from training.export import ExportError, export_model
 from training.export import exporter as export_mod
@@ -55,13 +55,9 @@ def rel_err(a, b):
 @pytest.mark.parametrize("dataset", DATASETS)
 def test_round_trip(exported, tmp_path, dataset, dtype):
     run, out = exported(dataset, dtype)
-    assert sorted(p.name for p in out.iterdir()) == [
-        "loss.png",
-        "manifest.json",
-        "model.onnx",
-        "model.pt",
-        "regression.png",
-    ]
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        ["loss.png", "manifest.json", "model.onnx", "model.pt", "regression.png", *MLFLOW_FILES]
+    )
     rng = np.random.default_rng(1)
     X = np.vstack(
         [run.X_train, run.X_train.mean(0) + rng.standard_normal((500, run.X_train.shape[1]))]
@@ -146,7 +142,9 @@ def test_manifest_holds_the_contract(exported):
     assert d["dtype"] == "float64" and d["created_at"].endswith("Z")
     for name, entry in d["artifacts"].items():
         assert entry == file_digest(out / name)
-    assert set(d["artifacts"]) == {"model.onnx", "model.pt", "regression.png", "loss.png"}
+    assert set(d["artifacts"]) == {"model.onnx", "model.pt", "regression.png", "loss.png"} | set(
+        MLFLOW_FILES
+    )
     tr = d["training"]
     assert tr["converged"] is True and tr["epochs_run"] == run.estimator.n_epochs_
     assert tr["lr_used"] == pytest.approx(run.estimator.lr_) and tr["seed"] == 0
@@ -208,7 +206,7 @@ def test_replacing_needs_the_flag(tmp_path):
     other = train(
         load_dataset("plant_richness_lr"), preset="tutorial", max_epochs=50, progress=False
     )
-    export_model(other, dest, overwrite=True)
+    export_model(other, dest, overwrite=True, allow_unconverged=True)  # 50 epochs: unconverged
     assert Predictor.load(dest).manifest.data["training"]["preset"] == "tutorial"
     (tmp_path / "notamodel").mkdir()
     with pytest.raises(ExportError, match="is not a model directory"):
@@ -387,6 +385,7 @@ def test_same_seed_same_bytes_in_two_processes(tmp_path):
         assert proc.wait(timeout=120) == 0, proc.stderr.read().decode()
     (a, _), (b, _) = procs
     files = ["loss.png", "manifest.json", "model.onnx", "model.pt", "regression.png"]
+    files = sorted([*files, *MLFLOW_FILES])
     assert sorted(p.name for p in (a / "epoch").iterdir()) == files
     for name in sorted(files, key=lambda n: n == "manifest.json"):  # it holds the others' sha256
         assert (a / "epoch" / name).read_bytes() == (b / "epoch" / name).read_bytes(), name

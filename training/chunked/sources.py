@@ -104,16 +104,21 @@ def file_chunks(
     target: str,
     features: Sequence[str] | None = None,
     chunk_rows: int | None = DEFAULT_CHUNK_ROWS,
+    max_line_bytes: int | None = None,
 ) -> tuple[ChunkSource, list[str]]:
     """Chunks of a CSV, TSV or Parquet file and the feature names; each pass reads
     the file again. Bad data raise :class:`~training.data.DataError` as
-    :func:`training.data.load_table` words them (file, column, row, line)."""
+    :func:`training.data.load_table` words them (file, column, row, line); so does a
+    line longer than ``max_line_bytes`` (None: the readers' default)."""
     from training.data import iter_table_chunks, table_columns
 
-    wanted = table_columns(path, target=target, features=features)
+    limit = {} if max_line_bytes is None else {"max_line_bytes": max_line_bytes}
+    wanted = table_columns(path, target=target, features=features, **limit)
 
     def one_pass() -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        return iter_table_chunks(path, target=target, features=wanted, chunk_rows=chunk_rows)
+        return iter_table_chunks(
+            path, target=target, features=wanted, chunk_rows=chunk_rows, **limit
+        )
 
     return one_pass, wanted
 

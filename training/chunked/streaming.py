@@ -296,14 +296,18 @@ def fit_file(
     chunk_rows: int | None = DEFAULT_CHUNK_ROWS,
     preset: str = "default",
     in_memory: bool = False,
+    max_line_bytes: int | None = None,
     **overrides: Any,
 ) -> TrainingRun:
     """Fit on a CSV, TSV or Parquet file: :func:`fit_chunks` over its chunks.
 
     ``in_memory=False`` reads the file again on each pass (memory bounded by the chunk
     size); ``True`` reads it once and keeps its chunks in memory (:class:`CachedChunks`).
+    ``max_line_bytes``: the longest CSV or TSV line taken (None: the readers' default).
     """
-    source, wanted = file_chunks(path, target=target, features=features, chunk_rows=chunk_rows)
+    source, wanted = file_chunks(
+        path, target=target, features=features, chunk_rows=chunk_rows, max_line_bytes=max_line_bytes
+    )
     return fit_chunks(
         CachedChunks(source) if in_memory else source,
         features=wanted,

@@ -14,8 +14,8 @@ the row (and the line, for text).
 
 from __future__ import annotations
 
-from training.data.datasets import DATASETS, BundledDataset, load_dataset
-from training.data.loader import iter_table_chunks, load_table, table_columns
+from training.data.datasets import DATASETS, BundledDataset, load_dataset, load_dataset_frame
+from training.data.loader import iter_table_chunks, load_frame, load_table, table_columns
 from training.data.tables import Table, validate_xy, wanted_columns
 from training.errors import DataError
 
@@ -26,6 +26,8 @@ __all__ = [
     "Table",
     "iter_table_chunks",
     "load_dataset",
+    "load_dataset_frame",
+    "load_frame",
     "load_table",
     "table_columns",
     "validate_xy",

@@ -14,6 +14,11 @@ back to that text reader (``None``), which words every other fault.
 
 :func:`stream_chunks` yields the rows of a file in chunks for the streamed fit, with
 the same messages for the first bad cell.
+
+Before pyarrow reads a text file, its lines are checked against ``max_line_bytes``
+(:func:`inference.io.scan_text_file`, in the pass that checks the encoding; the chunk
+reader checks as it reads): a longer line is a DataError naming the file, the line and
+the limit, and no reader holds more of it than the limit.
 """
 
 from __future__ import annotations
@@ -25,24 +30,25 @@ from typing import Any
 
 import numpy as np
 
-from inference.errors import BatchError
+from inference.errors import BatchError, LineTooLongError
 from inference.io import (
+    DEFAULT_MAX_LINE_BYTES,
     FileFormat,
     Part,
     ReadSpec,
     file_format,
-    file_is_utf8,
     import_pyarrow,
     inspect_part,
     read_chunks,
     read_csv_table,
     record_batches,
+    scan_text_file,
     to_numpy,
 )
 from training.data.tables import Table, validate_xy, wanted_columns
-from training.errors import DataError
+from training.errors import CellError, DataError
 
-__all__ = ["format_of", "header_columns", "load_fast", "part_of", "stream_chunks"]
+__all__ = ["cell_kind", "format_of", "header_columns", "load_fast", "part_of", "stream_chunks"]
 
 
 def format_of(path: Path) -> FileFormat:
@@ -57,19 +63,23 @@ def format_of(path: Path) -> FileFormat:
         ) from None
 
 
-def part_of(path: Path) -> Part:
+def part_of(path: Path, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES) -> Part:
     """The file's format and header (Parquet: schema), no data. DataError for a format
-    that cannot be told or an empty file; BatchError when the reader refuses the header."""
+    that cannot be told, an empty file or a header line longer than ``max_line_bytes``;
+    BatchError when the reader refuses the header."""
     fmt = format_of(path)
     if fmt.kind == "csv" and path.stat().st_size == 0:
         raise DataError(f"{path}: the file is empty (no header, no rows)")
-    return inspect_part(path)
+    try:
+        return inspect_part(path, max_line_bytes=max_line_bytes)
+    except LineTooLongError as exc:
+        raise DataError(str(exc)) from exc
 
 
-def header_columns(path: Path) -> list[str]:
+def header_columns(path: Path, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES) -> list[str]:
     """The column names of the file (DataError when it has no readable header)."""
     try:
-        return list(part_of(path).columns)
+        return list(part_of(path, max_line_bytes).columns)
     except BatchError as exc:
         raise DataError(str(exc)) from exc
 
@@ -81,18 +91,22 @@ def _workers() -> int:
 # --- the fast path --------------------------------------------------------------------------
 
 
-def load_fast(path: Path, target: str, features: Any) -> Table | None:
-    """The table read typed and in parallel; None when the text reader must decide."""
+def load_fast(
+    path: Path, target: str, features: Any, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES
+) -> Table | None:
+    """The table read typed and in parallel; None when the text reader must decide.
+    DataError for a line longer than ``max_line_bytes`` (found before pyarrow reads)."""
     try:
-        part = part_of(path)
+        part = part_of(path, max_line_bytes)
     except BatchError:
         return None
     wanted = wanted_columns(path, list(part.columns), target, features)
     needed = [*wanted, target]
     if part.fmt.kind == "parquet":
         arrays = _read_parquet(part, wanted, target)
-    elif not file_is_utf8(path):
-        return None  # the text reader names the encoding error
+    elif part.fmt.compression or not _scan(part):
+        # the text reader decompresses, checks the lines, names the encoding error
+        return None
     else:
         arrays = _fill(read_csv_table(part, needed), wanted, target)
         if arrays is None:
@@ -104,6 +118,15 @@ def load_fast(path: Path, target: str, features: Any) -> Table | None:
         raise DataError(f"{path}: the file has a header but no data rows")
     validate_xy(X, y, source=str(path))
     return Table(X=X, y=y, features=wanted, target=target, source=str(path))
+
+
+def _scan(part: Part) -> bool:
+    """Whether the file is UTF-8; DataError at its first line longer than the limit
+    (one pass, before ``read_csv_table``'s pyarrow reads the file)."""
+    try:
+        return scan_text_file(part.path, part.max_line_bytes)
+    except LineTooLongError as exc:
+        raise DataError(str(exc)) from exc
 
 
 def _fill(table: Any, wanted: list[str], target: str) -> tuple[np.ndarray, np.ndarray] | None:
@@ -168,6 +191,14 @@ def _read_parquet(
 # --- locating bad cells --------------------------------------------------------------------
 
 
+def cell_kind(text: str) -> str:
+    """A bad text cell's :class:`~training.errors.CellError` kind."""
+    cell = text.strip()
+    if cell == "":
+        return "missing"
+    return "nonfinite" if cell.lower() in {"nan", "inf", "-inf"} else "text"
+
+
 def _cell_problem(text: str) -> str:
     """How the text reader words a bad cell: ``"<what> is <kind>"``."""
     cell = text.strip()
@@ -213,6 +244,12 @@ class _Clean:
         return f"row {row} (line {line})" if line is not None else f"row {row}"
 
 
+def _kind(value: Any) -> str:
+    if isinstance(value, str) or value is None:
+        return cell_kind("" if value is None else value)
+    return "nonfinite"
+
+
 def _problem(value: Any) -> str:
     if isinstance(value, str) or value is None:
         return _cell_problem("" if value is None else value)
@@ -225,7 +262,7 @@ def _locate_csv(part: Part, needed: list[str]) -> tuple[np.ndarray, np.ndarray] 
     good after all (numbers with spaces around them), as ``(X, y)``. None for lines with a wrong
     number of fields, or a file that is not one record per line."""
     parts: list[np.ndarray] = []
-    first: dict[str, tuple[int, str, str]] = {}  # column -> (_, where, problem)
+    first: dict[str, tuple[str, str, str]] = {}  # column -> (kind, where, problem)
     counts: dict[str, int] = {}
     rows = 0
     try:
@@ -239,18 +276,23 @@ def _locate_csv(part: Part, needed: list[str]) -> tuple[np.ndarray, np.ndarray] 
                     counts[name] = counts.get(name, 0) + 1
                     if name not in first:
                         where = clean.where(int(i), rows)
-                        first[name] = (0, where, _problem(clean.value(int(i), name)))
+                        value = clean.value(int(i), name)
+                        first[name] = (_kind(value), where, _problem(value))
             if not first:
                 parts.append(clean.X)
             rows += clean.n
+    except LineTooLongError as exc:
+        raise DataError(str(exc)) from exc
     except BatchError:
         return None
     for name in needed:
         if name in first:
-            _, where, problem = first[name]
-            raise DataError(
+            kind, where, problem = first[name]
+            raise CellError(
                 f"{part.path}: column {name!r}, {where}: {problem} "
-                f"({counts[name]} bad cell(s) in this column)"
+                f"({counts[name]} bad cell(s) in this column)",
+                kind,
+                name,
             )
     M = np.concatenate(parts) if parts else np.empty((0, len(needed)))
     return np.ascontiguousarray(M[:, :-1]), np.ascontiguousarray(M[:, -1])
@@ -260,10 +302,15 @@ def _locate_csv(part: Part, needed: list[str]) -> tuple[np.ndarray, np.ndarray] 
 
 
 def stream_chunks(
-    path: Path, target: str, features: list[str], chunk_rows: int | None
+    path: Path,
+    target: str,
+    features: list[str],
+    chunk_rows: int | None,
+    max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
 ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """``(X, y)`` chunks of the file; the first bad cell or line raises DataError."""
-    part = _part_or_error(path)
+    """``(X, y)`` chunks of the file; the first bad cell or line (one longer than
+    ``max_line_bytes`` too) raises DataError."""
+    part = _part_or_error(path, max_line_bytes)
     needed = [*features, target]
     if part.fmt.kind == "parquet":
         _check_parquet_types(part, needed)
@@ -290,11 +337,11 @@ def stream_chunks(
         raise DataError(str(exc)) from exc
 
 
-def _part_or_error(path: Path) -> Part:
+def _part_or_error(path: Path, max_line_bytes: int) -> Part:
     if not path.is_file():
         raise DataError(f"{path}: no such file")
     try:
-        return part_of(path)
+        return part_of(path, max_line_bytes)
     except BatchError as exc:
         raise DataError(str(exc)) from exc
 
@@ -306,4 +353,6 @@ def _check_parquet_types(part: Part, needed: list[str]) -> None:
         t = part.types[name]
         number = types.is_integer(t) or types.is_floating(t) or types.is_decimal(t)
         if not (number or types.is_string(t) or types.is_large_string(t)):
-            raise DataError(f"{part.path}: column {name!r} has type {t}, expected a number type")
+            raise CellError(
+                f"{part.path}: column {name!r} has type {t}, expected a number type", "type", name
+            )

@@ -5,7 +5,11 @@ a string tensor for text and booleans (``"True"``/``"False"``), an int64 tensor 
 integer factor, as skl2onnx does for a ``ColumnTransformer``. A factor is mapped to
 its level's index by ``ai.onnx.ml.LabelEncoder``; a value that is not a level maps
 past the end of every table, so the graph fails on it instead of scoring the
-reference level (the Predictor names the row before that can happen).
+reference level (the Predictor names the row before that can happen). A factor whose
+design says ``unknown: "zero"`` (an exported ``OneHotEncoder(handle_unknown="ignore")``)
+has one more entry, 0, at the end of each of its tables instead: such a value adds
+nothing, and its ``Equal`` indicators are 0. A numeric input with a ``fill`` (an
+exported ``SimpleImputer``) is read through ``Where(IsNaN(x), fill, x)``.
 
 The prediction is the intercept plus one contribution per group of design columns:
 
@@ -68,6 +72,7 @@ class _Builder:
         self.inits: list[onnx.TensorProto] = []
         self.count = 0
         self.codes: dict[str, str] = {}
+        self.filled: dict[str, str] = {}
 
     def name(self, hint: str) -> str:
         self.count += 1
@@ -105,10 +110,28 @@ class _Builder:
             )
         return self.codes[input_name]
 
+    def numeric_input(self, input_name: str) -> str:
+        """The input, its missing values replaced by the input's ``fill`` if it has one."""
+        fill = self.design.input(input_name).fill
+        if fill is None:
+            return input_name
+        if input_name not in self.filled:
+            isnan = self.node("IsNaN", [input_name], f"{input_name}_isnan")
+            self.filled[input_name] = self.node(
+                "Where", [isnan, self.const(fill, "fill"), input_name], f"{input_name}_filled"
+            )
+        return self.filled[input_name]
+
+    def table_size(self, input_name: str) -> int:
+        """Entries of a factor's tables: its levels, and a 0 for an unknown value when
+        the design scores it as no level."""
+        spec = self.design.input(input_name)
+        return len(spec.levels) + int(spec.unknown == "zero")
+
     def expression(self, expr: dict[str, Any]) -> str:
         op = expr["op"]
         if op == "col":
-            return str(expr["input"])
+            return self.numeric_input(str(expr["input"]))
         if op == "const":
             return self.const(expr["value"])
         if op == "level":
@@ -154,7 +177,7 @@ def _contributions(b: _Builder, coef: np.ndarray) -> list[str]:
             factor, level, rest = split
             key = (factor, json.dumps(rest, sort_keys=True))
             if key not in tables:
-                tables[key] = (rest, np.zeros(len(design.input(factor).levels), b.np_dtype))
+                tables[key] = (rest, np.zeros(b.table_size(factor), b.np_dtype))
             tables[key][1][design.input(factor).levels.index(level)] = coef[j]
         else:
             others.append(j)
@@ -170,7 +193,7 @@ def _contributions(b: _Builder, coef: np.ndarray) -> list[str]:
         row = b.node("Gemm", [weight, matrix], "numeric_row", transB=1)
         parts.append(b.node("Reshape", [row, b.const([-1], "flat", np.int64)], "numeric_part"))
     for (factor, _), (rest, table) in tables.items():
-        # one entry past the last level: what an unknown value gathers (out of range)
+        # an unknown value gathers one entry past the last level: out of range, or a 0
         gathered = b.node("Gather", [b.const(table, "table"), b.factor_codes(factor)], "gather")
         parts.append(
             gathered if rest is None else b.node("Mul", [gathered, b.expression(rest)], "term")
@@ -179,7 +202,7 @@ def _contributions(b: _Builder, coef: np.ndarray) -> list[str]:
         value = b.expression(design.columns[j].expr)
         parts.append(b.node("Mul", [value, b.const(coef[j], "w")], "term"))
     for spec in design.factors:  # a factor seen only in two-factor interactions still refuses
-        if not any(key[0] == spec.name for key in tables):  # an unknown value
+        if spec.unknown == "error" and not any(key[0] == spec.name for key in tables):
             guard = b.const(np.zeros(len(spec.levels), b.np_dtype), "guard")
             parts.append(b.node("Gather", [guard, b.factor_codes(spec.name)], "guard"))
     return parts

@@ -82,8 +82,14 @@ from inference.manifest import (
     Manifest,
     file_digest,
 )
+from inference.mlflow_format import example_rows, write_mlflow_files
 from training.errors import ExportError, UnsupportedModelError
 from training.export import publish as _publish
+from training.export.design_export import (
+    design_example_rows,
+    design_manifest_fields,
+    design_onnx,
+)
 from training.export.graph import OPSET, build_onnx, graph_description
 from training.export.verify import VERIFY_RTOL, choose_dtype, export_module, verify
 from training.pipeline import TrainingRun
@@ -202,6 +208,14 @@ def _manifest_data(
     }
 
 
+def _design_fields(data: dict[str, Any], run: TrainingRun, dtype: str) -> dict[str, Any]:
+    """A design model's manifest fields, merged into the numeric model's sections."""
+    fields = design_manifest_fields(run, dtype)
+    fields["onnx"] = {"file": data["onnx"]["file"], **fields["onnx"]}
+    fields["torchscript"] = {"file": data["torchscript"]["file"], **fields["torchscript"]}
+    return fields
+
+
 def _as_run(
     model: Any, X: Any, y: Any, features: Any, target: Any, sample_weight: Any
 ) -> TrainingRun:
@@ -236,9 +250,17 @@ def _write_artifacts(
     """Write ``model.onnx``, ``model.pt`` and the plots into ``staging``; return the
     eager module (the fit in ``dtype``) they must equal."""
     est = run.estimator
-    model = build_onnx(
-        est.coef_, est.intercept_, features=run.features, target=run.target, dtype=dtype, name=name
-    )
+    if run.design is not None:
+        model = design_onnx(run, dtype, name)
+    else:
+        model = build_onnx(
+            est.coef_,
+            est.intercept_,
+            features=run.features,
+            target=run.target,
+            dtype=dtype,
+            name=name,
+        )
     module = export_module(run, dtype)
     (staging / ONNX_NAME).write_bytes(model.SerializeToString())
     with warnings.catch_warnings():
@@ -262,6 +284,27 @@ def _write_artifacts(
     return module
 
 
+def _signing_key(sign_key: Any) -> Any:
+    """The private key to sign with (read before any work, so a bad key fails fast)."""
+    if sign_key is None or hasattr(sign_key, "sign"):
+        return sign_key
+    from inference.errors import SignatureError
+    from inference.signing import load_private_key
+
+    try:
+        return load_private_key(sign_key)
+    except SignatureError as exc:
+        raise ExportError(f"cannot sign the export: {exc}") from exc
+
+
+def _sign(staging: Path, key: Any, name: str) -> None:
+    """Sign the finished staging directory, then verify it with the key's public half."""
+    from inference.signing import sign_directory, verify_directory
+
+    sign_directory(staging, key, name=name)
+    verify_directory(staging, [key.public_key()])
+
+
 def export_model(
     run: Any,
     directory: str | Path,
@@ -270,14 +313,16 @@ def export_model(
     overwrite: bool = False,
     plots: bool = True,
     dtype: str = "auto",
-    allow_unconverged: bool = True,
+    allow_unconverged: bool = False,
     X: Any = None,
     y: Any = None,
     features: list[str] | None = None,
     target: str | None = None,
     sample_weight: Any = None,
+    sign_key: Any = None,
 ) -> Path:
-    """Write ``model.onnx``, ``model.pt``, ``manifest.json`` and plots to ``directory``.
+    """Write ``model.onnx``, ``model.pt``, ``manifest.json``, plots and the MLflow files
+    (:mod:`inference.mlflow_format`) to ``directory``.
 
     ``run`` is a :class:`~training.pipeline.TrainingRun`, or a fitted
     :class:`~training.solver.estimator.LinearRegressionSGD` or scikit-learn ``Pipeline`` of
@@ -290,16 +335,22 @@ def export_model(
     Every artifact is verified against the eager model (module docstring) before
     the directory appears. Replacing an existing directory needs ``overwrite=True``.
     ``dtype`` is the artifacts' dtype (:func:`choose_dtype`; training has its own).
-    ``allow_unconverged=False`` refuses a fit that did not converge; the manifest
-    records the choice. Returns the destination path.
+    A fit that did not converge is refused (:class:`ExportError`, nothing written)
+    unless ``allow_unconverged=True``; the manifest
+    records the choice. ``sign_key`` (a PEM private key file or a loaded ECDSA key,
+    :mod:`inference.signing`) signs the finished directory into ``model.sig``, which
+    the manifest does not list and the signature covers everything else, the
+    manifest included; the signature is verified before the directory is moved into
+    place. Returns the destination path.
     """
     if not isinstance(run, TrainingRun):
         run = _as_run(run, X, y, features, target, sample_weight)
     if not run.estimator.converged_ and not allow_unconverged:
         raise ExportError(
             f"the fit did not converge in {run.estimator.n_epochs_} epochs; refusing to export "
-            "it (--allow-unconverged / allow_unconverged=True exports it anyway)"
+            "it (pass allow_unconverged=True to export it anyway)"
         )
+    key = _signing_key(sign_key)
     dtype, dtype_reason = choose_dtype(run, dtype)
     destination = Path(directory).absolute()
     name = name or destination.name
@@ -309,12 +360,20 @@ def export_model(
     try:
         module = _write_artifacts(staging, run, name, dtype, plots)
         data = _manifest_data(run, name, dtype, dtype_reason, allow_unconverged)
+        examples = example_rows(run.X_train)
+        if run.design is not None:
+            data.update(_design_fields(data, run, dtype))
+            examples = design_example_rows(run)
+        # the directory is an MLflow model too; written before hashing, so the hashes cover it
+        write_mlflow_files(staging, data, examples)
         for path in sorted(staging.iterdir()):
             data["artifacts"][path.name] = file_digest(path)
         manifest = Manifest(data, source=str(staging / MANIFEST_NAME))
         manifest.write(staging)
         data["verification"] = verify(staging, run, module)
         Manifest(data, source=str(staging / MANIFEST_NAME)).write(staging)
+        if key is not None:
+            _sign(staging, key, destination.name)
         _publish.publish(staging, destination, overwrite)
     except BaseException:
         discard(staging)

@@ -22,6 +22,7 @@ from inference.design import Design, DesignColumn, Input
 from training.errors import DataError
 from training.formula.columns import (
     DesignedTable,
+    check_text_is_text,
     drop_missing,
     factor_input,
     is_factor_column,
@@ -48,6 +49,7 @@ def _simple_design(
     for name in features:
         start = len(columns)
         if is_factor_column(frame[name]):
+            check_text_is_text(frame[name], name, source)
             spec = factor_input(frame, name, references.get(name), source)
             inputs.append(spec)
             for level in spec.levels:
@@ -95,4 +97,5 @@ def design_table(
     y = target_values(frame, target, source)
     design = _simple_design(frame, target, wanted, references, source)
     design = with_missing(design, missing, dropped)
-    return DesignedTable(design.matrix(raw_columns(frame, design)), y, design, target, source)
+    Z = design.matrix(raw_columns(frame, design))
+    return DesignedTable(Z, y, design, target, source, frame[design.input_names])

@@ -19,6 +19,7 @@ __all__ = [
     "DesignedTable",
     "drop_missing",
     "factor_input",
+    "check_text_is_text",
     "factor_type",
     "is_factor_column",
     "raw_columns",
@@ -40,6 +41,7 @@ class DesignedTable:
     design: Design
     target: str
     source: str
+    frame: Any = None  # the raw columns of the rows used (pandas DataFrame), gaps dropped
 
     @property
     def names(self) -> list[str]:
@@ -67,6 +69,29 @@ def is_factor_column(series: Any) -> bool:
         or pd.api.types.is_bool_dtype(dtype)
         or pd.api.types.is_string_dtype(dtype)
         or pd.api.types.is_object_dtype(dtype)
+    )
+
+
+def check_text_is_text(series: Any, name: str, source: str) -> None:
+    """A text column most of whose values are numbers is refused (DataError naming the
+    first cell that is not): it is more likely a numeric column with a bad cell than a
+    factor with a level per value. ``C(column)`` in a formula makes it a factor anyway."""
+    import pandas as pd
+
+    if not (
+        pd.api.types.is_object_dtype(series.dtype) or pd.api.types.is_string_dtype(series.dtype)
+    ):
+        return
+    values = series.dropna()
+    numbers = pd.to_numeric(values, errors="coerce")
+    if numbers.isna().all() or numbers.notna().mean() < 0.5:
+        return
+    label = numbers.index[numbers.isna().to_numpy()][0]
+    row = int(series.index.get_loc(label))
+    raise DataError(
+        f"{source}: column {name!r}, row {row} (index {label!r}): {values[label]!r} is not a "
+        "number, while most of the column's values are; fix that cell (or leave it empty: "
+        f"a missing value), or write C({name}) in a formula to use the column as a factor"
     )
 
 

@@ -20,6 +20,7 @@ from inference.design import Design, DesignColumn, Input
 from training.errors import DataError
 from training.formula.columns import (
     DesignedTable,
+    check_text_is_text,
     drop_missing,
     factor_input,
     is_factor_column,
@@ -72,6 +73,8 @@ def _inputs(
     inputs: dict[str, Input] = {}
     for factor in parsed.values():
         if isinstance(factor, Categorical):
+            if not factor.explicit:
+                check_text_is_text(frame[factor.column], factor.column, source)
             reference = factor.reference
             if reference is None:
                 reference = references.get(factor.column)
@@ -171,7 +174,8 @@ def formula_design(
             f"{source}: the formula {formula!r} builds columns this package cannot compile "
             "into the model's graph exactly; simplify its terms"
         )
-    return DesignedTable(Z, target_values(frame, target, source), design, target, source)
+    y = target_values(frame, target, source)
+    return DesignedTable(Z, y, design, target, source, frame[design.input_names])
 
 
 def _columns_of(factor: Numeric | Categorical) -> tuple[str, ...]:

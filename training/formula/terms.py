@@ -41,6 +41,7 @@ class Categorical:
 
     column: str
     reference: Any = None
+    explicit: bool = False  # written C(column), not a bare text column
 
 
 def _dotted(node: ast.AST) -> str:
@@ -86,7 +87,7 @@ def _categorical(call: ast.Call, term: str, is_column: Callable[[str], bool]) ->
             _literal(k.value, term) for k in contrast.keywords if k.arg in ("reference", "base")
         ]
         reference = values[0] if values else None
-    return Categorical(column, reference)
+    return Categorical(column, reference, explicit=True)
 
 
 def parse_factor(

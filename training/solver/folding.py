@@ -60,7 +60,9 @@ FOLD_RTOL = 1e-9
 _ACCEPTED = (
     "a fitted LinearRegressionSGD, or a fitted sklearn Pipeline of "
     + ", ".join(cls.__name__ for cls in AFFINE_SCALERS)
-    + " steps (or 'passthrough') followed by a LinearRegressionSGD"
+    + " steps (or 'passthrough') followed by a LinearRegressionSGD, or a fitted Pipeline "
+    "that encodes raw columns (a ColumnTransformer of OneHotEncoder, SimpleImputer and those "
+    "scalers, then LinearRegressionSGD: training.solver.columns)"
 )
 
 

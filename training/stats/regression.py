@@ -11,12 +11,15 @@ and ``df = n - p`` residual degrees of freedom. At the fitted parameters ``θ``:
   ``TSS`` is centered and ``c = 1``, without one it is ``Σ y²`` and ``c = 0`` (the
   uncentered R² of statsmodels and NIST)
 - ``F = ((TSS - RSS) / k) / s²`` with p-value ``P(F_{k, df} > F)``
-- the condition number ``κ₂(Z)`` (statsmodels' ``condition_number``), with
-  :class:`CollinearityWarning` above statsmodels' threshold of 1000
+- collinearity (:mod:`training.stats.collinearity`): the condition number of the
+  design with unit-length columns (Belsley–Kuh–Welsch) and each feature's variance
+  inflation factor, with :class:`CollinearityWarning` above 30 and 10, naming the
+  columns; and, as information, statsmodels' ``condition_number`` ``κ₂(Z)`` of the
+  unscaled design (which measures the columns' units as much as their collinearity)
 
 With ``sample_weight`` ``w`` these are the definitions of statsmodels' WLS: ``RSS =
 Σ wᵢ eᵢ²``, covariance ``s² (ZᵀWZ)⁻¹``, ``TSS = Σ wᵢ (yᵢ - ȳ_w)²`` around the
-weighted mean (``Σ wᵢ yᵢ²`` without an intercept), ``κ₂(√W Z)``; ``mse`` is the
+weighted mean (``Σ wᵢ yᵢ²`` without an intercept), the diagnostics of ``√W Z``; ``mse`` is the
 weighted mean ``RSS / Σ wᵢ``.
 
 Everything numerical goes through :class:`training.solver.lstsq.LeastSquares`: residuals
@@ -36,12 +39,12 @@ import numpy as np
 from scipy import special
 
 from training.errors import CollinearityWarning, DataError
-from training.solver.lstsq import CONDITION_WARNING_THRESHOLD, LeastSquares
+from training.solver.lstsq import LeastSquares
+from training.stats.collinearity import collinearity
 
 __all__ = [
     "INTERVAL_LEVELS",
     "RegressionStatistics",
-    "condition_note",
     "least_squares",
     "regression_metrics",
     "regression_statistics",
@@ -55,7 +58,14 @@ INTERVAL_LEVELS = (0.90, 0.95, 0.99)
 @dataclass
 class RegressionStatistics:
     """Everything :func:`regression_statistics` computes; arrays are float64, ordered
-    ``names`` (``["intercept", *features]``, or ``features`` without an intercept)."""
+    ``names`` (``["intercept", *features]``, or ``features`` without an intercept).
+
+    ``condition_number`` is statsmodels' (the unscaled design's),
+    ``scaled_condition_number`` Belsley–Kuh–Welsch's (unit-length columns), ``vif``
+    (n_features,) the features' variance inflation factors, and ``collinearity_notes``
+    the warnings they gave (:mod:`training.stats.collinearity`). Statistics read back
+    from an older manifest lack the last three (NaN and empty).
+    """
 
     names: list[str]
     params: np.ndarray
@@ -81,6 +91,14 @@ class RegressionStatistics:
     least_squares: dict[str, Any] = field(default_factory=dict)
     fit_intercept: bool = True
     condition_number: float = float("nan")
+    scaled_condition_number: float = float("nan")
+    vif: np.ndarray = field(default_factory=lambda: np.empty(0))
+    collinearity_notes: list[str] = field(default_factory=list)
+
+    @property
+    def feature_names(self) -> list[str]:
+        """The features' names (``names`` without the intercept)."""
+        return self.names[1:] if self.fit_intercept else list(self.names)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready dict (lists instead of arrays).
@@ -140,7 +158,8 @@ def regression_statistics(
     ``fit_intercept``; sample_weight : ndarray of shape (n_samples,), non-negative,
     or None. Raises :class:`~training.data.DataError` when the features
     are exactly collinear (naming them); warns :class:`CollinearityWarning` when
-    the condition number exceeds 1000.
+    the scaled condition number exceeds 30 or a variance inflation factor 10
+    (:mod:`training.stats.collinearity`).
     """
     X = np.asarray(X, dtype=np.float64)
     y = np.asarray(y, dtype=np.float64)
@@ -157,12 +176,7 @@ def regression_statistics(
     resid = ls.residuals(y, params)  # √w (y - Z θ) with weights
     rss = float(resid @ resid)
     centered = fit_intercept if centered is None else centered
-    if w is None:
-        tss = float(((y - y.mean()) ** 2).sum()) if centered else float(y @ y)
-        n_eff = float(n)
-    else:
-        tss = float(w @ (y - np.average(y, weights=w)) ** 2) if centered else float(w @ y**2)
-        n_eff = float(w.sum())
+    tss, n_eff = _total_sum_of_squares(y, w, centered)
     optimum = ls.solve(y)
     return statistics_from_parts(
         names=(["intercept"] if fit_intercept else []) + names,
@@ -172,13 +186,47 @@ def regression_statistics(
         n_samples=n,
         n_eff=n_eff,
         inverse_gram=ls.inverse_gram(),
-        condition_number=ls.condition_number(),
+        r_hat=ls.R_hat,
+        column_scale=ls.scale,
         optimum=optimum,
         optimum_rss=float(np.sum(ls.residuals(y, optimum) ** 2)),
         fit_intercept=fit_intercept,
         level=level,
         centered=centered,
     )
+
+
+def _total_sum_of_squares(
+    y: np.ndarray, w: np.ndarray | None, centered: bool
+) -> tuple[float, float]:
+    """``(TSS, n_eff)``: about the (weighted) mean when ``centered``, else ``Σ w y²``;
+    ``n_eff`` the sum of the weights (the rows without weights)."""
+    if w is None:
+        tss = float(((y - y.mean()) ** 2).sum()) if centered else float(y @ y)
+        return tss, float(len(y))
+    tss = float(w @ (y - np.average(y, weights=w)) ** 2) if centered else float(w @ y**2)
+    return tss, float(w.sum())
+
+
+def _optimum_summary(
+    params: np.ndarray,
+    optimum: np.ndarray,
+    optimum_rss: float,
+    rss: float,
+    tss: float,
+    n_eff: float,
+) -> dict[str, Any]:
+    """The least-squares optimum and how far the fitted parameters ended from it."""
+    return {
+        "params": optimum.tolist(),
+        "r2": float(1.0 - optimum_rss / tss),
+        "mse": optimum_rss / n_eff,
+        "max_abs_param_diff": float(np.abs(params - optimum).max()),
+        "max_rel_param_diff": float(
+            np.max(np.abs(params - optimum) / np.maximum(np.abs(optimum), 1e-12))
+        ),
+        "mse_excess": float(rss / n_eff - optimum_rss / n_eff),
+    }
 
 
 def statistics_from_parts(
@@ -190,7 +238,8 @@ def statistics_from_parts(
     n_samples: int,
     n_eff: float,
     inverse_gram: np.ndarray,
-    condition_number: float,
+    r_hat: np.ndarray,
+    column_scale: np.ndarray,
     optimum: np.ndarray,
     optimum_rss: float,
     fit_intercept: bool,
@@ -199,7 +248,9 @@ def statistics_from_parts(
 ) -> RegressionStatistics:
     """The summary statistics from their building blocks (module docstring).
 
-    params, optimum : (p,) intercept first; inverse_gram : (p, p) ``(ZᵀZ)⁻¹``; ``rss``
+    params, optimum : (p,) intercept first; inverse_gram : (p, p) ``(ZᵀZ)⁻¹``; r_hat :
+    (p, p) upper-triangular factor of the design with its columns divided by
+    ``column_scale`` (p,), for the collinearity diagnostics; ``rss``
     at ``params`` and ``optimum_rss`` at the least-squares ``optimum``; ``tss`` centered
     with an intercept; ``n_eff`` the sum of the weights (``n_samples`` without).
     In-memory fits (:func:`regression_statistics`), chunked and Dask fits all end here.
@@ -216,8 +267,10 @@ def statistics_from_parts(
     q = float(special.stdtrit(df, 0.5 + level / 2.0))
     r2 = 1.0 - rss / tss
     f = ((tss - rss) / k) / s2
-    if condition_number > CONDITION_WARNING_THRESHOLD:
-        warnings.warn(CollinearityWarning(condition_note(condition_number)), stacklevel=3)
+    diagnostics = collinearity(r_hat, column_scale, fit_intercept=fit_intercept)
+    notes = diagnostics.notes(names, fit_intercept=fit_intercept)
+    for note in notes:
+        warnings.warn(CollinearityWarning(note), stacklevel=3)
     return RegressionStatistics(
         names=names,
         params=params,
@@ -242,25 +295,12 @@ def statistics_from_parts(
         t_quantiles={
             f"{lv:.2f}": float(special.stdtrit(df, 0.5 + lv / 2.0)) for lv in INTERVAL_LEVELS
         },
-        least_squares={
-            "params": optimum.tolist(),
-            "r2": float(1.0 - optimum_rss / tss),
-            "mse": optimum_rss / n_eff,
-            "max_abs_param_diff": float(np.abs(params - optimum).max()),
-            "max_rel_param_diff": float(
-                np.max(np.abs(params - optimum) / np.maximum(np.abs(optimum), 1e-12))
-            ),
-            "mse_excess": float(rss / n_eff - optimum_rss / n_eff),
-        },
+        least_squares=_optimum_summary(params, optimum, optimum_rss, rss, tss, n_eff),
         fit_intercept=fit_intercept,
-        condition_number=condition_number,
-    )
-
-
-def condition_note(cond: float) -> str:
-    return (
-        f"The condition number is large, {cond:.3g}. This might indicate that there are "
-        "strong multicollinearity or other numerical problems."
+        condition_number=diagnostics.condition_number,
+        scaled_condition_number=diagnostics.scaled_condition_number,
+        vif=diagnostics.vif,
+        collinearity_notes=notes,
     )
 
 

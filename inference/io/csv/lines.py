@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import codecs
 import csv
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from inference.errors import LineTooLongError
 from inference.io.arrow import import_pyarrow
 from inference.io.chunks import shown
+from inference.io.limits import LineLengths
 
 if TYPE_CHECKING:
     from inference.io.formats import Part
@@ -28,6 +31,7 @@ __all__ = [
     "first_broken_line",
     "first_newline",
     "file_is_utf8",
+    "scan_text_file",
     "first_undecodable",
     "has_bare_cr",
     "is_utf8",
@@ -201,17 +205,43 @@ def file_is_utf8(path: str | Path, block: int = 8 << 20) -> bool:
     """Whether the whole file is UTF-8, unread columns included (pyarrow decodes only
     the columns it converts). ASCII blocks, the usual case, are checked at memory
     speed without decoding."""
+    return scan_text_file(path, None, block)
+
+
+def scan_text_file(path: str | Path, max_line_bytes: int | None, block: int = 8 << 20) -> bool:
+    """One pass over a file's bytes (as stored): whether it is all UTF-8
+    (:func:`file_is_utf8`), and :class:`~inference.errors.LineTooLongError` at its first
+    line longer than ``max_line_bytes`` (None: no limit), found by
+    :func:`~inference.io.limits.long_line_in` in the blocks as they are read."""
     decoder = codecs.getincrementaldecoder("utf-8")()
     with open(path, "rb") as f:
-        while chunk := f.read(block):
+        chunks = _blocks(f, block)
+        if max_line_bytes is not None:
+            chunks = _checked(chunks, str(path), max_line_bytes)
+        for chunk in chunks:
             if chunk.isascii() and not decoder.getstate()[0]:
                 continue
             try:
                 decoder.decode(chunk)
             except UnicodeDecodeError:
-                return False
+                return False  # the text reader checks the lines after this
     try:
         decoder.decode(b"", final=True)
     except UnicodeDecodeError:
         return False
     return True
+
+
+def _blocks(f: Any, block: int) -> Iterator[bytes]:
+    while chunk := f.read(block):
+        yield chunk
+
+
+def _checked(chunks: Iterator[bytes], name: str, limit: int) -> Iterator[bytes]:
+    """The chunks, passed on after their lines are checked against ``limit``."""
+    lengths = LineLengths(limit)
+    for chunk in chunks:
+        line = lengths.feed(chunk)
+        if line is not None:
+            raise LineTooLongError(file=name, line=line, limit=limit)
+        yield chunk

@@ -23,24 +23,25 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from inference.errors import BatchError
+from inference.errors import BatchError, LineTooLongError
 from inference.io.arrow import import_pyarrow
 from inference.io.chunks import Chunk, Rejected, matrix
 from inference.io.csv import native as fastcsv
+from inference.io.csv.blocks import LongLine
+from inference.io.csv.blocks import csv_blocks as _csv_blocks
 from inference.io.csv.lines import (
     NEWLINE,
     count_newlines,
     first_broken_line,
-    first_newline,
     first_undecodable,
     has_bare_cr,
     is_utf8,
     last_byte,
     last_line_open,
-    last_newline,
     line_problem,
 )
 from inference.io.formats import FileFormat, Part, open_input
+from inference.io.limits import DEFAULT_MAX_LINE_BYTES
 from inference.io.threads import ordered_map
 
 if TYPE_CHECKING:
@@ -63,21 +64,26 @@ DEFAULT_CSV_BLOCK = 2 << 20
 #: quoted line break at a cut between two pieces would be read differently.
 PARSE_BLOCK = 512 << 10
 _MAX_BLOCK = 256 << 20
-_MAX_HEADER = 16 << 20
 
 
-def inspect_csv(path: Path, fmt: FileFormat) -> Part:
-    part = Part(path, fmt, [], size=path.stat().st_size)
-    head = b""
+def inspect_csv(path: Path, fmt: FileFormat, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES) -> Part:
+    """A CSV part: its header's column names and the mean length of the first lines.
+    :class:`LineTooLongError` when the header line is longer than ``max_line_bytes``
+    (no more than that is read)."""
+    part = Part(path, fmt, [], size=path.stat().st_size, max_line_bytes=max_line_bytes)
+    head = bytearray()
     with open_input(part) as f:
-        while b"\n" not in head and len(head) < _MAX_HEADER:
+        while len(head) <= max_line_bytes:
             chunk = f.read(64 << 10)
-            if not chunk:
-                break
             head += chunk
+            if not chunk or b"\n" in chunk:
+                break
+        end = head.find(b"\n")
+        if (end if end >= 0 else len(head)) > max_line_bytes:
+            raise LineTooLongError(file=str(path), line=1, limit=max_line_bytes)
         if b"\n" in head and head.count(b"\n") < 8:
             head += f.read(64 << 10)
-    header, _, rest = head.partition(b"\n")
+    header, _, rest = bytes(head).partition(b"\n")
     if not header.strip():
         raise BatchError(
             "no header line; expected the column names on the first line", file=str(path), line=1
@@ -108,6 +114,7 @@ class CsvChunk(Chunk):
     newlines: int = 0  # newlines in the block
     error: Exception | None = None  # why the block could not be parsed
     fatal: tuple[int, str | None, str] | None = None  # (block line, column, reason)
+    too_long: int | None = None  # the limit its first line is longer than
     _lines: list[bytes] | None = None
 
     def rejected(self) -> list[Rejected]:
@@ -153,10 +160,14 @@ class CsvChunk(Chunk):
 
 
 def block_bytes(part: Part, chunk_rows: int | None) -> int:
-    """Bytes per block: about ``chunk_rows`` lines, or :data:`DEFAULT_CSV_BLOCK`."""
+    """Bytes per block: about ``chunk_rows`` lines, or :data:`DEFAULT_CSV_BLOCK`; at most
+    the part's line limit (or the default block, if that is larger), so that a reader
+    holds a small multiple of the limit whatever the first lines made the estimate
+    (a long line among them makes it large)."""
     if chunk_rows is None:
         return DEFAULT_CSV_BLOCK
-    return int(min(max(chunk_rows * part.line_bytes, 1 << 10), _MAX_BLOCK))
+    size = int(min(max(chunk_rows * part.line_bytes, 1 << 10), _MAX_BLOCK))
+    return min(size, max(part.max_line_bytes, DEFAULT_CSV_BLOCK))
 
 
 def read_csv(
@@ -166,7 +177,9 @@ def read_csv(
     with its first line (the header is line 1) and row.
 
     Raises :class:`BatchError` naming the line for a block that is not one record per
-    line, holds bytes that are not UTF-8 where they are read, or does not parse.
+    line, holds bytes that are not UTF-8 where they are read, or does not parse, and
+    :class:`LineTooLongError` for a line longer than ``part.max_line_bytes`` (before
+    any parser sees it).
     """
     blocks = _csv_blocks(part, block_bytes(part, chunk_rows))
     chunks = ordered_map(partial(_prepare_csv, part, spec), blocks, workers)
@@ -175,6 +188,8 @@ def read_csv(
         for chunk in chunks:
             chunk.first_line, chunk.first_row = line, line - 1
             line += chunk.newlines
+            if chunk.too_long is not None:
+                raise LineTooLongError(file=part.name, line=chunk.first_line, limit=chunk.too_long)
             if chunk.fatal is not None:
                 offset, column, reason = chunk.fatal
                 raise BatchError(
@@ -197,46 +212,6 @@ def read_csv(
 def single(chunked: Any) -> Any:
     """A chunked array's one chunk (its chunks combined when there are several)."""
     return chunked.chunk(0) if chunked.num_chunks == 1 else chunked.combine_chunks()
-
-
-def _csv_blocks(part: Part, size: int) -> Iterator[Any]:
-    """Arrow buffers of whole lines, in order, after the header line.
-
-    The bytes live in Arrow's memory pool (not Python's heap), so memory is given
-    back between blocks whatever the allocator of the platform does.
-    """
-    pa = import_pyarrow()
-    with open_input(part) as f:
-        rest = None
-        while True:  # skip the header line
-            chunk = f.read_buffer(size)
-            if chunk.size == 0:
-                return
-            nl = first_newline(chunk)
-            if nl >= 0:
-                rest = chunk.slice(nl + 1)
-                break
-        while True:
-            # The start of a line left over, then the next bytes read straight after it
-            # into the same new buffer: the block is never copied as a whole.
-            head = rest.size if rest is not None else 0
-            buffer = pa.allocate_buffer(head + size)
-            view = memoryview(buffer)
-            if head:
-                view[:head] = memoryview(rest)
-            got = f.readinto(view[head:])
-            del view
-            if got == 0:
-                if head:
-                    yield rest  # the last line, without a newline
-                return
-            filled = buffer.slice(0, head + got)
-            cut = last_newline(filled)
-            if cut < 0:
-                rest = filled
-                continue
-            yield filled.slice(0, cut + 1)
-            rest = filled.slice(cut + 1)
 
 
 def _read_block(
@@ -290,10 +265,20 @@ def _read_block(
 
     piece = block.size + 1 if quoted else min(block.size + 1, PARSE_BLOCK)
     try:
+        try:
+            return parse(typed=True)
+        except pa.ArrowInvalid:
+            # A value that is not a number: read the block again as text, which finds
+            # each such value (slower, and only for this block).
+            return parse(typed=False)
+    except pa.ArrowInvalid as exc:
+        if piece > block.size or "straddl" not in str(exc):
+            raise
+    # A line longer than a piece (within the line limit): the block in one piece.
+    piece = block.size + 1
+    try:
         return parse(typed=True)
     except pa.ArrowInvalid:
-        # A value that is not a number: read the block again as text, which finds
-        # each such value (slower, and only for this block).
         return parse(typed=False)
 
 
@@ -326,6 +311,8 @@ def _parse_plain(part: Part, spec: ReadSpec, block: Any, newlines: int) -> CsvCh
 
 
 def _prepare_csv(part: Part, spec: ReadSpec, block: Any) -> CsvChunk:
+    if isinstance(block, LongLine):
+        return CsvChunk(part, spec.features, np.empty((0, 0)), [], [], {}, too_long=block.limit)
     newlines = count_newlines(block)
     plain = _parse_plain(part, spec, block, newlines)
     if plain is not None:

@@ -13,8 +13,12 @@ batch size, with the same values (tested), so the predictions are the same.
 Anything else falls back to pyarrow: a file that does not qualify is read by pyarrow
 from the start, and a chunk the C reader cannot decode (an encoding it does not know,
 a null the statistics did not show, a damaged page) is read by pyarrow from that chunk
-on, so pyarrow names what is wrong. A chunk's record batch, needed only to describe a
-bad row, is read again by pyarrow (:class:`ArrowReplay`).
+on, so pyarrow names what is wrong. So is a chunk whose footer metadata the C reader
+would refuse (:func:`chunk_problem`: a negative offset, a chunk past the end of the
+file, ``num_values`` other than its row group's rows): :class:`NotPlain` then says
+which row group and column, for the error if pyarrow cannot read them either. A
+chunk's record batch, needed only to describe a bad row, is read again by pyarrow
+(:class:`ArrowReplay`).
 """
 
 from __future__ import annotations
@@ -35,7 +39,14 @@ from inference.io.parquet import native as fastparquet
 if TYPE_CHECKING:
     from inference.io.spec import ReadSpec
 
-__all__ = ["ArrowReplay", "DecodedBatch", "NotPlain", "decoded_batches", "fast_columns"]
+__all__ = [
+    "ArrowReplay",
+    "DecodedBatch",
+    "NotPlain",
+    "chunk_problem",
+    "decoded_batches",
+    "fast_columns",
+]
 
 #: encodings a column chunk may list (values, dictionary, definition levels)
 _ENCODINGS = frozenset({"PLAIN", "PLAIN_DICTIONARY", "RLE_DICTIONARY", "RLE"})
@@ -53,6 +64,7 @@ _FLOATS = ("double", "float")
 class _Column:
     """A column the fast path reads: its leaf in the Parquet schema, and where it goes."""
 
+    name: str
     leaf: int
     physical: int
     max_definition_level: int
@@ -76,11 +88,13 @@ class DecodedBatch:
 
 
 class NotPlain(Exception):
-    """The C reader could not decode the rows from ``start`` on (0-based row of the file)."""
+    """The C reader could not decode the rows from ``start`` on (0-based row of the file);
+    ``problem`` names the row group and column whose footer metadata it refused, if so."""
 
-    def __init__(self, start: int) -> None:
-        super().__init__(start)
+    def __init__(self, start: int, problem: str | None = None) -> None:
+        super().__init__(start, problem)
         self.start = start
+        self.problem = problem
 
 
 def fast_columns(pf: Any, spec: ReadSpec) -> list[_Column] | None:
@@ -113,6 +127,7 @@ def fast_columns(pf: Any, spec: ReadSpec) -> list[_Column] | None:
             return None
         columns.append(
             _Column(
+                name,
                 leaf,
                 fastparquet.PHYSICAL_TYPES[physical],
                 col.max_definition_level,
@@ -125,7 +140,11 @@ def fast_columns(pf: Any, spec: ReadSpec) -> list[_Column] | None:
 
 def _chunks_qualify(metadata: Any, columns: list[_Column]) -> bool:
     """Every column chunk of the columns: in this file, a known codec and encodings, and
-    no null by its statistics (a column that cannot hold one needs none)."""
+    no null by its statistics (a column that cannot hold one needs none); and the row
+    groups hold the file's rows."""
+    groups = [metadata.row_group(g) for g in range(metadata.num_row_groups)]
+    if sum(group.num_rows for group in groups) != metadata.num_rows:
+        return False
     for g in range(metadata.num_row_groups):
         group = metadata.row_group(g)
         for c in columns:
@@ -141,6 +160,25 @@ def _chunks_qualify(metadata: Any, columns: list[_Column]) -> bool:
     return True
 
 
+def chunk_problem(chunk: Any, group_rows: int, file_size: int) -> str | None:
+    """What the C reader would refuse in a column chunk's footer metadata (pyarrow's
+    ``ColumnChunkMetaData``), or None: its first byte (the dictionary page's, else the
+    first data page's) and its size must lie in the file, between its leading magic
+    and the footer's length; a flat column has one value per row of its group."""
+    offsets = [chunk.data_page_offset]
+    if chunk.has_dictionary_page and chunk.dictionary_page_offset is not None:
+        offsets.append(chunk.dictionary_page_offset)
+    start, length = min(offsets), chunk.total_compressed_size
+    if start < 4 or length <= 0 or start + length > file_size - 8:
+        return (
+            f"the chunk's pages at offset {start} and {length} bytes long, expected within "
+            f"the file's bytes 4 to {file_size - 8}"
+        )
+    if chunk.num_values != group_rows:
+        return f"num_values is {chunk.num_values}, expected the row group's {group_rows} rows"
+    return None
+
+
 def decoded_batches(
     path: Path, metadata: Any, columns: list[_Column], spec: ReadSpec, rows: int
 ) -> Iterator[DecodedBatch]:
@@ -149,6 +187,7 @@ def decoded_batches(
     k = len(spec.features)
     total = metadata.num_rows
     fd = os.open(str(path), os.O_RDONLY | getattr(os, "O_BINARY", 0))
+    size = os.fstat(fd).st_size
     group, left = -1, 0
     readers: list[Any] = []
     try:
@@ -164,7 +203,7 @@ def decoded_batches(
                     group += 1
                     if group >= metadata.num_row_groups:  # rows the groups do not hold
                         raise NotPlain(start)
-                    readers, left = _open_group(fd, metadata, group, columns)
+                    readers, left = _open_group(fd, size, metadata, group, columns, start)
                 take = min(n - done, left)
                 kept_at = iter(kept)
                 outs = [X[done:] if c.feature >= 0 else next(kept_at)[done:] for c in columns]
@@ -181,28 +220,39 @@ def decoded_batches(
 
 
 def _open_group(
-    fd: int, metadata: Any, group: int, columns: list[_Column]
+    fd: int, size: int, metadata: Any, group: int, columns: list[_Column], start: int
 ) -> tuple[list[Any], int]:
-    """A reader for each column's chunk in row group ``group``, and the group's rows."""
+    """A reader for each column's chunk in row group ``group``, and the group's rows;
+    :class:`NotPlain` (from ``start``, the batch's first row) for a chunk whose metadata
+    the reader would refuse (:func:`chunk_problem`)."""
     row_group = metadata.row_group(group)
-    readers = []
+    rows = int(row_group.num_rows)
+    readers: list[Any] = []
     for c in columns:
         chunk = row_group.column(c.leaf)
-        offset = chunk.data_page_offset
-        if chunk.has_dictionary_page and chunk.dictionary_page_offset is not None:
-            offset = min(offset, chunk.dictionary_page_offset)
-        readers.append(
-            fastparquet.ColumnChunkReader(
-                fd,
-                offset,
-                chunk.total_compressed_size,
-                physical_type=c.physical,
-                codec=fastparquet.CODECS[chunk.compression],
-                max_definition_level=c.max_definition_level,
-                num_values=chunk.num_values,
-            )
-        )
-    return readers, int(row_group.num_rows)
+        problem = chunk_problem(chunk, rows, size)
+        if problem is None:
+            offset = chunk.data_page_offset
+            if chunk.has_dictionary_page and chunk.dictionary_page_offset is not None:
+                offset = min(offset, chunk.dictionary_page_offset)
+            try:
+                readers.append(
+                    fastparquet.ColumnChunkReader(
+                        fd,
+                        offset,
+                        chunk.total_compressed_size,
+                        physical_type=c.physical,
+                        codec=fastparquet.CODECS[chunk.compression],
+                        max_definition_level=c.max_definition_level,
+                        num_values=chunk.num_values,
+                    )
+                )
+            except (ValueError, OSError) as exc:  # what chunk_problem did not foresee
+                problem = str(exc)
+        if problem is not None:
+            _close(readers)
+            raise NotPlain(start, f"row group {group}, column {c.name!r}: {problem}")
+    return readers, rows
 
 
 def _close(readers: list[Any]) -> None:

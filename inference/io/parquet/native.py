@@ -33,8 +33,10 @@ Memory and threads
     buffers are freed when the chunk's last value is read, on False, on
     :meth:`ColumnChunkReader.close` or when the reader is collected, into a pool
     shared by the process (at most 64 buffers, 64 MiB) that the next readers draw
-    from. Readers of different chunks may share one file descriptor (reads are
-    positional) and run in different threads; one reader is used by one thread at a
+    from (the pool's lock is taken around ``fork()`` by ``pthread_atfork`` handlers,
+    so a child process can read too). Readers of different chunks may be built from
+    one file descriptor (each reads positionally through its own duplicate) and run
+    in different threads; one reader is used by one thread at a
     time (a second concurrent call raises ValueError). :func:`read_columns` fills
     several columns of one matrix with a single call, a cache-sized tile of rows at
     a time.
@@ -105,7 +107,9 @@ class ColumnChunkReader:
     Parameters
     ----------
     fd : int
-        An open file descriptor of the Parquet file; the reader never closes it.
+        An open file descriptor of the Parquet file. The reader reads through its own
+        duplicate of it (closed by :meth:`close` or when the reader is collected), so
+        the caller may close ``fd`` once the reader is built.
     offset : int
         The chunk's first byte: the column chunk metadata's
         ``dictionary_page_offset`` if the chunk has a dictionary page, else its
@@ -228,8 +232,8 @@ class ColumnChunkReader:
             )
 
     def close(self) -> None:
-        """Free the reader's buffers (also done when it is garbage collected); the
-        file descriptor stays open."""
+        """Free the reader's buffers and close its duplicate of the file descriptor (also
+        done when it is garbage collected); the caller's descriptor stays open."""
         if self._reader is not None:
             self._reader.close()
 

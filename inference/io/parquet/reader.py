@@ -121,23 +121,38 @@ def read_parquet(part: Part, spec: ReadSpec, chunk_rows: int | None) -> Iterator
 
 def _decoded(part: Part, spec: ReadSpec, rows: int) -> Iterator[Any]:
     """The part's rows decoded by the C reader (:class:`DecodedBatch`) where it can, and
-    from where it cannot on, pyarrow's record batches."""
+    from where it cannot on, pyarrow's record batches. When the C reader refused a
+    chunk's footer metadata and pyarrow cannot read the rows either, the error names
+    that row group and column."""
+    pa = import_pyarrow()
     pf = import_parquet().ParquetFile(str(part.path), pre_buffer=False)
     try:
         columns = parquet_fast.fast_columns(pf, spec)
         metadata = pf.metadata
+    except (pa.ArrowException, OSError, ValueError):  # metadata pyarrow cannot describe
+        columns = None
     finally:
         pf.close()
     done = 0
+    problem = None
     if columns is not None:
         try:
             for batch in parquet_fast.decoded_batches(part.path, metadata, columns, spec, rows):
                 yield batch
                 done += 1
             return
-        except NotPlain:
-            pass
-    yield from islice(record_batches(part, spec, rows), done, None)
+        except NotPlain as exc:
+            problem = exc.problem
+    try:
+        yield from islice(record_batches(part, spec, rows), done, None)
+    except BatchError as exc:
+        if problem is None:
+            raise
+        raise BatchError(
+            f"{exc.reason}; the footer's metadata is damaged: {problem}",
+            file=exc.file,
+            row=exc.row,
+        ) from exc
 
 
 def _decoded_chunk(
