@@ -1,5 +1,5 @@
 """Where the Predictor's bulk session pays off: the ``bulk_rows`` threshold, the
-non-finite check, and the CPU an idle Predictor takes (docs/bandwidth.md).
+non-finite check, and the CPU an idle Predictor takes (docs/guide/bandwidth.md).
 
 Run: ``.venv/bin/python benchmarks/bench_bulk.py [--repeats 200] [--idle 5]``
 

@@ -3,7 +3,7 @@
 Batches of ``bulk_rows`` rows or more go to a second session on the same model
 bytes (:func:`inference.session.open_bulk_session`), opened at the first such
 batch, with an intra-op thread on every CPU the process may use; their
-non-finite check is one ``np.einsum`` sum. docs/bandwidth.md has the
+non-finite check is one ``np.einsum`` sum. docs/guide/bandwidth.md has the
 measurements behind the threshold, the threads and the check.
 """
 
@@ -23,7 +23,7 @@ from inference.inputs import locate_nonfinite
 __all__ = ["BULK_ROWS", "BulkBatches", "check_bulk_rows"]
 
 #: default of ``Predictor.load(bulk_rows=)``: batches from this many rows on run on the
-#: bulk session (measured: docs/bandwidth.md)
+#: bulk session (measured: docs/guide/bandwidth.md)
 BULK_ROWS = 65536
 
 
@@ -65,7 +65,7 @@ class BulkBatches:
         one pass with no temporary: cheaper than ``np.isfinite(y).all()`` (a
         boolean array, then a second pass), than ``np.sum`` (pairwise) and than
         a ``ReduceSum`` output in the graph (single-threaded in onnxruntime),
-        measured in docs/bandwidth.md.
+        measured in docs/guide/bandwidth.md.
         """
         _, run, options = bulk
         y: np.ndarray = run(self._output_names, {self._input_name: X}, options)[0]

@@ -5,7 +5,7 @@ every call; ``InferenceSession.run`` is thread-safe and releases the GIL, so a
 single Predictor serves many threads. Batches of ``bulk_rows`` rows or more go
 to a second, bulk session on the same model, opened at the first such batch,
 with a thread on every CPU and a cheaper non-finite check (:mod:`inference.bulk`;
-docs/bandwidth.md has the measurements behind it).
+docs/guide/bandwidth.md has the measurements behind it).
 
 :meth:`Predictor.load` goes in steps: find the ONNX file (and verify the
 manifest's artifacts), read and hash its bytes, check them with
@@ -155,14 +155,13 @@ class Predictor(DesignPredictions, BulkBatches):
             :class:`~inference.errors.SignatureError`). None (the default) takes the
             keys named by the environment variable ``LINREG_TRUSTED_KEYS``
             (``os.pathsep``-separated); an empty sequence, or None with that variable
-            unset, checks no signature.
+            unset, checks no signature. Whatever the keys, the manifest's coefficients
+            (``parameters`` and ``statistics.params``) must be the graph's
+            (:mod:`inference.coefficients`).
         bulk_rows : int or None
             Batches of this many rows or more run on a second CPU session opened at the
             first, with a thread per CPU (or ``threads``) and a one-pass non-finite check
-            (:mod:`inference.bulk`; docs/bandwidth.md). None: one session, as before.
-
-        Whatever the keys, the manifest's coefficients (``parameters`` and
-        ``statistics.params``) must be the graph's (:mod:`inference.coefficients`).
+            (:mod:`inference.bulk`; docs/guide/bandwidth.md). None: one session, as before.
         """
         path = Path(path)
         ort = import_onnxruntime()

@@ -6,7 +6,7 @@ sequential (the graphs here are two or three nodes).
 
 The bulk session (:func:`build_bulk_options`, :func:`open_bulk_session`) is the
 Predictor's second session for large batches: the same model and options, with
-an intra-op thread on every CPU the process may use (docs/bandwidth.md).
+an intra-op thread on every CPU the process may use (docs/guide/bandwidth.md).
 """
 
 from __future__ import annotations
@@ -109,7 +109,7 @@ def build_bulk_options(ort: Any, *, threads: int | None, spinning: bool, optimiz
 
     Threads spin only with ``spinning`` (between calls, as the caller asked):
     spinning only while a run is in flight (``session.force_spinning_stop``) was
-    measured and not kept (docs/bandwidth.md).
+    measured and not kept (docs/guide/bandwidth.md).
     """
     so = build_session_options(ort, threads=threads, spinning=spinning, optimization=optimization)
     so.intra_op_num_threads = int(threads) if threads else available_cpus()
