@@ -95,6 +95,19 @@ def test_the_bulk_session_opens_at_the_first_large_batch():
     assert p.__dict__["_bulk_session"][0] is p.bulk_session
 
 
+def test_a_design_model_keeps_to_one_session():
+    """A model fitted on raw columns (text factors) has several inputs, which the bulk
+    path does not feed: its batches stay on its one session, whatever bulk_rows says."""
+    pd = pytest.importorskip("pandas")
+    model = ROOT / "exported_models" / "penguins"
+    p = Predictor.load(model, bulk_rows=10)
+    one = Predictor.load(model, bulk_rows=None)
+    assert p.bulk_rows is None and p.bulk_session is None
+    frame = pd.read_csv(ROOT / "training" / "data" / "bundled" / "penguins.csv").dropna()
+    assert len(frame) > 10
+    np.testing.assert_array_equal(p.predict(frame[p.features]), one.predict(frame[p.features]))
+
+
 @pytest.mark.parametrize("value", [0, -5, True, 2.5, "65536"])
 def test_bulk_rows_must_be_a_positive_integer_or_none(value):
     with pytest.raises(ValueError, match="bulk_rows must be a positive integer or None"):
