@@ -318,8 +318,9 @@ def bench(args: argparse.Namespace, directory: Path) -> list[dict]:
     formats = [f for f in args.formats.split(",") if f]
     sizes = [int(r) for r in args.rows.split(",") if r]
     compile_bytecode()
-    if args.base:
-        compile_bytecode(args.base)
+    base = getattr(args, "base", None)
+    if base:
+        compile_bytecode(base)
         jobs.insert(jobs.index("linreg") + 1 if "linreg" in jobs else 0, "base")
     model = directory / "model"
     if not (model / "manifest.json").exists():
@@ -341,7 +342,7 @@ def bench(args: argparse.Namespace, directory: Path) -> list[dict]:
                     output = directory / f"output-{job}.{fmt}"
                     output.unlink(missing_ok=True)
                     cmd = job_command(job, fmt, model, source, output)
-                    root = args.base if job == "base" else ROOT
+                    root = base if job == "base" else ROOT
                     r = run_measured(cmd, directory / f"{job}.log", root)
                     if repeat == 0:
                         verdict = json.loads(

@@ -80,3 +80,14 @@ def test_the_check_catches_a_wrong_prediction(results, tmp_path):
     assert check(wrong).startswith("row 1234:")
     assert "rows" in check(reference[:-1], ids[:-1])
     assert "ids" in check(reference, pa.array(np.arange(ROWS)[::-1].copy()))
+
+
+def test_a_base_tree_runs_beside_this_one(tmp_path):
+    """``--base``: ``linreg predict`` from another checkout (here this one) in the same
+    run, its output checked against numpy like every job's."""
+    args = argparse.Namespace(
+        rows=str(ROWS), features=4, formats="parquet", jobs="linreg", repeats=1, base=ROOT
+    )  # fmt: skip
+    rows = bench_batch.bench(args, tmp_path)
+    assert [r["job"] for r in rows] == ["linreg", "base"]
+    assert "base: `linreg predict`" in bench_batch.table(rows)
