@@ -14,6 +14,10 @@ interpreter to exit with the output written:
 - ``duckdb``: ``COPY (SELECT <expression> FROM read_csv / read_parquet(...)) TO ...``
 - ``naive``: pandas ``read_csv`` / ``read_parquet``, ``Predictor.predict`` on the
   whole frame, ``to_csv`` / ``to_parquet``
+- with ``--base ROOT``, ``base``: the same ``linreg predict`` command run with
+  ``PYTHONPATH=ROOT``, the code checked out at ROOT (for example ``git worktree add
+  /tmp/bw-base main``, its C readers built with ``python setup.py build_ext --inplace``),
+  so that a change is timed against the previous commit in the same run
 
 CSV in gives CSV out with the prediction only; Parquet in gives Parquet out with
 ``id`` and the prediction. The polars, DuckDB and pandas jobs are the scripts in
@@ -119,8 +123,9 @@ scored.to_parquet(out, index=False)
 def job_command(
     job: str, fmt: str, model: Path, source: Path, output: Path, text: bool = False
 ) -> list[str]:
-    """The command line of one job (``text``: the text-columns mode's scripts)."""
-    if job == "linreg":
+    """The command line of one job (``text``: the text-columns mode's scripts; "base":
+    ``linreg predict`` of the checkout given by ``--base``)."""
+    if job in ("linreg", "base"):
         linreg = Path(sys.executable).with_name("linreg")
         cmd = [str(linreg), "predict", str(model), str(source), "-o", str(output)]
         return cmd + ["--no-progress"] + (["--id-columns", "id"] if fmt == "parquet" else [])
@@ -137,11 +142,12 @@ def _busy_seconds() -> float:
     return busy / os.sysconf("SC_CLK_TCK")
 
 
-def run_measured(cmd: list[str], log: Path) -> dict:
-    """Run ``cmd`` to exit: wall seconds, peak RSS (MB), CPU seconds, others' CPU (cores)."""
+def run_measured(cmd: list[str], log: Path, root: Path = ROOT) -> dict:
+    """Run ``cmd`` to exit, with the code at ``root`` first on ``PYTHONPATH``: wall
+    seconds, peak RSS (MB), CPU seconds, others' CPU (cores)."""
     env = {
         **os.environ,
-        "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")])),
     }
     fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     try:
@@ -282,6 +288,18 @@ def available(job: str) -> bool:
     return module is None or importlib.util.find_spec(module) is not None
 
 
+def cpu_model() -> str:
+    """The CPU's model name from /proc/cpuinfo ("?" where absent)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return "?"
+
+
 def versions() -> str:
     script = (
         "import importlib.metadata as m\n"
@@ -295,7 +313,7 @@ def versions() -> str:
     return done.stdout.strip().rstrip(";")
 
 
-def compile_bytecode() -> None:
+def compile_bytecode(root: Path = ROOT) -> None:
     """Write the project's ``.pyc`` files, as ``pip install`` does for an installed
     package (and Python on first import, unless PYTHONDONTWRITEBYTECODE is set, as it
     is on some CI machines: every run would then compile our modules from source,
@@ -303,7 +321,7 @@ def compile_bytecode() -> None:
     import compileall
 
     for package in ("inference", "training"):
-        compileall.compile_dir(str(ROOT / package), quiet=1)
+        compileall.compile_dir(str(root / package), quiet=1)
 
 
 def bench(args: argparse.Namespace, directory: Path) -> list[dict]:
@@ -322,6 +340,10 @@ def bench(args: argparse.Namespace, directory: Path) -> list[dict]:
         directory = directory / "text"
         directory.mkdir(exist_ok=True)
     prefix = "text-" if text else ""
+    base = getattr(args, "base", None)
+    if base:
+        compile_bytecode(base)
+        jobs.insert(jobs.index("linreg") + 1 if "linreg" in jobs else 0, "base")
     model = directory / "model"
     if not (model / "manifest.json").exists():
         run_child(f"{prefix}model", str(directory), str(args.features))
@@ -342,7 +364,8 @@ def bench(args: argparse.Namespace, directory: Path) -> list[dict]:
                     output = directory / f"output-{job}.{fmt}"
                     output.unlink(missing_ok=True)
                     cmd = job_command(job, fmt, model, source, output, text)
-                    r = run_measured(cmd, directory / f"{job}.log")
+                    root = base if job == "base" else ROOT
+                    r = run_measured(cmd, directory / f"{job}.log", root)
                     if repeat == 0:
                         verdict = json.loads(
                             run_child(
@@ -397,7 +420,9 @@ def table(results: list[dict]) -> str:
             and q["job"] in ("polars", "duckdb")
         ]
         ratio = f"{r['seconds'] / min(rivals):.2f}×" if rivals else "–"
-        job = "`linreg predict`" if r["job"] == "linreg" else r["job"]
+        job = {"linreg": "`linreg predict`", "base": "base: `linreg predict`"}.get(
+            r["job"], r["job"]
+        )
         lines.append(
             f"| {r['rows']:,} | {r['format']} | {job} | {r['seconds']:.2f} | "
             f"{r['min']:.2f}–{r['max']:.2f} | {ratio} | {r['cpu']:.2f} | {r['peak_mb']:.0f} |"
@@ -429,11 +454,18 @@ def main() -> None:
         help="keep the model and files here and reuse them (default: a temporary directory)",
     )
     parser.add_argument("--json", help="also write every run here")
+    parser.add_argument(
+        "--base",
+        type=lambda v: Path(v).resolve(),
+        help="also run `linreg predict` from the code checked out at this directory",
+    )
     args = parser.parse_args()
     if args.features is None:
         args.features = 14 if args.text else 16
 
     started = time.perf_counter()
+    with open("/proc/loadavg") as f:
+        load_start = f.read().split()[:3]
     if args.data:
         Path(args.data).mkdir(parents=True, exist_ok=True)
         results = bench(args, Path(args.data))
@@ -451,7 +483,8 @@ def main() -> None:
         f"{platform.python_implementation()} {platform.python_version()}; {versions()}; "
         f"median of {args.repeats} interleaved run(s); whole process, start to exit; "
         f"other processes used {min(others):.2f}–{max(others):.2f} cores (median per job), "
-        f"load average {' '.join(load)} at the end; {time.perf_counter() - started:.0f} s in all\n"
+        f"load average {' '.join(load_start)} at the start, {' '.join(load)} at the end; "
+        f"CPU {cpu_model()}; {time.perf_counter() - started:.0f} s in all\n"
     )
     print(table(results))
     if args.json:

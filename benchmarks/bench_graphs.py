@@ -1,7 +1,9 @@
 """Which ONNX graph does onnxruntime run fastest for ``x @ w + b``? (README, "Why this graph")
 
 Plain ``InferenceSession.run`` on 1,048,576 float32 rows, k = 1 and 16, for each
-candidate graph, with intra-op threads spinning (onnxruntime's default) and not
+candidate graph (Gemm in both orientations, with the bias inside or as an Add,
+MatMul with a (k, 1) or a 1-D weight then Add, and for k = 1 the exported
+elementwise graph), with intra-op threads spinning (onnxruntime's default) and not
 (the Predictor's default), beside torch eager ``nn.Linear`` and numpy ``x @ w + b``
 on the same input in the same run (speed given as a multiple of the faster of
 those two). Each candidate's output is checked against
@@ -13,6 +15,7 @@ float64 numpy before it is timed. Prints the median of ``--repeats`` calls in ms
 from __future__ import annotations
 
 import argparse
+import os
 import time
 from collections.abc import Callable
 
@@ -21,6 +24,7 @@ import onnxruntime as ort
 import torch
 from onnx import TensorProto, helper, numpy_helper
 
+from training.bench.machine import cpu_description
 from training.export import build_onnx
 
 
@@ -45,6 +49,19 @@ def _candidate(kind: str, w: np.ndarray, b: float) -> bytes:
         nodes = [
             helper.make_node("Gemm", ["features", "weight", "bias"], ["column"]),
             helper.make_node("Reshape", ["column", "flat"], ["prediction"]),
+        ]
+    elif kind == "MatMul(X, W (k,1)), Add":
+        inits.append(numpy_helper.from_array(w.reshape(k, 1), "weight"))
+        nodes = [
+            helper.make_node("MatMul", ["features", "weight"], ["column"]),
+            helper.make_node("Reshape", ["column", "flat"], ["flat_column"]),
+            helper.make_node("Add", ["flat_column", "bias"], ["prediction"]),
+        ]
+    elif kind == "MatMul(X, w (k,)), Add":
+        inits.append(numpy_helper.from_array(w.reshape(k), "weight"))
+        nodes = [
+            helper.make_node("MatMul", ["features", "weight"], ["product"]),
+            helper.make_node("Add", ["product", "bias"], ["prediction"]),
         ]
     elif kind == "gemm W·Xᵀ, then Add":
         inits.append(numpy_helper.from_array(w.reshape(1, k), "weight"))
@@ -83,8 +100,10 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=30)
     args = parser.parse_args()
     print(f"{args.rows:,} rows, float32, median of {args.repeats} calls, ms")
+    print(f"CPU {cpu_description()}; load average {os.getloadavg()} at the start")
     for k in (1, 16):
         _compare(k, args.rows, args.repeats)
+    print(f"load average {os.getloadavg()} at the end")
 
 
 def _compare(k: int, rows: int, repeats: int) -> None:
@@ -103,7 +122,14 @@ def _compare(k: int, rows: int, repeats: int) -> None:
     plain = _median_ms(lambda: X @ w + np.float32(b), repeats)
     best = min(eager, plain)
     print(f"k = {k}: torch eager {eager:.3f}, numpy {plain:.3f}")
-    kinds = ["exported", "gemm W·Xᵀ + bias", "gemm X·W (textbook)", "gemm W·Xᵀ, then Add"]
+    kinds = [
+        "exported",
+        "gemm W·Xᵀ + bias",
+        "gemm X·W (textbook)",
+        "gemm W·Xᵀ, then Add",
+        "MatMul(X, W (k,1)), Add",
+        "MatMul(X, w (k,)), Add",
+    ]
     for kind in kinds:
         if k > 1 and kind == "gemm W·Xᵀ + bias":
             continue  # that is the exported graph for k > 1

@@ -10,8 +10,10 @@ runs)::
     python -m pytest benchmarks/ --smoke
 
 Groups are named ``batch=<n> k=<k>``; each result's ``extra_info`` records the
-backend, provider, device, batch, k, seed and this machine's memory-bandwidth
-bound for the group. The backends and the timing conventions are those of
+backend, provider, device, batch, k, seed, this machine's memory-bandwidth
+bound for the group, the CPU model and the 1-minute load average before and
+after the timing; ``machine_info`` names the CPU model and the load when the
+session started. The backends and the timing conventions are those of
 ``linreg bench`` (the ``training.bench`` package).
 """
 
@@ -38,6 +40,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--bench-sizes", type=_ints, help="comma-separated batch sizes")
     group.addoption("--bench-features", type=_ints, help="comma-separated feature counts k")
     group.addoption("--bench-models", type=Path, help="directory for the synthetic models")
+
+
+def pytest_benchmark_update_machine_info(config: pytest.Config, machine_info: dict) -> None:
+    """Name the CPU model and the load: figures from two machine kinds, or from a busy
+    and a quiet machine, must not be read as one another's."""
+    machine_info["cpu_model"] = bench.cpu_model()
+    machine_info["cpu_description"] = bench.cpu_description()
+    machine_info["load_average_1min"] = bench.load_average()
 
 
 def _sizes(config: pytest.Config) -> list[int]:

@@ -1,8 +1,10 @@
 """Every backend at every batch size and feature count, against the numpy reference.
 
 Each test first checks the backend's output against float64 numpy on the same
-input (relative error at most ``bench.RTOL``), then times it. See conftest.py for
-how to run the suite.
+input (relative error at most ``bench.RTOL``), then times it. Each result's
+``extra_info`` names the CPU model and the 1-minute load average before and after
+the timing (a figure is that machine's, in that state). See conftest.py for how to
+run the suite.
 """
 
 from __future__ import annotations
@@ -33,8 +35,11 @@ def test_backend(benchmark, name, batch, k, backend_for, inputs, models, bandwid
         bound_s=bound,
         bandwidth_bytes_per_s=bandwidth["bytes_per_s"],
         max_relative_error=error,
+        cpu=bench.cpu_model(),
+        load_before=bench.load_average(),
     )
     benchmark(call)
+    benchmark.extra_info["load_after"] = bench.load_average()
     stats = getattr(benchmark, "stats", None)
     if stats is not None:  # None when benchmarks are disabled (the smoke run)
         median = stats.stats.median

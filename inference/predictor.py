@@ -2,7 +2,10 @@
 
 One ``onnxruntime.InferenceSession`` per Predictor, created at load and reused by
 every call; ``InferenceSession.run`` is thread-safe and releases the GIL, so a
-single Predictor serves many threads.
+single Predictor serves many threads. Batches of ``bulk_rows`` rows or more go
+to a second, bulk session on the same model, opened at the first such batch,
+with a thread on every CPU and a cheaper non-finite check (:mod:`inference.bulk`;
+docs/guide/bandwidth.md has the measurements behind it).
 
 :meth:`Predictor.load` goes in steps: find the ONNX file (and verify the
 manifest's artifacts), read and hash its bytes, check them with
@@ -17,12 +20,13 @@ import functools
 import math
 import threading
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from inference.bulk import BULK_ROWS, BulkBatches, check_bulk_rows
 from inference.design_predictor import DesignPredictions, check_design_coefficients
 from inference.errors import IgnoredColumnsWarning, InputError, UsageError
 from inference.inputs import as_matrix, is_real, locate_nonfinite, too_large
@@ -31,15 +35,17 @@ from inference.manifest import Manifest
 from inference.model_files import MAX_ONNX_BYTES, locate, read_model_bytes
 from inference.providers import CPU, CUDA, check_session_providers, resolve_providers
 from inference.session import (
+    build_bulk_options,
     build_session_options,
     import_onnxruntime,
+    open_bulk_session,
     open_session,
     read_design_signature,
     read_signature,
 )
 
 # CPU, CUDA and resolve_providers live in inference.providers, importable from here too
-__all__ = ["CPU", "CUDA", "MAX_ONNX_BYTES", "Predictor", "resolve_providers"]
+__all__ = ["BULK_ROWS", "CPU", "CUDA", "MAX_ONNX_BYTES", "Predictor", "resolve_providers"]
 
 #: predict_one's fast path: values of exactly these types need no further check
 _PLAIN_NUMBERS = frozenset({float, int})
@@ -48,7 +54,7 @@ _PLAIN_NUMBERS = frozenset({float, int})
 _DOT_CHECK_ROWS = 8192
 
 
-class Predictor(DesignPredictions):
+class Predictor(DesignPredictions, BulkBatches):
     """Predictions from an exported model. Build one with :meth:`load`.
 
     Attributes
@@ -79,6 +85,8 @@ class Predictor(DesignPredictions):
         allow_nonfinite: bool = False,
         strict_columns: bool = False,
         design: Any = None,
+        bulk: Callable[[], Any] | None = None,
+        bulk_rows: int | None = None,
     ) -> None:
         self._session = session
         #: a model fitted on raw columns (inference.design): its session takes each
@@ -96,6 +104,7 @@ class Predictor(DesignPredictions):
         self._output_names = [session.get_outputs()[0].name]
         self._index = {name: j for j, name in enumerate(self.features)}
         self._zeros = np.zeros(_DOT_CHECK_ROWS, dtype=self.dtype)  # see _run
+        self._init_bulk(bulk, bulk_rows)  # batches of bulk_rows or more: inference.bulk
 
     # --- loading -------------------------------------------------------------
     @classmethod
@@ -112,6 +121,7 @@ class Predictor(DesignPredictions):
         strict_columns: bool = False,
         session_options: Any = None,
         trusted_keys: Sequence[Any] | None = None,
+        bulk_rows: int | None = BULK_ROWS,
     ) -> Predictor:
         """Load a model directory (manifest checked) or a bare ``.onnx`` file.
 
@@ -145,25 +155,23 @@ class Predictor(DesignPredictions):
             :class:`~inference.errors.SignatureError`). None (the default) takes the
             keys named by the environment variable ``LINREG_TRUSTED_KEYS``
             (``os.pathsep``-separated); an empty sequence, or None with that variable
-            unset, checks no signature.
-
-        Whatever the keys, the manifest's coefficients (``parameters`` and
-        ``statistics.params``) must be the graph's (:mod:`inference.coefficients`).
+            unset, checks no signature. Whatever the keys, the manifest's coefficients
+            (``parameters`` and ``statistics.params``) must be the graph's
+            (:mod:`inference.coefficients`).
+        bulk_rows : int or None
+            Batches of this many rows or more run on a second CPU session opened at the
+            first, with a thread per CPU (or ``threads``) and a one-pass non-finite check
+            (:mod:`inference.bulk`; docs/guide/bandwidth.md). None: one session, as before.
         """
         path = Path(path)
         ort = import_onnxruntime()
         onnx_path, manifest = locate(path, trusted_keys)
         design = manifest.design if manifest is not None else None
         data = _session_bytes(onnx_path, manifest, design)
-        wanted = resolve_providers(
-            providers, ort.get_available_providers(), strict=strict, stacklevel=2
+        settings = {"threads": threads, "spinning": spinning, "optimization": optimization}
+        session, bulk = _open_sessions(
+            ort, data, onnx_path, providers, strict, session_options, settings
         )
-        if session_options is None:
-            session_options = build_session_options(
-                ort, threads=threads, spinning=spinning, optimization=optimization
-            )
-        session = open_session(ort, data, onnx_path, wanted, session_options)
-        check_session_providers(wanted, session.get_providers(), strict=strict, stacklevel=2)
         features, target, dtype = _checked_signature(session, manifest, design, onnx_path, data)
         return cls(
             session,
@@ -175,6 +183,8 @@ class Predictor(DesignPredictions):
             allow_nonfinite=allow_nonfinite,
             strict_columns=strict_columns,
             design=design,
+            bulk=bulk if design is None else None,  # a design model's batches: one session
+            bulk_rows=check_bulk_rows(bulk_rows),
         )
 
     @property
@@ -321,6 +331,10 @@ class Predictor(DesignPredictions):
                 return y
         elif n == 0:
             return np.empty(0, dtype=self.dtype)
+        elif n >= self._bulk_rows:
+            bulk = self._bulk()
+            if bulk is not None:
+                return self._bulk_run(bulk, X, allow_nonfinite)
         run_feeds, options = self._fast_run()
         y = run_feeds(self._output_names, {self._input_name: X}, options)[0]
         if allow_nonfinite:
@@ -403,6 +417,37 @@ class Predictor(DesignPredictions):
                 "manifest; a bare .onnx file has none"
             )
         return compute_intervals(X, y, stats, kind=interval, level=level)
+
+
+def _open_sessions(
+    ort: Any,
+    data: bytes,
+    onnx_path: Path,
+    providers: str | Sequence[Any],
+    strict: bool,
+    session_options: Any,
+    settings: dict[str, Any],
+) -> tuple[Any, Callable[[], Any] | None]:
+    """The session on the providers asked for (checked), and a function opening the
+    bulk session (:mod:`inference.bulk`) where that session is a CPU one, else None.
+
+    ``session_options`` is used by both sessions as it is; else each builds its own
+    from ``settings`` (the bulk session with a thread per CPU unless ``threads``).
+    """
+    wanted = resolve_providers(
+        providers, ort.get_available_providers(), strict=strict, stacklevel=3
+    )
+    options = session_options
+    if options is None:
+        options = build_session_options(ort, **settings)
+    session = open_session(ort, data, onnx_path, wanted, options)
+    check_session_providers(wanted, session.get_providers(), strict=strict, stacklevel=3)
+    if session.get_providers() != [CPU]:
+        return session, None
+    bulk_options = session_options
+    if bulk_options is None:
+        bulk_options = build_bulk_options(ort, **settings)
+    return session, functools.partial(open_bulk_session, ort, data, bulk_options)
 
 
 def _session_bytes(onnx_path: Path, manifest: Manifest | None, design: Any) -> bytes:

@@ -3,11 +3,16 @@
 Intra-op threads do not spin by default (``session.intra_op.allow_spinning = 0``),
 so an idle model takes no CPU from the app it is embedded in; inter-op work is
 sequential (the graphs here are two or three nodes).
+
+The bulk session (:func:`build_bulk_options`, :func:`open_bulk_session`) is the
+Predictor's second session for large batches: the same model and options, with
+an intra-op thread on every CPU the process may use (docs/guide/bandwidth.md).
 """
 
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -19,8 +24,11 @@ from inference.manifest import Manifest
 __all__ = [
     "OPT_LEVELS",
     "Signature",
+    "available_cpus",
+    "build_bulk_options",
     "build_session_options",
     "import_onnxruntime",
+    "open_bulk_session",
     "open_session",
     "read_design_signature",
     "read_signature",
@@ -56,6 +64,19 @@ def import_onnxruntime() -> Any:
     return ort
 
 
+def available_cpus() -> int:
+    """The logical CPUs this process may run on (its affinity mask where the OS has one).
+
+    ONNX Runtime's default is one thread per *physical* core, which leaves the
+    second hyperthread of each core idle: one thread on a 2-vCPU VM that exposes
+    one core with two threads.
+    """
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):  # not Linux
+        return max(1, os.cpu_count() or 1)
+
+
 def build_session_options(
     ort: Any, *, threads: int | None, spinning: bool, optimization: str
 ) -> Any:
@@ -79,6 +100,35 @@ def build_session_options(
         "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
     }[optimization]
     return so
+
+
+def build_bulk_options(ort: Any, *, threads: int | None, spinning: bool, optimization: str) -> Any:
+    """The bulk session's ``SessionOptions``: those of :func:`build_session_options`
+    with ``threads`` intra-op threads, or where None (or 0) every CPU this process
+    may use (:func:`available_cpus`), not only one per physical core.
+
+    Threads spin only with ``spinning`` (between calls, as the caller asked):
+    spinning only while a run is in flight (``session.force_spinning_stop``) was
+    measured and not kept (docs/guide/bandwidth.md).
+    """
+    so = build_session_options(ort, threads=threads, spinning=spinning, optimization=optimization)
+    so.intra_op_num_threads = int(threads) if threads else available_cpus()
+    return so
+
+
+def open_bulk_session(ort: Any, data: bytes, options: Any) -> tuple[Any, Any, Any] | None:
+    """The bulk session of ``data`` (bytes already checked and opened once) as
+    ``(session, run, RunOptions)``: ``run`` is the session's native ``run``, which
+    skips the Python wrapper's feed checks; None when it cannot be opened (the
+    Predictor then keeps to its one session, as with ``bulk_rows=None``)."""
+    try:
+        bulk = ort.InferenceSession(data, sess_options=options, providers=["CPUExecutionProvider"])
+    except Exception:  # onnxruntime raises its own pybind exception types
+        return None
+    run = getattr(getattr(bulk, "_sess", None), "run", None)
+    if not callable(run):  # an onnxruntime without the native session: its run
+        run = bulk.run
+    return bulk, run, ort.RunOptions()
 
 
 def open_session(ort: Any, data: bytes, path: Path, providers: list[Any], options: Any) -> Any:

@@ -101,3 +101,14 @@ def test_the_text_mode_runs_and_agrees_with_numpy(tmp_path_factory):
     with open(directory / "text" / f"input-{ROWS}.csv") as f:
         header, first = f.readline(), f.readline()
     assert header.replace('"', "").strip().endswith("g10,g50") and '"' not in first
+
+
+def test_a_base_tree_runs_beside_this_one(tmp_path):
+    """``--base``: ``linreg predict`` from another checkout (here this one) in the same
+    run, its output checked against numpy like every job's."""
+    args = argparse.Namespace(
+        rows=str(ROWS), features=4, formats="parquet", jobs="linreg", repeats=1, base=ROOT
+    )  # fmt: skip
+    rows = bench_batch.bench(args, tmp_path)
+    assert [r["job"] for r in rows] == ["linreg", "base"]
+    assert "base: `linreg predict`" in bench_batch.table(rows)

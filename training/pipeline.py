@@ -326,6 +326,8 @@ def train(
     **overrides
         Parameters of :class:`~training.solver.estimator.LinearRegressionSGD`.
 
+    Notes
+    -----
     A DataFrame with a formula, a factor, a gap or ``references`` is fitted on its
     design (``run.design``; ``run.features`` are then the design's column names, and
     ``run.anova`` holds a Type II F test per term); a Table or an all-numeric,

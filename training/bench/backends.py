@@ -9,8 +9,11 @@ numpy array (numpy in, numpy out, conversions included):
 - ``ort-session``: a plain ``onnxruntime.InferenceSession`` (default options), ``run``;
 - ``ort-floor``: the same session through an IOBinding bound once to the input and to a
   preallocated output: the least onnxruntime does per call;
-- ``predictor``: ``inference.Predictor.predict`` with its defaults (threads do not spin);
+- ``predictor``: ``inference.Predictor.predict`` with its defaults (threads do not spin
+  between calls; batches from ``BULK_ROWS`` rows on run on the bulk session);
 - ``predictor-spin``: the same with ``Predictor.load(..., spinning=True)``;
+- ``predictor-single``: the same with ``Predictor.load(..., bulk_rows=None)``: one
+  session for every batch, as the Predictor ran before it had a bulk session;
 - ``predict-one``: ``Predictor.predict_one(**row)`` (batch 1 only);
 - ``ort-cuda``: ``InferenceSession`` with ``CUDAExecutionProvider`` (GPU only);
 - ``torch-cuda``: ``torch.nn.Linear`` on ``cuda``, host-device copies included (GPU only).
@@ -207,24 +210,30 @@ def _ort_cuda(name: str, model_dir: Path) -> Backend:
 # --- the Predictor ----------------------------------------------------------------------
 
 
-def _load_predictor(model_dir: Path, spinning: bool) -> tuple[Any, str]:
-    """``Predictor.load`` on CPU and its provider description."""
+def _load_predictor(model_dir: Path, **options: Any) -> tuple[Any, str]:
+    """``Predictor.load(model_dir, providers="cpu", **options)`` and its provider description."""
     import onnxruntime as ort
 
     from inference import Predictor
 
-    predictor = Predictor.load(model_dir, providers="cpu", spinning=spinning)
+    predictor = Predictor.load(model_dir, providers="cpu", **options)
     return predictor, f"linreg Predictor (onnxruntime {ort.__version__} {CPU})"
 
 
-def _predictor(name: str, model_dir: Path, *, spinning: bool = False) -> Backend:
-    predictor, provider = _load_predictor(model_dir, spinning)
-    note = "spinning=True: idle intra-op threads spin between calls" if spinning else ""
+_PREDICTOR_NOTES = {
+    "predictor-spin": "spinning=True: idle intra-op threads spin between calls",
+    "predictor-single": "bulk_rows=None: one session for every batch (no bulk session)",
+}
+
+
+def _predictor(name: str, model_dir: Path, **options: Any) -> Backend:
+    predictor, provider = _load_predictor(model_dir, **options)
+    note = _PREDICTOR_NOTES.get(name, "")
     return Backend(name, provider, "cpu", lambda x: lambda: predictor.predict(x), note=note)
 
 
 def _predict_one(name: str, model_dir: Path) -> Backend:
-    predictor, provider = _load_predictor(model_dir, spinning=False)
+    predictor, provider = _load_predictor(model_dir)
 
     def prepare(x: np.ndarray) -> Callable[[], Any]:
         row = dict(zip(predictor.features, map(float, x[0]), strict=True))
@@ -249,6 +258,7 @@ BUILDERS: dict[str, Builder] = {
     "ort-floor": _ort_floor,
     "predictor": _predictor,
     "predictor-spin": functools.partial(_predictor, spinning=True),
+    "predictor-single": functools.partial(_predictor, bulk_rows=None),
     "predict-one": _predict_one,
     "ort-cuda": _ort_cuda,
     "torch-cuda": _torch_cuda,

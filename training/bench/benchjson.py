@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from training.bench.coldstart import COLD_NOTES
-from training.bench.machine import cpu_description, versions
+from training.bench.machine import cpu_description, cpu_model, versions
 from training.bench.run import BenchRun
 from training.bench.timing import Result, bound_seconds
 from training.bench.workload import SEED
@@ -111,6 +111,10 @@ def _timed_entry(r: Result, bw: float) -> dict[str, Any]:
             "bandwidth_bytes_per_s": bw,
             "max_relative_error": r.error,
             "seed": SEED,
+            "cpu": cpu_model(),
+            "load_before": r.load_before,
+            "load_after": r.load_after,
+            "loads": [list(pair) for pair in r.loads],
         },
         "options": {"disable_gc": True, "timer": "perf_counter_ns", "warmup": True},
         "stats": _stats(r.times),
@@ -148,7 +152,8 @@ def _machine_info(run: BenchRun) -> dict[str, Any]:
         "python_build": list(platform.python_build()),
         "release": platform.release(),
         "system": platform.system(),
-        "cpu": {"brand_raw": cpu_description(), "count": os.cpu_count()},
+        "cpu": {"brand_raw": cpu_description(), "model": cpu_model(), "count": os.cpu_count()},
+        "load_average_1min": run.load,
         "memory_bandwidth": run.bandwidth,
         "versions": versions(),
         "skipped": run.skipped,

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import json
+import os
 import platform
 from collections.abc import Callable
 from pathlib import Path
@@ -14,16 +15,20 @@ from pathlib import Path
 from inference.io.atomic import AtomicFile
 from training.bench.benchjson import to_json
 from training.bench.coldstart import COLD_NOTES
-from training.bench.machine import cpu_description, versions
+from training.bench.machine import cpu_description, cpu_model, versions
 from training.bench.run import BenchRun
-from training.bench.timing import bound_seconds
+from training.bench.timing import Result, bound_seconds
 from training.bench.workload import BATCH_SIZES
 
 __all__ = ["markdown", "plot", "targets", "write_report"]
 
 #: the aims that the "Targets" table checks
 AIM_ONE_ROW_RATIO = 2.0
-AIM_THROUGHPUT_FRACTION = 0.9
+#: the Predictor's rate at the largest batch, as a multiple of the better of numpy and
+#: torch eager (issue 29: at least 1.0)
+AIM_THROUGHPUT_FRACTION = 1.0
+#: ... and as a fraction of the copy bound at k = 1 (issue 29: at least 70 %)
+AIM_BOUND_FRACTION_K1 = 0.7
 AIM_COLD_START_S = 0.3
 AIM_RSS_MB = 80.0
 
@@ -48,6 +53,15 @@ def _fmt_rate(rows_per_s: float) -> str:
 
 def _verdict(ok: bool) -> str:
     return "meets" if ok else "misses"
+
+
+def fmt_load(load: float | None) -> str:
+    """A 1-minute load average as ``"0.42"`` (``"?"`` where unknown)."""
+    return "?" if load is None else f"{load:.2f}"
+
+
+def _load_span(r: Result) -> str:
+    return f"{fmt_load(r.load_before)} → {fmt_load(r.load_after)}"
 
 
 # --- targets ----------------------------------------------------------------------------
@@ -91,26 +105,34 @@ def _throughput_targets(run: BenchRun) -> list[Row]:
         if not refs:
             continue
         best_name = min(refs, key=refs.__getitem__)
-        for name in ("predictor", "predictor-spin", "ort-session", "ort-floor"):
+        for name in ("predictor", "predictor-spin", "predictor-single", "ort-session", "ort-floor"):
             p50 = run.p50(name, big, k)
             if p50 is None:
                 continue
             frac = refs[best_name] / p50
-            verdicts = {
-                "predictor": _verdict(frac >= AIM_THROUGHPUT_FRACTION),
-                "predictor-spin": f"option: {_verdict(frac >= AIM_THROUGHPUT_FRACTION)}",
-            }
+            of_bound = bound_seconds(big, k, bw) / p50
+            aim = (
+                f"throughput ≥ {AIM_THROUGHPUT_FRACTION:.0%} of the better of numpy and torch eager"
+            )
+            ok = frac >= AIM_THROUGHPUT_FRACTION
+            if k == 1:
+                aim += f", ≥ {AIM_BOUND_FRACTION_K1:.0%} of the bandwidth bound"
+                ok = ok and of_bound >= AIM_BOUND_FRACTION_K1
+            verdicts = {"predictor": _verdict(ok), "predictor-spin": f"option: {_verdict(ok)}"}
             rows.append(
                 (
-                    f"{name}, {big:,} rows, k={k}: throughput ≥ "
-                    f"{AIM_THROUGHPUT_FRACTION:.0%} of the better of numpy and torch eager",
-                    f"{fmt_time(p50)} = {frac:.0%}; "
-                    f"{100 * bound_seconds(big, k, bw) / p50:.0f}% of the bandwidth bound",
+                    f"{name}, {big:,} rows, k={k}: {aim}",
+                    f"{fmt_time(p50)} = {frac:.0%}; {100 * of_bound:.0f}% of the bandwidth "
+                    f"bound (load {_load_span(_result(run, name, big, k))})",
                     f"{best_name} {fmt_time(refs[best_name])}",
                     verdicts.get(name, "(reference)"),
                 )
             )
     return rows
+
+
+def _result(run: BenchRun, name: str, n: int, k: int) -> Result:
+    return next(r for r in run.results if r.backend.name == name and r.n == n and r.k == k)
 
 
 def _cold_targets(run: BenchRun) -> list[Row]:
@@ -146,7 +168,8 @@ def targets(run: BenchRun) -> list[Row]:
 def _machine_lines(run: BenchRun) -> list[str]:
     bw = run.bandwidth
     lines = [
-        f"Machine: {cpu_description()}; {platform.system()} {platform.release()}; "
+        f"Machine: {cpu_description()} (CPU model `{cpu_model()}`: every figure below "
+        f"is this machine's); {platform.system()} {platform.release()}; "
         + ", ".join(f"{m} {ver}" for m, ver in versions().items())
         + ".",
         "",
@@ -162,6 +185,11 @@ def _machine_lines(run: BenchRun) -> list[str]:
         f"Run {run.started}; rounds: {run.settings['rounds']}; input seed {run.settings['seed']}"
         " (the same float32 array for every backend).",
         "",
+        "Load average (1 minute, all cores together): "
+        + "; ".join(f"{fmt_load(v)} at {when}" for when, v in run.load.items())
+        + f"; the `load` column is before → after each backend's timed blocks. Above "
+        f"{os.cpu_count()} (the cores), other processes shared the cores while it was timed.",
+        "",
     ]
     lines += ["| backend | provider | device | note |", "|---|---|---|---|"]
     for name in dict.fromkeys(r.backend.name for r in run.results):
@@ -175,8 +203,8 @@ def _group_lines(run: BenchRun, k: int) -> list[str]:
     lines = [
         f"### k = {k} feature{'s' if k > 1 else ''}",
         "",
-        "| batch | backend | p50 | p90 | p99 | rows/s | % of bound | p50 ÷ numpy |",
-        "|---:|---|---:|---:|---:|---:|---:|---:|",
+        "| batch | backend | p50 | p90 | p99 | rows/s | % of bound | p50 ÷ numpy | load |",
+        "|---:|---|---:|---:|---:|---:|---:|---:|---|",
     ]
     for r in (r for r in run.results if r.k == k):
         p50 = r.p50
@@ -186,7 +214,7 @@ def _group_lines(run: BenchRun, k: int) -> list[str]:
         lines.append(
             f"| {r.n:,} | {r.backend.name} | {fmt_time(p50)} "
             f"| {fmt_time(r.percentile(90))} | {fmt_time(r.percentile(99))} "
-            f"| {_fmt_rate(r.n / p50)} | {100 * bound / p50:.1f} % | {ratio} |"
+            f"| {_fmt_rate(r.n / p50)} | {100 * bound / p50:.1f} % | {ratio} | {_load_span(r)} |"
         )
     lines.append("")
     return lines
@@ -282,7 +310,10 @@ def plot(run: BenchRun, path: Path) -> None:
         for ax in (top, bottom):
             ax.grid(True, which="both", alpha=0.3)
         top.legend(fontsize=8)
-    fig.suptitle(f"linreg bench: {cpu_description()}, {bw / 1e9:.0f} GB/s copy bandwidth")
+    loads = ", ".join(fmt_load(v) for v in run.load.values())
+    fig.suptitle(
+        f"linreg bench: {cpu_description()}, {bw / 1e9:.0f} GB/s copy bandwidth, load {loads}"
+    )
     fig.tight_layout()
     fig.savefig(path, dpi=110, format="png")  # the temporary name has no .png
     plt.close(fig)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import statistics
 import sys
@@ -12,6 +13,7 @@ from typing import Any
 
 from training.bench.backends import BACKENDS, Backend, Unavailable, make_backend
 from training.bench.coldstart import COLD_START_BACKENDS, cold_start
+from training.bench.machine import load_average
 from training.bench.timing import (
     BANDWIDTH_BYTES,
     Result,
@@ -42,6 +44,8 @@ class BenchRun:
     cold_k: int
     settings: dict[str, Any]
     started: str
+    #: the 1-minute load average when the run started and when its timed groups ended
+    load: dict[str, float | None] = dataclasses.field(default_factory=dict)
 
     def p50(self, name: str, n: int, k: int) -> float | None:
         """Median seconds per call of backend ``name`` on group (n, k); None if not run."""
@@ -112,6 +116,7 @@ def run_bench(
     from tqdm.auto import tqdm
 
     started = dt.datetime.now(tz=dt.timezone.utc).replace(microsecond=0).isoformat()
+    load = {"start": load_average()}
     models = make_models(model_dir, features)
     show = sys.stderr.isatty() if progress is None else progress
     bw_before = measure_bandwidth(bandwidth_bytes)
@@ -132,6 +137,7 @@ def run_bench(
             min_rounds=min_rounds,
             quiet_wait=quiet_wait,
         )
+    load["end of the timed groups"] = load_average()
     bandwidth = _mean_bandwidth(bw_before, measure_bandwidth(bandwidth_bytes))
     cold_k = max(features)
     names = [b for b in COLD_START_BACKENDS if b in backends]
@@ -144,4 +150,4 @@ def run_bench(
         "cold_repeats": cold_repeats,
         "quiet_wait_s": quiet_wait,
     }
-    return BenchRun(results, skipped, bandwidth, cold, cold_k, settings, started)
+    return BenchRun(results, skipped, bandwidth, cold, cold_k, settings, started, load)

@@ -10,6 +10,10 @@ timed calls, and slow drifts of the machine's load are shared out.
 The yardstick is the time to stream the input (n·k·4 bytes) in and the output
 (n·4 bytes) out at the rate of a 256 MiB ``np.copyto`` (read + write bytes per
 second). A batch that fits in the caches can beat that bound (more than 100 %).
+
+The 1-minute load average is read before and after each timed block: a result
+says how busy the machine was while it was measured (``Result.load_before``,
+``Result.load_after``).
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from typing import Any
 import numpy as np
 
 from training.bench.backends import Backend
+from training.bench.machine import load_average
 from training.bench.workload import RTOL, SEED, relative_error
 
 __all__ = [
@@ -94,6 +99,8 @@ class Result:
     k: int
     times: list[float] = field(default_factory=list)  # seconds per call
     error: float = float("nan")  # relative error against float64 numpy
+    #: (before, after) 1-minute load average of each timed block, in order
+    loads: list[tuple[float | None, float | None]] = field(default_factory=list)
 
     @property
     def group(self) -> str:
@@ -105,6 +112,16 @@ class Result:
 
     def percentile(self, q: float) -> float:
         return float(np.percentile(self.times, q))
+
+    @property
+    def load_before(self) -> float | None:
+        """The 1-minute load average before the first timed block (None: unknown)."""
+        return self.loads[0][0] if self.loads else None
+
+    @property
+    def load_after(self) -> float | None:
+        """The 1-minute load average after the last timed block (None: unknown)."""
+        return self.loads[-1][1] if self.loads else None
 
 
 def _busy_fraction(interval: float = 0.2) -> float | None:
@@ -212,7 +229,9 @@ def time_group(
                 if quiet_wait:
                     wait_for_quiet(quiet_wait)
                 todo = counts[name] // passes + (1 if p < counts[name] % passes else 0)
+                before = load_average()
                 _timed_block(calls[name], todo, results[name].times)
+                results[name].loads.append((before, load_average()))
     finally:
         if gc_was_enabled:
             gc.enable()
