@@ -9,6 +9,7 @@ in benchmarks/ runs.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -180,6 +181,8 @@ def test_pytest_benchmark_suite_runs(model_root, tmp_path):
         capture_output=True,
         text=True,
         timeout=300,
+        # not an xdist worker's variables: pytest-benchmark would write no JSON under them
+        env={k: v for k, v in os.environ.items() if not k.startswith("PYTEST_XDIST")},
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     data = json.loads(out.read_text())
