@@ -120,6 +120,16 @@ def _header(
     return names, [names.index(f) for f in features]
 
 
+def _check_row(row: list[str], names: list[str], line: int, count: int, max_rows: int) -> None:
+    """413 when ``count`` rows were read already and the limit is ``max_rows``; an
+    InputError naming the line when ``row`` has not as many cells as the header."""
+    if count == max_rows:
+        message = f"the CSV body has over {max_rows} rows, above the limit of {max_rows}"
+        raise ApiError(413, message, style=STYLE)
+    if len(row) != len(names):
+        raise InputError(f"CSV line {line}: {len(row)} cells, the header has {len(names)}")
+
+
 def _read(lines: _Lines, features: Sequence[str], max_rows: int, strict: bool) -> list[np.ndarray]:
     """The data rows as float64 blocks; errors name the line."""
     rows = csv.reader(lines)
@@ -133,16 +143,7 @@ def _read(lines: _Lines, features: Sequence[str], max_rows: int, strict: bool) -
         lines.record = 0
         if not row:
             continue
-        if count == max_rows:
-            raise ApiError(
-                413,
-                f"the CSV body has over {max_rows} rows, above the limit of {max_rows}",
-                style=STYLE,
-            )
-        if len(row) != len(names):
-            raise InputError(
-                f"CSV line {rows.line_num}: {len(row)} cells, the header has {len(names)}"
-            )
+        _check_row(row, names, rows.line_num, count, max_rows)
         for j in index:
             cell = row[j].strip()
             try:
@@ -174,16 +175,7 @@ def _read_text(lines: _Lines, design: Design, max_rows: int, strict: bool) -> di
         lines.record = 0
         if not row:
             continue
-        if count == max_rows:
-            raise ApiError(
-                413,
-                f"the CSV body has over {max_rows} rows, above the limit of {max_rows}",
-                style=STYLE,
-            )
-        if len(row) != len(names):
-            raise InputError(
-                f"CSV line {rows.line_num}: {len(row)} cells, the header has {len(names)}"
-            )
+        _check_row(row, names, rows.line_num, count, max_rows)
         for j, out, is_number in zip(index, columns, numeric, strict=True):
             cell = row[j].strip() if is_number else row[j]
             if not is_number:
