@@ -25,8 +25,8 @@ from __future__ import annotations
 import codecs
 import csv
 import io
-from collections.abc import Iterator, Sequence
-from typing import Any
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -36,6 +36,8 @@ from inference.inputs import as_matrix
 from inference.serve.design_body import RawColumns
 from inference.serve.limits import csv_rows_at_least
 from inference.serve.responses import ApiError
+
+T = TypeVar("T")
 
 __all__ = ["BLOCK_ROWS", "MAX_RECORD", "parse_csv"]
 
@@ -120,6 +122,23 @@ def _header(
     return names, [names.index(f) for f in features]
 
 
+def _parse(body: bytes | bytearray, max_rows: int, read: Callable[[_Lines], T]) -> T:
+    """``read`` of the body's lines: 413 first when a count of its newlines already
+    passes ``max_rows``, 400 naming the line for what the csv module refuses."""
+    at_least = csv_rows_at_least(body)
+    if at_least is not None and at_least > max_rows:
+        raise ApiError(
+            413,
+            f"the CSV body has {at_least} rows or more, above the limit of {max_rows}",
+            style=STYLE,
+        )
+    lines = _Lines(body)
+    try:
+        return read(lines)
+    except csv.Error as exc:
+        raise ApiError(400, f"CSV line {lines.line}: {exc}", style=STYLE) from None
+
+
 def _check_row(row: list[str], names: list[str], line: int, count: int, max_rows: int) -> None:
     """413 when ``count`` rows were read already and the limit is ``max_rows``; an
     InputError naming the line when ``row`` has not as many cells as the header."""
@@ -197,18 +216,7 @@ def parse_csv_columns(
     """The raw columns of a CSV body for a model fitted on raw columns (a design):
     text for its factors, numbers for its numeric columns, matched by name; an empty
     cell is a missing value (the Predictor names its row: the line minus the header)."""
-    at_least = csv_rows_at_least(body)
-    if at_least is not None and at_least > max_rows:
-        raise ApiError(
-            413,
-            f"the CSV body has {at_least} rows or more, above the limit of {max_rows}",
-            style=STYLE,
-        )
-    lines = _Lines(body)
-    try:
-        cells = _read_text(lines, design, max_rows, strict)
-    except csv.Error as exc:
-        raise ApiError(400, f"CSV line {lines.line}: {exc}", style=STYLE) from None
+    cells = _parse(body, max_rows, lambda lines: _read_text(lines, design, max_rows, strict))
     rows = len(next(iter(cells.values()), []))
     columns = {
         n: np.array(v, dtype=np.float64 if design.input(n).kind == "numeric" else object)
@@ -227,17 +235,6 @@ def parse_csv(
 ) -> np.ndarray:
     """The (n, k) matrix of a CSV body with a header row (columns matched by name; the
     others ignored, or with ``strict`` refused)."""
-    at_least = csv_rows_at_least(body)
-    if at_least is not None and at_least > max_rows:
-        raise ApiError(
-            413,
-            f"the CSV body has {at_least} rows or more, above the limit of {max_rows}",
-            style=STYLE,
-        )
-    lines = _Lines(body)
-    try:
-        blocks = _read(lines, features, max_rows, strict)
-    except csv.Error as exc:
-        raise ApiError(400, f"CSV line {lines.line}: {exc}", style=STYLE) from None
+    blocks = _parse(body, max_rows, lambda lines: _read(lines, features, max_rows, strict))
     X = blocks[0] if len(blocks) == 1 else np.concatenate(blocks)
     return as_matrix(X, features, dtype)

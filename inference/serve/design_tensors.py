@@ -29,7 +29,7 @@ import numpy as np
 from inference.design import Design
 from inference.serve.design_body import RawColumns, numeric_column, text_column
 from inference.serve.responses import ApiError
-from inference.serve.tensors import DATATYPES, read_tensor
+from inference.serve.tensors import DATATYPES, read_tensor, shape_list
 
 __all__ = ["BYTES", "assemble", "bytes_elements", "read_design_tensor", "tensor_datatype"]
 
@@ -79,13 +79,7 @@ def bytes_elements(raw: bytes | memoryview, count: int, where: str) -> np.ndarra
 
 
 def _shape(spec: dict[str, Any], where: str, max_rows: int) -> list[int]:
-    shape = spec.get("shape")
-    if not (
-        isinstance(shape, list)
-        and shape
-        and all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape)
-    ):
-        raise _fail(f"{where}: 'shape' {shape!r} is not a list of non-negative integers")
+    shape = shape_list(spec, where)
     if shape[0] > max_rows:
         raise _fail(f"{where}: {shape[0]} rows, above the limit of {max_rows}", 413)
     if len(shape) > 2 or (len(shape) == 2 and shape[1] != 1):

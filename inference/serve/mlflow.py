@@ -64,9 +64,9 @@ def _fail(message: str, status: int = 400) -> ApiError:
     return ApiError(status, message, style=STYLE)
 
 
-def _split(value: Any, model: LoadedModel, max_rows: int, strict: bool) -> np.ndarray:
-    """The matrix of a ``dataframe_split`` object (its ``index``, if any, ignored)."""
-    p = model.predictor
+def _split_parts(value: Any) -> tuple[list[str], list[Any]]:
+    """The column names and the rows of a ``dataframe_split`` object (400 when it is not
+    one, or repeats a name)."""
     if not isinstance(value, dict) or not isinstance(value.get("columns"), list):
         raise _fail("dataframe_split needs an object with a 'columns' list and a 'data' list")
     columns = [str(c) for c in value["columns"]]
@@ -75,6 +75,13 @@ def _split(value: Any, model: LoadedModel, max_rows: int, strict: bool) -> np.nd
         raise _fail("dataframe_split needs a 'data' list of rows")
     if len(set(columns)) != len(columns):
         raise _fail(f"dataframe_split repeats column names: {columns}")
+    return columns, data
+
+
+def _split(value: Any, model: LoadedModel, max_rows: int, strict: bool) -> np.ndarray:
+    """The matrix of a ``dataframe_split`` object (its ``index``, if any, ignored)."""
+    p = model.predictor
+    columns, data = _split_parts(value)
     if not data:
         return as_matrix({c: [] for c in columns}, p.features, p.dtype, strict=strict, ignored=[])
     check_rows(len(data), max_rows, style=STYLE)
@@ -105,14 +112,7 @@ def _split(value: Any, model: LoadedModel, max_rows: int, strict: bool) -> np.nd
 
 def _design_split(value: Any, model: LoadedModel, max_rows: int, strict: bool) -> RawColumns:
     """The raw columns of a ``dataframe_split`` object, for a design model."""
-    if not isinstance(value, dict) or not isinstance(value.get("columns"), list):
-        raise _fail("dataframe_split needs an object with a 'columns' list and a 'data' list")
-    columns = [str(c) for c in value["columns"]]
-    data = value.get("data")
-    if not isinstance(data, list):
-        raise _fail("dataframe_split needs a 'data' list of rows")
-    if len(set(columns)) != len(columns):
-        raise _fail(f"dataframe_split repeats column names: {columns}")
+    columns, data = _split_parts(value)
     check_rows(len(data), max_rows, style=STYLE)
     assert model.predictor.design is not None
     return from_split(columns, data, model.predictor.design, strict=strict)

@@ -33,9 +33,9 @@ CONTENT_TYPE = "application/vnd.apache.parquet"
 STYLE = "mlflow"
 
 
-def _open(body: bytes | bytearray) -> Any:
+def _open(body: bytes | bytearray, max_rows: int) -> Any:
     """The ``pyarrow.parquet.ParquetFile`` of ``body`` (415 without pyarrow, 400 when the
-    body is not a Parquet file)."""
+    body is not a Parquet file, 413 when it has over ``max_rows`` rows)."""
     try:
         import pyarrow as pa
         import pyarrow.parquet as pq
@@ -47,9 +47,15 @@ def _open(body: bytes | bytearray) -> Any:
             style=STYLE,
         ) from None
     try:
-        return pq.ParquetFile(pa.BufferReader(body))
+        pf = pq.ParquetFile(pa.BufferReader(body))
     except (pa.ArrowException, OSError, ValueError) as exc:
         raise ApiError(400, f"the body is not a Parquet file ({exc})", style=STYLE) from None
+    rows = pf.metadata.num_rows
+    if rows > max_rows:
+        raise ApiError(
+            413, f"the Parquet body has {rows} rows, above the limit of {max_rows}", style=STYLE
+        )
+    return pf
 
 
 def _check_schema(schema: Any, features: Sequence[str], strict: bool) -> None:
@@ -85,12 +91,8 @@ def parse_parquet(
     strict: bool = False,
 ) -> np.ndarray:
     """The (n, k) matrix of a Parquet body (columns matched by name)."""
-    pf = _open(body)
+    pf = _open(body, max_rows)
     rows = pf.metadata.num_rows
-    if rows > max_rows:
-        raise ApiError(
-            413, f"the Parquet body has {rows} rows, above the limit of {max_rows}", style=STYLE
-        )
     schema = pf.schema_arrow
     _check_schema(schema, features, strict)
     try:
@@ -136,12 +138,7 @@ def parse_parquet_columns(
     of integers; a null is None)."""
     import pyarrow as pa
 
-    pf = _open(body)
-    rows = pf.metadata.num_rows
-    if rows > max_rows:
-        raise ApiError(
-            413, f"the Parquet body has {rows} rows, above the limit of {max_rows}", style=STYLE
-        )
+    pf = _open(body, max_rows)
     names = design.input_names
     schema = pf.schema_arrow
     present = list(schema.names)

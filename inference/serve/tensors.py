@@ -42,9 +42,8 @@ def _fail(message: str, status: int = 400) -> ApiError:
     return ApiError(status, message)
 
 
-def _shape(spec: dict[str, Any], where: str, features: list[str], max_rows: int) -> list[int]:
-    """The tensor's shape, checked against the limit and the model before any array."""
-    k = len(features)
+def shape_list(spec: dict[str, Any], where: str) -> list[int]:
+    """A tensor's ``shape``, checked to be a non-empty list of non-negative integers."""
     shape = spec.get("shape")
     if not (
         isinstance(shape, list)
@@ -52,6 +51,13 @@ def _shape(spec: dict[str, Any], where: str, features: list[str], max_rows: int)
         and all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape)
     ):
         raise _fail(f"{where}: 'shape' {shape!r} is not a list of non-negative integers")
+    return shape
+
+
+def _shape(spec: dict[str, Any], where: str, features: list[str], max_rows: int) -> list[int]:
+    """The tensor's shape, checked against the limit and the model before any array."""
+    k = len(features)
+    shape = shape_list(spec, where)
     if len(shape) > 2:
         raise _fail(f"{where}: shape {shape} has {len(shape)} dimensions; expected 1 or 2")
     if shape[0] > max_rows:
