@@ -156,6 +156,11 @@ class Server:
         except ModelNotReady as exc:
             raise ApiError(503, str(exc), style=style) from None
 
+    def model_of(self, request: Request) -> LoadedModel:
+        """:meth:`model` named by a route's ``name`` and optional ``version`` parameters."""
+        params = request.path_params
+        return self.model(params["name"], params.get("version"))
+
     async def body(
         self, request: Request, *, style: str = "plain", json: bool = False
     ) -> bytes | bytearray:

@@ -148,13 +148,9 @@ def statistics(server: Any, name: str | None, version: str | None) -> dict[str, 
 def routes(server: Any) -> list[Route]:
     """The model configuration and statistics routes, bound to ``server``."""
 
-    def model_of(request: Request) -> LoadedModel:
-        params = request.path_params
-        return server.model(params["name"], params.get("version"))  # type: ignore[no-any-return]
-
     async def config(request: Request) -> Response:
         server.note(request, "v2_model_config")
-        model = model_of(request)
+        model = server.model_of(request)
         return json_response(config_of(server, model))
 
     async def stats(request: Request) -> Response:

@@ -399,10 +399,6 @@ def _interval_outputs(
 def routes(server: Any) -> list[Route]:
     """The V2 routes, bound to ``server`` (an :class:`inference.serve.app.Server`)."""
 
-    def model_of(request: Request) -> LoadedModel:
-        params = request.path_params
-        return server.model(params["name"], params.get("version"))  # type: ignore[no-any-return]
-
     async def live(request: Request) -> Response:
         server.note(request, "v2_health")
         return json_response({"live": True})
@@ -420,17 +416,17 @@ def routes(server: Any) -> list[Route]:
 
     async def model_meta(request: Request) -> Response:
         server.note(request, "v2_model")
-        model = model_of(request)
+        model = server.model_of(request)
         return json_response(model_metadata(model, server.registry.versions(model.name)))
 
     async def model_ready(request: Request) -> Response:
         server.note(request, "v2_model")
-        model = model_of(request)
+        model = server.model_of(request)
         return json_response({"name": model.name, "ready": True})
 
     async def infer(request: Request) -> Response:
         server.note(request, "v2_infer")
-        model = model_of(request)
+        model = server.model_of(request)
         timing = server.timing(request, model)
         X, req = await _parse(server, request, model)
         server.note_rows(request, model, X.shape[0])
